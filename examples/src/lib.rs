@@ -1,0 +1,2 @@
+//! Runnable shmidl programs. Run the quickstart with
+//! `cargo run --release --bin quickstart`.

@@ -1,0 +1,30 @@
+//! The quickstart runs to completion as a user would run it.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+#[test]
+fn quickstart_runs_two_processes_and_succeeds() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("quickstart did not finish in time");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("round trips through shared memory"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("found the same object by name"), "{stdout}");
+}

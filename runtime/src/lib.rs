@@ -1,0 +1,49 @@
+//! # shmidl
+//!
+//! Zero-copy messaging between processes. This crate is the runtime that
+//! generated code and users depend on. It owns:
+//!
+//! - **segments**: named shared-memory files in `/dev/shm`, mapped into each
+//!   process, with a directory of named objects that processes find or create
+//!   atomically ([`Segment`], [`Segment::find_or_create`]);
+//! - the **type fingerprints** that stop two processes from reading one
+//!   object as two different types ([`ShmSafe`], [`fingerprint`]).
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//!
+//! use shmidl::Segment;
+//!
+//! # let name = format!("doc-lib-{}", std::process::id());
+//! // Every process runs the same two lines and gets the same counter.
+//! let segment = Segment::builder(&name).size(1 << 20).open_or_create()?;
+//! let counter = segment.find_or_create("counter", || AtomicU64::new(0))?;
+//! counter.fetch_add(1, Ordering::Relaxed);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Segments are removed from `/dev/shm` when the last handle in the last
+//! process is dropped. The byte layout is documented in
+//! `docs/segment-format.md`.
+//!
+//! Linux only: segments rely on `/dev/shm`, shared futexes and
+//! open-file-description locks.
+
+pub mod fingerprint;
+#[cfg(not(loom))]
+mod futex;
+mod name;
+#[cfg(not(loom))]
+mod segment;
+mod shm_safe;
+mod sync;
+
+#[cfg(not(loom))]
+pub use crate::segment::{
+    ObjectError, ObjectKind, ObjectType, Segment, SegmentBuilder, SegmentCreateError,
+    SegmentOpenError, ShmRef, DEFAULT_TIMEOUT, MIN_SEGMENT_SIZE,
+};
+pub use crate::{
+    name::{NameError, SegmentName, MAX_OBJECT_NAME_LEN, MAX_SEGMENT_NAME_LEN},
+    shm_safe::ShmSafe,
+};

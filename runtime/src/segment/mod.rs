@@ -1,0 +1,987 @@
+//! Named shared-memory segments and the named objects inside them.
+//!
+//! A segment is a file `/dev/shm/shmidl.<name>` mapped into every process
+//! that uses it. It starts with a header (see [`layout`] and
+//! `docs/segment-format.md`) that holds a directory of named objects; objects
+//! are placed in the data area by offset, never by pointer.
+//!
+//! Creation is atomic: the creator builds and initialises the header in a
+//! file under a private temporary name, then gives it its public name with
+//! `renameat2(RENAME_NOREPLACE)`. A segment is therefore never visible half
+//! built, and of several racing creators exactly one wins; the others open
+//! the winner's segment.
+
+mod error;
+pub(crate) mod layout;
+mod lock;
+
+use std::{
+    fmt,
+    fs::File,
+    io,
+    marker::PhantomData,
+    ops::Deref,
+    ptr::NonNull,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime},
+};
+
+use memmap2::MmapRaw;
+use rustix::{
+    fs::{Mode, RenameFlags, CWD},
+    io::Errno,
+    shm::{self, OFlags as ShmOFlags},
+};
+
+pub use self::error::{ObjectError, ObjectType, SegmentCreateError, SegmentOpenError};
+use self::layout::{
+    DirEntry, HeaderControl, HeaderFault, HeaderInfo, ATTACH_CLOSING, CONTROL_OFFSET, DATA_OFFSET,
+    DIR_CAPACITY, DIR_OFFSET, ENTRY_EMPTY, ENTRY_INITIALIZING, ENTRY_READY, MAX_SEGMENT_SIZE,
+    OBJECT_ALIGN, STATE_READY,
+};
+use crate::{
+    name::{validate_object_name, SegmentName},
+    shm_safe::ShmSafe,
+    sync::Ordering,
+};
+
+/// Directory where POSIX shared memory lives on Linux.
+pub(crate) const SHM_DIR: &str = "/dev/shm";
+
+/// Default time `open` and `find_or_create` wait for another process (a
+/// segment being removed, the directory lock) before giving up.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+const PAGE: u64 = 4096;
+
+/// Smallest segment: the header plus one page of data.
+pub const MIN_SEGMENT_SIZE: u64 = DATA_OFFSET + PAGE;
+
+/// What an object in a directory is. Pools and routers register their own
+/// kinds; plain `find_or_create::<T>` objects are [`ObjectKind::PLAIN`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ObjectKind(pub u32);
+
+impl ObjectKind {
+    /// A plain `T: ShmSafe` value.
+    pub const PLAIN: Self = Self(1);
+    /// A [`Pool`](crate::Pool).
+    pub const POOL: Self = Self(2);
+    /// An array pool.
+    pub const ARRAY_POOL: Self = Self(3);
+    /// A router.
+    pub const ROUTER: Self = Self(4);
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::PLAIN => "plain object",
+            Self::POOL => "pool",
+            Self::ARRAY_POOL => "array pool",
+            Self::ROUTER => "router",
+            _ => "object of unknown kind",
+        }
+    }
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} #{}", self.name(), self.0)
+    }
+}
+
+/// Layout and identity of an object to find or create (the untyped form of
+/// `find_or_create::<T>`, used by pools and routers whose size is chosen at
+/// run time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ObjectSpec {
+    pub ty: ObjectType,
+    pub align: u64,
+}
+
+/// A mapped segment. Cheap to clone (a reference count); the mapping stays
+/// alive while any clone, or anything obtained from the segment, lives.
+///
+/// When the last handle in the last process is dropped, the segment file is
+/// unlinked (as the seed library's segments were destroyed once every process
+/// was done with them).
+#[derive(Clone)]
+pub struct Segment {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: SegmentName,
+    file: File,
+    map: MmapRaw,
+    info: HeaderInfo,
+    dir_local: Mutex<()>,
+    timeout: Duration,
+}
+
+// SAFETY: `Inner` only hands out shared references into the mapping whose
+// shared fields are atomics, and everything else in it is `Send + Sync`.
+unsafe impl Send for Inner {}
+// SAFETY: as above; all mutation of shared memory goes through atomics or
+// is serialised by the directory lock.
+unsafe impl Sync for Inner {}
+
+impl fmt::Debug for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Segment")
+            .field("name", &self.inner.name.as_str())
+            .field("size", &self.inner.info.total_size)
+            .field("id", &format_args!("{:#018x}", self.inner.info.segment_id))
+            .finish()
+    }
+}
+
+/// Builds a [`Segment`]; the method that finishes it names the creation policy.
+///
+/// ```
+/// use shmidl::Segment;
+/// # let name = format!("doc-builder-{}", std::process::id());
+/// let seg = Segment::builder(&name).size(1 << 20).open_or_create()?;
+/// assert_eq!(seg.size(), 1 << 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SegmentBuilder {
+    name: String,
+    size: u64,
+    mode: u32,
+    timeout: Duration,
+}
+
+impl SegmentBuilder {
+    /// Total size of the segment in bytes, header included; rounded up to a
+    /// page. Default 1 MiB.
+    #[must_use]
+    pub fn size(mut self, bytes: u64) -> Self {
+        self.size = bytes;
+        self
+    }
+
+    /// File permission bits (default `0o600`: owner only).
+    #[must_use]
+    pub fn permissions(mut self, mode: u32) -> Self {
+        self.mode = mode & 0o777;
+        self
+    }
+
+    /// How long to wait for other processes (a segment being removed, the
+    /// directory lock); default [`DEFAULT_TIMEOUT`].
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Creates the segment; fails with `AlreadyExists` if it exists.
+    pub fn create_exclusive(self) -> Result<Segment, SegmentCreateError> {
+        let name = SegmentName::new(&self.name)?;
+        let size = self.checked_size()?;
+        match create_published(&name, size, self.mode)? {
+            Some(file) => Ok(Segment::attach_file(name, file, None, self.timeout)?),
+            None => Err(SegmentCreateError::AlreadyExists {
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// Opens the segment if it exists (its size must match), else creates it.
+    /// Safe to race from many processes: all end up with the same segment.
+    pub fn open_or_create(self) -> Result<Segment, SegmentCreateError> {
+        let name = SegmentName::new(&self.name)?;
+        let size = self.checked_size()?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match Segment::open_once(&name, Some(size), self.timeout) {
+                Ok(seg) => return Ok(seg),
+                Err(SegmentOpenError::NotFound { .. }) => {}
+                Err(SegmentOpenError::Closing { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_micros(200));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if let Some(file) = create_published(&name, size, self.mode)? {
+                return Ok(Segment::attach_file(name, file, None, self.timeout)?);
+            }
+            // Lost the race to another creator: open theirs.
+        }
+    }
+
+    /// Removes any segment of that name, then creates a new one. Processes
+    /// still attached to the old one keep their (now nameless) mapping.
+    pub fn purge_and_create(self) -> Result<Segment, SegmentCreateError> {
+        let name = SegmentName::new(&self.name)?;
+        match shm::unlink(name.shm_path()) {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => {
+                return Err(SegmentCreateError::Io {
+                    name: name.to_string(),
+                    op: "shm_unlink",
+                    source: e.into(),
+                })
+            }
+        }
+        self.create_exclusive()
+    }
+
+    /// Opens an existing segment of any size.
+    pub fn open(self) -> Result<Segment, SegmentOpenError> {
+        let name = SegmentName::new(&self.name)?;
+        Segment::open_waiting(&name, None, self.timeout)
+    }
+
+    /// Opens an existing segment and checks its size.
+    pub fn open_sized(self) -> Result<Segment, SegmentOpenError> {
+        let name = SegmentName::new(&self.name)?;
+        let size = round_up(self.size, PAGE);
+        Segment::open_waiting(&name, Some(size), self.timeout)
+    }
+
+    fn checked_size(&self) -> Result<u64, SegmentCreateError> {
+        let size = round_up(self.size, PAGE);
+        if self.size < MIN_SEGMENT_SIZE || size > MAX_SEGMENT_SIZE {
+            return Err(SegmentCreateError::InvalidSize {
+                requested: self.size,
+                min: MIN_SEGMENT_SIZE,
+                max: MAX_SEGMENT_SIZE,
+            });
+        }
+        Ok(size)
+    }
+}
+
+fn round_up(x: u64, to: u64) -> u64 {
+    x.div_ceil(to).saturating_mul(to)
+}
+
+fn now_unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    match rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()) {
+        Ok(8) => u64::from_le_bytes(b),
+        // getrandom never fails for 8 bytes on a supported kernel; fall back
+        // to time and pid, which still tells segments apart in practice.
+        _ => now_unix_ns() ^ (u64::from(std::process::id()) << 32),
+    }
+}
+
+/// Creates a fully initialised segment under a temporary name and publishes
+/// it under `name`. `Ok(None)`: a segment of that name already exists.
+fn create_published(
+    name: &SegmentName,
+    size: u64,
+    mode: u32,
+) -> Result<Option<File>, SegmentCreateError> {
+    let io_err = |op: &'static str| {
+        let n = name.to_string();
+        move |e: Errno| SegmentCreateError::Io {
+            name: n,
+            op,
+            source: e.into(),
+        }
+    };
+    // `~` is not allowed in segment names, so temporary names never collide
+    // with a published one.
+    let tmp = format!(
+        "shmidl~{}-{:016x}.{}",
+        std::process::id(),
+        random_u64(),
+        name.as_str()
+    );
+    let fd = shm::open(
+        format!("/{tmp}").as_str(),
+        ShmOFlags::CREATE | ShmOFlags::EXCL | ShmOFlags::RDWR,
+        Mode::from_raw_mode(mode),
+    )
+    .map_err(io_err("shm_open"))?;
+    let file = File::from(fd);
+    let remove_tmp = || {
+        let _ = shm::unlink(format!("/{tmp}").as_str());
+    };
+    let result = (|| {
+        // The umask may have narrowed the mode; set exactly what was asked.
+        rustix::fs::fchmod(&file, Mode::from_raw_mode(mode)).map_err(io_err("fchmod"))?;
+        rustix::fs::ftruncate(&file, size).map_err(io_err("ftruncate"))?;
+        // Reserve the pages now so a full /dev/shm is an error here rather
+        // than a SIGBUS on first touch later.
+        rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, size).map_err(
+            |e| SegmentCreateError::NoSpace {
+                name: name.to_string(),
+                size,
+                source: e.into(),
+            },
+        )?;
+        let map = MmapRaw::map_raw(&file).map_err(|e| SegmentCreateError::Io {
+            name: name.to_string(),
+            op: "mmap",
+            source: e,
+        })?;
+        let info = HeaderInfo::new(size, random_u64(), mode, now_unix_ns());
+        // SAFETY: the mapping is `size >= DATA_OFFSET` bytes long, writable,
+        // and no other process can see this file yet (it has a private
+        // temporary name), so nothing else accesses these bytes.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr(), DATA_OFFSET as usize) };
+        zerocopy::IntoBytes::write_to_prefix(&info, bytes).map_err(|_| SegmentCreateError::Io {
+            name: name.to_string(),
+            op: "write header",
+            source: io::Error::other("header does not fit"),
+        })?;
+        // SAFETY: CONTROL_OFFSET is inside the mapping and 8-aligned (the
+        // mapping is page-aligned), and `HeaderControl` is made of atomics
+        // for which the file's zero bytes are valid values.
+        let control = unsafe {
+            &*map
+                .as_mut_ptr()
+                .wrapping_add(CONTROL_OFFSET as usize)
+                .cast::<HeaderControl>()
+        };
+        control.alloc_next.store(DATA_OFFSET, Ordering::Relaxed);
+        control.state.store(STATE_READY, Ordering::Release);
+        map.flush().ok();
+        Ok(())
+    })();
+    if let Err(e) = result {
+        remove_tmp();
+        return Err(e);
+    }
+    let from = format!("{SHM_DIR}/{tmp}");
+    let to = format!("{SHM_DIR}/{}", name.file_name());
+    match rustix::fs::renameat_with(CWD, from.as_str(), CWD, to.as_str(), RenameFlags::NOREPLACE) {
+        Ok(()) => {
+            tracing::debug!(segment = %name, size, "created segment");
+            Ok(Some(file))
+        }
+        Err(Errno::EXIST) => {
+            remove_tmp();
+            Ok(None)
+        }
+        Err(e) => {
+            remove_tmp();
+            Err(io_err("renameat2")(e))
+        }
+    }
+}
+
+impl Segment {
+    /// Starts building a segment named `name` (validated when it is built).
+    pub fn builder(name: &str) -> SegmentBuilder {
+        SegmentBuilder {
+            name: name.to_owned(),
+            size: 1 << 20,
+            mode: 0o600,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Opens an existing segment of any size, with the default timeout.
+    pub fn open(name: &str) -> Result<Self, SegmentOpenError> {
+        Self::builder(name).open()
+    }
+
+    /// Removes the segment's name from `/dev/shm`. Processes that have it
+    /// mapped keep using it; new opens fail with `NotFound`.
+    pub fn unlink(name: &str) -> Result<(), SegmentOpenError> {
+        let name = SegmentName::new(name)?;
+        shm::unlink(name.shm_path()).map_err(|e| match e {
+            Errno::NOENT => SegmentOpenError::NotFound {
+                name: name.to_string(),
+            },
+            e => SegmentOpenError::Io {
+                name: name.to_string(),
+                op: "shm_unlink",
+                source: e.into(),
+            },
+        })
+    }
+
+    fn open_waiting(
+        name: &SegmentName,
+        size: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Self, SegmentOpenError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match Self::open_once(name, size, timeout) {
+                Err(SegmentOpenError::Closing { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(
+        name: &SegmentName,
+        size: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Self, SegmentOpenError> {
+        let fd =
+            shm::open(name.shm_path(), ShmOFlags::RDWR, Mode::empty()).map_err(|e| match e {
+                Errno::NOENT => SegmentOpenError::NotFound {
+                    name: name.to_string(),
+                },
+                e => SegmentOpenError::Io {
+                    name: name.to_string(),
+                    op: "shm_open",
+                    source: e.into(),
+                },
+            })?;
+        Self::attach_file(name.clone(), File::from(fd), size, timeout)
+    }
+
+    /// Maps an open segment file, validates its header and attaches.
+    fn attach_file(
+        name: SegmentName,
+        file: File,
+        expect_size: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Self, SegmentOpenError> {
+        let io = |op: &'static str, source: io::Error| SegmentOpenError::Io {
+            name: name.to_string(),
+            op,
+            source,
+        };
+        let file_size = file.metadata().map_err(|e| io("fstat", e))?.len();
+        if file_size < DATA_OFFSET {
+            return Err(SegmentOpenError::Truncated {
+                name: name.to_string(),
+                size: file_size,
+            });
+        }
+        if file_size > MAX_SEGMENT_SIZE {
+            return Err(SegmentOpenError::Corrupt {
+                name: name.to_string(),
+                field: "file size",
+                value: file_size,
+            });
+        }
+        let map = MmapRaw::map_raw(&file).map_err(|e| io("mmap", e))?;
+        let mut head = [0u8; 256];
+        // SAFETY: the mapping is at least DATA_OFFSET (> 256) bytes long.
+        // The first 256 bytes are only written by a creator before the file
+        // gets its public name, so nothing writes them while we copy.
+        unsafe { std::ptr::copy_nonoverlapping(map.as_ptr(), head.as_mut_ptr(), head.len()) };
+        let info = HeaderInfo::parse(&head, file_size).map_err(|f| match f {
+            HeaderFault::Truncated { size } => SegmentOpenError::Truncated {
+                name: name.to_string(),
+                size,
+            },
+            HeaderFault::BadMagic => SegmentOpenError::NotASegment {
+                name: name.to_string(),
+            },
+            HeaderFault::UnsupportedVersion { found } => SegmentOpenError::UnsupportedVersion {
+                name: name.to_string(),
+                found,
+                supported: layout::FORMAT_VERSION,
+            },
+            HeaderFault::ArchMismatch { found } => SegmentOpenError::ArchMismatch {
+                name: name.to_string(),
+                found,
+                ours: layout::arch_tag(),
+            },
+            HeaderFault::Corrupt { field, value } => SegmentOpenError::Corrupt {
+                name: name.to_string(),
+                field,
+                value,
+            },
+        })?;
+        if let Some(want) = expect_size {
+            if want != info.total_size {
+                return Err(SegmentOpenError::SizeMismatch {
+                    name: name.to_string(),
+                    requested: want,
+                    found: info.total_size,
+                });
+            }
+        }
+        let seg = Inner {
+            name,
+            file,
+            map,
+            info,
+            dir_local: Mutex::new(()),
+            timeout,
+        };
+        let control = seg.control();
+        let corrupt = |field, value| SegmentOpenError::Corrupt {
+            name: seg.name.to_string(),
+            field,
+            value,
+        };
+        let state = control.state.load(Ordering::Acquire);
+        if state != STATE_READY {
+            return Err(corrupt("state", state.into()));
+        }
+        let next = control.alloc_next.load(Ordering::Acquire);
+        if next < DATA_OFFSET || next > info.total_size {
+            return Err(corrupt("alloc_next", next));
+        }
+        // Attach: count ourselves in unless the last handle is already
+        // leaving (then the file is about to disappear: report `Closing`).
+        let mut cur = control.attach.load(Ordering::Relaxed);
+        loop {
+            if cur & ATTACH_CLOSING != 0 {
+                return Err(SegmentOpenError::Closing {
+                    name: seg.name.to_string(),
+                });
+            }
+            if cur == ATTACH_CLOSING - 1 {
+                return Err(corrupt("attach", cur.into()));
+            }
+            match control.attach.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        Ok(Self {
+            inner: Arc::new(seg),
+        })
+    }
+
+    /// The segment's name.
+    pub fn name(&self) -> &str {
+        self.inner.name.as_str()
+    }
+
+    /// Total size in bytes, header included.
+    pub fn size(&self) -> u64 {
+        self.inner.info.total_size
+    }
+
+    /// Random identity chosen when the segment was created.
+    pub fn id(&self) -> u64 {
+        self.inner.info.segment_id
+    }
+
+    /// Bytes still free in the data area.
+    pub fn free_bytes(&self) -> u64 {
+        self.size()
+            .saturating_sub(self.inner.control().alloc_next.load(Ordering::Relaxed))
+    }
+
+    /// Number of handles attached across all processes.
+    pub fn attached(&self) -> u32 {
+        self.inner.control().attach.load(Ordering::Relaxed) & !ATTACH_CLOSING
+    }
+
+    /// The objects in the directory (name and type), in creation order.
+    /// Entries still being initialised are skipped.
+    pub fn objects(&self) -> Vec<(String, ObjectType)> {
+        (0..DIR_CAPACITY)
+            .map(|i| self.inner.entry(i))
+            .take_while(|e| e.state.load(Ordering::Acquire) != ENTRY_EMPTY)
+            .filter(|e| e.state.load(Ordering::Acquire) == ENTRY_READY)
+            .filter_map(|e| Some((entry_name(e)?, entry_type(e))))
+            .collect()
+    }
+
+    /// Finds the object `name` of type `T`, or creates it with `init`.
+    ///
+    /// Atomic across processes: exactly one caller runs `init` (while the
+    /// directory is locked); every other caller, in any process, gets the
+    /// same object. An existing object of another kind, type or size is a
+    /// [`ObjectError::TypeMismatch`], never a reinterpretation. If a creator
+    /// dies while running `init`, the next caller runs `init` again in place.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use shmidl::Segment;
+    /// # let name = format!("doc-foc-{}", std::process::id());
+    /// let seg = Segment::builder(&name).open_or_create()?;
+    /// let counter = seg.find_or_create("hits", || AtomicU64::new(0))?;
+    /// counter.fetch_add(1, Ordering::Relaxed);
+    /// let again = seg.find::<AtomicU64>("hits")?;
+    /// assert_eq!(again.load(Ordering::Relaxed), 1);
+    /// assert!(seg.find::<u32>("hits").is_err()); // another type
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn find_or_create<T: ShmSafe>(
+        &self,
+        name: &str,
+        init: impl FnOnce() -> T,
+    ) -> Result<ShmRef<T>, ObjectError> {
+        let offset = self.find_or_create_raw(name, plain_spec::<T>(), |ptr| {
+            // SAFETY: `ptr` is valid for writes of `size_of::<T>()` bytes and
+            // aligned to `align_of::<T>()` (the spec asked for both), and
+            // nobody else reads the object before it is marked ready.
+            unsafe { ptr.cast::<T>().as_ptr().write(init()) }
+        })?;
+        // SAFETY: the entry was created for exactly `T` (kind, fingerprint
+        // and size match), and is initialised.
+        Ok(unsafe { self.object_at(offset) })
+    }
+
+    /// Finds an existing object `name` of type `T`. Waits (up to the timeout)
+    /// if another process is creating it right now.
+    pub fn find<T: ShmSafe>(&self, name: &str) -> Result<ShmRef<T>, ObjectError> {
+        let offset = self.find_raw(name, plain_spec::<T>())?;
+        // SAFETY: as in `find_or_create`.
+        Ok(unsafe { self.object_at(offset) })
+    }
+
+    /// A typed handle to an initialised object at `offset`.
+    ///
+    /// # Safety
+    /// A `T` must be initialised at `offset`, which must be in bounds and
+    /// aligned for `T`.
+    pub(crate) unsafe fn object_at<T: ShmSafe>(&self, offset: u64) -> ShmRef<T> {
+        debug_assert!(offset + std::mem::size_of::<T>() as u64 <= self.size());
+        ShmRef {
+            ptr: self.ptr_at(offset).cast(),
+            segment: self.clone(),
+            _t: PhantomData,
+        }
+    }
+
+    /// The address of `offset` in this process's mapping.
+    pub(crate) fn ptr_at(&self, offset: u64) -> NonNull<u8> {
+        assert!(offset <= self.size(), "offset {offset} outside the segment");
+        // SAFETY: `offset <= size`, so the result is inside the mapping or
+        // one past its end; the mapping pointer is never null.
+        unsafe { NonNull::new_unchecked(self.inner.map.as_mut_ptr().wrapping_add(offset as usize)) }
+    }
+
+    /// Finds or creates an object from a run-time spec; returns its offset.
+    pub(crate) fn find_or_create_raw(
+        &self,
+        name: &str,
+        spec: ObjectSpec,
+        init: impl FnOnce(NonNull<u8>),
+    ) -> Result<u64, ObjectError> {
+        validate_object_name(name)?;
+        if let Some(off) = self.scan_ready(name, spec)? {
+            return Ok(off);
+        }
+        let _guard = self.lock_dir()?;
+        let control = self.inner.control();
+        let mut first_empty = None;
+        for i in 0..DIR_CAPACITY {
+            let e = self.inner.entry(i);
+            match e.state.load(Ordering::Acquire) {
+                ENTRY_EMPTY => {
+                    first_empty = Some(i);
+                    break;
+                }
+                ENTRY_READY if entry_is(e, name) => return self.check_entry(i, e, name, spec),
+                ENTRY_INITIALIZING if entry_is(e, name) => {
+                    // We hold the lock, so its creator died during `init`:
+                    // the object was never visible; run `init` again in place.
+                    let off = self.check_entry(i, e, name, spec)?;
+                    tracing::warn!(segment = %self.name(), object = name, "re-initialising an object whose creator died");
+                    init(self.ptr_at(off));
+                    // SYNC POINT: pairs with the Acquire loads of `state`.
+                    e.state.store(ENTRY_READY, Ordering::Release);
+                    return Ok(off);
+                }
+                ENTRY_READY | ENTRY_INITIALIZING => {}
+                _ => return Err(self.corrupt(i, "unknown entry state")),
+            }
+        }
+        let Some(index) = first_empty else {
+            return Err(ObjectError::DirectoryFull {
+                segment: self.name().to_owned(),
+                capacity: DIR_CAPACITY,
+            });
+        };
+        let next = control.alloc_next.load(Ordering::Relaxed);
+        let align = spec.align.max(OBJECT_ALIGN);
+        let start = round_up(next, align);
+        let end = start
+            .checked_add(spec.ty.size)
+            .filter(|&e| e <= self.size());
+        let Some(end) = end else {
+            return Err(ObjectError::OutOfSpace {
+                segment: self.name().to_owned(),
+                name: name.to_owned(),
+                requested: spec.ty.size + (start - next),
+                available: self.size().saturating_sub(next),
+            });
+        };
+        let e = self.inner.entry(index);
+        e.kind.store(spec.ty.kind.0, Ordering::Relaxed);
+        e.fingerprint.store(spec.ty.fingerprint, Ordering::Relaxed);
+        e.offset.store(start, Ordering::Relaxed);
+        e.size.store(spec.ty.size, Ordering::Relaxed);
+        e.align.store(align, Ordering::Relaxed);
+        e.name_len.store(name.len() as u32, Ordering::Relaxed);
+        for (w, v) in e.name.iter().zip(layout::name_words(name)) {
+            w.store(v, Ordering::Relaxed);
+        }
+        e.state.store(ENTRY_INITIALIZING, Ordering::Release);
+        control.alloc_next.store(end, Ordering::Release);
+        init(self.ptr_at(start));
+        // SYNC POINT: pairs with the Acquire loads of `state` in `scan_ready`:
+        // whoever sees READY sees the initialised object.
+        e.state.store(ENTRY_READY, Ordering::Release);
+        tracing::debug!(segment = %self.name(), object = name, offset = start, "created object");
+        Ok(start)
+    }
+
+    /// Finds an existing object from a run-time spec; returns its offset.
+    pub(crate) fn find_raw(&self, name: &str, spec: ObjectSpec) -> Result<u64, ObjectError> {
+        validate_object_name(name)?;
+        if let Some(off) = self.scan_ready(name, spec)? {
+            return Ok(off);
+        }
+        // Maybe it is being created right now: its creator holds the lock,
+        // so taking it waits for the creator to finish.
+        let being_made = (0..DIR_CAPACITY)
+            .map(|i| self.inner.entry(i))
+            .any(|e| e.state.load(Ordering::Acquire) == ENTRY_INITIALIZING && entry_is(e, name));
+        if being_made {
+            let _guard = self.lock_dir()?;
+            if let Some(off) = self.scan_ready(name, spec)? {
+                return Ok(off);
+            }
+        }
+        Err(ObjectError::NotFound {
+            segment: self.name().to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Lock-free scan of ready entries.
+    fn scan_ready(&self, name: &str, spec: ObjectSpec) -> Result<Option<u64>, ObjectError> {
+        for i in 0..DIR_CAPACITY {
+            let e = self.inner.entry(i);
+            match e.state.load(Ordering::Acquire) {
+                ENTRY_EMPTY => return Ok(None),
+                ENTRY_READY if entry_is(e, name) => {
+                    return self.check_entry(i, e, name, spec).map(Some)
+                }
+                ENTRY_READY | ENTRY_INITIALIZING => {}
+                _ => return Err(self.corrupt(i, "unknown entry state")),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Checks a matching entry against the spec and the segment bounds.
+    fn check_entry(
+        &self,
+        index: u32,
+        e: &DirEntry,
+        name: &str,
+        spec: ObjectSpec,
+    ) -> Result<u64, ObjectError> {
+        let found = entry_type(e);
+        if found != spec.ty {
+            return Err(ObjectError::TypeMismatch {
+                segment: self.name().to_owned(),
+                name: name.to_owned(),
+                expected: spec.ty,
+                found,
+            });
+        }
+        let off = e.offset.load(Ordering::Relaxed);
+        let in_bounds = off >= DATA_OFFSET
+            && off
+                .checked_add(found.size)
+                .is_some_and(|end| end <= self.size());
+        if !in_bounds {
+            return Err(self.corrupt(index, "object lies outside the data area"));
+        }
+        if off % spec.align.max(1) != 0 {
+            return Err(self.corrupt(index, "object offset is misaligned"));
+        }
+        Ok(off)
+    }
+
+    fn corrupt(&self, index: u32, what: &'static str) -> ObjectError {
+        ObjectError::Corrupt {
+            segment: self.name().to_owned(),
+            index,
+            what,
+        }
+    }
+
+    fn lock_dir(&self) -> Result<lock::DirLockGuard<'_>, ObjectError> {
+        let c = self.inner.control();
+        lock::lock_dir(
+            &self.inner.dir_local,
+            &self.inner.file,
+            &c.dir_seq,
+            &c.dir_waiters,
+            Instant::now() + self.inner.timeout,
+        )
+        .map_err(|e| match e {
+            lock::DirLockError::TimedOut => ObjectError::Timeout {
+                segment: self.name().to_owned(),
+            },
+            lock::DirLockError::Io(source) => ObjectError::Io {
+                segment: self.name().to_owned(),
+                source,
+            },
+        })
+    }
+}
+
+fn plain_spec<T: ShmSafe>() -> ObjectSpec {
+    ObjectSpec {
+        ty: ObjectType {
+            kind: ObjectKind::PLAIN,
+            fingerprint: T::FINGERPRINT,
+            size: std::mem::size_of::<T>() as u64,
+        },
+        align: std::mem::align_of::<T>() as u64,
+    }
+}
+
+fn entry_type(e: &DirEntry) -> ObjectType {
+    ObjectType {
+        kind: ObjectKind(e.kind.load(Ordering::Relaxed)),
+        fingerprint: e.fingerprint.load(Ordering::Relaxed),
+        size: e.size.load(Ordering::Relaxed),
+    }
+}
+
+fn entry_is(e: &DirEntry, name: &str) -> bool {
+    e.name_len.load(Ordering::Relaxed) as usize == name.len()
+        && e.name
+            .iter()
+            .zip(layout::name_words(name))
+            .all(|(w, v)| w.load(Ordering::Relaxed) == v)
+}
+
+fn entry_name(e: &DirEntry) -> Option<String> {
+    let len = e.name_len.load(Ordering::Relaxed) as usize;
+    let bytes: Vec<u8> = e
+        .name
+        .iter()
+        .flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes())
+        .take(len.min(64))
+        .collect();
+    String::from_utf8(bytes).ok()
+}
+
+impl Inner {
+    fn control(&self) -> &HeaderControl {
+        // SAFETY: the header was validated, so the mapping holds at least
+        // DATA_OFFSET bytes and CONTROL_OFFSET (256) is inside it and
+        // suitably aligned (mappings are page-aligned). `HeaderControl` is
+        // all atomics, valid for any bit pattern, and lives as long as `self`.
+        unsafe {
+            &*self
+                .map
+                .as_ptr()
+                .wrapping_add(CONTROL_OFFSET as usize)
+                .cast::<HeaderControl>()
+        }
+    }
+
+    fn entry(&self, index: u32) -> &DirEntry {
+        debug_assert!(index < DIR_CAPACITY);
+        let off = DIR_OFFSET as usize + index as usize * layout::DIR_ENTRY_SIZE as usize;
+        // SAFETY: `index < DIR_CAPACITY`, so the entry lies inside the
+        // validated header area (checked by a const assertion in `layout`),
+        // 8-aligned; `DirEntry` is all atomics, valid for any bit pattern.
+        unsafe { &*self.map.as_ptr().wrapping_add(off).cast::<DirEntry>() }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let attach = &self.control().attach;
+        // Detach; the last one out marks the segment closing in the same
+        // atomic step, so no one can attach between "last" and "unlink".
+        let mut cur = attach.load(Ordering::Relaxed);
+        let last = loop {
+            let count = cur & !ATTACH_CLOSING;
+            let (new, last) = if count <= 1 {
+                (ATTACH_CLOSING, true)
+            } else {
+                (cur - 1, false)
+            };
+            match attach.compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => break last,
+                Err(now) => cur = now,
+            }
+        };
+        if last {
+            match shm::unlink(self.name.shm_path()) {
+                Ok(()) => {
+                    tracing::debug!(segment = %self.name, "last handle left; segment removed")
+                }
+                Err(e) => {
+                    tracing::warn!(segment = %self.name, error = %e, "removing segment failed")
+                }
+            }
+        }
+    }
+}
+
+/// A handle to a `T` in a segment. Keeps the segment mapped.
+///
+/// Shared memory is shared: the handle gives `&T` only, so mutation goes
+/// through atomics (or other `Sync` interior mutability made for shared
+/// memory).
+pub struct ShmRef<T: ShmSafe> {
+    // INVARIANTS: `ptr` points to an initialised `T` inside `segment`'s
+    // mapping, which `segment` keeps alive.
+    ptr: NonNull<T>,
+    segment: Segment,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: a `ShmRef<T>` only gives `&T`; `T: ShmSafe` is `Sync + Send`, so
+// sharing or sending the handle is sharing `&T` across threads.
+unsafe impl<T: ShmSafe> Send for ShmRef<T> {}
+// SAFETY: as above.
+unsafe impl<T: ShmSafe> Sync for ShmRef<T> {}
+
+impl<T: ShmSafe> ShmRef<T> {
+    /// The segment the object lives in.
+    pub fn segment(&self) -> &Segment {
+        &self.segment
+    }
+
+    /// Offset of the object in its segment.
+    pub fn offset(&self) -> u64 {
+        self.ptr.as_ptr() as u64 - self.segment.inner.map.as_ptr() as u64
+    }
+}
+
+impl<T: ShmSafe> Clone for ShmRef<T> {
+    fn clone(&self) -> Self {
+        Self {
+            ptr: self.ptr,
+            segment: self.segment.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: ShmSafe> Deref for ShmRef<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: by the struct invariant the pointee is an initialised `T`
+        // kept mapped by `self.segment` for as long as `self` lives.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T: ShmSafe + fmt::Debug> fmt::Debug for ShmRef<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShmRef")
+            .field("segment", &self.segment.name())
+            .field("offset", &self.offset())
+            .field("value", &**self)
+            .finish()
+    }
+}

@@ -1,0 +1,12 @@
+//! The one place atomics and cells come from.
+//!
+//! Under `--cfg loom` these are loom's model-checked types; otherwise they are
+//! `std`'s. Everything else in the crate imports from here, so that a loom
+//! model exercises exactly the code that runs in production
+//! (`clippy.toml` bans the raw `std::sync::atomic` paths elsewhere).
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
