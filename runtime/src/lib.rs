@@ -6,6 +6,9 @@
 //! - **segments**: named shared-memory files in `/dev/shm`, mapped into each
 //!   process, with a directory of named objects that processes find or create
 //!   atomically ([`Segment`], [`Segment::find_or_create`]);
+//! - **pools** of fixed-size slots in a segment ([`Pool`], [`ArrayPool`]) or
+//!   on the heap ([`LocalPool`]), whose pointers ([`Sample`]) count
+//!   references across every process and allocate nothing per pointer;
 //! - the **type fingerprints** that stop two processes from reading one
 //!   object as two different types ([`ShmSafe`], [`fingerprint`]).
 //!
@@ -34,10 +37,20 @@ pub mod fingerprint;
 mod futex;
 mod name;
 #[cfg(not(loom))]
+mod pool;
+#[cfg(loom)]
+#[path = "pool/free_list.rs"]
+mod pool_free_list_model;
+#[cfg(not(loom))]
 mod segment;
 mod shm_safe;
 mod sync;
 
+#[cfg(not(loom))]
+pub use crate::pool::{
+    ArrayPool, ArrayPoolBuilder, HandleError, LocalPool, Pool, PoolBuilder, PoolExhausted,
+    PoolOpenError, RawSample, Sample, SampleMut, SlotView, UninitSample, MAX_POOL_CAPACITY,
+};
 #[cfg(not(loom))]
 pub use crate::segment::{
     ObjectError, ObjectKind, ObjectType, Segment, SegmentBuilder, SegmentCreateError,

@@ -23,9 +23,11 @@ use crate::fingerprint;
 /// - it holds no pointers, references, file descriptors or other values that
 ///   are only meaningful inside one process (`Box`, `String`, `Vec`, `&T`,
 ///   `usize`-sized handles …);
-/// - dropping it needs no code (`!needs_drop::<Self>()`): a value may be
-///   released by whichever process holds the last reference, or reclaimed
-///   from a dead process, without running a destructor;
+/// - if it has a destructor, that destructor is correct in *any* process
+///   (a pool runs it in whichever process drops the last reference) and
+///   touches no process-local state of the process that made the value;
+///   objects placed directly in a segment with `find_or_create` are never
+///   dropped;
 /// - [`FINGERPRINT`](Self::FINGERPRINT) is computed with the algorithm of
 ///   [`crate::fingerprint`] from the type's canonical description, so two
 ///   types with the same fingerprint have the same layout and meaning.

@@ -96,6 +96,17 @@ impl fmt::Display for ObjectKind {
 pub(crate) struct ObjectSpec {
     pub ty: ObjectType,
     pub align: u64,
+    /// Accept an existing object of any size (its layout is then read from
+    /// the object's own header, e.g. a pool opened without knowing its
+    /// capacity). `ty.size` is still the size used when creating.
+    pub any_size: bool,
+}
+
+/// Where a found or created object lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Placed {
+    pub offset: u64,
+    pub size: u64,
 }
 
 /// A mapped segment. Cheap to clone (a reference count); the mapping stays
@@ -616,7 +627,7 @@ impl Segment {
         name: &str,
         init: impl FnOnce() -> T,
     ) -> Result<ShmRef<T>, ObjectError> {
-        let offset = self.find_or_create_raw(name, plain_spec::<T>(), |ptr| {
+        let placed = self.find_or_create_raw(name, plain_spec::<T>(), |ptr| {
             // SAFETY: `ptr` is valid for writes of `size_of::<T>()` bytes and
             // aligned to `align_of::<T>()` (the spec asked for both), and
             // nobody else reads the object before it is marked ready.
@@ -624,15 +635,15 @@ impl Segment {
         })?;
         // SAFETY: the entry was created for exactly `T` (kind, fingerprint
         // and size match), and is initialised.
-        Ok(unsafe { self.object_at(offset) })
+        Ok(unsafe { self.object_at(placed.offset) })
     }
 
     /// Finds an existing object `name` of type `T`. Waits (up to the timeout)
     /// if another process is creating it right now.
     pub fn find<T: ShmSafe>(&self, name: &str) -> Result<ShmRef<T>, ObjectError> {
-        let offset = self.find_raw(name, plain_spec::<T>())?;
+        let placed = self.find_raw(name, plain_spec::<T>())?;
         // SAFETY: as in `find_or_create`.
-        Ok(unsafe { self.object_at(offset) })
+        Ok(unsafe { self.object_at(placed.offset) })
     }
 
     /// A typed handle to an initialised object at `offset`.
@@ -663,7 +674,7 @@ impl Segment {
         name: &str,
         spec: ObjectSpec,
         init: impl FnOnce(NonNull<u8>),
-    ) -> Result<u64, ObjectError> {
+    ) -> Result<Placed, ObjectError> {
         validate_object_name(name)?;
         if let Some(off) = self.scan_ready(name, spec)? {
             return Ok(off);
@@ -682,12 +693,12 @@ impl Segment {
                 ENTRY_INITIALIZING if entry_is(e, name) => {
                     // We hold the lock, so its creator died during `init`:
                     // the object was never visible; run `init` again in place.
-                    let off = self.check_entry(i, e, name, spec)?;
+                    let placed = self.check_entry(i, e, name, spec)?;
                     tracing::warn!(segment = %self.name(), object = name, "re-initialising an object whose creator died");
-                    init(self.ptr_at(off));
+                    init(self.ptr_at(placed.offset));
                     // SYNC POINT: pairs with the Acquire loads of `state`.
                     e.state.store(ENTRY_READY, Ordering::Release);
-                    return Ok(off);
+                    return Ok(placed);
                 }
                 ENTRY_READY | ENTRY_INITIALIZING => {}
                 _ => return Err(self.corrupt(i, "unknown entry state")),
@@ -730,11 +741,14 @@ impl Segment {
         // whoever sees READY sees the initialised object.
         e.state.store(ENTRY_READY, Ordering::Release);
         tracing::debug!(segment = %self.name(), object = name, offset = start, "created object");
-        Ok(start)
+        Ok(Placed {
+            offset: start,
+            size: spec.ty.size,
+        })
     }
 
     /// Finds an existing object from a run-time spec; returns its offset.
-    pub(crate) fn find_raw(&self, name: &str, spec: ObjectSpec) -> Result<u64, ObjectError> {
+    pub(crate) fn find_raw(&self, name: &str, spec: ObjectSpec) -> Result<Placed, ObjectError> {
         validate_object_name(name)?;
         if let Some(off) = self.scan_ready(name, spec)? {
             return Ok(off);
@@ -757,7 +771,7 @@ impl Segment {
     }
 
     /// Lock-free scan of ready entries.
-    fn scan_ready(&self, name: &str, spec: ObjectSpec) -> Result<Option<u64>, ObjectError> {
+    fn scan_ready(&self, name: &str, spec: ObjectSpec) -> Result<Option<Placed>, ObjectError> {
         for i in 0..DIR_CAPACITY {
             let e = self.inner.entry(i);
             match e.state.load(Ordering::Acquire) {
@@ -779,9 +793,12 @@ impl Segment {
         e: &DirEntry,
         name: &str,
         spec: ObjectSpec,
-    ) -> Result<u64, ObjectError> {
+    ) -> Result<Placed, ObjectError> {
         let found = entry_type(e);
-        if found != spec.ty {
+        let same = found.kind == spec.ty.kind
+            && found.fingerprint == spec.ty.fingerprint
+            && (spec.any_size || found.size == spec.ty.size);
+        if !same {
             return Err(ObjectError::TypeMismatch {
                 segment: self.name().to_owned(),
                 name: name.to_owned(),
@@ -800,7 +817,10 @@ impl Segment {
         if off % spec.align.max(1) != 0 {
             return Err(self.corrupt(index, "object offset is misaligned"));
         }
-        Ok(off)
+        Ok(Placed {
+            offset: off,
+            size: found.size,
+        })
     }
 
     fn corrupt(&self, index: u32, what: &'static str) -> ObjectError {
@@ -840,6 +860,7 @@ fn plain_spec<T: ShmSafe>() -> ObjectSpec {
             size: std::mem::size_of::<T>() as u64,
         },
         align: std::mem::align_of::<T>() as u64,
+        any_size: false,
     }
 }
 

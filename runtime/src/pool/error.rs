@@ -1,0 +1,104 @@
+//! Errors of pool operations.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::segment::ObjectError;
+
+/// No free slot (within the timeout, for waiting forms). Hands back the value
+/// that was to be stored, if any.
+#[derive(Error)]
+#[error("pool `{pool}` is exhausted ({capacity} slots in use)")]
+pub struct PoolExhausted<V = ()> {
+    pool: String,
+    capacity: u32,
+    value: V,
+}
+
+impl<V> PoolExhausted<V> {
+    pub(crate) fn new(pool: &str, capacity: u32, value: V) -> Self {
+        Self {
+            pool: pool.to_owned(),
+            capacity,
+            value,
+        }
+    }
+
+    /// The value that could not be stored.
+    pub fn into_inner(self) -> V {
+        self.value
+    }
+
+    /// Name of the pool.
+    pub fn pool(&self) -> &str {
+        &self.pool
+    }
+}
+
+impl<V> fmt::Debug for PoolExhausted<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolExhausted")
+            .field("pool", &self.pool)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opening or creating a pool failed.
+#[derive(Debug, Error)]
+pub enum PoolOpenError {
+    /// The segment directory refused the object (missing, wrong type, full …).
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+    /// A capacity or element count of zero or too large.
+    #[error("invalid pool geometry: {0}")]
+    InvalidGeometry(&'static str),
+    /// The pool exists with another capacity or element count than asked.
+    #[error("pool `{name}` exists with {found_capacity} slots of {found_elements} elements, not {capacity} × {elements}")]
+    GeometryMismatch {
+        /// Pool name.
+        name: String,
+        /// Capacity asked for.
+        capacity: u32,
+        /// Elements per slot asked for.
+        elements: u32,
+        /// Capacity found.
+        found_capacity: u32,
+        /// Elements per slot found.
+        found_elements: u32,
+    },
+    /// The pool header in shared memory is inconsistent.
+    #[error("pool `{name}` is corrupt: {what}")]
+    Corrupt {
+        /// Pool name.
+        name: String,
+        /// What is wrong.
+        what: &'static str,
+    },
+}
+
+/// A raw handle did not name a live object of this pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum HandleError {
+    /// The slot index is outside the pool.
+    #[error("slot {slot} is outside the pool ({capacity} slots)")]
+    OutOfRange {
+        /// Slot in the handle.
+        slot: u32,
+        /// Pool capacity.
+        capacity: u32,
+    },
+    /// The slot was freed (and maybe reused) since the handle was made.
+    #[error("stale handle: slot {slot} generation {generation}, now generation {current} with {refs} references")]
+    Stale {
+        /// Slot in the handle.
+        slot: u32,
+        /// Generation in the handle.
+        generation: u32,
+        /// Generation now.
+        current: u32,
+        /// References now.
+        refs: u32,
+    },
+}

@@ -1,0 +1,893 @@
+//! Memory pools whose shared pointers count references across processes.
+//!
+//! A pool is a fixed number of equally sized slots plus a control block per
+//! slot, all in one object: in a segment ([`Pool`], [`ArrayPool`]) or on the
+//! heap ([`LocalPool`]). Pointers into it ([`Sample`], [`SampleMut`]) keep the
+//! object alive until the last reference in every process is gone, like the
+//! seed library's pooled `shared_ptr` and like `Arc` inside one process.
+//!
+//! # Reference counting in two levels
+//! Each process (more exactly: each opened pool handle) keeps a
+//! process-local count per slot. Cloning a `Sample` touches only that local
+//! count. The shared count in the slot's control block changes only when a
+//! process gets its first reference to a slot (local 0 → 1: +1) or drops its
+//! last (local 1 → 0: −1), and once per raw handle in flight (a queue entry).
+//! Nothing is allocated per pointer: the local counts are one array made
+//! when the pool is opened, the shared counts live in the pool's memory.
+//!
+//! The layout is documented in `docs/segment-format.md`.
+
+mod error;
+pub(crate) mod free_list;
+mod sample;
+
+use std::{
+    alloc::Layout,
+    marker::PhantomData,
+    mem::{align_of, size_of},
+    ptr::NonNull,
+    sync::{atomic, Arc},
+    time::{Duration, Instant},
+};
+
+use self::free_list::{linked_ctl, FreeList, SlotCtl, NIL};
+pub use self::{
+    error::{HandleError, PoolExhausted, PoolOpenError},
+    sample::{RawSample, Sample, SampleMut, SlotView, UninitSample},
+};
+use crate::{
+    fingerprint::Hasher,
+    futex,
+    segment::{ObjectKind, ObjectSpec, ObjectType, Segment},
+    shm_safe::ShmSafe,
+    sync::Ordering,
+};
+
+/// "POOL", little-endian.
+const POOL_MAGIC: u32 = 0x4c4f_4f50;
+/// Largest capacity: indices must stay below [`NIL`], and refs fit 32 bits.
+pub const MAX_POOL_CAPACITY: u32 = 1 << 30;
+const CACHE_LINE: usize = 64;
+
+/// Header at the start of a pool object.
+///
+/// INVARIANTS: the fields before `free` are written once, by the creator,
+/// before the object is published, and never change; `ctl_offset`,
+/// `slots_offset` and `stride` describe arrays that lie inside the object.
+#[repr(C, align(64))]
+pub(crate) struct PoolHeader {
+    magic: u32,
+    capacity: u32,
+    elements: u32,
+    elem_size: u32,
+    elem_align: u32,
+    _pad0: u32,
+    stride: u64,
+    ctl_offset: u64,
+    slots_offset: u64,
+    total_size: u64,
+    elem_fingerprint: u64,
+    _pad1: u64,
+    /// On its own cache line: the hot free list.
+    free: CacheLine<FreeList>,
+}
+
+#[repr(C, align(64))]
+struct CacheLine<T>(T);
+
+/// Sizes and offsets of a pool object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Geometry {
+    capacity: u32,
+    elements: u32,
+    stride: usize,
+    ctl_offset: usize,
+    slots_offset: usize,
+    total_size: usize,
+    align: usize,
+}
+
+impl Geometry {
+    fn new<T>(capacity: u32, elements: u32) -> Result<Self, PoolOpenError> {
+        if capacity == 0 || capacity > MAX_POOL_CAPACITY {
+            return Err(PoolOpenError::InvalidGeometry(
+                "capacity must be 1 ..= 2^30 slots",
+            ));
+        }
+        if elements == 0 {
+            return Err(PoolOpenError::InvalidGeometry(
+                "elements per slot must be at least 1",
+            ));
+        }
+        let too_big = PoolOpenError::InvalidGeometry("pool does not fit in the address space");
+        let align = align_of::<T>().max(CACHE_LINE);
+        let payload = size_of::<T>()
+            .checked_mul(elements as usize)
+            .ok_or_else(|| too_big.clone_geom())?;
+        // Slots of at least one cache line, aligned for T: neighbours never
+        // share a line (no false sharing between two writers).
+        let stride = payload
+            .max(1)
+            .checked_next_multiple_of(align)
+            .ok_or_else(|| too_big.clone_geom())?;
+        let ctl_offset = size_of::<PoolHeader>();
+        let ctl_bytes = (capacity as usize)
+            .checked_mul(size_of::<SlotCtl>())
+            .ok_or_else(|| too_big.clone_geom())?;
+        let slots_offset = (ctl_offset + ctl_bytes)
+            .checked_next_multiple_of(align)
+            .ok_or_else(|| too_big.clone_geom())?;
+        let total_size = stride
+            .checked_mul(capacity as usize)
+            .and_then(|b| b.checked_add(slots_offset))
+            .filter(|&t| t <= isize::MAX as usize)
+            .ok_or(too_big)?;
+        Ok(Self {
+            capacity,
+            elements,
+            stride,
+            ctl_offset,
+            slots_offset,
+            total_size,
+            align,
+        })
+    }
+}
+
+impl PoolOpenError {
+    fn clone_geom(&self) -> Self {
+        match self {
+            Self::InvalidGeometry(s) => Self::InvalidGeometry(s),
+            _ => Self::InvalidGeometry("invalid geometry"),
+        }
+    }
+}
+
+/// What keeps a pool's memory alive in this process.
+enum Backing {
+    Segment(#[allow(dead_code)] Segment),
+    Heap { ptr: NonNull<u8>, layout: Layout },
+}
+
+impl Drop for Backing {
+    fn drop(&mut self) {
+        if let Self::Heap { ptr, layout } = *self {
+            // SAFETY: `ptr` was returned by `alloc_zeroed(layout)` in
+            // `LocalPool::new` and is freed only here, once.
+            unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) };
+        }
+    }
+}
+
+/// One process's view of a pool. Shared (`Arc`) by the pool handle and
+/// every live pointer into it.
+pub(crate) struct PoolInner {
+    // INVARIANTS: `header`, `ctl` and `slots` point into memory kept alive by
+    // `backing`; `ctl` has `geom.capacity` entries; slot `i` starts at
+    // `slots + i * geom.stride` and holds `geom.elements` values of the
+    // pool's element type while its refcount is non-zero.
+    header: NonNull<PoolHeader>,
+    ctl: NonNull<SlotCtl>,
+    slots: NonNull<u8>,
+    geom: Geometry,
+    /// Process-local reference counts, one per slot.
+    local: Box<[atomic::AtomicU32]>,
+    /// Drops the `elements` values of a slot in place.
+    drop_slot: unsafe fn(NonNull<u8>, usize),
+    name: String,
+    timeout: Duration,
+    _backing: Backing,
+}
+
+// SAFETY: the pointers refer to shared memory (or a heap block) that every
+// thread may access; all shared mutation goes through atomics, and element
+// access is governed by the `Sample` types, which require `T: Send + Sync`.
+unsafe impl Send for PoolInner {}
+// SAFETY: as above.
+unsafe impl Sync for PoolInner {}
+
+/// Drops `n` values of `T` starting at `ptr`.
+///
+/// # Safety
+/// `ptr` must point to `n` initialised `T`s that nobody uses any more.
+unsafe fn drop_elements<T>(ptr: NonNull<u8>, n: usize) {
+    if std::mem::needs_drop::<T>() {
+        let slice = std::ptr::slice_from_raw_parts_mut(ptr.cast::<T>().as_ptr(), n);
+        // SAFETY: guaranteed by the caller.
+        unsafe { std::ptr::drop_in_place(slice) };
+    }
+}
+
+impl PoolInner {
+    fn header(&self) -> &PoolHeader {
+        // SAFETY: by the struct invariant `header` is valid while `self` is.
+        unsafe { self.header.as_ref() }
+    }
+
+    fn ctl(&self) -> &[SlotCtl] {
+        // SAFETY: by the struct invariant `ctl` points to `capacity`
+        // initialised control blocks kept alive by `backing`.
+        unsafe { std::slice::from_raw_parts(self.ctl.as_ptr(), self.geom.capacity as usize) }
+    }
+
+    pub(crate) fn slot_ptr(&self, index: u32) -> NonNull<u8> {
+        debug_assert!(index < self.geom.capacity);
+        // SAFETY: `index < capacity`, so the offset stays inside the slots
+        // array (struct invariant); the result is non-null.
+        unsafe { self.slots.add(index as usize * self.geom.stride) }
+    }
+
+    fn free_list(&self) -> &FreeList {
+        &self.header().free.0
+    }
+
+    /// Pops a free slot and marks it allocated; returns (index, generation).
+    fn try_alloc(&self) -> Option<(u32, u32)> {
+        let index = self.free_list().pop(self.ctl())?;
+        let generation = self.ctl()[index as usize].allocate();
+        Some((index, generation))
+    }
+
+    /// Like `try_alloc`, sleeping on the free list's futex until `deadline`.
+    fn alloc_until(&self, deadline: Option<Instant>) -> Option<(u32, u32)> {
+        loop {
+            if let Some(s) = self.try_alloc() {
+                return Some(s);
+            }
+            let free = self.free_list();
+            free.waiters.fetch_add(1, Ordering::SeqCst);
+            let seq = free.seq.load(Ordering::SeqCst);
+            // Re-check after announcing ourselves: a push between our failed
+            // pop and the increment would otherwise be missed.
+            let got = self.try_alloc();
+            let woke = if got.is_none() {
+                futex::wait_until(&free.seq, seq, deadline)
+            } else {
+                futex::Wake::Maybe
+            };
+            free.waiters.fetch_sub(1, Ordering::SeqCst);
+            if got.is_some() {
+                return got;
+            }
+            if woke == futex::Wake::TimedOut {
+                return self.try_alloc();
+            }
+        }
+    }
+
+    /// Frees slot `index`, whose last reference the caller just released:
+    /// drops the values and pushes the slot back.
+    fn free_slot(&self, index: u32) {
+        // SAFETY: the caller released the last reference in any process, so
+        // the slot holds initialised values that nobody else can reach.
+        unsafe { (self.drop_slot)(self.slot_ptr(index), self.geom.elements as usize) };
+        let free = self.free_list();
+        free.push(self.ctl(), index);
+        if free.waiters.load(Ordering::SeqCst) > 0 {
+            futex::wake(&free.seq, 1);
+        }
+    }
+
+    /// Releases one shared reference to `index`; frees it if it was the last.
+    pub(crate) fn release_shared(&self, index: u32) {
+        if self.ctl()[index as usize].release() {
+            self.free_slot(index);
+        }
+    }
+
+    fn check_handle(&self, raw: RawSample) -> Result<&SlotCtl, HandleError> {
+        self.ctl()
+            .get(raw.slot as usize)
+            .ok_or(HandleError::OutOfRange {
+                slot: raw.slot,
+                capacity: self.geom.capacity,
+            })
+    }
+
+    fn stale(&self, raw: RawSample) -> HandleError {
+        let (current, refs) = self.ctl()[raw.slot as usize].snapshot();
+        HandleError::Stale {
+            slot: raw.slot,
+            generation: raw.generation,
+            current,
+            refs,
+        }
+    }
+}
+
+/// Shared implementation of the three pool handles.
+struct PoolCore<V: ?Sized> {
+    inner: Arc<PoolInner>,
+    _v: PhantomData<fn() -> Box<V>>,
+}
+
+impl<V: ?Sized> Clone for PoolCore<V> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            _v: PhantomData,
+        }
+    }
+}
+
+impl<V: ?Sized + SlotView> PoolCore<V> {
+    fn try_slot(&self) -> Option<UninitSample<V>> {
+        let (index, generation) = self.inner.try_alloc()?;
+        Some(UninitSample::new(self.inner.clone(), index, generation))
+    }
+
+    fn slot_until(&self, deadline: Option<Instant>) -> Option<UninitSample<V>> {
+        let (index, generation) = self.inner.alloc_until(deadline)?;
+        Some(UninitSample::new(self.inner.clone(), index, generation))
+    }
+
+    fn exhausted<X>(&self, value: X) -> PoolExhausted<X> {
+        PoolExhausted::new(&self.inner.name, self.inner.geom.capacity, value)
+    }
+
+    fn upgrade(&self, raw: RawSample) -> Result<Sample<V>, HandleError> {
+        let ctl = self.inner.check_handle(raw)?;
+        if !ctl.upgrade(raw.generation) {
+            return Err(self.inner.stale(raw));
+        }
+        Ok(Sample::adopt_shared(&self.inner, raw.slot))
+    }
+
+    /// # Safety
+    /// See [`Pool::from_raw`].
+    unsafe fn adopt_raw(&self, raw: RawSample) -> Result<Sample<V>, HandleError> {
+        let ctl = self.inner.check_handle(raw)?;
+        let (generation, refs) = ctl.snapshot();
+        if generation != raw.generation || refs == 0 {
+            return Err(self.inner.stale(raw));
+        }
+        Ok(Sample::adopt_shared(&self.inner, raw.slot))
+    }
+}
+
+macro_rules! pool_common {
+    ($view:ty) => {
+        /// Number of slots.
+        pub fn capacity(&self) -> u32 {
+            self.core.inner.geom.capacity
+        }
+
+        /// Number of free slots now (exact when no one is allocating or
+        /// freeing concurrently).
+        pub fn free_count(&self) -> u32 {
+            self.core.inner.free_list().count.load(Ordering::Relaxed)
+        }
+
+        /// The pool's name (its object name, or the `LocalPool` label).
+        pub fn name(&self) -> &str {
+            &self.core.inner.name
+        }
+
+        /// A new reference to the live object a raw handle names, like
+        /// `Weak::upgrade`: fails if the slot was freed or reused since. Safe
+        /// with any value, even a forged one: it never revives a dead slot.
+        pub fn upgrade(&self, raw: RawSample) -> Result<Sample<$view>, HandleError> {
+            self.core.upgrade(raw)
+        }
+
+        /// Takes over the reference that [`Sample::into_raw`] detached,
+        /// after checking that the handle is not stale.
+        ///
+        /// # Safety
+        /// `raw` must come from `into_raw` on a sample of this pool, and
+        /// each such handle must be passed to `from_raw` (or released) at
+        /// most once across all processes: redeeming one twice releases a
+        /// reference that does not exist.
+        pub unsafe fn from_raw(&self, raw: RawSample) -> Result<Sample<$view>, HandleError> {
+            // SAFETY: forwarded to the caller.
+            unsafe { self.core.adopt_raw(raw) }
+        }
+
+        /// A slot with uninitialised contents, without waiting.
+        pub fn try_loan_uninit(&self) -> Result<UninitSample<$view>, PoolExhausted> {
+            self.core.try_slot().ok_or_else(|| self.core.exhausted(()))
+        }
+
+        /// A slot with uninitialised contents, waiting up to `timeout`.
+        pub fn loan_uninit_timeout(
+            &self,
+            timeout: Duration,
+        ) -> Result<UninitSample<$view>, PoolExhausted> {
+            self.core
+                .slot_until(Some(Instant::now() + timeout))
+                .ok_or_else(|| self.core.exhausted(()))
+        }
+    };
+}
+
+/// Builds a pool in a segment. The finishing method names the policy.
+#[derive(Debug)]
+pub struct PoolBuilder<'s, T> {
+    segment: &'s Segment,
+    name: String,
+    capacity: u32,
+    elements: u32,
+    timeout: Duration,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
+    fn new(segment: &'s Segment, name: &str) -> Self {
+        Self {
+            segment,
+            name: name.to_owned(),
+            capacity: 64,
+            elements: 1,
+            timeout: Duration::from_secs(1),
+            _t: PhantomData,
+        }
+    }
+
+    /// Number of slots (default 64).
+    #[must_use]
+    pub fn capacity(mut self, slots: u32) -> Self {
+        self.capacity = slots;
+        self
+    }
+
+    /// How long `make_pooled` and `loan` wait for a free slot (default 1 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn spec(&self, kind: ObjectKind, fingerprint: u64, geom: &Geometry, any: bool) -> ObjectSpec {
+        ObjectSpec {
+            ty: ObjectType {
+                kind,
+                fingerprint,
+                size: geom.total_size as u64,
+            },
+            align: geom.align as u64,
+            any_size: any,
+        }
+    }
+
+    fn build(self, kind: ObjectKind, create: bool) -> Result<Arc<PoolInner>, PoolOpenError> {
+        let fingerprint = pool_fingerprint::<T>(kind);
+        let asked = if create {
+            Some(Geometry::new::<T>(self.capacity, self.elements)?)
+        } else {
+            None
+        };
+        let placed = match &asked {
+            Some(geom) => self.segment.find_or_create_raw(
+                &self.name,
+                self.spec(kind, fingerprint, geom, true),
+                |ptr| {
+                    // SAFETY: the directory reserved `geom.total_size` bytes
+                    // at `ptr`, aligned to `geom.align`, for us alone.
+                    unsafe { init_pool::<T>(ptr, geom) }
+                },
+            )?,
+            None => {
+                let probe = Geometry::new::<T>(1, 1)?;
+                self.segment
+                    .find_raw(&self.name, self.spec(kind, fingerprint, &probe, true))?
+            }
+        };
+        let ptr = self.segment.ptr_at(placed.offset);
+        let corrupt = |what| PoolOpenError::Corrupt {
+            name: self.name.clone(),
+            what,
+        };
+        if placed.size < size_of::<PoolHeader>() as u64 {
+            return Err(corrupt("object smaller than a pool header"));
+        }
+        // SAFETY: the object is at least a header long, 64-aligned (objects
+        // are placed at cache-line boundaries) and initialised; the plain
+        // fields are immutable after publication.
+        let header = unsafe { ptr.cast::<PoolHeader>().as_ref() };
+        let found = validate_header::<T>(header, placed.size)
+            .ok_or_else(|| corrupt("header does not match its object"))?;
+        if let Some(geom) = asked {
+            if geom != found {
+                return Err(PoolOpenError::GeometryMismatch {
+                    name: self.name,
+                    capacity: geom.capacity,
+                    elements: geom.elements,
+                    found_capacity: found.capacity,
+                    found_elements: found.elements,
+                });
+            }
+        }
+        Ok(Arc::new(make_inner::<T>(
+            ptr,
+            found,
+            self.name,
+            self.timeout,
+            Backing::Segment(self.segment.clone()),
+        )))
+    }
+
+    /// Finds the pool, or creates it with the configured capacity. An
+    /// existing pool with another capacity is a `GeometryMismatch`.
+    pub fn open_or_create(self) -> Result<Pool<T>, PoolOpenError> {
+        Ok(Pool {
+            core: PoolCore {
+                inner: self.build(ObjectKind::POOL, true)?,
+                _v: PhantomData,
+            },
+        })
+    }
+
+    /// Opens an existing pool, whatever its capacity.
+    pub fn open(self) -> Result<Pool<T>, PoolOpenError> {
+        Ok(Pool {
+            core: PoolCore {
+                inner: self.build(ObjectKind::POOL, false)?,
+                _v: PhantomData,
+            },
+        })
+    }
+}
+
+/// The same builder for array pools: also needs the element count.
+#[derive(Debug)]
+pub struct ArrayPoolBuilder<'s, T>(PoolBuilder<'s, T>);
+
+impl<T: ShmSafe> ArrayPoolBuilder<'_, T> {
+    /// Number of slots (default 64).
+    #[must_use]
+    pub fn capacity(mut self, slots: u32) -> Self {
+        self.0.capacity = slots;
+        self
+    }
+
+    /// Elements per slot (default 1), e.g. pixels per image.
+    #[must_use]
+    pub fn elements(mut self, n: u32) -> Self {
+        self.0.elements = n;
+        self
+    }
+
+    /// How long waiting loans wait for a free slot (default 1 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.0.timeout = timeout;
+        self
+    }
+
+    /// Finds the pool, or creates it with the configured geometry.
+    pub fn open_or_create(self) -> Result<ArrayPool<T>, PoolOpenError> {
+        Ok(ArrayPool {
+            core: PoolCore {
+                inner: self.0.build(ObjectKind::ARRAY_POOL, true)?,
+                _v: PhantomData,
+            },
+        })
+    }
+
+    /// Opens an existing array pool, whatever its geometry.
+    pub fn open(self) -> Result<ArrayPool<T>, PoolOpenError> {
+        Ok(ArrayPool {
+            core: PoolCore {
+                inner: self.0.build(ObjectKind::ARRAY_POOL, false)?,
+                _v: PhantomData,
+            },
+        })
+    }
+}
+
+fn pool_fingerprint<T: ShmSafe>(kind: ObjectKind) -> u64 {
+    Hasher::new()
+        .str("pool")
+        .u64(u64::from(kind.0))
+        .u64(u64::from(POOL_MAGIC))
+        .u64(T::FINGERPRINT)
+        .u64(size_of::<T>() as u64)
+        .finish()
+}
+
+/// Writes a fresh pool (header, linked free list) at `ptr`.
+///
+/// # Safety
+/// `ptr` must be valid for writes of `geom.total_size` bytes, aligned to
+/// `geom.align`, and not accessed by anyone else during the call.
+unsafe fn init_pool<T>(ptr: NonNull<u8>, geom: &Geometry) {
+    let header = PoolHeader {
+        magic: POOL_MAGIC,
+        capacity: geom.capacity,
+        elements: geom.elements,
+        elem_size: size_of::<T>() as u32,
+        elem_align: align_of::<T>() as u32,
+        _pad0: 0,
+        stride: geom.stride as u64,
+        ctl_offset: geom.ctl_offset as u64,
+        slots_offset: geom.slots_offset as u64,
+        total_size: geom.total_size as u64,
+        elem_fingerprint: 0,
+        _pad1: 0,
+        free: CacheLine(FreeList::new(geom.capacity)),
+    };
+    // SAFETY: `ptr` is valid and aligned for a header (caller; the header
+    // is 64-aligned and geom.align >= 64).
+    unsafe { ptr.cast::<PoolHeader>().as_ptr().write(header) };
+    for (i, ctl) in linked_ctl(geom.capacity).enumerate() {
+        // SAFETY: control block `i < capacity` lies inside the object
+        // (`Geometry::new` sized it), 16-aligned within a 64-aligned object.
+        let p = ptr
+            .as_ptr()
+            .wrapping_add(geom.ctl_offset + i * size_of::<SlotCtl>())
+            .cast::<SlotCtl>();
+        // SAFETY: see above.
+        unsafe { p.write(ctl) };
+    }
+}
+
+/// Reads the geometry back from a header and checks it against the
+/// directory entry's size and against `T`. `None` if anything disagrees.
+fn validate_header<T>(h: &PoolHeader, object_size: u64) -> Option<Geometry> {
+    if h.magic != POOL_MAGIC
+        || h.elem_size as usize != size_of::<T>()
+        || h.elem_align as usize != align_of::<T>()
+    {
+        return None;
+    }
+    let geom = Geometry::new::<T>(h.capacity, h.elements).ok()?;
+    let agrees = geom.stride as u64 == h.stride
+        && geom.ctl_offset as u64 == h.ctl_offset
+        && geom.slots_offset as u64 == h.slots_offset
+        && geom.total_size as u64 == h.total_size
+        && h.total_size == object_size;
+    agrees.then_some(geom)
+}
+
+fn make_inner<T>(
+    ptr: NonNull<u8>,
+    geom: Geometry,
+    name: String,
+    timeout: Duration,
+    backing: Backing,
+) -> PoolInner {
+    // SAFETY: offsets validated against the object size.
+    let ctl = unsafe { ptr.add(geom.ctl_offset) }.cast();
+    // SAFETY: as above.
+    let slots = unsafe { ptr.add(geom.slots_offset) };
+    PoolInner {
+        header: ptr.cast(),
+        ctl,
+        slots,
+        geom,
+        local: (0..geom.capacity)
+            .map(|_| atomic::AtomicU32::new(0))
+            .collect(),
+        drop_slot: drop_elements::<T>,
+        name,
+        timeout,
+        _backing: backing,
+    }
+}
+
+/// A pool of `T` in a shared-memory segment.
+///
+/// ```
+/// use shmidl::{Pool, Segment};
+/// # let name = format!("doc-pool-{}", std::process::id());
+/// let segment = Segment::builder(&name).size(1 << 20).open_or_create()?;
+/// let pool = Pool::<[f32; 16]>::builder(&segment, "poses").capacity(8).open_or_create()?;
+/// let mut s = pool.make_pooled([0.0; 16])?;   // unique and mutable
+/// s[3] = 1.5;
+/// let shared = s.freeze();                     // shared, read-only, clonable
+/// let again = shared.clone();
+/// assert_eq!(again[3], 1.5);
+/// assert_eq!(pool.free_count(), 7);
+/// drop((shared, again));
+/// assert_eq!(pool.free_count(), 8);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Pool<T: ShmSafe> {
+    core: PoolCore<T>,
+}
+
+impl<T: ShmSafe> Clone for Pool<T> {
+    fn clone(&self) -> Self {
+        Self {
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl<T: ShmSafe> Pool<T> {
+    /// Starts building the pool `name` in `segment`.
+    pub fn builder<'s>(segment: &'s Segment, name: &str) -> PoolBuilder<'s, T> {
+        PoolBuilder::new(segment, name)
+    }
+
+    pool_common!(T);
+
+    /// Stores `value` in a free slot, waiting up to the pool's timeout.
+    pub fn make_pooled(&self, value: T) -> Result<SampleMut<T>, PoolExhausted<T>> {
+        self.make_timeout(value, self.core.inner.timeout)
+    }
+
+    /// Stores `value` in a free slot without waiting.
+    pub fn try_make(&self, value: T) -> Result<SampleMut<T>, PoolExhausted<T>> {
+        match self.core.try_slot() {
+            Some(s) => Ok(s.write(value)),
+            None => Err(self.core.exhausted(value)),
+        }
+    }
+
+    /// Stores `value` in a free slot, waiting up to `timeout`.
+    pub fn make_timeout(
+        &self,
+        value: T,
+        timeout: Duration,
+    ) -> Result<SampleMut<T>, PoolExhausted<T>> {
+        match self.core.slot_until(Some(Instant::now() + timeout)) {
+            Some(s) => Ok(s.write(value)),
+            None => Err(self.core.exhausted(value)),
+        }
+    }
+
+    /// A slot holding `T::default()`, waiting up to the pool's timeout.
+    pub fn loan(&self) -> Result<SampleMut<T>, PoolExhausted>
+    where
+        T: Default,
+    {
+        self.make_pooled(T::default())
+            .map_err(|_| self.core.exhausted(()))
+    }
+
+    /// A slot holding `T::default()`, without waiting.
+    pub fn try_loan(&self) -> Result<SampleMut<T>, PoolExhausted>
+    where
+        T: Default,
+    {
+        self.try_make(T::default())
+            .map_err(|_| self.core.exhausted(()))
+    }
+}
+
+/// A pool whose slots hold `n` elements of `T` each (`n` fixed when the
+/// pool is created): images, point clouds. Pointers deref to `[T]`.
+///
+/// ```
+/// use shmidl::{ArrayPool, Segment};
+/// # let name = format!("doc-apool-{}", std::process::id());
+/// let segment = Segment::builder(&name).size(4 << 20).open_or_create()?;
+/// let images = ArrayPool::<u8>::builder(&segment, "frames")
+///     .capacity(4)
+///     .elements(640 * 480)
+///     .open_or_create()?;
+/// let mut frame = images.try_loan_filled(0)?;
+/// frame[0] = 255;
+/// assert_eq!(frame.len(), 640 * 480);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ArrayPool<T: ShmSafe> {
+    core: PoolCore<[T]>,
+}
+
+impl<T: ShmSafe> Clone for ArrayPool<T> {
+    fn clone(&self) -> Self {
+        Self {
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl<T: ShmSafe> ArrayPool<T> {
+    /// Starts building the array pool `name` in `segment`.
+    pub fn builder<'s>(segment: &'s Segment, name: &str) -> ArrayPoolBuilder<'s, T> {
+        ArrayPoolBuilder(PoolBuilder::new(segment, name))
+    }
+
+    pool_common!([T]);
+
+    /// Elements per slot.
+    pub fn elements(&self) -> u32 {
+        self.core.inner.geom.elements
+    }
+
+    /// A slot with every element set to `value`, without waiting.
+    pub fn try_loan_filled(&self, value: T) -> Result<SampleMut<[T]>, PoolExhausted>
+    where
+        T: Clone,
+    {
+        let s = self.try_loan_uninit()?;
+        Ok(s.fill_with(|_| value.clone()))
+    }
+
+    /// A slot with a copy of `items` (which must have exactly
+    /// [`elements`](Self::elements) items), without waiting.
+    pub fn try_loan_copy(&self, items: &[T]) -> Result<SampleMut<[T]>, PoolExhausted>
+    where
+        T: Copy,
+    {
+        assert_eq!(
+            items.len(),
+            self.elements() as usize,
+            "slice length differs from the pool's element count"
+        );
+        let s = self.try_loan_uninit()?;
+        Ok(s.fill_with(|i| items[i]))
+    }
+
+    /// A slot whose element `i` is `f(i)`, waiting up to the pool's timeout.
+    pub fn loan_with(&self, f: impl FnMut(usize) -> T) -> Result<SampleMut<[T]>, PoolExhausted> {
+        let s = self.loan_uninit_timeout(self.core.inner.timeout)?;
+        Ok(s.fill_with(f))
+    }
+}
+
+/// The same pool on the heap, for one process: no segment, same pointers.
+///
+/// ```
+/// use shmidl::LocalPool;
+/// let pool = LocalPool::<u64>::new(4)?;
+/// let a = pool.try_make(7).map_err(|e| e.to_string())?.freeze();
+/// assert_eq!(*a.clone(), 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct LocalPool<T: ShmSafe> {
+    core: PoolCore<T>,
+}
+
+impl<T: ShmSafe> Clone for LocalPool<T> {
+    fn clone(&self) -> Self {
+        Self {
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl<T: ShmSafe> LocalPool<T> {
+    /// A heap pool of `capacity` slots.
+    pub fn new(capacity: u32) -> Result<Self, PoolOpenError> {
+        let geom = Geometry::new::<T>(capacity, 1)?;
+        let layout = Layout::from_size_align(geom.total_size, geom.align).map_err(|_| {
+            PoolOpenError::InvalidGeometry("pool does not fit in the address space")
+        })?;
+        // SAFETY: `layout` has non-zero size (at least a header).
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        // SAFETY: freshly allocated with the geometry's size and alignment.
+        unsafe { init_pool::<T>(ptr, &geom) };
+        Ok(Self {
+            core: PoolCore {
+                inner: Arc::new(make_inner::<T>(
+                    ptr,
+                    geom,
+                    "local".to_owned(),
+                    Duration::from_secs(1),
+                    Backing::Heap { ptr, layout },
+                )),
+                _v: PhantomData,
+            },
+        })
+    }
+
+    pool_common!(T);
+
+    /// Stores `value` in a free slot without waiting.
+    pub fn try_make(&self, value: T) -> Result<SampleMut<T>, PoolExhausted<T>> {
+        match self.core.try_slot() {
+            Some(s) => Ok(s.write(value)),
+            None => Err(self.core.exhausted(value)),
+        }
+    }
+
+    /// Stores `value` in a free slot, waiting up to `timeout` for another
+    /// thread to free one.
+    pub fn make_timeout(
+        &self,
+        value: T,
+        timeout: Duration,
+    ) -> Result<SampleMut<T>, PoolExhausted<T>> {
+        match self.core.slot_until(Some(Instant::now() + timeout)) {
+            Some(s) => Ok(s.write(value)),
+            None => Err(self.core.exhausted(value)),
+        }
+    }
+}
+
+#[allow(dead_code)]
+const _: () = assert!(NIL == u32::MAX && MAX_POOL_CAPACITY < NIL);

@@ -1,0 +1,359 @@
+//! Pointers into a pool: [`UninitSample`] → [`SampleMut`] → [`Sample`].
+
+use std::{
+    fmt,
+    marker::PhantomData,
+    mem::ManuallyDrop,
+    ops::{Deref, DerefMut},
+    ptr::NonNull,
+    sync::{atomic::Ordering as StdOrdering, Arc},
+};
+
+use super::PoolInner;
+use crate::shm_safe::ShmSafe;
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T: crate::ShmSafe> Sealed for T {}
+    impl<T: crate::ShmSafe> Sealed for [T] {}
+}
+
+/// What a pool slot is seen as: a `T` ([`Pool`](crate::Pool),
+/// [`LocalPool`](crate::LocalPool)) or a `[T]`
+/// ([`ArrayPool`](crate::ArrayPool)). Sealed.
+///
+/// # Safety
+/// `view` must return a pointer to the slot's memory with the right
+/// metadata (slice length) and nothing else.
+pub unsafe trait SlotView: sealed::Sealed {
+    /// The slot at `ptr`, holding `elements` values, as `Self`.
+    #[doc(hidden)]
+    fn view(ptr: NonNull<u8>, elements: usize) -> NonNull<Self>;
+}
+
+// SAFETY: a single-value slot is the value itself.
+unsafe impl<T: ShmSafe> SlotView for T {
+    fn view(ptr: NonNull<u8>, _: usize) -> NonNull<Self> {
+        ptr.cast()
+    }
+}
+
+// SAFETY: an array slot holds `elements` consecutive `T`s.
+unsafe impl<T: ShmSafe> SlotView for [T] {
+    fn view(ptr: NonNull<u8>, elements: usize) -> NonNull<Self> {
+        NonNull::slice_from_raw_parts(ptr.cast(), elements)
+    }
+}
+
+/// A plain, copyable name of a pool object: slot index and generation.
+///
+/// It can travel through shared memory or a pipe to another process, which
+/// turns it back into a [`Sample`] with [`Pool::upgrade`](crate::Pool::upgrade)
+/// (always safe: a stale handle is refused) or, to take over a reference
+/// detached by [`Sample::into_raw`], with `from_raw`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RawSample {
+    /// Slot index.
+    pub slot: u32,
+    /// Generation of the slot when the handle was made.
+    pub generation: u32,
+}
+
+impl RawSample {
+    /// Packs the handle in one `u64` (generation high, slot low).
+    pub fn to_u64(self) -> u64 {
+        u64::from(self.generation) << 32 | u64::from(self.slot)
+    }
+
+    /// Unpacks [`to_u64`](Self::to_u64).
+    pub fn from_u64(v: u64) -> Self {
+        Self {
+            slot: v as u32,
+            generation: (v >> 32) as u32,
+        }
+    }
+}
+
+/// A freshly allocated slot whose contents are not initialised yet.
+/// Dropping it returns the slot without running any destructor.
+pub struct UninitSample<V: ?Sized + SlotView> {
+    inner: Arc<PoolInner>,
+    index: u32,
+    _v: PhantomData<Box<V>>,
+}
+
+impl<V: ?Sized + SlotView> UninitSample<V> {
+    pub(super) fn new(inner: Arc<PoolInner>, index: u32, _generation: u32) -> Self {
+        Self {
+            inner,
+            index,
+            _v: PhantomData,
+        }
+    }
+
+    /// Pointer to the uninitialised slot.
+    pub fn as_mut_ptr(&mut self) -> NonNull<V> {
+        V::view(
+            self.inner.slot_ptr(self.index),
+            self.inner.geom.elements as usize,
+        )
+    }
+
+    /// Declares the slot initialised.
+    ///
+    /// # Safety
+    /// Every element of the slot must have been initialised through
+    /// [`as_mut_ptr`](Self::as_mut_ptr) with a valid value.
+    pub unsafe fn assume_init(self) -> SampleMut<V> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the Arc is moved out once.
+        let inner = unsafe { std::ptr::read(&this.inner) };
+        SampleMut {
+            inner,
+            index: this.index,
+            _v: PhantomData,
+        }
+    }
+}
+
+impl<T: ShmSafe> UninitSample<T> {
+    /// Writes `value` into the slot.
+    pub fn write(mut self, value: T) -> SampleMut<T> {
+        // SAFETY: the slot is ours alone, valid and aligned for `T`.
+        unsafe { self.as_mut_ptr().as_ptr().write(value) };
+        // SAFETY: the only element was just initialised.
+        unsafe { self.assume_init() }
+    }
+}
+
+impl<T: ShmSafe> UninitSample<[T]> {
+    /// Initialises element `i` with `f(i)`. If `f` panics, the slot goes
+    /// back to the pool and already written elements are leaked (never
+    /// dropped twice, never read).
+    pub fn fill_with(mut self, mut f: impl FnMut(usize) -> T) -> SampleMut<[T]> {
+        let base = self.as_mut_ptr().cast::<T>();
+        for i in 0..self.inner.geom.elements as usize {
+            let value = f(i);
+            // `i < elements`: inside the slot.
+            let p = base.as_ptr().wrapping_add(i);
+            // SAFETY: `p` is inside the slot, aligned for `T`, and the slot
+            // is ours alone.
+            unsafe { p.write(value) };
+        }
+        // SAFETY: every element was just initialised.
+        unsafe { self.assume_init() }
+    }
+}
+
+impl<V: ?Sized + SlotView> Drop for UninitSample<V> {
+    fn drop(&mut self) {
+        // Nothing was initialised: free without dropping contents.
+        if self.inner.ctl()[self.index as usize].release() {
+            let free = self.inner.free_list();
+            free.push(self.inner.ctl(), self.index);
+            if free.waiters.load(crate::sync::Ordering::SeqCst) > 0 {
+                crate::futex::wake(&free.seq, 1);
+            }
+        }
+    }
+}
+
+/// The only reference to a pool object: mutable in place. Freeze it into
+/// a [`Sample`] to share it (clone, send through a router).
+pub struct SampleMut<V: ?Sized + SlotView> {
+    inner: Arc<PoolInner>,
+    index: u32,
+    _v: PhantomData<Box<V>>,
+}
+
+// SAFETY: a `SampleMut<V>` is the unique owner of a `V` (like `Box<V>`);
+// `V: ShmSafe` (or a slice of it) is `Send + Sync`.
+unsafe impl<V: ?Sized + SlotView + Send> Send for SampleMut<V> {}
+// SAFETY: as above; `&SampleMut` gives only `&V`.
+unsafe impl<V: ?Sized + SlotView + Sync> Sync for SampleMut<V> {}
+
+impl<V: ?Sized + SlotView> SampleMut<V> {
+    /// Makes the object shared and read-only.
+    pub fn freeze(self) -> Sample<V> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the Arc is moved out once.
+        let inner = unsafe { std::ptr::read(&this.inner) };
+        // A fresh slot has no local references in this process.
+        inner.local[this.index as usize].store(1, StdOrdering::Relaxed);
+        Sample {
+            // SAFETY: `Arc::into_raw` never returns null.
+            inner: unsafe { NonNull::new_unchecked(Arc::into_raw(inner).cast_mut()) },
+            index: this.index,
+            _v: PhantomData,
+        }
+    }
+
+    /// Slot index in the pool.
+    pub fn slot(&self) -> u32 {
+        self.index
+    }
+}
+
+impl<V: ?Sized + SlotView> Deref for SampleMut<V> {
+    type Target = V;
+    fn deref(&self) -> &V {
+        let p = V::view(
+            self.inner.slot_ptr(self.index),
+            self.inner.geom.elements as usize,
+        );
+        // SAFETY: the slot is initialised and kept alive by our reference.
+        unsafe { p.as_ref() }
+    }
+}
+
+impl<V: ?Sized + SlotView> DerefMut for SampleMut<V> {
+    fn deref_mut(&mut self) -> &mut V {
+        let mut p = V::view(
+            self.inner.slot_ptr(self.index),
+            self.inner.geom.elements as usize,
+        );
+        // SAFETY: initialised, alive, and ours alone: no other reference to
+        // this slot exists in any process while a `SampleMut` holds it.
+        unsafe { p.as_mut() }
+    }
+}
+
+impl<V: ?Sized + SlotView> Drop for SampleMut<V> {
+    fn drop(&mut self) {
+        self.inner.release_shared(self.index);
+    }
+}
+
+impl<V: ?Sized + SlotView + fmt::Debug> fmt::Debug for SampleMut<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SampleMut")
+            .field("slot", &self.index)
+            .field("value", &&**self)
+            .finish()
+    }
+}
+
+/// A shared, read-only reference to a pool object, counted across every
+/// process. Cloning is one process-local atomic increment; the object is
+/// dropped and its slot freed once the last reference anywhere is gone.
+pub struct Sample<V: ?Sized + SlotView> {
+    // INVARIANTS: `inner` came from `Arc::into_raw`; this process holds one
+    // strong count for every slot whose local count is non-zero, and one
+    // shared reference in that slot's control block.
+    inner: NonNull<PoolInner>,
+    index: u32,
+    _v: PhantomData<Arc<V>>,
+}
+
+// SAFETY: like `Arc<V>`: shared read-only access to a `Send + Sync` value.
+unsafe impl<V: ?Sized + SlotView + Send + Sync> Send for Sample<V> {}
+// SAFETY: as above.
+unsafe impl<V: ?Sized + SlotView + Send + Sync> Sync for Sample<V> {}
+
+impl<V: ?Sized + SlotView> Sample<V> {
+    fn pool(&self) -> &PoolInner {
+        // SAFETY: by the struct invariant the pool outlives `self`.
+        unsafe { self.inner.as_ref() }
+    }
+
+    /// Adopts one shared reference to `index` that the caller just took
+    /// (by `upgrade`) or took over (by `from_raw`).
+    pub(super) fn adopt_shared(pool: &Arc<PoolInner>, index: u32) -> Self {
+        let prev = pool.local[index as usize].fetch_add(1, StdOrdering::Relaxed);
+        if prev == 0 {
+            // First reference in this process: the shared reference becomes
+            // the process's, and the process holds the pool alive.
+            std::mem::forget(pool.clone());
+        } else {
+            // The process already holds a shared reference; give this one
+            // back. It cannot be the last: ours keeps the count above zero.
+            pool.release_shared(index);
+        }
+        Self {
+            inner: NonNull::from(&**pool),
+            index,
+            _v: PhantomData,
+        }
+    }
+
+    /// Slot index in the pool.
+    pub fn slot(&self) -> u32 {
+        self.index
+    }
+
+    /// This object's plain handle. The handle holds no reference: use
+    /// `Pool::upgrade` to get one back while the object lives.
+    pub fn raw(&self) -> RawSample {
+        RawSample {
+            slot: self.index,
+            generation: self.pool().ctl()[self.index as usize].snapshot().0,
+        }
+    }
+
+    /// Turns this pointer into a plain handle that *owns* one shared
+    /// reference, for another process to take over with `from_raw` (or to
+    /// release). Until then the object stays alive, even if this process
+    /// exits.
+    pub fn into_raw(self) -> RawSample {
+        let raw = self.raw();
+        // Count the detached reference before dropping ours: the count never
+        // touches zero in between.
+        self.pool().ctl()[self.index as usize].retain();
+        drop(self);
+        raw
+    }
+
+    /// References to this object across all processes (one per process
+    /// holding it, plus one per handle in flight).
+    pub fn shared_count(&self) -> u32 {
+        self.pool().ctl()[self.index as usize].snapshot().1
+    }
+}
+
+impl<V: ?Sized + SlotView> Clone for Sample<V> {
+    fn clone(&self) -> Self {
+        let prev = self.pool().local[self.index as usize].fetch_add(1, StdOrdering::Relaxed);
+        debug_assert!(prev > 0 && prev < u32::MAX);
+        Self {
+            inner: self.inner,
+            index: self.index,
+            _v: PhantomData,
+        }
+    }
+}
+
+impl<V: ?Sized + SlotView> Drop for Sample<V> {
+    fn drop(&mut self) {
+        let pool = self.pool();
+        // SYNC POINT: Release/Acquire on the local count, as `Arc` does:
+        // every use through any clone happens before the release below.
+        if pool.local[self.index as usize].fetch_sub(1, StdOrdering::Release) != 1 {
+            return;
+        }
+        std::sync::atomic::fence(StdOrdering::Acquire);
+        pool.release_shared(self.index);
+        // SAFETY: the local count went 1 → 0, so we give back the strong
+        // count taken when it went 0 → 1 (struct invariant).
+        unsafe { Arc::decrement_strong_count(self.inner.as_ptr()) };
+    }
+}
+
+impl<V: ?Sized + SlotView> Deref for Sample<V> {
+    type Target = V;
+    fn deref(&self) -> &V {
+        let pool = self.pool();
+        let p = V::view(pool.slot_ptr(self.index), pool.geom.elements as usize);
+        // SAFETY: initialised and alive while we hold a reference; shared
+        // access only (no `SampleMut` exists once a `Sample` does).
+        unsafe { p.as_ref() }
+    }
+}
+
+impl<V: ?Sized + SlotView + fmt::Debug> fmt::Debug for Sample<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sample")
+            .field("slot", &self.index)
+            .field("value", &&**self)
+            .finish()
+    }
+}

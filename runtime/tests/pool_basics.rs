@@ -1,0 +1,215 @@
+//! Pools in one process: allocation, sharing, exhaustion, handles, geometry.
+
+use std::{
+    sync::atomic::{AtomicU32, AtomicUsize, Ordering},
+    thread,
+    time::Duration,
+};
+
+use shmidl::{
+    ArrayPool, HandleError, LocalPool, ObjectError, Pool, PoolOpenError, Segment, ShmSafe,
+};
+
+fn segment(tag: &str) -> Segment {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "t-pool-{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    Segment::builder(&name)
+        .size(4 << 20)
+        .create_exclusive()
+        .unwrap()
+}
+
+static DROPS: AtomicUsize = AtomicUsize::new(0);
+
+#[repr(C)]
+struct Counted(u64);
+
+// SAFETY: a `#[repr(C)]` wrapper of one `u64`: fixed layout, no pointers;
+// its destructor only touches a static, valid in any process.
+unsafe impl ShmSafe for Counted {
+    const FINGERPRINT: u64 = shmidl::fingerprint::struct_start("test.Counted", 1)
+        .str("0")
+        .u64(<u64 as ShmSafe>::FINGERPRINT)
+        .finish();
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn the_last_clone_frees_the_slot_and_drops_once() {
+    let seg = segment("last");
+    let pool = Pool::<Counted>::builder(&seg, "p")
+        .capacity(4)
+        .open_or_create()
+        .unwrap();
+    let before = DROPS.load(Ordering::SeqCst);
+    let a = pool.try_make(Counted(9)).unwrap().freeze();
+    let clones: Vec<_> = (0..10).map(|_| a.clone()).collect();
+    assert_eq!(pool.free_count(), 3);
+    assert_eq!(
+        a.shared_count(),
+        1,
+        "clones in one process share one reference"
+    );
+    drop(a);
+    assert_eq!(clones[9].0, 9);
+    drop(clones);
+    assert_eq!(pool.free_count(), 4);
+    assert_eq!(DROPS.load(Ordering::SeqCst) - before, 1);
+}
+
+#[test]
+fn an_exhausted_pool_hands_the_value_back() {
+    let seg = segment("exh");
+    let pool = Pool::<u64>::builder(&seg, "p")
+        .capacity(2)
+        .open_or_create()
+        .unwrap();
+    let _a = pool.try_make(1).unwrap();
+    let _b = pool.try_make(2).unwrap();
+    let err = pool.try_make(3).unwrap_err();
+    assert_eq!(err.into_inner(), 3);
+    let err = pool.make_timeout(4, Duration::from_millis(20)).unwrap_err();
+    assert_eq!(err.into_inner(), 4);
+}
+
+#[test]
+fn a_waiting_loan_is_woken_when_a_slot_is_freed() {
+    let seg = segment("wake");
+    let pool = Pool::<u64>::builder(&seg, "p")
+        .capacity(1)
+        .open_or_create()
+        .unwrap();
+    let held = pool.try_make(1).unwrap();
+    let waiter = {
+        let pool = pool.clone();
+        thread::spawn(move || pool.make_timeout(2, Duration::from_secs(20)).map(|s| *s))
+    };
+    thread::sleep(Duration::from_millis(20));
+    drop(held);
+    assert_eq!(waiter.join().unwrap().unwrap(), 2);
+}
+
+#[test]
+fn handles_upgrade_only_while_the_object_lives() {
+    let seg = segment("handle");
+    let pool = Pool::<u64>::builder(&seg, "p")
+        .capacity(2)
+        .open_or_create()
+        .unwrap();
+    let a = pool.try_make(5).unwrap().freeze();
+    let raw = a.raw();
+    let b = pool.upgrade(raw).unwrap();
+    assert_eq!(*b, 5);
+    drop((a, b));
+    assert!(matches!(pool.upgrade(raw), Err(HandleError::Stale { .. })));
+    // The slot is reused with a new generation: the old handle stays dead.
+    let c = pool.try_make(6).unwrap().freeze();
+    let d = pool.try_make(7).unwrap().freeze();
+    assert!(pool.upgrade(raw).is_err());
+    assert!(matches!(
+        pool.upgrade(shmidl::RawSample {
+            slot: 99,
+            generation: 1
+        }),
+        Err(HandleError::OutOfRange { .. })
+    ));
+    // into_raw keeps the object alive with no pointer left.
+    let owned = c.into_raw();
+    assert_eq!(pool.free_count(), 0);
+    // SAFETY: `owned` came from `into_raw` and is redeemed once.
+    let back = unsafe { pool.from_raw(owned) }.unwrap();
+    assert_eq!(*back, 6);
+    drop((back, d));
+    assert_eq!(pool.free_count(), 2);
+}
+
+#[test]
+fn reopening_checks_type_and_geometry() {
+    let seg = segment("geom");
+    let pool = Pool::<u64>::builder(&seg, "p")
+        .capacity(8)
+        .open_or_create()
+        .unwrap();
+    let same = Pool::<u64>::builder(&seg, "p").open().unwrap();
+    assert_eq!(same.capacity(), 8);
+    let _s = same.try_make(1).unwrap();
+    assert_eq!(pool.free_count(), 7, "both handles see one pool");
+    assert!(matches!(
+        Pool::<u64>::builder(&seg, "p").capacity(9).open_or_create(),
+        Err(PoolOpenError::GeometryMismatch {
+            found_capacity: 8,
+            ..
+        })
+    ));
+    assert!(matches!(
+        Pool::<u32>::builder(&seg, "p").open(),
+        Err(PoolOpenError::Object(ObjectError::TypeMismatch { .. }))
+    ));
+    assert!(matches!(
+        ArrayPool::<u64>::builder(&seg, "p").open(),
+        Err(PoolOpenError::Object(ObjectError::TypeMismatch { .. }))
+    ));
+    assert!(matches!(
+        Pool::<u64>::builder(&seg, "q").capacity(0).open_or_create(),
+        Err(PoolOpenError::InvalidGeometry(_))
+    ));
+}
+
+#[test]
+fn array_pool_slots_hold_n_elements() {
+    let seg = segment("array");
+    let pool = ArrayPool::<u16>::builder(&seg, "img")
+        .capacity(3)
+        .elements(1000)
+        .open_or_create()
+        .unwrap();
+    let mut a = pool.try_loan_filled(7).unwrap();
+    a[999] = 1;
+    let a = a.freeze();
+    assert_eq!(a.len(), 1000);
+    assert_eq!((a[0], a[999]), (7, 1));
+    let b = pool.loan_with(|i| i as u16).unwrap();
+    assert_eq!(b[500], 500);
+    let reopened = ArrayPool::<u16>::builder(&seg, "img").open().unwrap();
+    assert_eq!(reopened.elements(), 1000);
+    assert_eq!(reopened.upgrade(a.raw()).unwrap()[999], 1);
+    drop((a, b));
+    assert_eq!(pool.free_count(), 3);
+}
+
+#[test]
+fn local_pool_behaves_like_a_shared_one() {
+    let pool = LocalPool::<u64>::new(2).unwrap();
+    let a = pool.try_make(1).unwrap().freeze();
+    let b = a.clone();
+    let t = thread::spawn(move || *b + 1);
+    assert_eq!(t.join().unwrap(), 2);
+    assert_eq!(pool.free_count(), 1);
+    drop(a);
+    assert_eq!(pool.free_count(), 2);
+}
+
+#[test]
+fn a_sample_keeps_its_pool_and_segment_alive() {
+    let seg = segment("alive");
+    let name = seg.name().to_owned();
+    let pool = Pool::<u64>::builder(&seg, "p").open_or_create().unwrap();
+    let s = pool.try_make(3).unwrap().freeze();
+    drop((pool, seg));
+    assert_eq!(*s, 3, "the mapping is still there");
+    assert!(
+        Segment::open(&name).is_ok(),
+        "the segment is still attached"
+    );
+    drop(s);
+    assert!(Segment::open(&name).is_err(), "the last pointer removed it");
+}
