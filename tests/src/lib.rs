@@ -67,3 +67,73 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// A pool payload whose destructor counts itself in shared memory, so a
+/// test can prove an object was dropped exactly once across processes.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Counted {
+    /// Payload.
+    pub value: u64,
+    /// `!value`, to detect torn or foreign contents.
+    pub check: u64,
+}
+
+impl Counted {
+    /// A value with its check word.
+    pub fn new(value: u64) -> Self {
+        Self {
+            value,
+            check: !value,
+        }
+    }
+
+    /// Whether the check word matches.
+    pub fn intact(&self) -> bool {
+        self.check == !self.value
+    }
+}
+
+static DROP_COUNTER: std::sync::Mutex<Option<shmidl::ShmRef<std::sync::atomic::AtomicU64>>> =
+    std::sync::Mutex::new(None);
+
+/// Uninstalls the drop counter when dropped, so the process detaches from
+/// the segment (a handle in a static would keep it attached forever).
+#[must_use = "the counter is uninstalled when the guard is dropped"]
+pub struct DropCounterGuard(());
+
+impl Drop for DropCounterGuard {
+    fn drop(&mut self) {
+        *DROP_COUNTER.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// Makes `Counted`'s destructor count into the object `drops` of `segment`
+/// (created if missing) until the guard is dropped.
+pub fn install_drop_counter(segment: &shmidl::Segment) -> DropCounterGuard {
+    let counter = segment
+        .find_or_create("drops", || std::sync::atomic::AtomicU64::new(0))
+        .expect("drop counter");
+    *DROP_COUNTER.lock().unwrap_or_else(|p| p.into_inner()) = Some(counter);
+    DropCounterGuard(())
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if let Some(c) = &*DROP_COUNTER.lock().unwrap_or_else(|p| p.into_inner()) {
+            c.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+// SAFETY: `#[repr(C)]` of two `u64`s: fixed layout, no pointers; the
+// destructor touches only shared memory through a handle every process
+// installs for itself.
+unsafe impl shmidl::ShmSafe for Counted {
+    const FINGERPRINT: u64 = shmidl::fingerprint::struct_start("shmidl_tests.Counted", 2)
+        .str("value")
+        .u64(<u64 as shmidl::ShmSafe>::FINGERPRINT)
+        .str("check")
+        .u64(<u64 as shmidl::ShmSafe>::FINGERPRINT)
+        .finish();
+}

@@ -11,8 +11,8 @@ use std::{
     time::Duration,
 };
 
-use shmidl::{ObjectError, Segment};
-use shmidl_tests::wait_for;
+use shmidl::{ObjectError, Pool, RawSample, Sample, Segment};
+use shmidl_tests::{install_drop_counter, wait_for, Counted, DropCounterGuard};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -23,6 +23,9 @@ fn main() -> ExitCode {
         ["race", control, target] => race(control, target),
         ["find-wrong-type", seg, obj] => find_wrong_type(seg, obj),
         ["read", seg, obj] => read(seg, obj),
+        ["handover-give", seg] => handover_give(seg),
+        ["handover-take", seg] => handover_take(seg),
+        ["churn", seg, seed, ops] => churn(seg, seed, ops),
         _ => Err(format!("unknown scenario {args:?}")),
     };
     match result {
@@ -92,5 +95,127 @@ fn read(seg: &str, obj: &str) -> Result<(), String> {
     let seg = Segment::open(seg).map_err(|e| e.to_string())?;
     let v = seg.find::<AtomicU64>(obj).map_err(|e| e.to_string())?;
     println!("value={}", v.fetch_add(1, Ordering::SeqCst));
+    Ok(())
+}
+
+/// Pool `pool` of `Counted` in `seg`, with the drop counter installed.
+fn counted_pool(seg: &str) -> Result<(Segment, Pool<Counted>, DropCounterGuard), String> {
+    let seg = Segment::open(seg).map_err(|e| e.to_string())?;
+    let guard = install_drop_counter(&seg);
+    let pool = Pool::<Counted>::builder(&seg, "pool")
+        .open()
+        .map_err(|e| e.to_string())?;
+    Ok((seg, pool, guard))
+}
+
+/// Makes an object and leaves its owning handle in the `handoff` object,
+/// then exits without any pointer to it.
+fn handover_give(seg: &str) -> Result<(), String> {
+    let (seg, pool, _guard) = counted_pool(seg)?;
+    let handoff = seg
+        .find::<AtomicU64>("handoff")
+        .map_err(|e| e.to_string())?;
+    let sample = pool
+        .try_make(Counted::new(0xfeed))
+        .map_err(|e| e.to_string())?
+        .freeze();
+    handoff.store(sample.into_raw().to_u64(), Ordering::SeqCst);
+    Ok(())
+}
+
+/// Takes over the handle from `handoff`, reads the object, drops it.
+fn handover_take(seg: &str) -> Result<(), String> {
+    let (seg, pool, _guard) = counted_pool(seg)?;
+    let handoff = seg
+        .find::<AtomicU64>("handoff")
+        .map_err(|e| e.to_string())?;
+    let raw = RawSample::from_u64(handoff.swap(0, Ordering::SeqCst));
+    // SAFETY: the giver detached this reference with `into_raw`, and the
+    // swap above makes this process the only one to redeem it.
+    let sample = unsafe { pool.from_raw(raw) }.map_err(|e| e.to_string())?;
+    println!("value={:x}", sample.value);
+    println!("intact={}", sample.intact());
+    Ok(())
+}
+
+/// `ops` random operations on pool `pool`: make, clone, drop, and hand
+/// objects to other processes through the `mailbox` array of raw handles.
+fn churn(seg: &str, seed: &str, ops: &str) -> Result<(), String> {
+    let (seg, pool, _guard) = counted_pool(seg)?;
+    let mailbox = seg
+        .find::<[AtomicU64; 16]>("mailbox")
+        .map_err(|e| e.to_string())?;
+    let makes = seg.find::<AtomicU64>("makes").map_err(|e| e.to_string())?;
+    let mut rng: u64 = seed.parse().map_err(|_| "bad seed")?;
+    let ops: u64 = ops.parse().map_err(|_| "bad op count")?;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut held: Vec<Sample<Counted>> = Vec::new();
+    for _ in 0..ops {
+        let r = next();
+        match r % 6 {
+            0 | 1 => {
+                match pool.try_make(Counted::new(r)) {
+                    Ok(s) => {
+                        makes.fetch_add(1, Ordering::SeqCst);
+                        held.push(s.freeze());
+                    }
+                    // Never entered the pool: not counted as made or dropped.
+                    Err(e) => std::mem::forget(e.into_inner()),
+                }
+            }
+            2 if !held.is_empty() => {
+                let i = (r >> 8) as usize % held.len();
+                held.push(held[i].clone());
+            }
+            3 if !held.is_empty() => {
+                let i = (r >> 8) as usize % held.len();
+                let s = held.swap_remove(i);
+                if !s.intact() {
+                    return Err(format!("corrupted object in slot {}", s.slot()));
+                }
+            }
+            4 if !held.is_empty() => {
+                // Hand over: park an owning handle in an empty mailbox slot.
+                let i = (r >> 8) as usize % held.len();
+                let slot = &mailbox[(r >> 32) as usize % 16];
+                let s = held.swap_remove(i);
+                let raw = s.into_raw().to_u64();
+                if slot
+                    .compare_exchange(0, raw, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_err()
+                {
+                    // Occupied: take our reference back.
+                    // SAFETY: `raw` came from `into_raw` just now and was
+                    // not published.
+                    held.push(
+                        unsafe { pool.from_raw(RawSample::from_u64(raw)) }
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+            }
+            5 => {
+                // Take over whatever handle another process parked.
+                let slot = &mailbox[(r >> 32) as usize % 16];
+                let raw = slot.swap(0, Ordering::SeqCst);
+                if raw != 0 {
+                    // SAFETY: a parked handle owns one reference, and the
+                    // swap made this process its only redeemer.
+                    let s = unsafe { pool.from_raw(RawSample::from_u64(raw)) }
+                        .map_err(|e| e.to_string())?;
+                    if !s.intact() {
+                        return Err("corrupted object from the mailbox".into());
+                    }
+                    held.push(s);
+                }
+            }
+            _ => {}
+        }
+    }
+    println!("held_at_end={}", held.len());
     Ok(())
 }
