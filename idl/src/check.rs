@@ -72,6 +72,8 @@ struct Checker<'a> {
     consts: Vec<ConstDecl<'a>>,
     /// (package, name) → declaration.
     symbols: HashMap<(usize, &'a str), Decl>,
+    /// Simple name → declarations with that name, in any package.
+    by_simple_name: HashMap<&'a str, Vec<Decl>>,
     /// Resolved constant values (`None`: invalid or not yet evaluated).
     const_values: Vec<Option<(Primitive, ConstValue)>>,
 }
@@ -87,6 +89,7 @@ pub(crate) fn check(loaded: &Loaded) -> Result<Schema, Diagnostics> {
         types: Vec::new(),
         consts: Vec::new(),
         symbols: HashMap::new(),
+        by_simple_name: HashMap::new(),
         const_values: Vec::new(),
     };
     if c.diags.has_errors() {
@@ -236,7 +239,8 @@ impl<'a> Checker<'a> {
             Decl::Const(_) => "constant",
         };
         if let Some(reason) = names::reserved_reason(&name.name) {
-            self.error(file, name.span, format!("`{}` cannot be the name of a {what}: {reason}", name.name));
+            let article = if what == "enum" { "an" } else { "a" };
+            self.error(file, name.span, format!("`{}` cannot be the name of {article} {what}: {reason}", name.name));
         } else {
             let ok = match decl {
                 Decl::Type(_) => names::is_camel_case(&name.name),
@@ -253,6 +257,7 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+        self.by_simple_name.entry(name.name.as_str()).or_default().push(decl);
         match self.symbols.get(&(package, name.name.as_str())) {
             Some(&previous) => {
                 let (pfile, pspan) = self.decl_location(previous);
@@ -359,7 +364,7 @@ impl<'a> Checker<'a> {
             match self.symbols.get(&(package, name)).copied() {
                 Some(d) if !visible.contains(&self.decl_file(d)) => {
                     let target = self.decl_file(d);
-                    let target_name = self.loaded.sources.get(target).map(|f| f.path().display().to_string()).unwrap_or_default();
+                    let target_name = self.import_text(file, target);
                     let (dfile, dspan) = self.decl_location(d);
                     self.push(
                         Diagnostic::error(file, path.span, format!("`{}` is declared in a file that this file does not import", path.text()))
@@ -395,7 +400,14 @@ impl<'a> Checker<'a> {
             Want::Const => "constant",
         };
         let mut d = Diagnostic::error(file, path.span, format!("unknown {what} `{text}`"));
-        if let Some(help) = (want == Want::Type).then(|| foreign_type_help(&text)).flatten() {
+        let elsewhere = if path.segments.len() == 1 { self.not_imported(&text) } else { None };
+        if let Some((decl, qualified)) = elsewhere {
+            let (dfile, dspan) = self.decl_location(decl);
+            let import = self.import_text(file, dfile);
+            d = d
+                .with_note_at(dfile, dspan, format!("`{qualified}` is declared here, in a file that this file does not import"))
+                .with_help(format!("add `import \"{import}\";`"));
+        } else if let Some(help) = (want == Want::Type).then(|| foreign_type_help(&text)).flatten() {
             d = d.with_help(help);
         } else if !self.diags.error_limit_reached() {
             let mut candidates: Vec<String> = Vec::new();
@@ -423,6 +435,22 @@ impl<'a> Checker<'a> {
             }
         }
         self.push(d);
+    }
+
+    /// What to write in `import "...";` in `from` to reach `target`: the path relative to
+    /// `from`'s directory when `target` is below it, else the path as loaded.
+    fn import_text(&self, from: FileId, target: FileId) -> String {
+        let path = |f: FileId| self.loaded.sources.get(f).map(|s| s.path().to_path_buf()).unwrap_or_default();
+        let (from, target) = (path(from), path(target));
+        let dir = from.parent().unwrap_or(std::path::Path::new(""));
+        target.strip_prefix(dir).unwrap_or(&target).display().to_string()
+    }
+
+    /// A declaration named `name` anywhere in the loaded files, with its qualified name,
+    /// for "you forgot an import" hints.
+    fn not_imported(&self, name: &str) -> Option<(Decl, String)> {
+        let decl = self.by_simple_name.get(name)?.first().copied()?;
+        Some((decl, self.qualified(self.decl_package(decl), name)))
     }
 
     // -- 3. constants ---------------------------------------------------------------------
@@ -540,7 +568,7 @@ impl<'a> Checker<'a> {
             (Primitive::F32, ConstValue::Float(v)) => {
                 let narrow = v as f32;
                 if !narrow.is_finite() {
-                    self.error(file, span, format!("value {v} does not fit in `f32`"));
+                    self.error(file, span, format!("value {v:e} does not fit in `f32` (its largest value is {:e})", f32::MAX));
                     return None;
                 }
                 Some(ConstValue::Float(f64::from(narrow)))
@@ -908,7 +936,7 @@ impl<'a> Checker<'a> {
                 }
                 let size = round_up(offset, align).unwrap_or(u64::MAX);
                 if size > MAX_TYPE_SIZE {
-                    self.error(file, name_span, format!("`{}` is too large: {size} bytes (the limit is {MAX_TYPE_SIZE})", self.types[t].name.name));
+                    self.error(file, name_span, format!("`{}` is too large: {size} bytes (the limit is {MAX_TYPE_SIZE} bytes)", self.types[t].name.name));
                     return (None, None);
                 }
                 (Some(Layout { size, align }), Some(h.finish()))

@@ -64,6 +64,12 @@ impl Printer<'_> {
             self.out.push_str(self.text.get(c.start..c.end).unwrap_or("").trim_end());
             self.out.push('\n');
             self.next += 1;
+            // Keep one blank line after a comment that had one (a file header, say).
+            let rest = self.text.get(c.end..).unwrap_or("");
+            let gap = &rest[..rest.len() - rest.trim_start().len()];
+            if gap.matches('\n').count() >= 2 && !rest.trim_start().is_empty() {
+                self.out.push('\n');
+            }
         }
     }
 

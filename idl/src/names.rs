@@ -128,23 +128,33 @@ pub(crate) fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a s
     best.map(|(_, c)| c)
 }
 
-/// Levenshtein distance between `a` and `b`, or `None` if it exceeds `limit`.
+/// Edit distance between `a` and `b` counting insertions, deletions, substitutions and
+/// swaps of two adjacent characters (optimal string alignment), or `None` if it
+/// exceeds `limit`. Stops as soon as a whole row exceeds the limit.
 fn bounded_levenshtein(a: &str, b: &str, limit: usize) -> Option<usize> {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, &ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
+    let width = b.len() + 1;
+    // Three rows: i-2, i-1, i.
+    let mut before: Vec<usize> = vec![0; width];
+    let mut prev: Vec<usize> = (0..width).collect();
+    let mut cur: Vec<usize> = vec![0; width];
+    for i in 1..=a.len() {
+        cur[0] = i;
         let mut row_min = cur[0];
-        for (j, &cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-            row_min = row_min.min(cur[j + 1]);
+        for j in 1..width {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            cur[j] = d;
+            row_min = row_min.min(d);
         }
         if row_min > limit {
             return None;
         }
+        std::mem::swap(&mut before, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
     let d = prev[b.len()];
@@ -161,6 +171,8 @@ mod tests {
         assert_eq!(suggest("Vec4", names), Some("Vec3"));
         assert_eq!(suggest("JointStat", names), Some("JointState"));
         assert_eq!(suggest("mode", names), Some("Mode"));
+        assert_eq!(suggest("f46", ["f64", "f32"]), Some("f64"));
+        assert_eq!(suggest("dmeo", ["demo"]), Some("demo"));
         assert_eq!(suggest("Quaternion", names), None);
     }
 

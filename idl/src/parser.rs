@@ -113,7 +113,17 @@ fn translate(text: &str, item_start: usize, comments: &[Span], error: &pest::err
     } else {
         Span::new(at, at + token_len(text, at))
     };
-    let help = help_for(text, at, &meaningful);
+    let after_doc = {
+        let prev = lexer::prev_token_end(text, at, item_start, comments);
+        let line_start = text.get(..prev).and_then(|t| t.rfind('\n')).map_or(0, |p| p + 1);
+        let line = text.get(line_start..prev).unwrap_or("").trim_start();
+        line.starts_with("///") && !line.starts_with("////")
+    };
+    let help = if after_doc {
+        Some("a `///` doc comment must be followed by the item it documents; use `//` for a plain comment".to_owned())
+    } else {
+        help_for(text, at, &meaningful)
+    };
     SyntaxError { span, message, help }
 }
 
