@@ -139,6 +139,22 @@ mod tests {
     }
 
     #[test]
+    fn agrees_with_the_schema_compiler() {
+        // `struct Vec3 { x: f64, y: f64, z: f64 }` in `package robot.v1;` as
+        // pinned by shmidl-idl's golden tests and docs/schema-language.md.
+        let f64_fp = primitive("f64");
+        let vec3 = struct_start("robot.v1.Vec3", 3)
+            .str("x")
+            .u64(f64_fp)
+            .str("y")
+            .u64(f64_fp)
+            .str("z")
+            .u64(f64_fp)
+            .finish();
+        assert_eq!(vec3, 0x02b4_5cb4_3104_7436);
+    }
+
+    #[test]
     fn distinguishes_structure() {
         assert_ne!(primitive("u8"), primitive("i8"));
         assert_ne!(array(primitive("u8"), 4), array(primitive("u8"), 5));
