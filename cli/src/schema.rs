@@ -80,7 +80,10 @@ pub fn fmt(file: &Path, includes: &[PathBuf]) -> ExitCode {
         }
     }
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_all(formatted.as_bytes()).and_then(|()| stdout.flush()) {
+    if let Err(e) = stdout
+        .write_all(formatted.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         eprintln!("error: cannot write the formatted schema: {e}");
         return ExitCode::FAILURE;
     }

@@ -121,7 +121,13 @@ impl<'a> Checker<'a> {
         self.push(Diagnostic::error(file, span, message));
     }
 
-    fn error_help(&mut self, file: FileId, span: Span, message: impl Into<String>, help: impl Into<String>) {
+    fn error_help(
+        &mut self,
+        file: FileId,
+        span: Span,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.push(Diagnostic::error(file, span, message).with_help(help));
     }
 
@@ -130,7 +136,11 @@ impl<'a> Checker<'a> {
     }
 
     fn units(&self) -> impl Iterator<Item = (FileId, &'a crate::loader::Unit)> + 'a {
-        self.loaded.units.iter().enumerate().map(|(i, u)| (FileId(u32::try_from(i).unwrap_or(u32::MAX)), u))
+        self.loaded
+            .units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (FileId(u32::try_from(i).unwrap_or(u32::MAX)), u))
     }
 
     // -- 1. packages --------------------------------------------------------------------
@@ -145,12 +155,24 @@ impl<'a> Checker<'a> {
                         if let Some((first, _)) = package {
                             let first_span = first.span;
                             self.push(
-                                Diagnostic::error(file, path.span, "a file can declare only one package")
-                                    .with_note_at(file, first_span, "the package is declared here"),
+                                Diagnostic::error(
+                                    file,
+                                    path.span,
+                                    "a file can declare only one package",
+                                )
+                                .with_note_at(
+                                    file,
+                                    first_span,
+                                    "the package is declared here",
+                                ),
                             );
                         } else {
                             if seen_other {
-                                self.error(file, item.keyword_span, "`package` must come before every other declaration");
+                                self.error(
+                                    file,
+                                    item.keyword_span,
+                                    "`package` must come before every other declaration",
+                                );
                             }
                             package = Some((path, &item.docs));
                         }
@@ -192,11 +214,19 @@ impl<'a> Checker<'a> {
             let span = Span::new(offset, offset + segment.len());
             offset += segment.len() + 1;
             if let Some(reason) = names::reserved_reason(segment) {
-                self.error(file, span, format!("`{segment}` cannot be a package name: {reason}"));
+                self.error(
+                    file,
+                    span,
+                    format!("`{segment}` cannot be a package name: {reason}"),
+                );
             } else if !names::is_snake_case(segment) {
                 self.push(
-                    Diagnostic::warning(file, span, format!("package name `{segment}` should be snake_case"))
-                        .with_help(format!("write `{}`", names::to_snake_case(segment))),
+                    Diagnostic::warning(
+                        file,
+                        span,
+                        format!("package name `{segment}` should be snake_case"),
+                    )
+                    .with_help(format!("write `{}`", names::to_snake_case(segment))),
                 );
             }
         }
@@ -210,15 +240,32 @@ impl<'a> Checker<'a> {
             for item in &unit.ast.items {
                 let (name, decl) = match &item.kind {
                     ItemKind::Struct(s) => {
-                        self.types.push(TypeDecl { file, package, docs: &item.docs, kind: TypeDeclKind::Struct(s), name: &s.name });
+                        self.types.push(TypeDecl {
+                            file,
+                            package,
+                            docs: &item.docs,
+                            kind: TypeDeclKind::Struct(s),
+                            name: &s.name,
+                        });
                         (&s.name, Decl::Type(self.types.len() - 1))
                     }
                     ItemKind::Enum(e) => {
-                        self.types.push(TypeDecl { file, package, docs: &item.docs, kind: TypeDeclKind::Enum(e), name: &e.name });
+                        self.types.push(TypeDecl {
+                            file,
+                            package,
+                            docs: &item.docs,
+                            kind: TypeDeclKind::Enum(e),
+                            name: &e.name,
+                        });
                         (&e.name, Decl::Type(self.types.len() - 1))
                     }
                     ItemKind::Const(k) => {
-                        self.consts.push(ConstDecl { file, package, docs: &item.docs, decl: k });
+                        self.consts.push(ConstDecl {
+                            file,
+                            package,
+                            docs: &item.docs,
+                            decl: k,
+                        });
                         (&k.name, Decl::Const(self.consts.len() - 1))
                     }
                     _ => continue,
@@ -240,7 +287,14 @@ impl<'a> Checker<'a> {
         };
         if let Some(reason) = names::reserved_reason(&name.name) {
             let article = if what == "enum" { "an" } else { "a" };
-            self.error(file, name.span, format!("`{}` cannot be the name of {article} {what}: {reason}", name.name));
+            self.error(
+                file,
+                name.span,
+                format!(
+                    "`{}` cannot be the name of {article} {what}: {reason}",
+                    name.name
+                ),
+            );
         } else {
             let ok = match decl {
                 Decl::Type(_) => names::is_camel_case(&name.name),
@@ -249,22 +303,36 @@ impl<'a> Checker<'a> {
             if !ok {
                 let (style, fixed) = match decl {
                     Decl::Type(_) => ("CamelCase", names::to_camel_case(&name.name)),
-                    Decl::Const(_) => ("SCREAMING_SNAKE_CASE", names::to_snake_case(&name.name).to_ascii_uppercase()),
+                    Decl::Const(_) => (
+                        "SCREAMING_SNAKE_CASE",
+                        names::to_snake_case(&name.name).to_ascii_uppercase(),
+                    ),
                 };
                 self.push(
-                    Diagnostic::warning(file, name.span, format!("{what} name `{}` should be {style}", name.name))
-                        .with_help(format!("write `{fixed}`")),
+                    Diagnostic::warning(
+                        file,
+                        name.span,
+                        format!("{what} name `{}` should be {style}", name.name),
+                    )
+                    .with_help(format!("write `{fixed}`")),
                 );
             }
         }
-        self.by_simple_name.entry(name.name.as_str()).or_default().push(decl);
+        self.by_simple_name
+            .entry(name.name.as_str())
+            .or_default()
+            .push(decl);
         match self.symbols.get(&(package, name.name.as_str())) {
             Some(&previous) => {
                 let (pfile, pspan) = self.decl_location(previous);
                 let pkg = self.package_label(package);
                 self.push(
-                    Diagnostic::error(file, name.span, format!("`{}` is declared more than once{pkg}", name.name))
-                        .with_note_at(pfile, pspan, "first declared here"),
+                    Diagnostic::error(
+                        file,
+                        name.span,
+                        format!("`{}` is declared more than once{pkg}", name.name),
+                    )
+                    .with_note_at(pfile, pspan, "first declared here"),
                 );
             }
             None => {
@@ -275,7 +343,11 @@ impl<'a> Checker<'a> {
 
     fn package_label(&self, package: usize) -> String {
         let name = self.packages[package].name();
-        if name.is_empty() { String::new() } else { format!(" in package `{name}`") }
+        if name.is_empty() {
+            String::new()
+        } else {
+            format!(" in package `{name}`")
+        }
     }
 
     fn decl_location(&self, decl: Decl) -> (FileId, Span) {
@@ -287,7 +359,11 @@ impl<'a> Checker<'a> {
 
     fn qualified(&self, package: usize, name: &str) -> String {
         let pkg = self.packages[package].name();
-        if pkg.is_empty() { name.to_owned() } else { format!("{pkg}.{name}") }
+        if pkg.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{pkg}.{name}")
+        }
     }
 
     // -- name lookup ----------------------------------------------------------------------
@@ -322,7 +398,11 @@ impl<'a> Checker<'a> {
         };
         let own_package = self.file_package[file.index()];
         let found = if package_path.is_empty() {
-            let own = self.symbols.get(&(own_package, name)).copied().filter(|d| visible.contains(&self.decl_file(*d)));
+            let own = self
+                .symbols
+                .get(&(own_package, name))
+                .copied()
+                .filter(|d| visible.contains(&self.decl_file(*d)));
             match own {
                 Some(d) => Some(d),
                 None => {
@@ -367,9 +447,16 @@ impl<'a> Checker<'a> {
                     let target_name = self.import_text(file, target);
                     let (dfile, dspan) = self.decl_location(d);
                     self.push(
-                        Diagnostic::error(file, path.span, format!("`{}` is declared in a file that this file does not import", path.text()))
-                            .with_note_at(dfile, dspan, "declared here")
-                            .with_help(format!("add `import \"{target_name}\";`")),
+                        Diagnostic::error(
+                            file,
+                            path.span,
+                            format!(
+                                "`{}` is declared in a file that this file does not import",
+                                path.text()
+                            ),
+                        )
+                        .with_note_at(dfile, dspan, "declared here")
+                        .with_help(format!("add `import \"{target_name}\";`")),
                     );
                     return None;
                 }
@@ -380,14 +467,21 @@ impl<'a> Checker<'a> {
             self.report_unknown(file, path, want, &visible);
             return None;
         };
-        let ok = matches!((want, decl), (Want::Type, Decl::Type(_)) | (Want::Const, Decl::Const(_)));
+        let ok = matches!(
+            (want, decl),
+            (Want::Type, Decl::Type(_)) | (Want::Const, Decl::Const(_))
+        );
         if !ok {
             let (dfile, dspan) = self.decl_location(decl);
             let message = match want {
                 Want::Type => format!("`{}` is a constant, not a type", path.text()),
                 Want::Const => format!("`{}` is a type, not a constant", path.text()),
             };
-            self.push(Diagnostic::error(file, path.span, message).with_note_at(dfile, dspan, "declared here"));
+            self.push(Diagnostic::error(file, path.span, message).with_note_at(
+                dfile,
+                dspan,
+                "declared here",
+            ));
             return None;
         }
         Some(decl)
@@ -400,14 +494,27 @@ impl<'a> Checker<'a> {
             Want::Const => "constant",
         };
         let mut d = Diagnostic::error(file, path.span, format!("unknown {what} `{text}`"));
-        let elsewhere = if path.segments.len() == 1 { self.not_imported(&text) } else { None };
+        let elsewhere = if path.segments.len() == 1 {
+            self.not_imported(&text)
+        } else {
+            None
+        };
         if let Some((decl, qualified)) = elsewhere {
             let (dfile, dspan) = self.decl_location(decl);
             let import = self.import_text(file, dfile);
             d = d
-                .with_note_at(dfile, dspan, format!("`{qualified}` is declared here, in a file that this file does not import"))
+                .with_note_at(
+                    dfile,
+                    dspan,
+                    format!(
+                        "`{qualified}` is declared here, in a file that this file does not import"
+                    ),
+                )
                 .with_help(format!("add `import \"{import}\";`"));
-        } else if let Some(help) = (want == Want::Type).then(|| foreign_type_help(&text)).flatten() {
+        } else if let Some(help) = (want == Want::Type)
+            .then(|| foreign_type_help(&text))
+            .flatten()
+        {
             d = d.with_help(help);
         } else if !self.diags.error_limit_reached() {
             let mut candidates: Vec<String> = Vec::new();
@@ -416,7 +523,10 @@ impl<'a> Checker<'a> {
             }
             let own_package = self.file_package[file.index()];
             'outer: for (&(package, name), &decl) in &self.symbols {
-                let kind_ok = matches!((want, decl), (Want::Type, Decl::Type(_)) | (Want::Const, Decl::Const(_)));
+                let kind_ok = matches!(
+                    (want, decl),
+                    (Want::Type, Decl::Type(_)) | (Want::Const, Decl::Const(_))
+                );
                 if kind_ok && visible.contains(&self.decl_file(decl)) {
                     candidates.push(if package == own_package || path.segments.len() == 1 {
                         name.to_owned()
@@ -429,7 +539,11 @@ impl<'a> Checker<'a> {
                 }
             }
             let last = path.segments.last().map_or("", String::as_str);
-            let target = if path.segments.len() == 1 { last } else { text.as_str() };
+            let target = if path.segments.len() == 1 {
+                last
+            } else {
+                text.as_str()
+            };
             if let Some(s) = names::suggest(target, candidates.iter().map(String::as_str)) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
@@ -440,10 +554,20 @@ impl<'a> Checker<'a> {
     /// What to write in `import "...";` in `from` to reach `target`: the path relative to
     /// `from`'s directory when `target` is below it, else the path as loaded.
     fn import_text(&self, from: FileId, target: FileId) -> String {
-        let path = |f: FileId| self.loaded.sources.get(f).map(|s| s.path().to_path_buf()).unwrap_or_default();
+        let path = |f: FileId| {
+            self.loaded
+                .sources
+                .get(f)
+                .map(|s| s.path().to_path_buf())
+                .unwrap_or_default()
+        };
         let (from, target) = (path(from), path(target));
         let dir = from.parent().unwrap_or(std::path::Path::new(""));
-        target.strip_prefix(dir).unwrap_or(&target).display().to_string()
+        target
+            .strip_prefix(dir)
+            .unwrap_or(&target)
+            .display()
+            .to_string()
     }
 
     /// A declaration named `name` anywhere in the loaded files, with its qualified name,
@@ -484,7 +608,9 @@ impl<'a> Checker<'a> {
                         chain.push(current);
                         let c = &self.consts[current];
                         let (file, decl) = (c.file, c.decl);
-                        let ConstExprKind::Path(path) = &decl.value.kind else { break };
+                        let ConstExprKind::Path(path) = &decl.value.kind else {
+                            break;
+                        };
                         match self.lookup(file, path, Want::Const) {
                             Some(Decl::Const(next)) => current = next,
                             _ => break,
@@ -509,28 +635,55 @@ impl<'a> Checker<'a> {
 
     fn report_const_cycle(&mut self, chain: &[usize], again: usize) {
         let from = chain.iter().position(|&c| c == again).unwrap_or(0);
-        let mut names: Vec<String> = chain[from..].iter().map(|&c| self.consts[c].decl.name.name.clone()).collect();
+        let mut names: Vec<String> = chain[from..]
+            .iter()
+            .map(|&c| self.consts[c].decl.name.name.clone())
+            .collect();
         names.push(self.consts[again].decl.name.name.clone());
         let c = &self.consts[again];
         let (file, span) = (c.file, c.decl.value.span);
-        self.error(file, span, format!("constant `{}` depends on itself: {}", names[0], names.join(" → ")));
+        self.error(
+            file,
+            span,
+            format!(
+                "constant `{}` depends on itself: {}",
+                names[0],
+                names.join(" → ")
+            ),
+        );
     }
 
     /// Evaluates constant `index`; `referenced` is the value of the constant it names
     /// (when its value is a name) or a placeholder for literals.
-    fn eval_const(&mut self, index: usize, referenced: Option<(Primitive, ConstValue)>) -> Option<(Primitive, ConstValue)> {
+    fn eval_const(
+        &mut self,
+        index: usize,
+        referenced: Option<(Primitive, ConstValue)>,
+    ) -> Option<(Primitive, ConstValue)> {
         let c = &self.consts[index];
         let (file, decl) = (c.file, c.decl);
         let ty = match &decl.ty.kind {
-            TypeExprKind::Named(p) if p.segments.len() == 1 => match Primitive::from_name(&p.segments[0]) {
-                Some(prim) => prim,
-                None => {
-                    self.error_help(file, decl.ty.span, format!("a constant must have a built-in type, not `{}`", p.text()), "use `bool`, an integer type, `f32` or `f64`".to_owned());
-                    return None;
+            TypeExprKind::Named(p) if p.segments.len() == 1 => {
+                match Primitive::from_name(&p.segments[0]) {
+                    Some(prim) => prim,
+                    None => {
+                        self.error_help(
+                            file,
+                            decl.ty.span,
+                            format!("a constant must have a built-in type, not `{}`", p.text()),
+                            "use `bool`, an integer type, `f32` or `f64`".to_owned(),
+                        );
+                        return None;
+                    }
                 }
-            },
+            }
             _ => {
-                self.error_help(file, decl.ty.span, "a constant must have a built-in type", "use `bool`, an integer type, `f32` or `f64`".to_owned());
+                self.error_help(
+                    file,
+                    decl.ty.span,
+                    "a constant must have a built-in type",
+                    "use `bool`, an integer type, `f32` or `f64`".to_owned(),
+                );
                 return None;
             }
         };
@@ -540,7 +693,11 @@ impl<'a> Checker<'a> {
             ConstExprKind::Int(lit) => match lit.value() {
                 Some(v) => ConstValue::Int(v),
                 None => {
-                    self.error(file, span, format!("integer literal `{}` is too large", lit.text));
+                    self.error(
+                        file,
+                        span,
+                        format!("integer literal `{}` is too large", lit.text),
+                    );
                     return None;
                 }
             },
@@ -558,7 +715,12 @@ impl<'a> Checker<'a> {
             (p, ConstValue::Int(v)) if p.is_integer() => {
                 let (min, max) = p.int_range().unwrap_or((0, 0));
                 if v < min || v > max {
-                    self.error_help(file, span, format!("value {v} does not fit in `{p}` (range {min}..={max})"), format!("`{}` needs a wider type", decl.name.name));
+                    self.error_help(
+                        file,
+                        span,
+                        format!("value {v} does not fit in `{p}` (range {min}..={max})"),
+                        format!("`{}` needs a wider type", decl.name.name),
+                    );
                     return None;
                 }
                 Some(ConstValue::Int(v))
@@ -568,7 +730,14 @@ impl<'a> Checker<'a> {
             (Primitive::F32, ConstValue::Float(v)) => {
                 let narrow = v as f32;
                 if !narrow.is_finite() {
-                    self.error(file, span, format!("value {v:e} does not fit in `f32` (its largest value is {:e})", f32::MAX));
+                    self.error(
+                        file,
+                        span,
+                        format!(
+                            "value {v:e} does not fit in `f32` (its largest value is {:e})",
+                            f32::MAX
+                        ),
+                    );
                     return None;
                 }
                 Some(ConstValue::Float(f64::from(narrow)))
@@ -583,7 +752,14 @@ impl<'a> Checker<'a> {
                     ConstValue::Int(_) => "an integer",
                     ConstValue::Float(_) => "a floating-point number",
                 };
-                self.error(file, span, format!("mismatched types: `{}` is `{ty}` but its value is {kind}", decl.name.name));
+                self.error(
+                    file,
+                    span,
+                    format!(
+                        "mismatched types: `{}` is `{ty}` but its value is {kind}",
+                        decl.name.name
+                    ),
+                );
                 None
             }
         }
@@ -609,9 +785,13 @@ impl<'a> Checker<'a> {
         let what = if s.is_message { "message" } else { "struct" };
         if s.fields.is_empty() {
             self.push(
-                Diagnostic::error(file, s.name.span, format!("{what} `{}` has no fields", s.name.name))
-                    .with_note("every type in shared memory needs a size of at least one byte")
-                    .with_help("add a field, for example `reserved: u8`"),
+                Diagnostic::error(
+                    file,
+                    s.name.span,
+                    format!("{what} `{}` has no fields", s.name.name),
+                )
+                .with_note("every type in shared memory needs a size of at least one byte")
+                .with_help("add a field, for example `reserved: u8`"),
             );
         }
         let mut seen: HashMap<&str, Span> = HashMap::new();
@@ -624,14 +804,25 @@ impl<'a> Checker<'a> {
                 self.error(file, f.name.span, format!("field name `{name}` is reserved: names starting with `__` are used for generated padding"));
             } else if !names::is_snake_case(name) {
                 self.push(
-                    Diagnostic::warning(file, f.name.span, format!("field name `{name}` should be snake_case"))
-                        .with_help(format!("write `{}`", names::to_snake_case(name))),
+                    Diagnostic::warning(
+                        file,
+                        f.name.span,
+                        format!("field name `{name}` should be snake_case"),
+                    )
+                    .with_help(format!("write `{}`", names::to_snake_case(name))),
                 );
             }
             if let Some(&first) = seen.get(name) {
                 self.push(
-                    Diagnostic::error(file, f.name.span, format!("field `{name}` is declared more than once in `{}`", s.name.name))
-                        .with_note_at(file, first, "first declared here"),
+                    Diagnostic::error(
+                        file,
+                        f.name.span,
+                        format!(
+                            "field `{name}` is declared more than once in `{}`",
+                            s.name.name
+                        ),
+                    )
+                    .with_note_at(file, first, "first declared here"),
                 );
             } else {
                 seen.insert(name, f.name.span);
@@ -644,21 +835,31 @@ impl<'a> Checker<'a> {
 
     fn resolve_enum(&mut self, file: FileId, e: &'a ast::EnumDecl) -> Resolved {
         let repr = match &e.repr.kind {
-            TypeExprKind::Named(p) if p.segments.len() == 1 => Primitive::from_name(&p.segments[0]).filter(|p| p.is_integer()),
+            TypeExprKind::Named(p) if p.segments.len() == 1 => {
+                Primitive::from_name(&p.segments[0]).filter(|p| p.is_integer())
+            }
             _ => None,
         };
         let repr_span = e.repr.span;
         if e.variants.is_empty() {
             self.push(
-                Diagnostic::error(file, e.name.span, format!("enum `{}` has no variants", e.name.name))
-                    .with_note("an enum needs at least one value to be stored in shared memory"),
+                Diagnostic::error(
+                    file,
+                    e.name.span,
+                    format!("enum `{}` has no variants", e.name.name),
+                )
+                .with_note("an enum needs at least one value to be stored in shared memory"),
             );
         }
         let Some(repr) = repr else {
             let text = format_type_text(&e.repr);
             self.push(
-                Diagnostic::error(file, repr_span, format!("enum representation must be an integer type, not `{text}`"))
-                    .with_help("use one of `u8`, `u16`, `u32`, `u64`, `i8`, `i16`, `i32`, `i64`"),
+                Diagnostic::error(
+                    file,
+                    repr_span,
+                    format!("enum representation must be an integer type, not `{text}`"),
+                )
+                .with_help("use one of `u8`, `u16`, `u32`, `u64`, `i8`, `i16`, `i32`, `i64`"),
             );
             return Resolved::Invalid;
         };
@@ -670,17 +871,32 @@ impl<'a> Checker<'a> {
         for v in &e.variants {
             let name = v.name.name.as_str();
             if let Some(reason) = names::reserved_reason(name) {
-                self.error(file, v.name.span, format!("`{name}` cannot be the name of an enum variant: {reason}"));
+                self.error(
+                    file,
+                    v.name.span,
+                    format!("`{name}` cannot be the name of an enum variant: {reason}"),
+                );
             } else if !names::is_camel_case(name) {
                 self.push(
-                    Diagnostic::warning(file, v.name.span, format!("variant name `{name}` should be CamelCase"))
-                        .with_help(format!("write `{}`", names::to_camel_case(name))),
+                    Diagnostic::warning(
+                        file,
+                        v.name.span,
+                        format!("variant name `{name}` should be CamelCase"),
+                    )
+                    .with_help(format!("write `{}`", names::to_camel_case(name))),
                 );
             }
             if let Some(&first) = by_name.get(name) {
                 self.push(
-                    Diagnostic::error(file, v.name.span, format!("variant `{name}` is declared more than once in `{}`", e.name.name))
-                        .with_note_at(file, first, "first declared here"),
+                    Diagnostic::error(
+                        file,
+                        v.name.span,
+                        format!(
+                            "variant `{name}` is declared more than once in `{}`",
+                            e.name.name
+                        ),
+                    )
+                    .with_note_at(file, first, "first declared here"),
                 );
             } else {
                 by_name.insert(name, v.name.span);
@@ -689,7 +905,11 @@ impl<'a> Checker<'a> {
                 Some(lit) => match lit.value() {
                     Some(x) => (Some(x), lit.span),
                     None => {
-                        self.error(file, lit.span, format!("integer literal `{}` is too large", lit.text));
+                        self.error(
+                            file,
+                            lit.span,
+                            format!("integer literal `{}` is too large", lit.text),
+                        );
                         (None, lit.span)
                     }
                 },
@@ -697,7 +917,12 @@ impl<'a> Checker<'a> {
             };
             let Some(value) = value else {
                 if v.value.is_none() {
-                    self.error_help(file, v.name.span, format!("the implicit value of `{name}` overflows `{repr}`"), "give the variant an explicit value".to_owned());
+                    self.error_help(
+                        file,
+                        v.name.span,
+                        format!("the implicit value of `{name}` overflows `{repr}`"),
+                        "give the variant an explicit value".to_owned(),
+                    );
                 }
                 next = None;
                 continue;
@@ -713,13 +938,26 @@ impl<'a> Checker<'a> {
             }
             if let Some(&(other, first)) = by_value.get(&value) {
                 self.push(
-                    Diagnostic::error(file, span, format!("`{name}` has the value {value}, which `{other}` already has"))
-                        .with_note_at(file, first, format!("`{other}` is declared here")),
+                    Diagnostic::error(
+                        file,
+                        span,
+                        format!("`{name}` has the value {value}, which `{other}` already has"),
+                    )
+                    .with_note_at(
+                        file,
+                        first,
+                        format!("`{other}` is declared here"),
+                    ),
                 );
             } else {
                 by_value.insert(value, (name, span));
             }
-            variants.push(Variant { name: name.to_owned(), docs: v.docs.clone(), value, span: v.name.span });
+            variants.push(Variant {
+                name: name.to_owned(),
+                docs: v.docs.clone(),
+                value,
+                span: v.name.span,
+            });
         }
         Resolved::Enum(repr, variants)
     }
@@ -746,21 +984,33 @@ impl<'a> Checker<'a> {
                     }
                 }
                 match self.lookup(file, path, Want::Type)? {
-                    Decl::Type(i) => Some(Type::Named(TypeId(u32::try_from(i).unwrap_or(u32::MAX)))),
+                    Decl::Type(i) => {
+                        Some(Type::Named(TypeId(u32::try_from(i).unwrap_or(u32::MAX))))
+                    }
                     Decl::Const(_) => None,
                 }
             }
             TypeExprKind::Array(element, bound) => {
                 let element = self.resolve_type(file, element);
                 let len = self.resolve_bound(file, bound, "array length");
-                Some(Type::Array { element: Box::new(element?), len: len? })
+                Some(Type::Array {
+                    element: Box::new(element?),
+                    len: len?,
+                })
             }
-            TypeExprKind::String(bound) => Some(Type::String { capacity: self.resolve_bound(file, bound, "string capacity")? }),
-            TypeExprKind::Bytes(bound) => Some(Type::Bytes { capacity: self.resolve_bound(file, bound, "bytes capacity")? }),
+            TypeExprKind::String(bound) => Some(Type::String {
+                capacity: self.resolve_bound(file, bound, "string capacity")?,
+            }),
+            TypeExprKind::Bytes(bound) => Some(Type::Bytes {
+                capacity: self.resolve_bound(file, bound, "bytes capacity")?,
+            }),
             TypeExprKind::Sequence(element, bound) => {
                 let element = self.resolve_type(file, element);
                 let capacity = self.resolve_bound(file, bound, "sequence capacity");
-                Some(Type::Sequence { element: Box::new(element?), capacity: capacity? })
+                Some(Type::Sequence {
+                    element: Box::new(element?),
+                    capacity: capacity?,
+                })
             }
         }
     }
@@ -771,19 +1021,37 @@ impl<'a> Checker<'a> {
             Bound::Int(lit) => match lit.value() {
                 Some(v) => v,
                 None => {
-                    self.error_help(file, span, format!("{what} `{}` is too large", lit.text), format!("the largest {what} is {}", u32::MAX));
+                    self.error_help(
+                        file,
+                        span,
+                        format!("{what} `{}` is too large", lit.text),
+                        format!("the largest {what} is {}", u32::MAX),
+                    );
                     return None;
                 }
             },
             Bound::Const(path) => {
-                let Decl::Const(i) = self.lookup(file, path, Want::Const)? else { return None };
+                let Decl::Const(i) = self.lookup(file, path, Want::Const)? else {
+                    return None;
+                };
                 match self.const_values[i] {
                     Some((_, ConstValue::Int(v))) => v,
                     Some((ty, _)) => {
                         let (dfile, dspan) = self.decl_location(Decl::Const(i));
                         self.push(
-                            Diagnostic::error(file, span, format!("{what} must be an integer, but `{}` is `{ty}`", path.text()))
-                                .with_note_at(dfile, dspan, "declared here"),
+                            Diagnostic::error(
+                                file,
+                                span,
+                                format!(
+                                    "{what} must be an integer, but `{}` is `{ty}`",
+                                    path.text()
+                                ),
+                            )
+                            .with_note_at(
+                                dfile,
+                                dspan,
+                                "declared here",
+                            ),
                         );
                         return None;
                     }
@@ -794,13 +1062,23 @@ impl<'a> Checker<'a> {
         };
         if value <= 0 {
             self.push(
-                Diagnostic::error(file, span, format!("{what} must be at least 1, not {value}"))
-                    .with_note("types in shared memory have a fixed size, and an empty one is not useful"),
+                Diagnostic::error(
+                    file,
+                    span,
+                    format!("{what} must be at least 1, not {value}"),
+                )
+                .with_note(
+                    "types in shared memory have a fixed size, and an empty one is not useful",
+                ),
             );
             return None;
         }
         if value > i128::from(u32::MAX) {
-            self.error(file, span, format!("{what} {value} is too large (the limit is {})", u32::MAX));
+            self.error(
+                file,
+                span,
+                format!("{what} {value} is too large (the limit is {})", u32::MAX),
+            );
             return None;
         }
         u64::try_from(value).ok()
@@ -822,7 +1100,9 @@ impl<'a> Checker<'a> {
             mark[start] = Mark::InProgress;
             while let Some(&(t, field_index)) = stack.last() {
                 let deps = match &resolved[t] {
-                    Resolved::Struct(fields) => fields.get(field_index).map(|f| (f.2.as_ref(), f.3)),
+                    Resolved::Struct(fields) => {
+                        fields.get(field_index).map(|f| (f.2.as_ref(), f.3))
+                    }
                     _ => None,
                 };
                 if let Some((ty, span)) = deps {
@@ -842,7 +1122,8 @@ impl<'a> Checker<'a> {
                             }
                             Mark::InProgress => {
                                 let from = stack.iter().position(|&(x, _)| x == dep).unwrap_or(0);
-                                let cycle: Vec<usize> = stack[from..].iter().map(|&(x, _)| x).collect();
+                                let cycle: Vec<usize> =
+                                    stack[from..].iter().map(|&(x, _)| x).collect();
                                 self.report_type_cycle(&cycle, t, span);
                                 for c in cycle {
                                     mark[c] = Mark::Broken;
@@ -869,7 +1150,10 @@ impl<'a> Checker<'a> {
     }
 
     fn report_type_cycle(&mut self, cycle: &[usize], last: usize, span: Span) {
-        let mut names: Vec<String> = cycle.iter().map(|&t| self.types[t].name.name.clone()).collect();
+        let mut names: Vec<String> = cycle
+            .iter()
+            .map(|&t| self.types[t].name.name.clone())
+            .collect();
         names.push(self.types[cycle[0]].name.name.clone());
         let first = &self.types[cycle[0]];
         let (file, name_span, name) = (first.file, first.name.span, first.name.name.clone());
@@ -895,12 +1179,19 @@ impl<'a> Checker<'a> {
         fingerprints: &[u64],
     ) -> (Option<Layout>, Option<u64>) {
         let decl = &self.types[t];
-        let (file, name_span, qualified) = (decl.file, decl.name.span, self.qualified(decl.package, &decl.name.name));
+        let (file, name_span, qualified) = (
+            decl.file,
+            decl.name.span,
+            self.qualified(decl.package, &decl.name.name),
+        );
         match resolved {
             Resolved::Invalid => (None, None),
             Resolved::Enum(repr, variants) => {
                 let mut h = crate::fingerprint::Fingerprinter::new();
-                h.str("enum").str(&qualified).str(repr.name()).u64(variants.len() as u64);
+                h.str("enum")
+                    .str(&qualified)
+                    .str(repr.name())
+                    .u64(variants.len() as u64);
                 for v in variants {
                     h.str(&v.name).u64(v.value_bits());
                 }
@@ -928,15 +1219,26 @@ impl<'a> Checker<'a> {
                         continue;
                     }
                     align = align.max(layout.align);
-                    offset = round_up(offset, layout.align).unwrap_or(u64::MAX).saturating_add(layout.size);
-                    h.str(name).u64(type_fingerprint(ty, &|id| fingerprints.get(id.index()).copied().unwrap_or(0)));
+                    offset = round_up(offset, layout.align)
+                        .unwrap_or(u64::MAX)
+                        .saturating_add(layout.size);
+                    h.str(name).u64(type_fingerprint(ty, &|id| {
+                        fingerprints.get(id.index()).copied().unwrap_or(0)
+                    }));
                 }
                 if !ok {
                     return (None, None);
                 }
                 let size = round_up(offset, align).unwrap_or(u64::MAX);
                 if size > MAX_TYPE_SIZE {
-                    self.error(file, name_span, format!("`{}` is too large: {size} bytes (the limit is {MAX_TYPE_SIZE} bytes)", self.types[t].name.name));
+                    self.error(
+                        file,
+                        name_span,
+                        format!(
+                            "`{}` is too large: {size} bytes (the limit is {MAX_TYPE_SIZE} bytes)",
+                            self.types[t].name.name
+                        ),
+                    );
                     return (None, None);
                 }
                 (Some(Layout { size, align }), Some(h.finish()))
@@ -951,13 +1253,23 @@ impl<'a> Checker<'a> {
         let mut seen: HashMap<String, (FileId, Span)> = HashMap::new();
         for (file, unit) in self.units() {
             for item in &unit.ast.items {
-                let ItemKind::Topic(t) = &item.kind else { continue };
+                let ItemKind::Topic(t) = &item.kind else {
+                    continue;
+                };
                 let name_ok = self.check_topic_name(file, &t.name);
                 if name_ok {
                     if let Some(&(pfile, pspan)) = seen.get(&t.name.value) {
                         self.push(
-                            Diagnostic::error(file, t.name.span, format!("topic `{}` is declared more than once", t.name.value))
-                                .with_note_at(pfile, pspan, "first declared here"),
+                            Diagnostic::error(
+                                file,
+                                t.name.span,
+                                format!("topic `{}` is declared more than once", t.name.value),
+                            )
+                            .with_note_at(
+                                pfile,
+                                pspan,
+                                "first declared here",
+                            ),
                         );
                     } else {
                         seen.insert(t.name.value.clone(), (file, t.name.span));
@@ -986,23 +1298,48 @@ impl<'a> Checker<'a> {
         let inner = lit.span.start + 1;
         let help = "a topic name is made of segments of `A-Z a-z 0-9 _` separated by `/`, like \"robot/joint_states\"";
         if name.is_empty() {
-            self.error_help(file, lit.span, "a topic name cannot be empty", help.to_owned());
+            self.error_help(
+                file,
+                lit.span,
+                "a topic name cannot be empty",
+                help.to_owned(),
+            );
             return false;
         }
         if name.len() > MAX_TOPIC_NAME_LEN {
-            self.error(file, lit.span, format!("topic name is too long: {} bytes (the limit is {MAX_TOPIC_NAME_LEN})", name.len()));
+            self.error(
+                file,
+                lit.span,
+                format!(
+                    "topic name is too long: {} bytes (the limit is {MAX_TOPIC_NAME_LEN})",
+                    name.len()
+                ),
+            );
             return false;
         }
-        if let Some((i, c)) = name.char_indices().find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == '/')) {
+        if let Some((i, c)) = name
+            .char_indices()
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == '/'))
+        {
             let span = Span::new(inner + i, inner + i + c.len_utf8());
-            self.error_help(file, span, format!("invalid character `{}` in topic name", c.escape_debug()), help.to_owned());
+            self.error_help(
+                file,
+                span,
+                format!("invalid character `{}` in topic name", c.escape_debug()),
+                help.to_owned(),
+            );
             return false;
         }
         let mut offset = 0;
         for segment in name.split('/') {
             if segment.is_empty() {
                 let span = Span::point(inner + offset);
-                self.error_help(file, span, "topic name has an empty segment", "names cannot start or end with `/`, or contain `//`");
+                self.error_help(
+                    file,
+                    span,
+                    "topic name has an empty segment",
+                    "names cannot start or end with `/`, or contain `//`",
+                );
                 return false;
             }
             offset += segment.len() + 1;
@@ -1011,31 +1348,53 @@ impl<'a> Checker<'a> {
     }
 
     fn topic_payload(&mut self, file: FileId, path: &ast::Path) -> Option<TypeId> {
-        let Decl::Type(i) = self.lookup(file, path, Want::Type)? else { return None };
+        let Decl::Type(i) = self.lookup(file, path, Want::Type)? else {
+            return None;
+        };
         let (dfile, dspan) = self.decl_location(Decl::Type(i));
         match self.types[i].kind {
-            TypeDeclKind::Struct(s) if s.is_message => Some(TypeId(u32::try_from(i).unwrap_or(u32::MAX))),
+            TypeDeclKind::Struct(s) if s.is_message => {
+                Some(TypeId(u32::try_from(i).unwrap_or(u32::MAX)))
+            }
             TypeDeclKind::Struct(_) => {
                 self.push(
-                    Diagnostic::error(file, path.span, format!("topic payload `{}` is a struct, not a message", path.text()))
-                        .with_note_at(dfile, dspan, "declared here")
-                        .with_help("declare it with `message` instead of `struct`"),
+                    Diagnostic::error(
+                        file,
+                        path.span,
+                        format!("topic payload `{}` is a struct, not a message", path.text()),
+                    )
+                    .with_note_at(dfile, dspan, "declared here")
+                    .with_help("declare it with `message` instead of `struct`"),
                 );
                 None
             }
             TypeDeclKind::Enum(_) => {
                 self.push(
-                    Diagnostic::error(file, path.span, format!("topic payload `{}` is an enum, not a message", path.text()))
-                        .with_note_at(dfile, dspan, "declared here")
-                        .with_help("wrap it in a `message`"),
+                    Diagnostic::error(
+                        file,
+                        path.span,
+                        format!("topic payload `{}` is an enum, not a message", path.text()),
+                    )
+                    .with_note_at(dfile, dspan, "declared here")
+                    .with_help("wrap it in a `message`"),
                 );
                 None
             }
         }
     }
 
-    fn topic_options(&mut self, file: FileId, options: &[ast::TopicOptionDecl]) -> Option<TopicOptions> {
-        const KNOWN: [&str; 5] = ["pool", "depth", "overflow", "max_publishers", "max_subscribers"];
+    fn topic_options(
+        &mut self,
+        file: FileId,
+        options: &[ast::TopicOptionDecl],
+    ) -> Option<TopicOptions> {
+        const KNOWN: [&str; 5] = [
+            "pool",
+            "depth",
+            "overflow",
+            "max_publishers",
+            "max_subscribers",
+        ];
         let mut out = TopicOptions::default();
         let mut ok = true;
         let mut seen: HashMap<&str, Span> = HashMap::new();
@@ -1043,10 +1402,17 @@ impl<'a> Checker<'a> {
         for option in options {
             let name = option.name.name.as_str();
             if !KNOWN.contains(&name) {
-                let mut d = Diagnostic::error(file, option.name.span, format!("unknown topic option `{name}`"));
+                let mut d = Diagnostic::error(
+                    file,
+                    option.name.span,
+                    format!("unknown topic option `{name}`"),
+                );
                 d = match names::suggest(name, KNOWN) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_note(format!("the options are {}", KNOWN.map(|k| format!("`{k}`")).join(", "))),
+                    None => d.with_note(format!(
+                        "the options are {}",
+                        KNOWN.map(|k| format!("`{k}`")).join(", ")
+                    )),
                 };
                 self.push(d);
                 ok = false;
@@ -1054,8 +1420,12 @@ impl<'a> Checker<'a> {
             }
             if let Some(&first) = seen.get(name) {
                 self.push(
-                    Diagnostic::error(file, option.name.span, format!("topic option `{name}` is given more than once"))
-                        .with_note_at(file, first, "first given here"),
+                    Diagnostic::error(
+                        file,
+                        option.name.span,
+                        format!("topic option `{name}` is given more than once"),
+                    )
+                    .with_note_at(file, first, "first given here"),
                 );
                 ok = false;
                 continue;
@@ -1063,9 +1433,9 @@ impl<'a> Checker<'a> {
             seen.insert(name, option.name.span);
             if name == "overflow" {
                 let policy = match &option.value {
-                    OptionValue::Path(p) if p.segments.len() == 1 => {
-                        Overflow::ALL.into_iter().find(|o| o.name() == p.segments[0])
-                    }
+                    OptionValue::Path(p) if p.segments.len() == 1 => Overflow::ALL
+                        .into_iter()
+                        .find(|o| o.name() == p.segments[0]),
                     _ => None,
                 };
                 match policy {
@@ -1075,7 +1445,11 @@ impl<'a> Checker<'a> {
                             OptionValue::Path(p) => p.text(),
                             OptionValue::Int(i) => i.text.clone(),
                         };
-                        let mut d = Diagnostic::error(file, option.value.span(), format!("unknown overflow policy `{text}`"));
+                        let mut d = Diagnostic::error(
+                            file,
+                            option.value.span(),
+                            format!("unknown overflow policy `{text}`"),
+                        );
                         d = match names::suggest(&text, Overflow::ALL.map(Overflow::name)) {
                             Some(s) => d.with_help(format!("did you mean `{s}`?")),
                             None => d.with_note("the policies are `overwrite_oldest`, `wait_if_full` and `soft_fail`"),
@@ -1086,27 +1460,32 @@ impl<'a> Checker<'a> {
                 }
                 continue;
             }
-            let (min, max) = TopicOptions::LIMITS.iter().find(|l| l.0 == name).map_or((1, 1), |l| (l.1, l.2));
+            let (min, max) = TopicOptions::LIMITS
+                .iter()
+                .find(|l| l.0 == name)
+                .map_or((1, 1), |l| (l.1, l.2));
             let value = match &option.value {
                 OptionValue::Int(lit) => lit.value(),
-                OptionValue::Path(p) => match self.lookup(file, p, Want::Const) {
-                    Some(Decl::Const(i)) => match self.const_values[i] {
-                        Some((_, ConstValue::Int(v))) => Some(v),
-                        Some((ty, _)) => {
-                            self.error(file, p.span, format!("topic option `{name}` must be an integer, but `{}` is `{ty}`", p.text()));
+                OptionValue::Path(p) => {
+                    match self.lookup(file, p, Want::Const) {
+                        Some(Decl::Const(i)) => match self.const_values[i] {
+                            Some((_, ConstValue::Int(v))) => Some(v),
+                            Some((ty, _)) => {
+                                self.error(file, p.span, format!("topic option `{name}` must be an integer, but `{}` is `{ty}`", p.text()));
+                                ok = false;
+                                continue;
+                            }
+                            None => {
+                                ok = false;
+                                continue;
+                            }
+                        },
+                        _ => {
                             ok = false;
                             continue;
                         }
-                        None => {
-                            ok = false;
-                            continue;
-                        }
-                    },
-                    _ => {
-                        ok = false;
-                        continue;
                     }
-                },
+                }
             };
             match value.filter(|v| (i128::from(min)..=i128::from(max)).contains(v)) {
                 Some(v) => {
@@ -1126,17 +1505,33 @@ impl<'a> Checker<'a> {
                 }
                 None => {
                     let shown = value.map_or_else(|| "the value".to_owned(), |v| v.to_string());
-                    self.error(file, option.value.span(), format!("topic option `{name}` must be between {min} and {max}, not {shown}"));
+                    self.error(
+                        file,
+                        option.value.span(),
+                        format!(
+                            "topic option `{name}` must be between {min} and {max}, not {shown}"
+                        ),
+                    );
                     ok = false;
                 }
             }
         }
         if ok && out.depth > out.pool {
-            let span = pool_depth.1.or(pool_depth.0).map_or(Span::default(), |(_, s)| s);
+            let span = pool_depth
+                .1
+                .or(pool_depth.0)
+                .map_or(Span::default(), |(_, s)| s);
             self.push(
-                Diagnostic::warning(file, span, format!("queue depth {} is larger than the pool of {} samples", out.depth, out.pool))
-                    .with_note("every queued sample holds a pool slot, so the queues can never fill up")
-                    .with_help("make `pool` at least `depth`"),
+                Diagnostic::warning(
+                    file,
+                    span,
+                    format!(
+                        "queue depth {} is larger than the pool of {} samples",
+                        out.depth, out.pool
+                    ),
+                )
+                .with_note("every queued sample holds a pool slot, so the queues can never fill up")
+                .with_help("make `pool` at least `depth`"),
             );
         }
         ok.then_some(out)
@@ -1144,21 +1539,40 @@ impl<'a> Checker<'a> {
 
     // -- building the model -----------------------------------------------------------------
 
-    fn build(mut self, resolved: Vec<Resolved>, layouts: &[Option<Layout>], fingerprints: &[u64], topics: Vec<Topic>) -> Schema {
+    fn build(
+        mut self,
+        resolved: Vec<Resolved>,
+        layouts: &[Option<Layout>],
+        fingerprints: &[u64],
+        topics: Vec<Topic>,
+    ) -> Schema {
         let mut types = Vec::with_capacity(resolved.len());
         let mut by_name = HashMap::new();
         for (index, r) in resolved.into_iter().enumerate() {
             let decl = &self.types[index];
-            let layout = layouts.get(index).copied().flatten().unwrap_or(Layout { size: 0, align: 1 });
+            let layout = layouts
+                .get(index)
+                .copied()
+                .flatten()
+                .unwrap_or(Layout { size: 0, align: 1 });
             let kind = match r {
                 Resolved::Struct(fields) => {
                     let mut offset = 0u64;
                     let mut out = Vec::with_capacity(fields.len());
                     for (name, docs, ty, span) in fields {
                         let ty = ty.unwrap_or(Type::Primitive(Primitive::U8));
-                        let field_layout = type_layout(&ty, layouts).unwrap_or(Primitive::U8.layout());
+                        let field_layout =
+                            type_layout(&ty, layouts).unwrap_or(Primitive::U8.layout());
                         let aligned = round_up(offset, field_layout.align).unwrap_or(offset);
-                        out.push(Field { name, docs, ty, layout: field_layout, offset: aligned, padding_before: aligned - offset, span });
+                        out.push(Field {
+                            name,
+                            docs,
+                            ty,
+                            layout: field_layout,
+                            offset: aligned,
+                            padding_before: aligned - offset,
+                            span,
+                        });
                         offset = aligned + field_layout.size;
                     }
                     TypeDefKind::Struct(StructDef {
@@ -1168,7 +1582,10 @@ impl<'a> Checker<'a> {
                     })
                 }
                 Resolved::Enum(repr, variants) => TypeDefKind::Enum(EnumDef { repr, variants }),
-                Resolved::Invalid => TypeDefKind::Enum(EnumDef { repr: Primitive::U8, variants: Vec::new() }),
+                Resolved::Invalid => TypeDefKind::Enum(EnumDef {
+                    repr: Primitive::U8,
+                    variants: Vec::new(),
+                }),
             };
             let package = self.packages[decl.package].path.clone();
             let qualified_name = self.qualified(decl.package, &decl.name.name);
@@ -1189,7 +1606,8 @@ impl<'a> Checker<'a> {
         }
         let mut consts = Vec::with_capacity(self.consts.len());
         for (index, c) in self.consts.iter().enumerate() {
-            let (ty, value) = self.const_values[index].unwrap_or((Primitive::Bool, ConstValue::Bool(false)));
+            let (ty, value) =
+                self.const_values[index].unwrap_or((Primitive::Bool, ConstValue::Bool(false)));
             self.packages[c.package].consts.push(index);
             consts.push(Const {
                 name: c.decl.name.name.clone(),
@@ -1229,13 +1647,19 @@ enum Want {
 /// Explanations for types people bring from other languages.
 fn foreign_type_help(name: &str) -> Option<String> {
     Some(match name {
-        "usize" | "isize" => format!("`{name}` has a different size on different machines; use `u32`/`i32` or `u64`/`i64`"),
-        "u128" | "i128" => "128-bit integers are not supported; use two `u64` fields or `[u64; 2]`".to_owned(),
+        "usize" | "isize" => format!(
+            "`{name}` has a different size on different machines; use `u32`/`i32` or `u64`/`i64`"
+        ),
+        "u128" | "i128" => {
+            "128-bit integers are not supported; use two `u64` fields or `[u64; 2]`".to_owned()
+        }
         "char" => "use `u32` for a Unicode scalar value, or `string<4>`".to_owned(),
         "String" | "str" => "strings in shared memory are bounded: use `string<N>`".to_owned(),
         "Vec" => "vectors in shared memory are bounded: use `sequence<T, N>`".to_owned(),
         "f16" | "f128" => "use `f32` or `f64`".to_owned(),
-        "int" | "uint" | "float" | "double" => "use a sized type: `i32`, `u32`, `f32` or `f64`".to_owned(),
+        "int" | "uint" | "float" | "double" => {
+            "use a sized type: `i32`, `u32`, `f32` or `f64`".to_owned()
+        }
         _ => return None,
     })
 }
@@ -1252,14 +1676,19 @@ fn collect_named(ty: &Type, out: &mut Vec<usize>) {
 /// has no layout (it is invalid). Sizes that overflow saturate at `u64::MAX`, so the
 /// caller's size limit check catches them.
 fn type_layout(ty: &Type, layouts: &[Option<Layout>]) -> Option<Layout> {
-    let saturated = |align| Layout { size: u64::MAX, align };
+    let saturated = |align| Layout {
+        size: u64::MAX,
+        align,
+    };
     match ty {
         Type::Primitive(p) => Some(p.layout()),
         Type::Array { element, len } => {
             let e = type_layout(element, layouts)?;
             Some(Layout::array(e, *len).unwrap_or(saturated(e.align)))
         }
-        Type::String { capacity } | Type::Bytes { capacity } => Some(Layout::string(*capacity).unwrap_or(saturated(4))),
+        Type::String { capacity } | Type::Bytes { capacity } => {
+            Some(Layout::string(*capacity).unwrap_or(saturated(4)))
+        }
         Type::Sequence { element, capacity } => {
             let e = type_layout(element, layouts)?;
             Some(Layout::sequence(e, *capacity).unwrap_or(saturated(e.align.max(4))))
@@ -1269,7 +1698,11 @@ fn type_layout(ty: &Type, layouts: &[Option<Layout>]) -> Option<Layout> {
 }
 
 fn size_text(size: u64) -> String {
-    if size == u64::MAX { "more than 2^64 bytes".to_owned() } else { format!("{size} bytes") }
+    if size == u64::MAX {
+        "more than 2^64 bytes".to_owned()
+    } else {
+        format!("{size} bytes")
+    }
 }
 
 fn format_type_text(ty: &ast::TypeExpr) -> String {

@@ -69,18 +69,30 @@ impl Diagnostic {
 
     /// A diagnostic of any severity and optional location.
     pub fn new(severity: Severity, location: Option<Location>, message: impl Into<String>) -> Self {
-        Self { severity, message: message.into(), location, notes: Vec::new(), help: None }
+        Self {
+            severity,
+            message: message.into(),
+            location,
+            notes: Vec::new(),
+            help: None,
+        }
     }
 
     /// Adds a note that points at `span` in `file`.
     pub fn with_note_at(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
-        self.notes.push(Note { message: message.into(), location: Some(Location { file, span }) });
+        self.notes.push(Note {
+            message: message.into(),
+            location: Some(Location { file, span }),
+        });
         self
     }
 
     /// Adds a note without a location.
     pub fn with_note(mut self, message: impl Into<String>) -> Self {
-        self.notes.push(Note { message: message.into(), location: None });
+        self.notes.push(Note {
+            message: message.into(),
+            location: None,
+        });
         self
     }
 
@@ -96,6 +108,9 @@ impl Diagnostic {
 pub const MAX_ERRORS: usize = 200;
 /// The most warnings kept for one run.
 pub const MAX_WARNINGS: usize = 200;
+
+/// The longest message rendered, in bytes; longer ones (quoting a huge name) are cut.
+const MAX_MESSAGE_LEN: usize = 300;
 
 /// Width (in characters) of the source excerpt shown under a message; longer lines are
 /// cut around the caret and marked with `...`.
@@ -126,7 +141,10 @@ pub struct Diagnostics {
 impl Diagnostics {
     #[cfg(test)]
     pub(crate) fn new(sources: SourceMap) -> Self {
-        Self { sources, ..Self::default() }
+        Self {
+            sources,
+            ..Self::default()
+        }
     }
 
     pub(crate) fn set_sources(&mut self, sources: SourceMap) {
@@ -193,12 +211,18 @@ impl Diagnostics {
     /// Sorts diagnostics by file and position (stable for equal positions), so the output
     /// reads top to bottom.
     pub(crate) fn sort(&mut self) {
-        self.items.sort_by_key(|d| d.location.map(|l| (l.file, l.span.start)));
+        self.items
+            .sort_by_key(|d| d.location.map(|l| (l.file, l.span.start)));
     }
 
     /// Renders one diagnostic (message, excerpt, caret, notes, help) into `out`.
     pub fn render_one(&self, diagnostic: &Diagnostic, out: &mut String) {
-        self.render_message(diagnostic.severity.to_string().as_str(), &diagnostic.message, diagnostic.location, out);
+        self.render_message(
+            diagnostic.severity.to_string().as_str(),
+            &diagnostic.message,
+            diagnostic.location,
+            out,
+        );
         for note in &diagnostic.notes {
             match note.location {
                 Some(_) => self.render_message("note", &note.message, note.location, out),
@@ -216,18 +240,45 @@ impl Diagnostics {
         }
     }
 
-    fn render_message(&self, label: &str, message: &str, location: Option<Location>, out: &mut String) {
+    fn render_message(
+        &self,
+        label: &str,
+        message: &str,
+        location: Option<Location>,
+        out: &mut String,
+    ) {
         use fmt::Write as _;
+        // A message quotes user text (names); keep a pathological one readable.
+        let cut;
+        let message = if message.len() > MAX_MESSAGE_LEN {
+            let end = crate::source::floor_char_boundary(message, MAX_MESSAGE_LEN);
+            cut = format!("{}...", message.get(..end).unwrap_or(""));
+            cut.as_str()
+        } else {
+            message
+        };
         let file = location.and_then(|l| self.sources.get(l.file).map(|f| (l, f)));
         let Some((location, file)) = file else {
             let _ = writeln!(out, "{label}: {message}");
             return;
         };
         let (line_no, col) = file.line_col(location.span.start);
-        let _ = writeln!(out, "{}:{line_no}:{col}: {label}: {message}", file.path().display());
+        let _ = writeln!(
+            out,
+            "{}:{line_no}:{col}: {label}: {message}",
+            file.path().display()
+        );
         let (line, line_start) = file.line_at(location.span.start);
-        let caret_start = location.span.start.saturating_sub(line_start).min(line.len());
-        let caret_end = location.span.end.saturating_sub(line_start).clamp(caret_start, line.len());
+        let caret_start = location
+            .span
+            .start
+            .saturating_sub(line_start)
+            .min(line.len());
+        let caret_end = location
+            .span
+            .end
+            .saturating_sub(line_start)
+            .clamp(caret_start, line.len());
         let (excerpt, caret_col, caret_len) = excerpt(line, caret_start, caret_end);
         let gutter = line_no.to_string();
         let pad = " ".repeat(gutter.len());
@@ -324,7 +375,10 @@ mod tests {
     #[test]
     fn renders_path_line_col_excerpt_and_caret() {
         let (mut sut, id) = one_file("struct A {\n    x: Vec4,\n}\n");
-        sut.push(Diagnostic::error(id, Span::new(18, 22), "unknown type `Vec4`").with_help("did you mean `Vec3`?"));
+        sut.push(
+            Diagnostic::error(id, Span::new(18, 22), "unknown type `Vec4`")
+                .with_help("did you mean `Vec3`?"),
+        );
         let text = sut.to_string();
         assert_eq!(
             text,

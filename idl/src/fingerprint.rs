@@ -50,7 +50,9 @@ impl Default for Fingerprinter {
 impl Fingerprinter {
     /// A hasher that has seen no bytes.
     pub const fn new() -> Self {
-        Self { hash: FNV_OFFSET_BASIS }
+        Self {
+            hash: FNV_OFFSET_BASIS,
+        }
     }
 
     /// Feeds raw bytes.

@@ -21,14 +21,23 @@ const INDENT: &str = "    ";
 /// Formats a parsed file. `text` must be the source `file` was parsed from (comments are
 /// copied from it).
 pub fn format_file(file: &ast::File, text: &str) -> String {
-    let mut p = Printer { text, comments: &file.comments, next: 0, out: String::with_capacity(text.len() + 64) };
+    let mut p = Printer {
+        text,
+        comments: &file.comments,
+        next: 0,
+        out: String::with_capacity(text.len() + 64),
+    };
     let mut previous: Option<&ast::Item> = None;
     for item in &file.items {
         if let Some(prev) = previous {
-            let tight = matches!((&prev.kind, &item.kind), (ItemKind::Import(_), ItemKind::Import(_)))
-                || matches!((&prev.kind, &item.kind), (ItemKind::Const(_), ItemKind::Const(_)))
-                    && prev.docs.is_empty()
-                    && item.docs.is_empty();
+            let tight = matches!(
+                (&prev.kind, &item.kind),
+                (ItemKind::Import(_), ItemKind::Import(_))
+            ) || matches!(
+                (&prev.kind, &item.kind),
+                (ItemKind::Const(_), ItemKind::Const(_))
+            ) && prev.docs.is_empty()
+                && item.docs.is_empty();
             if !tight {
                 p.out.push('\n');
             }
@@ -61,7 +70,8 @@ impl Printer<'_> {
                 break;
             }
             self.out.push_str(indent);
-            self.out.push_str(self.text.get(c.start..c.end).unwrap_or("").trim_end());
+            self.out
+                .push_str(self.text.get(c.start..c.end).unwrap_or("").trim_end());
             self.out.push('\n');
             self.next += 1;
             // Keep one blank line after a comment that had one (a file header, say).
@@ -154,7 +164,8 @@ impl Printer<'_> {
                 });
             }
             ItemKind::Struct(s) => {
-                self.out.push_str(if s.is_message { "message " } else { "struct " });
+                self.out
+                    .push_str(if s.is_message { "message " } else { "struct " });
                 self.out.push_str(&s.name.name);
                 self.body(s.fields.is_empty(), s.close_span, item.span.end, |p| {
                     for f in &s.fields {
@@ -179,20 +190,22 @@ impl Printer<'_> {
                         self.out.push(';');
                         self.end_line(item.span.end);
                     }
-                    Some(options) => self.body(options.is_empty(), t.close_span, item.span.end, |p| {
-                        for o in options {
-                            p.leading(o.name.span.start, INDENT);
-                            p.out.push_str(INDENT);
-                            p.out.push_str(&o.name.name);
-                            p.out.push_str(": ");
-                            match &o.value {
-                                OptionValue::Int(i) => p.out.push_str(&i.text),
-                                OptionValue::Path(path) => p.out.push_str(&path.text()),
+                    Some(options) => {
+                        self.body(options.is_empty(), t.close_span, item.span.end, |p| {
+                            for o in options {
+                                p.leading(o.name.span.start, INDENT);
+                                p.out.push_str(INDENT);
+                                p.out.push_str(&o.name.name);
+                                p.out.push_str(": ");
+                                match &o.value {
+                                    OptionValue::Int(i) => p.out.push_str(&i.text),
+                                    OptionValue::Path(path) => p.out.push_str(&path.text()),
+                                }
+                                p.out.push(',');
+                                p.end_line(o.span.end);
                             }
-                            p.out.push(',');
-                            p.end_line(o.span.end);
-                        }
-                    }),
+                        })
+                    }
                 }
             }
         }
@@ -200,7 +213,10 @@ impl Printer<'_> {
 
     /// Prints ` {`, the members, and `}`; an empty body prints ` {}`.
     fn body(&mut self, empty: bool, close: Span, end: usize, members: impl FnOnce(&mut Self)) {
-        let has_inner_comments = self.comments.get(self.next).is_some_and(|c| c.start < close.start);
+        let has_inner_comments = self
+            .comments
+            .get(self.next)
+            .is_some_and(|c| c.start < close.start);
         if empty && !has_inner_comments {
             self.out.push_str(" {}");
             self.end_line(end);

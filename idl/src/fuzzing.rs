@@ -13,26 +13,38 @@ use crate::ast::ClearSpans as _;
 /// * text that parses formats to text that parses to the same syntax tree;
 /// * formatting is idempotent.
 pub fn check_input(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     match crate::parse_str("fuzz.shmidl", text) {
         Ok(schema) => {
             let _ = schema.summary();
             let _ = schema.warnings().to_string();
         }
         Err(diagnostics) => {
-            assert!(diagnostics.has_errors(), "a failed check must report an error");
+            assert!(
+                diagnostics.has_errors(),
+                "a failed check must report an error"
+            );
             let _ = diagnostics.to_string();
         }
     }
-    let Ok(mut tree) = crate::parse_ast("fuzz.shmidl", text) else { return };
+    let Ok(mut tree) = crate::parse_ast("fuzz.shmidl", text) else {
+        return;
+    };
     let formatted = crate::format_file(&tree, text);
     let mut reparsed = match crate::parse_ast("formatted.shmidl", &formatted) {
         Ok(t) => t,
-        Err(d) => panic!("formatted output does not parse:\n{d}\n--- input\n{text}\n--- formatted\n{formatted}"),
+        Err(d) => panic!(
+            "formatted output does not parse:\n{d}\n--- input\n{text}\n--- formatted\n{formatted}"
+        ),
     };
     let again = crate::format_file(&reparsed, &formatted);
     assert_eq!(formatted, again, "formatting is not idempotent");
     tree.clear_spans();
     reparsed.clear_spans();
-    assert_eq!(tree, reparsed, "formatting changed the syntax tree\n--- input\n{text}\n--- formatted\n{formatted}");
+    assert_eq!(
+        tree, reparsed,
+        "formatting changed the syntax tree\n--- input\n{text}\n--- formatted\n{formatted}"
+    );
 }

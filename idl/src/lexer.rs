@@ -44,22 +44,19 @@ pub(crate) fn scan(text: &str) -> Scan {
                 }
                 i = end;
             }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                match find(bytes, i + 2, b"*/") {
-                    Some(close) => {
-                        out.comments.push(Span::new(i, close + 2));
-                        i = close + 2;
-                    }
-                    None => {
-                        out.errors.push(LexError {
-                            span: Span::new(i, i + 2),
-                            message: "unterminated block comment: `/*` has no matching `*/`"
-                                .to_owned(),
-                        });
-                        return out;
-                    }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => match find(bytes, i + 2, b"*/") {
+                Some(close) => {
+                    out.comments.push(Span::new(i, close + 2));
+                    i = close + 2;
                 }
-            }
+                None => {
+                    out.errors.push(LexError {
+                        span: Span::new(i, i + 2),
+                        message: "unterminated block comment: `/*` has no matching `*/`".to_owned(),
+                    });
+                    return out;
+                }
+            },
             b'"' => {
                 let mut j = i + 1;
                 while j < bytes.len() && !matches!(bytes[j], b'"' | b'\n') {
@@ -70,8 +67,9 @@ pub(crate) fn scan(text: &str) -> Scan {
                 } else {
                     out.errors.push(LexError {
                         span: Span::new(i, i + 1),
-                        message: "unterminated string literal: a `\"` must close it on the same line"
-                            .to_owned(),
+                        message:
+                            "unterminated string literal: a `\"` must close it on the same line"
+                                .to_owned(),
                     });
                     i = j;
                 }
@@ -100,11 +98,18 @@ pub(crate) fn scan(text: &str) -> Scan {
 }
 
 fn memchr_newline(bytes: &[u8], from: usize) -> usize {
-    bytes.get(from..).and_then(|rest| rest.iter().position(|&b| b == b'\n')).map_or(bytes.len(), |p| from + p)
+    bytes
+        .get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+        .map_or(bytes.len(), |p| from + p)
 }
 
 fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    bytes.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| from + p)
+    bytes
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| from + p)
 }
 
 /// Skips whitespace and plain comments (not doc comments) starting at `pos`.
@@ -115,7 +120,10 @@ pub(crate) fn skip_trivia(text: &str, mut pos: usize) -> usize {
         while pos < bytes.len() && matches!(bytes[pos], b' ' | b'\t' | b'\r' | b'\n') {
             pos += 1;
         }
-        if text.get(pos..).is_some_and(|rest| rest.starts_with('\u{FEFF}')) {
+        if text
+            .get(pos..)
+            .is_some_and(|rest| rest.starts_with('\u{FEFF}'))
+        {
             pos += '\u{FEFF}'.len_utf8();
         }
         let rest = bytes.get(pos..).unwrap_or(&[]);
@@ -139,7 +147,9 @@ pub(crate) fn prev_token_end(text: &str, mut pos: usize, floor: usize, comments:
             pos -= 1;
         }
         match comments.binary_search_by_key(&pos, |c| c.end) {
-            Ok(i) if comments[i].start >= floor && comments[i].start < pos => pos = comments[i].start,
+            Ok(i) if comments[i].start >= floor && comments[i].start < pos => {
+                pos = comments[i].start
+            }
             _ => return pos,
         }
     }
@@ -152,19 +162,30 @@ pub(crate) fn describe_token_at(text: &str, pos: usize) -> String {
         return "end of file".to_owned();
     };
     if first.is_ascii_alphabetic() || first == '_' {
-        let word: String =
-            rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').take(40).collect();
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(40)
+            .collect();
         let keyword = matches!(
             word.as_str(),
             "package" | "import" | "const" | "enum" | "struct" | "message" | "topic"
         );
-        return if keyword { format!("keyword `{word}`") } else { format!("`{word}`") };
+        return if keyword {
+            format!("keyword `{word}`")
+        } else {
+            format!("`{word}`")
+        };
     }
-    if first.is_ascii_digit() || (first == '-' && rest[1..].starts_with(|c: char| c.is_ascii_digit())) {
+    if first.is_ascii_digit()
+        || (first == '-' && rest[1..].starts_with(|c: char| c.is_ascii_digit()))
+    {
         let number: String = rest
             .chars()
             .enumerate()
-            .take_while(|&(i, c)| c.is_ascii_alphanumeric() || c == '_' || c == '.' || (i == 0 && c == '-'))
+            .take_while(|&(i, c)| {
+                c.is_ascii_alphanumeric() || c == '_' || c == '.' || (i == 0 && c == '-')
+            })
             .map(|(_, c)| c)
             .take(40)
             .collect();
@@ -225,7 +246,10 @@ mod tests {
         let text = "const X: u8 = 5 // five\n  /* more */\nenum";
         let comments = scan(text).comments;
         let enum_pos = text.find("enum").unwrap_or_default();
-        assert_eq!(prev_token_end(text, enum_pos, 0, &comments), text.find(" //").unwrap_or_default());
+        assert_eq!(
+            prev_token_end(text, enum_pos, 0, &comments),
+            text.find(" //").unwrap_or_default()
+        );
     }
 
     #[test]

@@ -79,8 +79,8 @@ pub use format::format_file;
 pub use lexer::MAX_NESTING;
 pub use loader::{MAX_FILES, MAX_FILE_SIZE};
 pub use model::{
-    Const, ConstValue, EnumDef, Field, Layout, Overflow, Package, Primitive, Schema, StructDef, Topic,
-    TopicOptions, Type, TypeDef, TypeDefKind, TypeId, Variant, MAX_TOPIC_NAME_LEN,
+    Const, ConstValue, EnumDef, Field, Layout, Overflow, Package, Primitive, Schema, StructDef,
+    Topic, TopicOptions, Type, TypeDef, TypeDefKind, TypeId, Variant, MAX_TOPIC_NAME_LEN,
 };
 pub use source::{FileId, SourceFile, Span};
 

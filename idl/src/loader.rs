@@ -49,7 +49,10 @@ struct Resolver<'a> {
 /// Loads `paths` and everything they import.
 pub(crate) fn load_paths(paths: &[PathBuf], includes: &[PathBuf]) -> Loaded {
     let mut loaded = Loaded::empty();
-    let mut resolver = Resolver { includes: Some(includes), by_canonical: HashMap::new() };
+    let mut resolver = Resolver {
+        includes: Some(includes),
+        by_canonical: HashMap::new(),
+    };
     let mut queue = VecDeque::new();
     for path in paths {
         match read(path) {
@@ -65,7 +68,11 @@ pub(crate) fn load_paths(paths: &[PathBuf], includes: &[PathBuf]) -> Loaded {
                 loaded.roots.push(id);
                 queue.push_back(id);
             }
-            Err(message) => loaded.diagnostics.push(Diagnostic::new(Severity::Error, None, message)),
+            Err(message) => {
+                loaded
+                    .diagnostics
+                    .push(Diagnostic::new(Severity::Error, None, message))
+            }
         }
     }
     loaded.process(queue, &mut resolver);
@@ -76,7 +83,10 @@ pub(crate) fn load_paths(paths: &[PathBuf], includes: &[PathBuf]) -> Loaded {
 /// system location, so each `import` is reported as an error.
 pub(crate) fn load_source(name: &str, text: &str) -> Loaded {
     let mut loaded = Loaded::empty();
-    let mut resolver = Resolver { includes: None, by_canonical: HashMap::new() };
+    let mut resolver = Resolver {
+        includes: None,
+        by_canonical: HashMap::new(),
+    };
     let id = loaded.add(SourceFile::new(name, text));
     loaded.roots.push(id);
     loaded.process(VecDeque::from([id]), &mut resolver);
@@ -98,7 +108,11 @@ fn read(path: &Path) -> Result<(PathBuf, String), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
-        let line = e.as_bytes().get(..at).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count()) + 1;
+        let line = e
+            .as_bytes()
+            .get(..at)
+            .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+            + 1;
         format!("cannot read `{shown}`: it is not valid UTF-8 (invalid byte on line {line})")
     })?;
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
@@ -107,18 +121,30 @@ fn read(path: &Path) -> Result<(PathBuf, String), String> {
 
 impl Loaded {
     fn empty() -> Self {
-        Self { sources: SourceMap::default(), units: Vec::new(), roots: Vec::new(), diagnostics: Diagnostics::default() }
+        Self {
+            sources: SourceMap::default(),
+            units: Vec::new(),
+            roots: Vec::new(),
+            diagnostics: Diagnostics::default(),
+        }
     }
 
     fn add(&mut self, file: SourceFile) -> FileId {
-        self.units.push(Unit { ast: ast::File::default(), imports: Vec::new() });
+        self.units.push(Unit {
+            ast: ast::File::default(),
+            imports: Vec::new(),
+        });
         self.sources.add(file)
     }
 
     fn process(&mut self, mut queue: VecDeque<FileId>, resolver: &mut Resolver<'_>) {
         while let Some(id) = queue.pop_front() {
-            let Some(source) = self.sources.get(id).cloned() else { continue };
-            let budget = MAX_ERRORS.saturating_sub(self.diagnostics.error_count()).max(1);
+            let Some(source) = self.sources.get(id).cloned() else {
+                continue;
+            };
+            let budget = MAX_ERRORS
+                .saturating_sub(self.diagnostics.error_count())
+                .max(1);
             let (file, errors) = parser::parse(source.text(), budget);
             for e in errors {
                 let mut d = Diagnostic::error(id, e.span, e.message);
@@ -127,7 +153,9 @@ impl Loaded {
             }
             let mut imports = Vec::new();
             for item in &file.items {
-                let ItemKind::Import(lit) = &item.kind else { continue };
+                let ItemKind::Import(lit) = &item.kind else {
+                    continue;
+                };
                 let target = self.resolve_import(id, source.path(), lit, resolver, &mut queue);
                 if let Some(t) = target {
                     if imports.iter().any(|(other, _)| *other == Some(t)) {
@@ -158,28 +186,46 @@ impl Loaded {
     ) -> Option<FileId> {
         let Some(includes) = resolver.includes else {
             self.diagnostics.push(
-                Diagnostic::error(from, lit.span, "imports cannot be resolved in a schema parsed from a string")
-                    .with_help("load the schema from a file with `shmidl_idl::load`"),
+                Diagnostic::error(
+                    from,
+                    lit.span,
+                    "imports cannot be resolved in a schema parsed from a string",
+                )
+                .with_help("load the schema from a file with `shmidl_idl::load`"),
             );
             return None;
         };
         if lit.value.is_empty() {
-            self.diagnostics.push(Diagnostic::error(from, lit.span, "empty import path"));
+            self.diagnostics
+                .push(Diagnostic::error(from, lit.span, "empty import path"));
             return None;
         }
         let dir = from_path.parent().unwrap_or(Path::new(""));
         let mut searched = vec![dir.to_path_buf()];
         searched.extend(includes.iter().cloned());
-        let found = searched.iter().map(|d| d.join(&lit.value)).find(|p| p.is_file());
+        let found = searched
+            .iter()
+            .map(|d| d.join(&lit.value))
+            .find(|p| p.is_file());
         let Some(path) = found else {
             let dirs: Vec<String> = searched
                 .iter()
-                .map(|d| if d.as_os_str().is_empty() { "`.`".to_owned() } else { format!("`{}`", d.display()) })
+                .map(|d| {
+                    if d.as_os_str().is_empty() {
+                        "`.`".to_owned()
+                    } else {
+                        format!("`{}`", d.display())
+                    }
+                })
                 .collect();
             self.diagnostics.push(
-                Diagnostic::error(from, lit.span, format!("cannot find imported file `{}`", lit.value))
-                    .with_note(format!("searched in {}", dirs.join(", ")))
-                    .with_help("add the directory that contains it with `-I DIR`"),
+                Diagnostic::error(
+                    from,
+                    lit.span,
+                    format!("cannot find imported file `{}`", lit.value),
+                )
+                .with_note(format!("searched in {}", dirs.join(", ")))
+                .with_help("add the directory that contains it with `-I DIR`"),
             );
             return None;
         };
@@ -202,7 +248,8 @@ impl Loaded {
                 Some(id)
             }
             Err(message) => {
-                self.diagnostics.push(Diagnostic::error(from, lit.span, message));
+                self.diagnostics
+                    .push(Diagnostic::error(from, lit.span, message));
                 None
             }
         }
@@ -240,8 +287,10 @@ impl Loaded {
                     }
                     Some(GRAY) => {
                         let from = stack.iter().position(|&(f, _)| f == t).unwrap_or(0);
-                        let mut chain: Vec<String> =
-                            stack[from..].iter().map(|&(f, _)| self.file_name(f)).collect();
+                        let mut chain: Vec<String> = stack[from..]
+                            .iter()
+                            .map(|&(f, _)| self.file_name(f))
+                            .collect();
                         chain.push(self.file_name(t));
                         let message = if chain.len() == 2 {
                             format!("`{}` imports itself", chain[0])
@@ -264,7 +313,12 @@ impl Loaded {
         self.sources
             .files
             .get(index)
-            .map(|f| f.path().file_name().map_or_else(|| f.path().display().to_string(), |n| n.to_string_lossy().into_owned()))
+            .map(|f| {
+                f.path().file_name().map_or_else(
+                    || f.path().display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            })
             .unwrap_or_default()
     }
 }

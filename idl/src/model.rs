@@ -113,7 +113,10 @@ impl Primitive {
 
     /// Its layout: size and alignment are equal.
     pub const fn layout(self) -> Layout {
-        Layout { size: self.size(), align: self.size() }
+        Layout {
+            size: self.size(),
+            align: self.size(),
+        }
     }
 
     /// `FNV-1a(str("prim") str(name))`.
@@ -140,12 +143,18 @@ pub struct Layout {
 impl Layout {
     /// Layout of `[T; len]`, or `None` on overflow.
     pub fn array(element: Layout, len: u64) -> Option<Layout> {
-        Some(Layout { size: element.size.checked_mul(len)?, align: element.align })
+        Some(Layout {
+            size: element.size.checked_mul(len)?,
+            align: element.align,
+        })
     }
 
     /// Layout of `string<capacity>` and `bytes<capacity>`: `{ len: u32, bytes: [u8; N] }`.
     pub fn string(capacity: u64) -> Option<Layout> {
-        Some(Layout { size: round_up(capacity.checked_add(4)?, 4)?, align: 4 })
+        Some(Layout {
+            size: round_up(capacity.checked_add(4)?, 4)?,
+            align: 4,
+        })
     }
 
     /// Layout of `sequence<T, capacity>`: `{ len: u32, <padding>, items: [T; N] }`.
@@ -153,7 +162,10 @@ impl Layout {
         let align = element.align.max(4);
         let items = Self::sequence_items_offset(element);
         let size = items.checked_add(element.size.checked_mul(capacity)?)?;
-        Some(Layout { size: round_up(size, align)?, align })
+        Some(Layout {
+            size: round_up(size, align)?,
+            align,
+        })
     }
 
     /// Offset of the `items` array inside a sequence of `element`: 4 rounded up to the
@@ -376,7 +388,11 @@ impl Overflow {
     }
 
     /// All policies.
-    pub const ALL: [Overflow; 3] = [Overflow::OverwriteOldest, Overflow::WaitIfFull, Overflow::SoftFail];
+    pub const ALL: [Overflow; 3] = [
+        Overflow::OverwriteOldest,
+        Overflow::WaitIfFull,
+        Overflow::SoftFail,
+    ];
 }
 
 /// The options of a topic, with defaults filled in. Bounds are in
@@ -398,7 +414,13 @@ pub struct TopicOptions {
 
 impl Default for TopicOptions {
     fn default() -> Self {
-        Self { pool: 64, depth: 8, overflow: Overflow::WaitIfFull, max_publishers: 8, max_subscribers: 8 }
+        Self {
+            pool: 64,
+            depth: 8,
+            overflow: Overflow::WaitIfFull,
+            max_publishers: 8,
+            max_subscribers: 8,
+        }
     }
 }
 
@@ -533,13 +555,22 @@ impl Schema {
         match ty {
             Type::Primitive(p) => p.layout(),
             Type::Array { element, len } => {
-                Layout::array(self.layout_of(element), *len).unwrap_or(Layout { size: u64::MAX, align: 1 })
+                Layout::array(self.layout_of(element), *len).unwrap_or(Layout {
+                    size: u64::MAX,
+                    align: 1,
+                })
             }
-            Type::String { capacity } | Type::Bytes { capacity } => {
-                Layout::string(*capacity).unwrap_or(Layout { size: u64::MAX, align: 4 })
+            Type::String { capacity } | Type::Bytes { capacity } => Layout::string(*capacity)
+                .unwrap_or(Layout {
+                    size: u64::MAX,
+                    align: 4,
+                }),
+            Type::Sequence { element, capacity } => {
+                Layout::sequence(self.layout_of(element), *capacity).unwrap_or(Layout {
+                    size: u64::MAX,
+                    align: 4,
+                })
             }
-            Type::Sequence { element, capacity } => Layout::sequence(self.layout_of(element), *capacity)
-                .unwrap_or(Layout { size: u64::MAX, align: 4 }),
             Type::Named(id) => self.type_def(*id).layout,
         }
     }
@@ -553,7 +584,11 @@ impl Schema {
     /// `sequence<f64, 16>`, or a declared type's qualified name (`robot.v1.Vec3`).
     pub fn describe(&self, ty: &Type) -> String {
         let mut out = String::new();
-        describe_type(ty, &|id| self.type_def(id).qualified_name.as_str(), &mut out);
+        describe_type(
+            ty,
+            &|id| self.type_def(id).qualified_name.as_str(),
+            &mut out,
+        );
         out
     }
 
@@ -567,14 +602,25 @@ impl Schema {
         let def = self.type_def(id);
         match &def.kind {
             TypeDefKind::Struct(s) => {
-                let fields: Vec<String> =
-                    s.fields.iter().map(|f| format!("{}: {}", f.name, self.describe(&f.ty))).collect();
+                let fields: Vec<String> = s
+                    .fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name, self.describe(&f.ty)))
+                    .collect();
                 format!("struct {} {{ {} }}", def.qualified_name, fields.join(", "))
             }
             TypeDefKind::Enum(e) => {
-                let variants: Vec<String> =
-                    e.variants.iter().map(|v| format!("{} = {}", v.name, v.value)).collect();
-                format!("enum {}: {} {{ {} }}", def.qualified_name, e.repr, variants.join(", "))
+                let variants: Vec<String> = e
+                    .variants
+                    .iter()
+                    .map(|v| format!("{} = {}", v.name, v.value))
+                    .collect();
+                format!(
+                    "enum {}: {} {{ {} }}",
+                    def.qualified_name,
+                    e.repr,
+                    variants.join(", ")
+                )
             }
         }
     }
@@ -585,12 +631,16 @@ pub(crate) fn type_fingerprint(ty: &Type, named: &dyn Fn(TypeId) -> u64) -> u64 
     let mut h = Fingerprinter::new();
     match ty {
         Type::Primitive(p) => return p.fingerprint(),
-        Type::Array { element, len } => h.str("array").u64(type_fingerprint(element, named)).u64(*len),
+        Type::Array { element, len } => h
+            .str("array")
+            .u64(type_fingerprint(element, named))
+            .u64(*len),
         Type::String { capacity } => h.str("string").u64(*capacity),
         Type::Bytes { capacity } => h.str("bytes").u64(*capacity),
-        Type::Sequence { element, capacity } => {
-            h.str("sequence").u64(type_fingerprint(element, named)).u64(*capacity)
-        }
+        Type::Sequence { element, capacity } => h
+            .str("sequence")
+            .u64(type_fingerprint(element, named))
+            .u64(*capacity),
         Type::Named(id) => return named(*id),
     };
     h.finish()
@@ -634,16 +684,28 @@ mod tests {
     #[test]
     fn sequence_layout_pads_items_to_their_alignment() {
         // len u32 at 0, padding to 8, 16 f64 items.
-        assert_eq!(Layout::sequence(Primitive::F64.layout(), 16), Some(Layout { size: 136, align: 8 }));
+        assert_eq!(
+            Layout::sequence(Primitive::F64.layout(), 16),
+            Some(Layout {
+                size: 136,
+                align: 8
+            })
+        );
         // u8 items start right after the length; the total rounds up to 4.
-        assert_eq!(Layout::sequence(Primitive::U8.layout(), 3), Some(Layout { size: 8, align: 4 }));
+        assert_eq!(
+            Layout::sequence(Primitive::U8.layout(), 3),
+            Some(Layout { size: 8, align: 4 })
+        );
         assert_eq!(Layout::sequence_items_offset(Primitive::U16.layout()), 4);
     }
 
     #[test]
     fn array_layout_overflow_is_detected() {
         assert_eq!(Layout::array(Primitive::U64.layout(), u64::MAX), None);
-        assert_eq!(Layout::array(Primitive::U32.layout(), 4), Some(Layout { size: 16, align: 4 }));
+        assert_eq!(
+            Layout::array(Primitive::U32.layout(), 4),
+            Some(Layout { size: 16, align: 4 })
+        );
     }
 
     #[test]

@@ -10,9 +10,9 @@ pub(crate) const SCHEMA_KEYWORDS: &[&str] = &[
 pub(crate) const RUST_KEYWORDS: &[&str] = &[
     "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
     "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
-    "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe",
-    "use", "where", "while", "abstract", "become", "box", "do", "final", "macro", "override",
-    "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+    "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
+    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
 ];
 
 /// Names that a declared type, constant, variant or package segment may not take, and
@@ -45,13 +45,17 @@ pub(crate) fn is_camel_case(name: &str) -> bool {
 /// `snake_case`: lowercase letters, digits and underscores.
 pub(crate) fn is_snake_case(name: &str) -> bool {
     !name.trim_start_matches('_').is_empty()
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// `SCREAMING_SNAKE_CASE`: uppercase letters, digits and underscores.
 pub(crate) fn is_screaming_snake_case(name: &str) -> bool {
     name.chars().any(|c| c.is_ascii_uppercase())
-        && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// `name` in `CamelCase`, for a suggestion.
@@ -99,7 +103,10 @@ const MAX_SUGGEST_CANDIDATES: usize = 5_000;
 /// The candidate closest to `name` by edit distance, if one is close enough: at most
 /// one edit for short names, a third of the length for longer ones. Case differences are
 /// cheap (a name that differs only in case is always suggested).
-pub(crate) fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     if name.len() > MAX_SUGGEST_LEN {
         return None;
     }
@@ -198,7 +205,10 @@ mod tests {
     fn reserved_words_are_explained() {
         assert_eq!(reserved_reason("u8"), Some("it is a built-in type"));
         assert_eq!(reserved_reason("type"), Some("it is a Rust keyword"));
-        assert_eq!(reserved_reason("topic"), Some("it is a keyword of the schema language"));
+        assert_eq!(
+            reserved_reason("topic"),
+            Some("it is a keyword of the schema language")
+        );
         assert_eq!(reserved_reason("Vec3"), None);
     }
 }

@@ -38,20 +38,32 @@ pub(crate) struct SyntaxError {
 /// declaration that parsed, so the caller decides whether a partial tree is useful.
 /// At most `max_errors` errors are collected; parsing stops there.
 pub(crate) fn parse(text: &str, max_errors: usize) -> (File, Vec<SyntaxError>) {
-    let Scan { comments, errors: lex_errors } = lexer::scan(text);
+    let Scan {
+        comments,
+        errors: lex_errors,
+    } = lexer::scan(text);
     if !lex_errors.is_empty() {
         let errors = lex_errors
             .into_iter()
-            .map(|e| SyntaxError { span: e.span, message: e.message, help: None })
+            .map(|e| SyntaxError {
+                span: e.span,
+                message: e.message,
+                help: None,
+            })
             .collect();
-        return (File { items: Vec::new(), comments }, errors);
+        return (
+            File {
+                items: Vec::new(),
+                comments,
+            },
+            errors,
+        );
     }
     let mut items = Vec::new();
     let mut errors = Vec::new();
     let mut pos = lexer::skip_trivia(text, 0);
     while pos < text.len() && errors.len() < max_errors {
-        let rest = text.get(pos..).unwrap_or("");
-        match ShmidlParser::parse(Rule::item, rest) {
+        match parse_item(text, pos) {
             Ok(mut pairs) => {
                 let Some(pair) = pairs.next() else { break };
                 let end = pos + pair.as_span().end();
@@ -70,10 +82,43 @@ pub(crate) fn parse(text: &str, max_errors: usize) -> (File, Vec<SyntaxError>) {
     (File { items, comments }, errors)
 }
 
+/// Parses the declaration that starts at `pos`.
+///
+/// pest builds its error message by scanning its whole input backwards from the end, so
+/// a failure on the rest of a large file costs time proportional to the file. To keep a
+/// file with thousands of syntax errors linear, pest first gets the text up to the next
+/// line that starts a declaration; only if the failure is at the end of that window
+/// (the declaration really is longer) does it get a larger one. A declaration always
+/// ends with `;` or `}`, so one that parses inside a window parses the same in the whole
+/// text.
+fn parse_item(text: &str, pos: usize) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
+    let mut end = pos;
+    loop {
+        end = resync(text, end).unwrap_or(text.len());
+        let window = text.get(pos..end).unwrap_or("");
+        let result = ShmidlParser::parse(Rule::item, window);
+        let at_window_end = match &result {
+            Err(e) => match e.location {
+                InputLocation::Pos(p) => p >= window.len(),
+                InputLocation::Span((_, e)) => e >= window.len(),
+            },
+            Ok(_) => false,
+        };
+        if !at_window_end || end >= text.len() {
+            return result;
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Error translation
 
-fn translate(text: &str, item_start: usize, comments: &[Span], error: &pest::error::Error<Rule>) -> SyntaxError {
+fn translate(
+    text: &str,
+    item_start: usize,
+    comments: &[Span],
+    error: &pest::error::Error<Rule>,
+) -> SyntaxError {
     let at = item_start
         + match error.location {
             InputLocation::Pos(p) => p,
@@ -115,7 +160,10 @@ fn translate(text: &str, item_start: usize, comments: &[Span], error: &pest::err
     };
     let after_doc = {
         let prev = lexer::prev_token_end(text, at, item_start, comments);
-        let line_start = text.get(..prev).and_then(|t| t.rfind('\n')).map_or(0, |p| p + 1);
+        let line_start = text
+            .get(..prev)
+            .and_then(|t| t.rfind('\n'))
+            .map_or(0, |p| p + 1);
         let line = text.get(line_start..prev).unwrap_or("").trim_start();
         line.starts_with("///") && !line.starts_with("////")
     };
@@ -124,7 +172,11 @@ fn translate(text: &str, item_start: usize, comments: &[Span], error: &pest::err
     } else {
         help_for(text, at, &meaningful)
     };
-    SyntaxError { span, message, help }
+    SyntaxError {
+        span,
+        message,
+        help,
+    }
 }
 
 /// A hint for common mistakes, beyond "expected X".
@@ -145,7 +197,13 @@ fn help_for(text: &str, at: usize, expected: &[Rule]) -> Option<String> {
 fn is_declaration_keyword(rule: Rule) -> bool {
     matches!(
         rule,
-        Rule::kw_package | Rule::kw_import | Rule::kw_const | Rule::kw_enum | Rule::kw_struct | Rule::kw_message | Rule::kw_topic
+        Rule::kw_package
+            | Rule::kw_import
+            | Rule::kw_const
+            | Rule::kw_enum
+            | Rule::kw_struct
+            | Rule::kw_message
+            | Rule::kw_topic
     )
 }
 
@@ -190,7 +248,10 @@ fn describe_rule(rule: Rule) -> (&'static str, bool) {
         Rule::enum_decl => ("`enum`", false),
         Rule::struct_decl => ("`struct` or `message`", false),
         Rule::topic_decl => ("`topic`", false),
-        Rule::const_value => ("a value (a number, `true`, `false` or a constant's name)", false),
+        Rule::const_value => (
+            "a value (a number, `true`, `false` or a constant's name)",
+            false,
+        ),
         Rule::variant => ("an enum variant", false),
         Rule::field => ("a field (`name: type`)", false),
         Rule::topic_body => ("`{` or `;`", false),
@@ -202,7 +263,12 @@ fn describe_rule(rule: Rule) -> (&'static str, bool) {
         | Rule::bytes_type
         | Rule::sequence_type => ("a type", false),
         Rule::bound => ("a size (an integer or a constant's name)", false),
-        Rule::WHITESPACE | Rule::COMMENT | Rule::ident_char | Rule::block_comment | Rule::line_comment | Rule::digits => ("end of input", false),
+        Rule::WHITESPACE
+        | Rule::COMMENT
+        | Rule::ident_char
+        | Rule::block_comment
+        | Rule::line_comment
+        | Rule::digits => ("end of input", false),
     }
 }
 
@@ -236,7 +302,10 @@ fn resync(text: &str, from: usize) -> Option<usize> {
     let mut line_start = text.get(from..)?.find('\n').map(|p| from + p + 1)?;
     let mut doc_run_start: Option<usize> = None;
     while line_start < text.len() {
-        let line_end = text.get(line_start..).and_then(|r| r.find('\n')).map_or(text.len(), |p| line_start + p);
+        let line_end = text
+            .get(line_start..)
+            .and_then(|r| r.find('\n'))
+            .map_or(text.len(), |p| line_start + p);
         let line = text.get(line_start..line_end).unwrap_or("");
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
@@ -253,7 +322,11 @@ fn resync(text: &str, from: usize) -> Option<usize> {
 }
 
 fn starts_declaration(line: &str) -> bool {
-    ["package", "import", "const", "enum", "struct", "message", "topic"].iter().any(|kw| {
+    [
+        "package", "import", "const", "enum", "struct", "message", "topic",
+    ]
+    .iter()
+    .any(|kw| {
         line.strip_prefix(kw).is_some_and(|rest| {
             rest.starts_with([' ', '\t']) && !rest.trim_start().starts_with(':')
         })
@@ -288,7 +361,12 @@ fn build_item(pair: Pair<'_, Rule>, base: usize) -> Item {
         docs,
         span,
         keyword_span,
-        kind: kind.unwrap_or_else(|| ItemKind::Package(Path { segments: Vec::new(), span })),
+        kind: kind.unwrap_or_else(|| {
+            ItemKind::Package(Path {
+                segments: Vec::new(),
+                span,
+            })
+        }),
     }
 }
 
@@ -303,18 +381,34 @@ fn build_decl(pair: Pair<'_, Rule>, base: usize) -> ItemKind {
     let span = span_of(&pair, base);
     let children: Vec<Pair<'_, Rule>> = pair.into_inner().collect();
     let find = |r: Rule| children.iter().find(|p| p.as_rule() == r).cloned();
-    let ident = |r: Rule| find(r).map_or(Ident { name: String::new(), span }, |p| build_ident(&p, base));
+    let ident = |r: Rule| {
+        find(r).map_or(
+            Ident {
+                name: String::new(),
+                span,
+            },
+            |p| build_ident(&p, base),
+        )
+    };
     match rule {
-        Rule::package_decl => ItemKind::Package(find(Rule::path).map_or(empty_path(span), |p| build_path(&p, base))),
+        Rule::package_decl => {
+            ItemKind::Package(find(Rule::path).map_or(empty_path(span), |p| build_path(&p, base)))
+        }
         Rule::import_decl => ItemKind::Import(find(Rule::string_lit).map_or(
-            StringLit { value: String::new(), span },
+            StringLit {
+                value: String::new(),
+                span,
+            },
             |p| build_string(p, base),
         )),
         Rule::const_decl => ItemKind::Const(ConstDecl {
             name: ident(Rule::ident),
             ty: find(Rule::type_ref).map_or(empty_type(span), |p| build_type(p, base)),
             value: find(Rule::const_value).map_or(
-                ConstExpr { kind: ConstExprKind::Bool(false), span },
+                ConstExpr {
+                    kind: ConstExprKind::Bool(false),
+                    span,
+                },
                 |p| build_const_value(p, base),
             ),
         }),
@@ -340,11 +434,21 @@ fn build_decl(pair: Pair<'_, Rule>, base: usize) -> ItemKind {
         _ => {
             let body = find(Rule::topic_body);
             let close_span = match &body {
-                Some(b) => b.clone().into_inner().find(|p| p.as_rule() == Rule::rbrace).map_or(span, |p| span_of(&p, base)),
+                Some(b) => b
+                    .clone()
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::rbrace)
+                    .map_or(span, |p| span_of(&p, base)),
                 None => find(Rule::semi).map_or(span, |p| span_of(&p, base)),
             };
             ItemKind::Topic(TopicDecl {
-                name: find(Rule::string_lit).map_or(StringLit { value: String::new(), span }, |p| build_string(p, base)),
+                name: find(Rule::string_lit).map_or(
+                    StringLit {
+                        value: String::new(),
+                        span,
+                    },
+                    |p| build_string(p, base),
+                ),
                 payload: find(Rule::path).map_or(empty_path(span), |p| build_path(&p, base)),
                 options: body.map(|b| {
                     b.into_inner()
@@ -359,29 +463,47 @@ fn build_decl(pair: Pair<'_, Rule>, base: usize) -> ItemKind {
 }
 
 fn empty_path(span: Span) -> Path {
-    Path { segments: Vec::new(), span }
+    Path {
+        segments: Vec::new(),
+        span,
+    }
 }
 
 fn empty_type(span: Span) -> TypeExpr {
-    TypeExpr { kind: TypeExprKind::Named(empty_path(span)), span }
+    TypeExpr {
+        kind: TypeExprKind::Named(empty_path(span)),
+        span,
+    }
 }
 
 fn build_ident(pair: &Pair<'_, Rule>, base: usize) -> Ident {
-    Ident { name: pair.as_str().to_owned(), span: span_of(pair, base) }
+    Ident {
+        name: pair.as_str().to_owned(),
+        span: span_of(pair, base),
+    }
 }
 
 fn build_path(pair: &Pair<'_, Rule>, base: usize) -> Path {
-    Path { segments: pair.as_str().split('.').map(str::to_owned).collect(), span: span_of(pair, base) }
+    Path {
+        segments: pair.as_str().split('.').map(str::to_owned).collect(),
+        span: span_of(pair, base),
+    }
 }
 
 fn build_string(pair: Pair<'_, Rule>, base: usize) -> StringLit {
     let span = span_of(&pair, base);
-    let value = pair.into_inner().next().map_or(String::new(), |p| p.as_str().to_owned());
+    let value = pair
+        .into_inner()
+        .next()
+        .map_or(String::new(), |p| p.as_str().to_owned());
     StringLit { value, span }
 }
 
 fn build_int(pair: &Pair<'_, Rule>, base: usize) -> IntLit {
-    IntLit { text: pair.as_str().to_owned(), span: span_of(pair, base) }
+    IntLit {
+        text: pair.as_str().to_owned(),
+        span: span_of(pair, base),
+    }
 }
 
 fn build_const_value(pair: Pair<'_, Rule>, base: usize) -> ConstExpr {
@@ -402,7 +524,10 @@ fn build_const_value(pair: Pair<'_, Rule>, base: usize) -> ConstExpr {
 fn build_variant(pair: Pair<'_, Rule>, base: usize) -> VariantDecl {
     let span = span_of(&pair, base);
     let mut docs = Vec::new();
-    let mut name = Ident { name: String::new(), span };
+    let mut name = Ident {
+        name: String::new(),
+        span,
+    };
     let mut value = None;
     for child in pair.into_inner() {
         match child.as_rule() {
@@ -412,13 +537,21 @@ fn build_variant(pair: Pair<'_, Rule>, base: usize) -> VariantDecl {
             _ => {}
         }
     }
-    VariantDecl { docs, name, value, span }
+    VariantDecl {
+        docs,
+        name,
+        value,
+        span,
+    }
 }
 
 fn build_field(pair: Pair<'_, Rule>, base: usize) -> FieldDecl {
     let span = span_of(&pair, base);
     let mut docs = Vec::new();
-    let mut name = Ident { name: String::new(), span };
+    let mut name = Ident {
+        name: String::new(),
+        span,
+    };
     let mut ty = empty_type(span);
     for child in pair.into_inner() {
         match child.as_rule() {
@@ -428,12 +561,20 @@ fn build_field(pair: Pair<'_, Rule>, base: usize) -> FieldDecl {
             _ => {}
         }
     }
-    FieldDecl { docs, name, ty, span }
+    FieldDecl {
+        docs,
+        name,
+        ty,
+        span,
+    }
 }
 
 fn build_option(pair: Pair<'_, Rule>, base: usize) -> TopicOptionDecl {
     let span = span_of(&pair, base);
-    let mut name = Ident { name: String::new(), span };
+    let mut name = Ident {
+        name: String::new(),
+        span,
+    };
     let mut value = OptionValue::Path(empty_path(span));
     for child in pair.into_inner() {
         match child.as_rule() {
@@ -456,7 +597,9 @@ fn build_option(pair: Pair<'_, Rule>, base: usize) -> TopicOptionDecl {
 /// Builds a type. Recursion depth is bounded by [`lexer::MAX_NESTING`].
 fn build_type(pair: Pair<'_, Rule>, base: usize) -> TypeExpr {
     let span = span_of(&pair, base);
-    let Some(inner) = pair.into_inner().next() else { return empty_type(span) };
+    let Some(inner) = pair.into_inner().next() else {
+        return empty_type(span);
+    };
     let rule = inner.as_rule();
     let children: Vec<Pair<'_, Rule>> = inner.clone().into_inner().collect();
     let element = || {
@@ -470,13 +613,19 @@ fn build_type(pair: Pair<'_, Rule>, base: usize) -> TypeExpr {
             .iter()
             .find(|p| p.as_rule() == Rule::bound)
             .and_then(|b| b.clone().into_inner().next())
-            .map_or(Bound::Int(IntLit { text: "0".to_owned(), span }), |b| {
-                if b.as_rule() == Rule::int_lit {
-                    Bound::Int(build_int(&b, base))
-                } else {
-                    Bound::Const(build_path(&b, base))
-                }
-            })
+            .map_or(
+                Bound::Int(IntLit {
+                    text: "0".to_owned(),
+                    span,
+                }),
+                |b| {
+                    if b.as_rule() == Rule::int_lit {
+                        Bound::Int(build_int(&b, base))
+                    } else {
+                        Bound::Const(build_path(&b, base))
+                    }
+                },
+            )
     };
     let kind = match rule {
         Rule::array_type => TypeExprKind::Array(Box::new(element()), bound()),
@@ -494,7 +643,11 @@ mod tests {
 
     fn first_error(text: &str) -> SyntaxError {
         let (_, errors) = parse(text, 100);
-        errors.into_iter().next().unwrap_or(SyntaxError { span: Span::default(), message: "no error".into(), help: None })
+        errors.into_iter().next().unwrap_or(SyntaxError {
+            span: Span::default(),
+            message: "no error".into(),
+            help: None,
+        })
     }
 
     #[test]
@@ -532,7 +685,11 @@ mod tests {
     #[test]
     fn garbage_at_top_level_asks_for_a_declaration() {
         let sut = first_error("hello world");
-        assert!(sut.message.starts_with("expected a declaration"), "{}", sut.message);
+        assert!(
+            sut.message.starts_with("expected a declaration"),
+            "{}",
+            sut.message
+        );
         assert_eq!(sut.span, Span::new(0, 5));
     }
 }

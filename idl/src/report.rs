@@ -20,7 +20,11 @@ impl Schema {
         let mut out = String::new();
         for package in &self.packages {
             let name = package.name();
-            let _ = writeln!(out, "package {}", if name.is_empty() { "(none)" } else { &name });
+            let _ = writeln!(
+                out,
+                "package {}",
+                if name.is_empty() { "(none)" } else { &name }
+            );
             for &index in &package.consts {
                 let c = &self.consts[index];
                 let value = match c.value {

@@ -23,12 +23,18 @@ impl Span {
 
     /// An empty span at `offset`.
     pub const fn point(offset: usize) -> Self {
-        Self { start: offset, end: offset }
+        Self {
+            start: offset,
+            end: offset,
+        }
     }
 
     /// The smallest span that covers both `self` and `other`.
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     /// Number of bytes covered.
@@ -87,7 +93,10 @@ impl SourceFile {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(
-            text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1),
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
         );
         let char_checkpoints = if text.is_ascii() {
             Vec::new()
@@ -105,7 +114,12 @@ impl SourceFile {
             }
             checkpoints
         };
-        Self { path: path.into(), text, line_starts, char_checkpoints }
+        Self {
+            path: path.into(),
+            text,
+            line_starts,
+            char_checkpoints,
+        }
     }
 
     /// The path of the file.
@@ -138,7 +152,10 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_index(offset);
         let start = self.line_starts.get(line).copied().unwrap_or(0);
-        let end = self.line_starts.get(line + 1).map_or(self.text.len(), |&next| next - 1);
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .map_or(self.text.len(), |&next| next - 1);
         let text = self.text.get(start..end).unwrap_or("");
         (text.strip_suffix('\r').unwrap_or(text), start)
     }

@@ -13,7 +13,9 @@ use std::{
 };
 
 fn cases(kind: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(kind);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(kind);
     let mut cases: Vec<PathBuf> = fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", root.display()))
         .filter_map(Result::ok)
@@ -42,7 +44,8 @@ fn relative(text: &str, case: &Path) -> String {
 fn compare(case: &Path, actual: &str, failures: &mut Vec<String>) {
     let expected_path = case.join("expected.txt");
     if std::env::var_os("SHMIDL_BLESS").is_some() {
-        fs::write(&expected_path, actual).unwrap_or_else(|e| panic!("cannot write {}: {e}", expected_path.display()));
+        fs::write(&expected_path, actual)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", expected_path.display()));
         return;
     }
     let expected = fs::read_to_string(&expected_path).unwrap_or_default();
@@ -57,19 +60,34 @@ fn compare(case: &Path, actual: &str, failures: &mut Vec<String>) {
 #[test]
 fn every_valid_fixture_validates_and_matches_its_snapshot() {
     let cases = cases("valid");
-    assert!(cases.len() >= 10, "expected at least 10 valid fixtures, found {}", cases.len());
+    assert!(
+        cases.len() >= 10,
+        "expected at least 10 valid fixtures, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let input = case.join("input.shmidl");
         let actual = match shmidl_idl::load(&input, &includes(case)) {
             Ok(schema) => {
                 let text = fs::read_to_string(&input).unwrap_or_default();
-                let formatted = shmidl_idl::format_str("input.shmidl", &text).unwrap_or_else(|d| d.to_string());
-                let warnings = if schema.warnings().is_empty() { String::new() } else { format!("{}\n", schema.warnings()) };
-                format!("== summary\n{}== warnings\n{warnings}== formatted\n{formatted}", schema.summary())
+                let formatted =
+                    shmidl_idl::format_str("input.shmidl", &text).unwrap_or_else(|d| d.to_string());
+                let warnings = if schema.warnings().is_empty() {
+                    String::new()
+                } else {
+                    format!("{}\n", schema.warnings())
+                };
+                format!(
+                    "== summary\n{}== warnings\n{warnings}== formatted\n{formatted}",
+                    schema.summary()
+                )
             }
             Err(diagnostics) => {
-                failures.push(format!("{}: valid fixture failed:\n{diagnostics}", case.display()));
+                failures.push(format!(
+                    "{}: valid fixture failed:\n{diagnostics}",
+                    case.display()
+                ));
                 continue;
             }
         };
@@ -81,7 +99,11 @@ fn every_valid_fixture_validates_and_matches_its_snapshot() {
 #[test]
 fn every_invalid_fixture_fails_with_its_expected_diagnostics() {
     let cases = cases("invalid");
-    assert!(cases.len() >= 40, "expected at least 40 invalid fixtures, found {}", cases.len());
+    assert!(
+        cases.len() >= 40,
+        "expected at least 40 invalid fixtures, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let input = case.join("input.shmidl");
@@ -89,7 +111,11 @@ fn every_invalid_fixture_fails_with_its_expected_diagnostics() {
             Ok(_) => failures.push(format!("{}: invalid fixture validated", case.display())),
             Err(diagnostics) => {
                 assert!(diagnostics.has_errors());
-                compare(case, &format!("{}\n", relative(&diagnostics.to_string(), case)), &mut failures);
+                compare(
+                    case,
+                    &format!("{}\n", relative(&diagnostics.to_string(), case)),
+                    &mut failures,
+                );
             }
         }
     }
