@@ -76,8 +76,9 @@ impl Printer<'_> {
             self.next += 1;
             // Keep one blank line after a comment that had one (a file header, say).
             let rest = self.text.get(c.end..).unwrap_or("");
-            let gap = &rest[..rest.len() - rest.trim_start().len()];
-            if gap.matches('\n').count() >= 2 && !rest.trim_start().is_empty() {
+            let next = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}');
+            let gap = rest.get(..rest.len() - next.len()).unwrap_or("");
+            if gap.matches('\n').count() >= 2 && !next.is_empty() {
                 self.out.push('\n');
             }
         }

@@ -112,3 +112,16 @@ proptest! {
         }
     }
 }
+
+/// Inputs that the fuzzer found; each once broke an invariant.
+#[test]
+fn fuzzer_findings_stay_fixed() {
+    let findings: &[&[u8]] = &[
+        // A byte-order mark after a comment and a blank line: formatting was not
+        // idempotent (the blank line depended on the dropped BOM).
+        b"\n//\n\n\xEF\xBB\xBF",
+    ];
+    for input in findings {
+        check_input(input);
+    }
+}
