@@ -133,6 +133,30 @@ fn handles_upgrade_only_while_the_object_lives() {
 }
 
 #[test]
+fn a_mutable_sample_cannot_be_reached_through_a_handle() {
+    let seg = segment("excl");
+    let pool = Pool::<u64>::builder(&seg, "p")
+        .capacity(1)
+        .open_or_create()
+        .unwrap();
+    let first = pool.try_make(1).unwrap().freeze();
+    let raw = first.raw();
+    drop(first);
+    // The slot is reused by a unique, mutable sample: generation + 1.
+    let mut m = pool.try_make(2).unwrap();
+    let guess = shmidl::RawSample {
+        slot: raw.slot,
+        generation: raw.generation + 1,
+    };
+    assert!(pool.upgrade(guess).is_err(), "would alias a SampleMut");
+    *m = 3;
+    let shared = m.freeze();
+    assert_eq!(*pool.upgrade(guess).unwrap(), 3, "shareable once frozen");
+    drop(shared);
+    assert_eq!(pool.free_count(), 1);
+}
+
+#[test]
 fn reopening_checks_type_and_geometry() {
     let seg = segment("geom");
     let pool = Pool::<u64>::builder(&seg, "p")

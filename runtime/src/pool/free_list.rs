@@ -26,12 +26,25 @@
 //! ```
 //!
 //! A free slot has `refs == 0`. Allocation bumps the generation and sets
-//! `refs = 1`. The last release (refs 1 → 0) frees the slot.
+//! `refs = EXCLUSIVE | 1`: the slot belongs to one `SampleMut`, and
+//! `upgrade` refuses it (a handle guessed or kept from an earlier life can
+//! never alias a mutable sample). `share` clears `EXCLUSIVE`. The last
+//! release (refs 1 → 0) frees the slot.
+//!
+//! # Waking waiters without a system call on the fast path
+//! A pusher bumps the futex word and wakes only if `waiters > 0`. The
+//! waiter increments `waiters`, issues a SeqCst fence and pops again before
+//! sleeping; the pusher's CAS is SeqCst and is followed by a SeqCst load of
+//! `waiters`. In the single total order of SeqCst operations, either the
+//! pusher sees the waiter (and wakes it) or the waiter's pop sees the push.
 
 use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
 
 /// Index meaning "no slot".
 pub(crate) const NIL: u32 = u32::MAX;
+
+/// Bit of the reference count set while a `SampleMut` owns the slot.
+pub(crate) const EXCLUSIVE: u32 = 1 << 31;
 
 /// Per-slot control block, 16 bytes, in the pool's memory.
 #[repr(C)]
@@ -54,17 +67,39 @@ impl SlotCtl {
         }
     }
 
-    /// Marks a freshly popped slot as allocated with one reference and a new
-    /// generation; returns the generation.
+    /// Marks a freshly popped slot as exclusively allocated with one
+    /// reference and a new generation; returns the generation.
     pub(crate) fn allocate(&self) -> u32 {
         // Only the popper can touch a slot that is off the free list with
-        // refs == 0, so a plain load/store pair is race-free.
+        // refs == 0 (`upgrade` refuses refs == 0), so a plain load/store
+        // pair is race-free.
         let old = self.word.load(Ordering::Relaxed);
         debug_assert_eq!(old as u32, 0, "allocating a slot that still has references");
         let generation = ((old >> 32) as u32).wrapping_add(1);
-        self.word
-            .store(u64::from(generation) << 32 | 1, Ordering::Relaxed);
+        self.word.store(
+            u64::from(generation) << 32 | u64::from(EXCLUSIVE | 1),
+            Ordering::Relaxed,
+        );
         generation
+    }
+
+    /// Ends exclusive ownership: the single reference becomes shareable.
+    pub(crate) fn share(&self) {
+        let w = self.word.load(Ordering::Relaxed);
+        debug_assert_eq!(w as u32, EXCLUSIVE | 1);
+        // Only the exclusive owner writes the word while EXCLUSIVE is set
+        // (every `upgrade` CAS fails on it), so a store is race-free.
+        self.word
+            .store(w & !u64::from(EXCLUSIVE), Ordering::Release);
+    }
+
+    /// Gives up an exclusive slot without sharing it: refs become 0 and the
+    /// caller must push it back to the free list.
+    pub(crate) fn release_exclusive(&self) {
+        let w = self.word.load(Ordering::Relaxed);
+        debug_assert_eq!(w as u32, EXCLUSIVE | 1);
+        // As in `share`: no one else writes the word while EXCLUSIVE is set.
+        self.word.store(w & !0xffff_ffff, Ordering::Relaxed);
     }
 
     /// Adds a reference to a slot the caller already holds one for.
@@ -80,7 +115,12 @@ impl SlotCtl {
     pub(crate) fn upgrade(&self, generation: u32) -> bool {
         let mut cur = self.word.load(Ordering::Relaxed);
         loop {
-            if (cur >> 32) as u32 != generation || cur as u32 == 0 || cur as u32 == u32::MAX {
+            let refs = cur as u32;
+            if (cur >> 32) as u32 != generation
+                || refs == 0
+                || refs & EXCLUSIVE != 0
+                || refs >= EXCLUSIVE - 1
+            {
                 return false;
             }
             match self.word.compare_exchange_weak(
@@ -123,8 +163,6 @@ impl SlotCtl {
 pub(crate) struct FreeList {
     /// `tag << 32 | index`.
     pub head: AtomicU64,
-    /// Number of slots on the list (exact when quiescent).
-    pub count: AtomicU32,
     /// Futex word: bumped at every push.
     pub seq: AtomicU32,
     /// Threads sleeping on `seq`, in any process.
@@ -137,7 +175,6 @@ impl FreeList {
     pub(crate) fn new(capacity: u32) -> Self {
         Self {
             head: AtomicU64::new(if capacity == 0 { u64::from(NIL) } else { 0 }),
-            count: AtomicU32::new(capacity),
             seq: AtomicU32::new(0),
             waiters: AtomicU32::new(0),
         }
@@ -158,17 +195,17 @@ impl FreeList {
                 .head
                 .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
             {
-                Ok(_) => {
-                    self.count.fetch_sub(1, Ordering::Relaxed);
-                    return Some(index);
-                }
+                Ok(_) => return Some(index),
                 Err(now) => head = now,
             }
         }
     }
 
-    /// Pushes slot `index` (owned exclusively by the caller) back.
-    pub(crate) fn push(&self, ctl: &[SlotCtl], index: u32) {
+    /// Pushes slot `index` (owned exclusively by the caller) back. Returns
+    /// `true` if someone is waiting for a slot: the caller then wakes one
+    /// (after this bumped `seq`).
+    #[must_use]
+    pub(crate) fn push(&self, ctl: &[SlotCtl], index: u32) -> bool {
         debug_assert!((index as usize) < ctl.len());
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
@@ -176,18 +213,45 @@ impl FreeList {
                 .next
                 .store(head as u32, Ordering::Relaxed);
             let new = (head >> 32).wrapping_add(1) << 32 | u64::from(index);
-            // SYNC POINT: Release publishes `next` and the slot's contents
-            // to the next popper (Acquire in `pop`).
+            // SYNC POINT: Release (SeqCst includes it) publishes `next` and
+            // the slot's contents to the next popper (Acquire in `pop`).
+            // SeqCst also orders it before the `waiters` load below (see the
+            // module docs on waking).
             match self
                 .head
-                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange_weak(head, new, Ordering::SeqCst, Ordering::Relaxed)
             {
                 Ok(_) => break,
                 Err(now) => head = now,
             }
         }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.seq.fetch_add(1, Ordering::Release);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.seq.fetch_add(1, Ordering::SeqCst);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Announces a waiter; returns the futex word's value to sleep on.
+    /// The caller must pop once more before sleeping, then call
+    /// [`end_wait`](Self::end_wait).
+    pub(crate) fn begin_wait(&self) -> u32 {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let seq = self.seq.load(Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        seq
+    }
+
+    /// Withdraws a waiter announced by [`begin_wait`](Self::begin_wait).
+    pub(crate) fn end_wait(&self) {
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Number of free slots, counted from the control blocks: exact when no
+    /// one allocates or frees concurrently.
+    pub(crate) fn count_free(ctl: &[SlotCtl]) -> u32 {
+        ctl.iter().filter(|c| c.snapshot().1 == 0).count() as u32
     }
 }
 
@@ -230,8 +294,9 @@ mod loom_tests {
                             // Exclusive use: the owner marker must be ours.
                             assert_eq!(m.ctl[a as usize].owner.swap(1, Ordering::Relaxed), 0);
                             m.ctl[a as usize].owner.store(0, Ordering::Relaxed);
+                            m.ctl[a as usize].share();
                             assert!(m.ctl[a as usize].release());
-                            m.list.push(&m.ctl, a);
+                            let _ = m.list.push(&m.ctl, a);
                         }
                     })
                 })
@@ -239,7 +304,7 @@ mod loom_tests {
             for h in handles {
                 h.join().unwrap();
             }
-            assert_eq!(m.list.count.load(Ordering::Relaxed), 2);
+            assert_eq!(FreeList::count_free(&m.ctl), 2);
             let mut seen = [m.list.pop(&m.ctl), m.list.pop(&m.ctl)];
             seen.sort();
             assert_eq!(seen, [Some(0), Some(1)]);
@@ -256,6 +321,11 @@ mod loom_tests {
             let m = model(1);
             let s = m.list.pop(&m.ctl).unwrap();
             let generation = m.ctl[s as usize].allocate();
+            assert!(
+                !m.ctl[s as usize].upgrade(generation),
+                "exclusive slots refuse upgrades"
+            );
+            m.ctl[s as usize].share();
             m.ctl[s as usize].retain();
             let frees = Arc::new(AtomicU32::new(0));
             let handles: Vec<_> = (0..2)

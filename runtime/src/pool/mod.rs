@@ -40,7 +40,6 @@ use crate::{
     futex,
     segment::{ObjectKind, ObjectSpec, ObjectType, Segment},
     shm_safe::ShmSafe,
-    sync::Ordering,
 };
 
 /// "POOL", little-endian.
@@ -204,7 +203,7 @@ impl PoolInner {
         unsafe { self.header.as_ref() }
     }
 
-    fn ctl(&self) -> &[SlotCtl] {
+    pub(crate) fn ctl(&self) -> &[SlotCtl] {
         // SAFETY: by the struct invariant `ctl` points to `capacity`
         // initialised control blocks kept alive by `backing`.
         unsafe { std::slice::from_raw_parts(self.ctl.as_ptr(), self.geom.capacity as usize) }
@@ -217,7 +216,7 @@ impl PoolInner {
         unsafe { self.slots.add(index as usize * self.geom.stride) }
     }
 
-    fn free_list(&self) -> &FreeList {
+    pub(crate) fn free_list(&self) -> &FreeList {
         &self.header().free.0
     }
 
@@ -235,17 +234,16 @@ impl PoolInner {
                 return Some(s);
             }
             let free = self.free_list();
-            free.waiters.fetch_add(1, Ordering::SeqCst);
-            let seq = free.seq.load(Ordering::SeqCst);
+            let seq = free.begin_wait();
             // Re-check after announcing ourselves: a push between our failed
-            // pop and the increment would otherwise be missed.
+            // pop and the announcement would otherwise be missed.
             let got = self.try_alloc();
             let woke = if got.is_none() {
                 futex::wait_until(&free.seq, seq, deadline)
             } else {
                 futex::Wake::Maybe
             };
-            free.waiters.fetch_sub(1, Ordering::SeqCst);
+            free.end_wait();
             if got.is_some() {
                 return got;
             }
@@ -261,11 +259,29 @@ impl PoolInner {
         // SAFETY: the caller released the last reference in any process, so
         // the slot holds initialised values that nobody else can reach.
         unsafe { (self.drop_slot)(self.slot_ptr(index), self.geom.elements as usize) };
+        self.push_free(index);
+    }
+
+    /// Pushes a slot with no references (contents already dropped or never
+    /// initialised) back, waking one waiter if any.
+    pub(crate) fn push_free(&self, index: u32) {
         let free = self.free_list();
-        free.push(self.ctl(), index);
-        if free.waiters.load(Ordering::SeqCst) > 0 {
+        if free.push(self.ctl(), index) {
             futex::wake(&free.seq, 1);
         }
+    }
+
+    /// Frees an exclusively held slot (a `SampleMut` or `UninitSample`
+    /// that was never shared); `drop_values` says whether it is initialised.
+    pub(crate) fn free_exclusive(&self, index: u32, drop_values: bool) {
+        if drop_values {
+            // SAFETY: the slot is initialised and ours alone (EXCLUSIVE).
+            unsafe { (self.drop_slot)(self.slot_ptr(index), self.geom.elements as usize) };
+        }
+        // SYNC POINT: the push's SeqCst CAS publishes the slot's last
+        // contents to the next popper.
+        self.ctl()[index as usize].release_exclusive();
+        self.push_free(index);
     }
 
     /// Releases one shared reference to `index`; frees it if it was the last.
@@ -355,7 +371,7 @@ macro_rules! pool_common {
         /// Number of free slots now (exact when no one is allocating or
         /// freeing concurrently).
         pub fn free_count(&self) -> u32 {
-            self.core.inner.free_list().count.load(Ordering::Relaxed)
+            FreeList::count_free(self.core.inner.ctl())
         }
 
         /// The pool's name (its object name, or the `LocalPool` label).

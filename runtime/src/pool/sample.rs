@@ -148,13 +148,7 @@ impl<T: ShmSafe> UninitSample<[T]> {
 impl<V: ?Sized + SlotView> Drop for UninitSample<V> {
     fn drop(&mut self) {
         // Nothing was initialised: free without dropping contents.
-        if self.inner.ctl()[self.index as usize].release() {
-            let free = self.inner.free_list();
-            free.push(self.inner.ctl(), self.index);
-            if free.waiters.load(crate::sync::Ordering::SeqCst) > 0 {
-                crate::futex::wake(&free.seq, 1);
-            }
-        }
+        self.inner.free_exclusive(self.index, false);
     }
 }
 
@@ -180,6 +174,7 @@ impl<V: ?Sized + SlotView> SampleMut<V> {
         let inner = unsafe { std::ptr::read(&this.inner) };
         // A fresh slot has no local references in this process.
         inner.local[this.index as usize].store(1, StdOrdering::Relaxed);
+        inner.ctl()[this.index as usize].share();
         Sample {
             // SAFETY: `Arc::into_raw` never returns null.
             inner: unsafe { NonNull::new_unchecked(Arc::into_raw(inner).cast_mut()) },
@@ -220,7 +215,7 @@ impl<V: ?Sized + SlotView> DerefMut for SampleMut<V> {
 
 impl<V: ?Sized + SlotView> Drop for SampleMut<V> {
     fn drop(&mut self) {
-        self.inner.release_shared(self.index);
+        self.inner.free_exclusive(self.index, true);
     }
 }
 
