@@ -1,7 +1,7 @@
 //! The syntax tree of one `.shmidl` file, as written, with spans.
 //!
 //! Nothing here is resolved or checked: names are plain text and literals keep their
-//! spelling (`0x10` stays `0x10`) so that [`format`](crate::format) can print them back.
+//! spelling (`0x10` stays `0x10`) so that [`format_file`](crate::format_file) can print them back.
 //! The validated, typed model is [`Schema`](crate::Schema).
 
 use crate::source::Span;

@@ -1398,7 +1398,9 @@ impl<'a> Checker<'a> {
         let mut out = TopicOptions::default();
         let mut ok = true;
         let mut seen: HashMap<&str, Span> = HashMap::new();
-        let mut pool_depth: (Option<(u32, Span)>, Option<(u32, Span)>) = (None, None);
+        // Where `pool` and `depth` were given, for the depth > pool warning.
+        let mut pool_span: Option<Span> = None;
+        let mut depth_span: Option<Span> = None;
         for option in options {
             let name = option.name.name.as_str();
             if !KNOWN.contains(&name) {
@@ -1493,11 +1495,11 @@ impl<'a> Checker<'a> {
                     match name {
                         "pool" => {
                             out.pool = v;
-                            pool_depth.0 = Some((v, option.value.span()));
+                            pool_span = Some(option.value.span());
                         }
                         "depth" => {
                             out.depth = v;
-                            pool_depth.1 = Some((v, option.value.span()));
+                            depth_span = Some(option.value.span());
                         }
                         "max_publishers" => out.max_publishers = v,
                         _ => out.max_subscribers = v,
@@ -1517,10 +1519,7 @@ impl<'a> Checker<'a> {
             }
         }
         if ok && out.depth > out.pool {
-            let span = pool_depth
-                .1
-                .or(pool_depth.0)
-                .map_or(Span::default(), |(_, s)| s);
+            let span = depth_span.or(pool_span).unwrap_or_default();
             self.push(
                 Diagnostic::warning(
                     file,

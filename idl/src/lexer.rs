@@ -127,7 +127,8 @@ pub(crate) fn skip_trivia(text: &str, mut pos: usize) -> usize {
             pos += '\u{FEFF}'.len_utf8();
         }
         let rest = bytes.get(pos..).unwrap_or(&[]);
-        if rest.starts_with(b"//") && !(rest.starts_with(b"///") && !rest.starts_with(b"////")) {
+        let is_doc = rest.starts_with(b"///") && !rest.starts_with(b"////");
+        if rest.starts_with(b"//") && !is_doc {
             pos = memchr_newline(bytes, pos);
         } else if rest.starts_with(b"/*") {
             pos = find(bytes, pos + 2, b"*/").map_or(bytes.len(), |c| c + 2);

@@ -91,7 +91,10 @@ pub(crate) fn parse(text: &str, max_errors: usize) -> (File, Vec<SyntaxError>) {
 /// (the declaration really is longer) does it get a larger one. A declaration always
 /// ends with `;` or `}`, so one that parses inside a window parses the same in the whole
 /// text.
-fn parse_item(text: &str, pos: usize) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
+fn parse_item(
+    text: &str,
+    pos: usize,
+) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
     let mut end = pos;
     loop {
         end = resync(text, end).unwrap_or(text.len());

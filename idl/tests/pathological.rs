@@ -34,17 +34,28 @@ fn a_five_megabyte_line_of_garbage_is_one_syntax_error() {
 #[test]
 fn ten_thousand_nesting_levels_are_rejected_before_parsing() {
     for (open, close) in [("[", "; 1]"), ("sequence<", ", 1>"), ("{", "}"), ("<", ">")] {
-        let text = format!("struct A {{ x: {}u8{} }}", open.repeat(10_000), close.repeat(10_000));
+        let text = format!(
+            "struct A {{ x: {}u8{} }}",
+            open.repeat(10_000),
+            close.repeat(10_000)
+        );
         let sut = errors_of(&text);
         let rendered = sut.to_string();
-        assert!(rendered.contains(&format!("more than {MAX_NESTING} levels")), "{rendered}");
+        assert!(
+            rendered.contains(&format!("more than {MAX_NESTING} levels")),
+            "{rendered}"
+        );
     }
 }
 
 #[test]
 fn nesting_just_under_the_limit_is_accepted() {
     let depth = MAX_NESTING - 1;
-    let text = format!("struct A {{ x: {}u8{} }}", "[".repeat(depth), "; 1]".repeat(depth));
+    let text = format!(
+        "struct A {{ x: {}u8{} }}",
+        "[".repeat(depth),
+        "; 1]".repeat(depth)
+    );
     let schema = parse_str("deep.shmidl", &text).unwrap_or_else(|d| panic!("{d}"));
     assert_eq!(schema.types()[0].layout.size, 1);
 }
@@ -83,7 +94,11 @@ fn a_huge_misspelled_name_gets_no_suggestion_and_a_cut_excerpt() {
 fn a_chain_of_ten_thousand_structs_and_constants_is_resolved_without_recursion() {
     let mut text = String::from("const C0: u32 = 1;\nstruct S0 { x: u8 }\n");
     for i in 1..10_000 {
-        text.push_str(&format!("const C{i}: u32 = C{};\nstruct S{i} {{ inner: S{}, n: [u8; C{i}] }}\n", i - 1, i - 1));
+        text.push_str(&format!(
+            "const C{i}: u32 = C{};\nstruct S{i} {{ inner: S{}, n: [u8; C{i}] }}\n",
+            i - 1,
+            i - 1
+        ));
     }
     let schema = parse_str("chain.shmidl", &text).unwrap_or_else(|d| panic!("{d}"));
     let last = schema.type_by_name("S9999").map(|t| t.layout.size);
@@ -103,7 +118,15 @@ fn a_cycle_through_ten_thousand_structs_is_one_error() {
 
 #[test]
 fn control_characters_and_invalid_tokens_are_syntax_errors() {
-    for text in ["\0", "struct \u{202e}A { x: u8 }", "struct A { x: u8 }\u{7f}", "\"", "/*", "'", "struct A { x: u8 } }"] {
+    for text in [
+        "\0",
+        "struct \u{202e}A { x: u8 }",
+        "struct A { x: u8 }\u{7f}",
+        "\"",
+        "/*",
+        "'",
+        "struct A { x: u8 } }",
+    ] {
         let sut = errors_of(text);
         assert!(sut.has_errors());
         let _ = sut.to_string();

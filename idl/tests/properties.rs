@@ -7,11 +7,61 @@ use shmidl_idl::fuzzing::check_input;
 
 /// Tokens that the grammar knows, so random sequences often parse deep into rules.
 const TOKENS: &[&str] = &[
-    "package", "import", "const", "enum", "struct", "message", "topic", "string", "bytes",
-    "sequence", "true", "false", "u8", "u32", "f64", "bool", "i16", "A", "b", "Vec3", "a.b",
-    "N", "0", "1", "-1", "0x1f", "1.5", "4294967296", "\"t/x\"", "\"x.shmidl\"", "{", "}", "[",
-    "]", "<", ">", ";", ":", ",", "=", "/// doc\n", "// c\n", "/* c */", "\n", " ", "pool",
-    "depth", "overflow", "soft_fail", "é", "\"", "'", "/", "*", "_",
+    "package",
+    "import",
+    "const",
+    "enum",
+    "struct",
+    "message",
+    "topic",
+    "string",
+    "bytes",
+    "sequence",
+    "true",
+    "false",
+    "u8",
+    "u32",
+    "f64",
+    "bool",
+    "i16",
+    "A",
+    "b",
+    "Vec3",
+    "a.b",
+    "N",
+    "0",
+    "1",
+    "-1",
+    "0x1f",
+    "1.5",
+    "4294967296",
+    "\"t/x\"",
+    "\"x.shmidl\"",
+    "{",
+    "}",
+    "[",
+    "]",
+    "<",
+    ">",
+    ";",
+    ":",
+    ",",
+    "=",
+    "/// doc\n",
+    "// c\n",
+    "/* c */",
+    "\n",
+    " ",
+    "pool",
+    "depth",
+    "overflow",
+    "soft_fail",
+    "é",
+    "\"",
+    "'",
+    "/",
+    "*",
+    "_",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -62,7 +112,9 @@ fn valid_schema() -> impl Strategy<Value = String> {
                 s.push_str(" // note\n");
             }
         }
-        s.push_str("}\nmessage M { s: S, e: E }\ntopic \"gen/m\": M { depth: 2, overflow: soft_fail }\n");
+        s.push_str(
+            "}\nmessage M { s: S, e: E }\ntopic \"gen/m\": M { depth: 2, overflow: soft_fail }\n",
+        );
         s
     })
 }
