@@ -373,9 +373,9 @@ fn build_item(pair: Pair<'_, Rule>, base: usize) -> Item {
     }
 }
 
+/// The text of a `///` line: one leading space and all trailing whitespace removed.
 fn doc_text(pair: Pair<'_, Rule>) -> String {
-    let text = pair.into_inner().next().map_or("", |p| p.as_str());
-    let text = text.strip_suffix('\r').unwrap_or(text);
+    let text = pair.into_inner().next().map_or("", |p| p.as_str()).trim_end();
     text.strip_prefix(' ').unwrap_or(text).to_owned()
 }
 
