@@ -42,6 +42,11 @@ mod pool;
 #[path = "pool/free_list.rs"]
 mod pool_free_list_model;
 #[cfg(not(loom))]
+mod router;
+#[cfg(loom)]
+#[path = "router/ring.rs"]
+mod router_ring_model;
+#[cfg(not(loom))]
 mod segment;
 mod shm_safe;
 mod sync;
@@ -50,6 +55,11 @@ mod sync;
 pub use crate::pool::{
     ArrayPool, ArrayPoolBuilder, HandleError, LocalPool, Pool, PoolBuilder, PoolExhausted,
     PoolOpenError, RawSample, Sample, SampleMut, SlotView, UninitSample, MAX_POOL_CAPACITY,
+};
+#[cfg(not(loom))]
+pub use crate::router::{
+    PortsExhausted, Publisher, RecvError, Router, RouterBuilder, RouterConfig, RouterOpenError,
+    SendError, SendMode, Subscriber, MAX_DEPTH, MAX_PORTS,
 };
 #[cfg(not(loom))]
 pub use crate::segment::{

@@ -137,3 +137,65 @@ unsafe impl shmidl::ShmSafe for Counted {
         .u64(<u64 as shmidl::ShmSafe>::FINGERPRINT)
         .finish();
 }
+
+/// A router test message: who sent it, its sequence number, and a checksum
+/// over both and a payload, to catch torn or misrouted samples.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Msg {
+    /// Sending publisher's number.
+    pub publisher: u64,
+    /// Sequence number within that publisher.
+    pub seq: u64,
+    /// Filler derived from the sequence number.
+    pub payload: [u64; 4],
+    /// Checksum of the fields above.
+    pub checksum: u64,
+}
+
+impl Msg {
+    /// A message with a valid checksum.
+    pub fn new(publisher: u64, seq: u64) -> Self {
+        let payload = [
+            seq ^ 0x5555,
+            seq.rotate_left(7),
+            !seq,
+            publisher.wrapping_mul(31),
+        ];
+        let mut m = Self {
+            publisher,
+            seq,
+            payload,
+            checksum: 0,
+        };
+        m.checksum = m.compute();
+        m
+    }
+
+    fn compute(&self) -> u64 {
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for w in [self.publisher, self.seq].iter().chain(&self.payload) {
+            h = (h ^ w).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h
+    }
+
+    /// Whether the checksum matches.
+    pub fn intact(&self) -> bool {
+        self.checksum == self.compute()
+    }
+}
+
+// SAFETY: `#[repr(C)]` of `u64`s only: fixed layout, no pointers, no drop.
+unsafe impl shmidl::ShmSafe for Msg {
+    const FINGERPRINT: u64 = shmidl::fingerprint::struct_start("shmidl_tests.Msg", 4)
+        .str("publisher")
+        .u64(<u64 as shmidl::ShmSafe>::FINGERPRINT)
+        .str("seq")
+        .u64(<u64 as shmidl::ShmSafe>::FINGERPRINT)
+        .str("payload")
+        .u64(<[u64; 4] as shmidl::ShmSafe>::FINGERPRINT)
+        .str("checksum")
+        .u64(<u64 as shmidl::ShmSafe>::FINGERPRINT)
+        .finish();
+}

@@ -144,7 +144,7 @@ impl PoolOpenError {
 
 /// What keeps a pool's memory alive in this process.
 enum Backing {
-    Segment(#[allow(dead_code)] Segment),
+    Segment(Segment),
     Heap { ptr: NonNull<u8>, layout: Layout },
 }
 
@@ -173,6 +173,9 @@ pub(crate) struct PoolInner {
     local: Box<[atomic::AtomicU32]>,
     /// Drops the `elements` values of a slot in place.
     drop_slot: unsafe fn(NonNull<u8>, usize),
+    /// Which pool this is, across processes: (segment id, offset), or
+    /// `None` for a heap pool.
+    identity: Option<(u64, u64)>,
     name: String,
     timeout: Duration,
     _backing: Backing,
@@ -201,6 +204,11 @@ impl PoolInner {
     fn header(&self) -> &PoolHeader {
         // SAFETY: by the struct invariant `header` is valid while `self` is.
         unsafe { self.header.as_ref() }
+    }
+
+    /// (segment id, offset) of a shared pool; `None` for a `LocalPool`.
+    pub(crate) fn identity(&self) -> Option<(u64, u64)> {
+        self.identity
     }
 
     pub(crate) fn ctl(&self) -> &[SlotCtl] {
@@ -513,13 +521,15 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
                 });
             }
         }
-        Ok(Arc::new(make_inner::<T>(
+        let mut inner = make_inner::<T>(
             ptr,
             found,
             self.name,
             self.timeout,
             Backing::Segment(self.segment.clone()),
-        )))
+        );
+        inner.identity = Some((self.segment.id(), placed.offset));
+        Ok(Arc::new(inner))
     }
 
     /// Finds the pool, or creates it with the configured capacity. An
@@ -675,6 +685,7 @@ fn make_inner<T>(
             .map(|_| atomic::AtomicU32::new(0))
             .collect(),
         drop_slot: drop_elements::<T>,
+        identity: None,
         name,
         timeout,
         _backing: backing,
@@ -711,6 +722,27 @@ impl<T: ShmSafe> Clone for Pool<T> {
 }
 
 impl<T: ShmSafe> Pool<T> {
+    pub(crate) fn inner(&self) -> &Arc<PoolInner> {
+        &self.core.inner
+    }
+
+    /// Takes over one reference owned by a raw handle (a queue entry).
+    ///
+    /// # Safety
+    /// As [`Pool::from_raw`]: the handle owns a reference, redeemed once.
+    pub(crate) unsafe fn adopt(&self, raw: RawSample) -> Result<Sample<T>, HandleError> {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.core.adopt_raw(raw) }
+    }
+
+    /// The segment the pool lives in.
+    pub fn segment(&self) -> &Segment {
+        match &self.core.inner._backing {
+            Backing::Segment(s) => s,
+            Backing::Heap { .. } => unreachable!("a Pool always lives in a segment"),
+        }
+    }
+
     /// Starts building the pool `name` in `segment`.
     pub fn builder<'s>(segment: &'s Segment, name: &str) -> PoolBuilder<'s, T> {
         PoolBuilder::new(segment, name)

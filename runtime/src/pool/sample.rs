@@ -246,7 +246,7 @@ unsafe impl<V: ?Sized + SlotView + Send + Sync> Send for Sample<V> {}
 unsafe impl<V: ?Sized + SlotView + Send + Sync> Sync for Sample<V> {}
 
 impl<V: ?Sized + SlotView> Sample<V> {
-    fn pool(&self) -> &PoolInner {
+    pub(crate) fn pool(&self) -> &PoolInner {
         // SAFETY: by the struct invariant the pool outlives `self`.
         unsafe { self.inner.as_ref() }
     }

@@ -11,8 +11,8 @@ use std::{
     time::Duration,
 };
 
-use shmidl::{ObjectError, Pool, RawSample, Sample, Segment};
-use shmidl_tests::{install_drop_counter, wait_for, Counted, DropCounterGuard};
+use shmidl::{ObjectError, Pool, RawSample, Router, Sample, Segment, SendMode};
+use shmidl_tests::{install_drop_counter, wait_for, Counted, DropCounterGuard, Msg};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -26,6 +26,8 @@ fn main() -> ExitCode {
         ["handover-give", seg] => handover_give(seg),
         ["handover-take", seg] => handover_take(seg),
         ["churn", seg, seed, ops] => churn(seg, seed, ops),
+        ["publish", seg, id, count] => publish(seg, id, count),
+        ["subscribe", seg, publishers, count] => subscribe(seg, publishers, count),
         _ => Err(format!("unknown scenario {args:?}")),
     };
     match result {
@@ -217,5 +219,71 @@ fn churn(seg: &str, seed: &str, ops: &str) -> Result<(), String> {
         }
     }
     println!("held_at_end={}", held.len());
+    Ok(())
+}
+
+/// Router `topic` over pool `msgs` in `seg`.
+fn msg_router(seg: &str) -> Result<(Segment, Pool<Msg>, Router<Msg>), String> {
+    let seg = Segment::open(seg).map_err(|e| e.to_string())?;
+    let pool = Pool::<Msg>::builder(&seg, "msgs")
+        .timeout(DEADLINE)
+        .open()
+        .map_err(|e| e.to_string())?;
+    let router = Router::builder(&pool, "topic")
+        .open()
+        .map_err(|e| e.to_string())?;
+    Ok((seg, pool, router))
+}
+
+/// Sends `count` checksummed messages with `WaitIfFull`; every pipe must
+/// succeed.
+fn publish(seg: &str, id: &str, count: &str) -> Result<(), String> {
+    let (_seg, pool, router) = msg_router(seg)?;
+    let id: u64 = id.parse().map_err(|_| "bad id")?;
+    let count: u64 = count.parse().map_err(|_| "bad count")?;
+    let mut publisher = router.publisher().map_err(|e| e.to_string())?;
+    let mut failed = 0;
+    for seq in 0..count {
+        let sample = pool
+            .make_pooled(Msg::new(id, seq))
+            .map_err(|e| format!("message {seq}: {e}"))?
+            .freeze();
+        failed += publisher
+            .send(&sample, SendMode::WaitIfFull(DEADLINE))
+            .map_err(|e| e.to_string())?;
+    }
+    println!("failed={failed}");
+    Ok(())
+}
+
+/// Receives until it has `count` messages from each of `publishers`;
+/// checks order per publisher, exactly-once, and checksums.
+fn subscribe(seg: &str, publishers: &str, count: &str) -> Result<(), String> {
+    let (seg, _pool, router) = msg_router(seg)?;
+    let publishers: usize = publishers.parse().map_err(|_| "bad publisher count")?;
+    let count: u64 = count.parse().map_err(|_| "bad count")?;
+    let ready = seg.find::<AtomicU64>("ready").map_err(|e| e.to_string())?;
+    let mut subscriber = router.subscriber().map_err(|e| e.to_string())?;
+    ready.fetch_add(1, Ordering::SeqCst);
+    let mut next = vec![0u64; publishers];
+    let mut total = 0;
+    while total < count * publishers as u64 {
+        let m = subscriber
+            .recv_timeout(DEADLINE)
+            .map_err(|e| format!("after {total} messages: {e}"))?;
+        if !m.intact() {
+            return Err(format!("corrupt message {m:?}"));
+        }
+        let p = m.publisher as usize;
+        if p >= publishers || m.seq != next[p] {
+            return Err(format!(
+                "out of order or duplicate: {m:?}, expected seq {}",
+                next.get(p).copied().unwrap_or(0)
+            ));
+        }
+        next[p] += 1;
+        total += 1;
+    }
+    println!("received={total}");
     Ok(())
 }

@@ -1,0 +1,869 @@
+//! Routers: per-topic fan-out of pool samples from publishers to
+//! subscribers in any process, with send modes and receive timeouts.
+//!
+//! A router is an object in the pool's segment. It has a table of publisher
+//! slots, a table of subscriber slots, and one [ring](ring) per (publisher,
+//! subscriber) pair holding raw handles of samples, each owning one
+//! reference. No lock is ever taken, so a process that dies mid-operation
+//! cannot block anyone.
+//!
+//! # Waking without system calls on the fast path
+//! A subscriber about to sleep increments its `waiters` word, reads its
+//! `notify` futex word, issues a SeqCst fence and checks its rings once
+//! more. A publisher stores a ring's tail with SeqCst and then loads the
+//! subscriber's `waiters` with SeqCst: it bumps `notify` and calls
+//! `futex_wake` only if someone sleeps. In the SeqCst total order either the
+//! publisher sees the waiter, or the waiter's last check sees the message.
+//! Publishers waiting for space (`WaitIfFull`) use the same pattern on the
+//! ring's `space_seq`/`space_waiters`.
+//!
+//! The layout is in `docs/segment-format.md`.
+
+mod error;
+pub(crate) mod ring;
+
+use std::{
+    fmt,
+    marker::PhantomData,
+    ptr::NonNull,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+pub use self::error::{PortsExhausted, RecvError, RouterOpenError, SendError};
+use self::ring::{Pop, Ring, RingHead};
+use crate::{
+    fingerprint::Hasher,
+    futex,
+    pool::{Pool, PoolInner, RawSample, Sample, SampleMut},
+    segment::{ObjectKind, ObjectSpec, ObjectType},
+    shm_safe::ShmSafe,
+    sync::{fence, AtomicU32, AtomicU64, Ordering},
+};
+
+/// "ROUT", little-endian.
+const ROUTER_MAGIC: u32 = 0x5455_4f52;
+/// Largest number of publishers or subscribers per router.
+pub const MAX_PORTS: u32 = 256;
+/// Largest queue depth.
+pub const MAX_DEPTH: u32 = 1 << 16;
+/// Longest single futex sleep in a blocking `recv` or a `WaitIfFull` send:
+/// the interval at which they re-check that their peers still exist.
+const POLL: Duration = Duration::from_millis(100);
+/// Spins before a blocking receive goes to sleep.
+const SPINS: u32 = 200;
+
+const FREE: u32 = 0;
+const JOINING: u32 = 1;
+const ACTIVE: u32 = 2;
+const LEAVING: u32 = 3;
+
+/// What `send` does when a subscriber's queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendMode {
+    /// Wait up to the duration for space; the pipe fails if none comes.
+    WaitIfFull(Duration),
+    /// Give up on that subscriber at once (the pipe fails).
+    SoftFailIfFull,
+    /// Drop the oldest queued message (its reference is released) and queue
+    /// the new one. Never fails.
+    OverwriteOldest,
+}
+
+impl SendMode {
+    fn encode(self) -> (u32, u64) {
+        match self {
+            Self::WaitIfFull(d) => (0, d.as_nanos().min(u128::from(u64::MAX)) as u64),
+            Self::SoftFailIfFull => (1, 0),
+            Self::OverwriteOldest => (2, 0),
+        }
+    }
+
+    fn decode(kind: u32, nanos: u64) -> Option<Self> {
+        match kind {
+            0 => Some(Self::WaitIfFull(Duration::from_nanos(nanos))),
+            1 => Some(Self::SoftFailIfFull),
+            2 => Some(Self::OverwriteOldest),
+            _ => None,
+        }
+    }
+}
+
+/// Router geometry and defaults, as stored in its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// Publisher slots.
+    pub max_publishers: u32,
+    /// Subscriber slots.
+    pub max_subscribers: u32,
+    /// Queue depth per (publisher, subscriber) pair.
+    pub depth: u32,
+    /// Mode used by [`Publisher::publish`].
+    pub default_mode: SendMode,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            max_publishers: 8,
+            max_subscribers: 8,
+            depth: 8,
+            default_mode: SendMode::WaitIfFull(Duration::from_secs(1)),
+        }
+    }
+}
+
+impl fmt::Display for RouterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} publishers, {} subscribers, depth {}, default {:?}",
+            self.max_publishers, self.max_subscribers, self.depth, self.default_mode
+        )
+    }
+}
+
+#[repr(C, align(64))]
+struct RouterHeader {
+    magic: u32,
+    max_publishers: u32,
+    max_subscribers: u32,
+    depth: u32,
+    default_mode: u32,
+    pool_name_len: u32,
+    default_timeout_ns: u64,
+    pool_offset: u64,
+    payload_fingerprint: u64,
+    ports_offset: u64,
+    rings_offset: u64,
+    ring_stride: u64,
+    total_size: u64,
+    pool_name: [u8; 64],
+}
+
+/// A publisher or subscriber slot, one cache line.
+#[repr(C, align(64))]
+struct PortSlot {
+    /// `generation << 32 | state`.
+    state: AtomicU64,
+    pid: AtomicU32,
+    /// Subscriber: futex word bumped when a message arrives for a sleeper.
+    notify: AtomicU32,
+    /// Subscriber: threads sleeping on `notify`.
+    waiters: AtomicU32,
+    _reserved: AtomicU32,
+    /// Random id of the owning participant (for crash recovery).
+    owner: AtomicU64,
+}
+
+fn pack(generation: u32, state: u32) -> u64 {
+    u64::from(generation) << 32 | u64::from(state)
+}
+
+fn state_of(word: u64) -> u32 {
+    word as u32
+}
+
+fn generation_of(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Geometry {
+    ports_offset: usize,
+    rings_offset: usize,
+    ring_stride: usize,
+    total_size: usize,
+}
+
+impl Geometry {
+    fn new(c: &RouterConfig) -> Result<Self, RouterOpenError> {
+        let bad = RouterOpenError::InvalidConfig;
+        if c.max_publishers == 0 || c.max_publishers > MAX_PORTS {
+            return Err(bad("max_publishers must be 1 ..= 256"));
+        }
+        if c.max_subscribers == 0 || c.max_subscribers > MAX_PORTS {
+            return Err(bad("max_subscribers must be 1 ..= 256"));
+        }
+        if c.depth == 0 || c.depth > MAX_DEPTH {
+            return Err(bad("depth must be 1 ..= 65536"));
+        }
+        let ports_offset = std::mem::size_of::<RouterHeader>();
+        let ports = (c.max_publishers + c.max_subscribers) as usize;
+        let rings_offset = ports_offset + ports * std::mem::size_of::<PortSlot>();
+        let ring_stride =
+            std::mem::size_of::<RingHead>() + (c.depth as usize * 8).next_multiple_of(64);
+        let rings = c.max_publishers as usize * c.max_subscribers as usize;
+        Ok(Self {
+            ports_offset,
+            rings_offset,
+            ring_stride,
+            total_size: rings_offset + rings * ring_stride,
+        })
+    }
+}
+
+struct RouterInner<T: ShmSafe> {
+    // INVARIANTS: `base` points to an initialised router object of
+    // `geom.total_size` bytes in the pool's segment, kept mapped by `pool`.
+    base: NonNull<u8>,
+    config: RouterConfig,
+    geom: Geometry,
+    pool: Pool<T>,
+    name: String,
+}
+
+// SAFETY: all shared state behind `base` is atomics; the rest is Send+Sync.
+unsafe impl<T: ShmSafe> Send for RouterInner<T> {}
+// SAFETY: as above.
+unsafe impl<T: ShmSafe> Sync for RouterInner<T> {}
+
+impl<T: ShmSafe> RouterInner<T> {
+    fn port(&self, index: usize) -> &PortSlot {
+        debug_assert!(index < (self.config.max_publishers + self.config.max_subscribers) as usize);
+        let p = self
+            .base
+            .as_ptr()
+            .wrapping_add(self.geom.ports_offset + index * std::mem::size_of::<PortSlot>());
+        // SAFETY: inside the object (index bounded by the port count, which
+        // `Geometry` sized), 64-aligned, all atomics; alive while `self` is.
+        unsafe { &*p.cast::<PortSlot>() }
+    }
+
+    fn publisher_port(&self, p: u32) -> &PortSlot {
+        self.port(p as usize)
+    }
+
+    fn subscriber_port(&self, s: u32) -> &PortSlot {
+        self.port((self.config.max_publishers + s) as usize)
+    }
+
+    fn ring(&self, p: u32, s: u32) -> Ring<'_> {
+        debug_assert!(p < self.config.max_publishers && s < self.config.max_subscribers);
+        let index = p as usize * self.config.max_subscribers as usize + s as usize;
+        let at = self
+            .base
+            .as_ptr()
+            .wrapping_add(self.geom.rings_offset + index * self.geom.ring_stride);
+        // SAFETY: ring `index` lies inside the object (`Geometry` sized it),
+        // 64-aligned; its head and `depth` entries are atomics.
+        let words = unsafe { &*at.cast::<RingHead>() };
+        let entries_at = at
+            .wrapping_add(std::mem::size_of::<RingHead>())
+            .cast::<AtomicU64>();
+        // SAFETY: `depth` entries follow the head inside the ring's stride.
+        let entries = unsafe { std::slice::from_raw_parts(entries_at, self.config.depth as usize) };
+        Ring { words, entries }
+    }
+
+    fn pool_inner(&self) -> &PoolInner {
+        self.pool.inner()
+    }
+
+    /// Releases the reference a popped entry owned. A corrupt entry is
+    /// logged and leaked (never a double release).
+    fn release_entry(&self, entry: u64) {
+        let raw = RawSample::from_u64(entry);
+        let pool = self.pool_inner();
+        match pool.ctl().get(raw.slot as usize) {
+            Some(ctl) if ctl.snapshot().0 == raw.generation && ctl.snapshot().1 > 0 => {
+                pool.release_shared(raw.slot);
+            }
+            _ => tracing::error!(router = %self.name, entry, "dropping an invalid queue entry"),
+        }
+    }
+
+    /// Pops and releases every entry of a ring, waking its producer.
+    fn drain(&self, ring: &Ring<'_>) {
+        while let Pop::Entry(e) = ring.pop() {
+            self.release_entry(e);
+        }
+        wake_producer(ring);
+    }
+
+    fn publishers(&self) -> u32 {
+        (0..self.config.max_publishers)
+            .filter(|&p| state_of(self.publisher_port(p).state.load(Ordering::Acquire)) == ACTIVE)
+            .count() as u32
+    }
+
+    fn subscribers(&self) -> u32 {
+        (0..self.config.max_subscribers)
+            .filter(|&s| state_of(self.subscriber_port(s).state.load(Ordering::Acquire)) == ACTIVE)
+            .count() as u32
+    }
+
+    /// Claims a free port among `range` (publisher or subscriber table).
+    fn claim(
+        &self,
+        first: usize,
+        count: u32,
+        role: &'static str,
+    ) -> Result<(u32, u32), PortsExhausted> {
+        for i in 0..count {
+            let port = self.port(first + i as usize);
+            let cur = port.state.load(Ordering::Acquire);
+            if state_of(cur) != FREE {
+                continue;
+            }
+            let generation = generation_of(cur).wrapping_add(1);
+            let next = pack(
+                generation,
+                if role == "publisher" { ACTIVE } else { JOINING },
+            );
+            if port
+                .state
+                .compare_exchange(cur, next, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                port.pid.store(std::process::id(), Ordering::Relaxed);
+                return Ok((i, generation));
+            }
+        }
+        Err(PortsExhausted {
+            router: self.name.clone(),
+            role,
+            capacity: count,
+        })
+    }
+
+    /// Wakes every sleeping subscriber (a publisher left: pipes may close).
+    fn wake_all_subscribers(&self) {
+        for s in 0..self.config.max_subscribers {
+            let port = self.subscriber_port(s);
+            if port.waiters.load(Ordering::SeqCst) > 0 {
+                port.notify.fetch_add(1, Ordering::SeqCst);
+                futex::wake_all(&port.notify);
+            }
+        }
+    }
+}
+
+fn wake_producer(ring: &Ring<'_>) {
+    if ring.producer_waiting() {
+        ring.words.space_seq.fetch_add(1, Ordering::SeqCst);
+        futex::wake_all(&ring.words.space_seq);
+    }
+}
+
+/// A topic's router. Cheap to clone; keeps its pool and segment mapped.
+///
+/// ```
+/// use std::time::Duration;
+/// use shmidl::{Pool, Router, Segment, SendMode};
+/// # let name = format!("doc-router-{}", std::process::id());
+/// let segment = Segment::builder(&name).size(1 << 20).open_or_create()?;
+/// let pool = Pool::<u64>::builder(&segment, "pool").capacity(16).open_or_create()?;
+/// let router = Router::builder(&pool, "ticks").depth(4).open_or_create()?;
+/// let mut subscriber = router.subscriber()?;
+/// let mut publisher = router.publisher()?;
+/// let sample = pool.make_pooled(42)?.freeze();
+/// assert_eq!(publisher.send(&sample, SendMode::SoftFailIfFull)?, 0); // no pipe failed
+/// assert_eq!(*subscriber.recv_timeout(Duration::from_secs(1))?, 42);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Router<T: ShmSafe> {
+    inner: Arc<RouterInner<T>>,
+}
+
+impl<T: ShmSafe> Clone for Router<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// Builds a [`Router`] for a pool.
+pub struct RouterBuilder<'p, T: ShmSafe> {
+    pool: &'p Pool<T>,
+    name: String,
+    config: RouterConfig,
+}
+
+impl<T: ShmSafe> RouterBuilder<'_, T> {
+    /// Publisher slots (default 8).
+    #[must_use]
+    pub fn max_publishers(mut self, n: u32) -> Self {
+        self.config.max_publishers = n;
+        self
+    }
+
+    /// Subscriber slots (default 8).
+    #[must_use]
+    pub fn max_subscribers(mut self, n: u32) -> Self {
+        self.config.max_subscribers = n;
+        self
+    }
+
+    /// Queue depth per publisher–subscriber pair (default 8).
+    #[must_use]
+    pub fn depth(mut self, n: u32) -> Self {
+        self.config.depth = n;
+        self
+    }
+
+    /// Mode of [`Publisher::publish`] (default `WaitIfFull(1 s)`).
+    #[must_use]
+    pub fn default_mode(mut self, mode: SendMode) -> Self {
+        self.config.default_mode = mode;
+        self
+    }
+
+    /// Finds the router or creates it; an existing router must have the
+    /// same configuration and pool.
+    pub fn open_or_create(self) -> Result<Router<T>, RouterOpenError> {
+        self.build(true)
+    }
+
+    /// Opens an existing router, whatever its configuration.
+    pub fn open(self) -> Result<Router<T>, RouterOpenError> {
+        self.build(false)
+    }
+
+    fn build(self, create: bool) -> Result<Router<T>, RouterOpenError> {
+        let geom = Geometry::new(&self.config)?;
+        let segment = self.pool.segment().clone();
+        let Some((_, pool_offset)) = self.pool.inner().identity() else {
+            return Err(RouterOpenError::InvalidConfig(
+                "a router needs a pool in shared memory",
+            ));
+        };
+        let spec = ObjectSpec {
+            ty: ObjectType {
+                kind: ObjectKind::ROUTER,
+                fingerprint: Hasher::new()
+                    .str("router")
+                    .u64(u64::from(ROUTER_MAGIC))
+                    .u64(T::FINGERPRINT)
+                    .u64(std::mem::size_of::<T>() as u64)
+                    .finish(),
+                size: geom.total_size as u64,
+            },
+            align: 64,
+            any_size: true,
+        };
+        let pool_name = self.pool.name().to_owned();
+        let config = self.config;
+        let placed = if create {
+            segment.find_or_create_raw(&self.name, spec, |ptr| {
+                // SAFETY: the directory reserved `geom.total_size` bytes at
+                // `ptr`, 64-aligned, for us alone.
+                unsafe { init_router::<T>(ptr, &config, &geom, pool_offset, &pool_name) }
+            })?
+        } else {
+            segment.find_raw(&self.name, spec)?
+        };
+        let corrupt = |what| RouterOpenError::Corrupt {
+            name: self.name.clone(),
+            what,
+        };
+        if placed.size < std::mem::size_of::<RouterHeader>() as u64 {
+            return Err(corrupt("object smaller than a router header"));
+        }
+        let base = segment.ptr_at(placed.offset);
+        // SAFETY: at least a header long, 64-aligned, initialised; the
+        // header is immutable after publication.
+        let h = unsafe { base.cast::<RouterHeader>().as_ref() };
+        if h.magic != ROUTER_MAGIC || h.payload_fingerprint != T::FINGERPRINT {
+            return Err(corrupt("bad magic or payload fingerprint"));
+        }
+        let found = RouterConfig {
+            max_publishers: h.max_publishers,
+            max_subscribers: h.max_subscribers,
+            depth: h.depth,
+            default_mode: SendMode::decode(h.default_mode, h.default_timeout_ns)
+                .ok_or_else(|| corrupt("unknown default mode"))?,
+        };
+        let found_geom = Geometry::new(&found).map_err(|_| corrupt("impossible configuration"))?;
+        if found_geom.total_size as u64 != placed.size
+            || h.total_size != placed.size
+            || h.ports_offset != found_geom.ports_offset as u64
+            || h.rings_offset != found_geom.rings_offset as u64
+            || h.ring_stride != found_geom.ring_stride as u64
+        {
+            return Err(corrupt("geometry does not match the object"));
+        }
+        if create && found != config {
+            return Err(RouterOpenError::ConfigMismatch {
+                name: self.name,
+                asked: config.to_string(),
+                found: found.to_string(),
+            });
+        }
+        if h.pool_offset != pool_offset {
+            let len = (h.pool_name_len as usize).min(64);
+            return Err(RouterOpenError::PoolMismatch {
+                name: self.name,
+                asked: pool_name,
+                found: String::from_utf8_lossy(&h.pool_name[..len]).into_owned(),
+            });
+        }
+        Ok(Router {
+            inner: Arc::new(RouterInner {
+                base,
+                config: found,
+                geom: found_geom,
+                pool: self.pool.clone(),
+                name: self.name,
+            }),
+        })
+    }
+}
+
+/// Writes a fresh router at `ptr`.
+///
+/// # Safety
+/// `ptr` must be valid for writes of `geom.total_size` bytes, 64-aligned,
+/// and not accessed by anyone else during the call.
+unsafe fn init_router<T: ShmSafe>(
+    ptr: NonNull<u8>,
+    c: &RouterConfig,
+    geom: &Geometry,
+    pool_offset: u64,
+    pool_name: &str,
+) {
+    let (mode, timeout) = c.default_mode.encode();
+    let mut name = [0u8; 64];
+    let len = pool_name.len().min(64);
+    name[..len].copy_from_slice(&pool_name.as_bytes()[..len]);
+    let header = RouterHeader {
+        magic: ROUTER_MAGIC,
+        max_publishers: c.max_publishers,
+        max_subscribers: c.max_subscribers,
+        depth: c.depth,
+        default_mode: mode,
+        pool_name_len: len as u32,
+        default_timeout_ns: timeout,
+        pool_offset,
+        payload_fingerprint: T::FINGERPRINT,
+        ports_offset: geom.ports_offset as u64,
+        rings_offset: geom.rings_offset as u64,
+        ring_stride: geom.ring_stride as u64,
+        total_size: geom.total_size as u64,
+        pool_name: name,
+    };
+    // SAFETY: valid and aligned for the header (caller).
+    unsafe { ptr.cast::<RouterHeader>().as_ptr().write(header) };
+    // Port slots, ring heads and entries start as zero bytes (fresh segment
+    // memory or a re-run after a creator died): write them explicitly.
+    let rest = ptr.as_ptr().wrapping_add(geom.ports_offset);
+    // SAFETY: `ports_offset..total_size` lies inside the object; all-zero is
+    // a valid value for every port slot, ring head and entry (all atomics).
+    unsafe { std::ptr::write_bytes(rest, 0, geom.total_size - geom.ports_offset) };
+}
+
+impl<T: ShmSafe> Router<T> {
+    /// Starts building the router `name` for `pool` (in the pool's segment).
+    pub fn builder<'p>(pool: &'p Pool<T>, name: &str) -> RouterBuilder<'p, T> {
+        RouterBuilder {
+            pool,
+            name: name.to_owned(),
+            config: RouterConfig::default(),
+        }
+    }
+
+    /// The router's configuration.
+    pub fn config(&self) -> RouterConfig {
+        self.inner.config
+    }
+
+    /// The pool whose samples this router carries.
+    pub fn pool(&self) -> &Pool<T> {
+        &self.inner.pool
+    }
+
+    /// Publishers attached now, in all processes.
+    pub fn publisher_count(&self) -> u32 {
+        self.inner.publishers()
+    }
+
+    /// Subscribers attached now, in all processes.
+    pub fn subscriber_count(&self) -> u32 {
+        self.inner.subscribers()
+    }
+
+    /// Attaches a publisher.
+    pub fn publisher(&self) -> Result<Publisher<T>, PortsExhausted> {
+        let (index, _) = self
+            .inner
+            .claim(0, self.inner.config.max_publishers, "publisher")?;
+        Ok(Publisher {
+            router: self.clone(),
+            index,
+            _not_sync: PhantomData,
+        })
+    }
+
+    /// Attaches a subscriber. It receives only what is sent after it joined.
+    pub fn subscriber(&self) -> Result<Subscriber<T>, PortsExhausted> {
+        let inner = &self.inner;
+        let (index, generation) = inner.claim(
+            inner.config.max_publishers as usize,
+            inner.config.max_subscribers,
+            "subscriber",
+        )?;
+        // Whatever a previous occupant left queued is not ours.
+        for p in 0..inner.config.max_publishers {
+            inner.drain(&inner.ring(p, index));
+        }
+        inner
+            .subscriber_port(index)
+            .state
+            .store(pack(generation, ACTIVE), Ordering::SeqCst);
+        Ok(Subscriber {
+            router: self.clone(),
+            index,
+            next: 0,
+            _not_sync: PhantomData,
+        })
+    }
+}
+
+/// Sends samples to every subscriber of a router. One per thread of use:
+/// `send` takes `&mut self`, which keeps each queue single-producer.
+pub struct Publisher<T: ShmSafe> {
+    router: Router<T>,
+    index: u32,
+    _not_sync: PhantomData<std::cell::Cell<()>>,
+}
+
+impl<T: ShmSafe> Publisher<T> {
+    /// A mutable sample from the router's pool, waiting up to the pool's
+    /// timeout; write it in place, then [`publish`](Self::publish) it.
+    pub fn loan(&self) -> Result<SampleMut<T>, crate::PoolExhausted>
+    where
+        T: Default,
+    {
+        self.router.inner.pool.loan()
+    }
+
+    /// Freezes `sample` and sends it with the router's default mode.
+    pub fn publish(&mut self, sample: SampleMut<T>) -> Result<usize, SendError> {
+        let mode = self.router.inner.config.default_mode;
+        self.send(&sample.freeze(), mode)
+    }
+
+    /// Delivers one reference to `sample` to every subscriber. Returns how
+    /// many pipes failed (full queue under `WaitIfFull` timeout or
+    /// `SoftFailIfFull`); `OverwriteOldest` never fails a pipe.
+    pub fn send(&mut self, sample: &Sample<T>, mode: SendMode) -> Result<usize, SendError> {
+        let inner = &*self.router.inner;
+        let pool = sample.pool();
+        if pool.identity().is_none() || pool.identity() != inner.pool_inner().identity() {
+            return Err(SendError::ForeignSample {
+                router: inner.name.clone(),
+            });
+        }
+        let raw = sample.raw();
+        let entry = raw.to_u64();
+        let ctl = &pool.ctl()[raw.slot as usize];
+        let deadline = match mode {
+            SendMode::WaitIfFull(d) => Some(Instant::now() + d),
+            _ => None,
+        };
+        let mut failed = 0;
+        for s in 0..inner.config.max_subscribers {
+            let port = inner.subscriber_port(s);
+            let seen = port.state.load(Ordering::SeqCst);
+            if state_of(seen) != ACTIVE {
+                continue;
+            }
+            let ring = inner.ring(self.index, s);
+            // Count the queue's reference before publishing it.
+            ctl.retain();
+            let pushed = loop {
+                if ring.push(entry) {
+                    break true;
+                }
+                match mode {
+                    SendMode::SoftFailIfFull => break false,
+                    SendMode::OverwriteOldest => {
+                        if let Pop::Entry(old) = ring.pop() {
+                            inner.release_entry(old);
+                        }
+                    }
+                    SendMode::WaitIfFull(_) => {
+                        if !wait_for_space(&ring, port, seen, deadline) {
+                            break false;
+                        }
+                    }
+                }
+            };
+            if !pushed {
+                // Our caller still holds `sample`: never the last reference.
+                pool.release_shared(raw.slot);
+                failed += 1;
+                continue;
+            }
+            if port.waiters.load(Ordering::SeqCst) > 0 {
+                port.notify.fetch_add(1, Ordering::SeqCst);
+                futex::wake_all(&port.notify);
+            }
+            if port.state.load(Ordering::SeqCst) != seen {
+                // The subscriber left (and maybe another joined) while we
+                // pushed: what we queued is for no one.
+                inner.drain(&ring);
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Subscribers attached now.
+    pub fn subscriber_count(&self) -> u32 {
+        self.router.inner.subscribers()
+    }
+}
+
+/// Waits until `ring` has space, the subscriber changes, or `deadline`.
+fn wait_for_space(ring: &Ring<'_>, port: &PortSlot, seen: u64, deadline: Option<Instant>) -> bool {
+    loop {
+        ring.words.space_waiters.store(1, Ordering::SeqCst);
+        let seq = ring.words.space_seq.load(Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if !ring.is_full() {
+            ring.words.space_waiters.store(0, Ordering::SeqCst);
+            return true;
+        }
+        if port.state.load(Ordering::SeqCst) != seen {
+            ring.words.space_waiters.store(0, Ordering::SeqCst);
+            return false;
+        }
+        let cap = Instant::now() + POLL;
+        let until = deadline.map_or(cap, |d| d.min(cap));
+        let woke = futex::wait_until(&ring.words.space_seq, seq, Some(until));
+        ring.words.space_waiters.store(0, Ordering::SeqCst);
+        if woke == futex::Wake::TimedOut && deadline.is_some_and(|d| Instant::now() >= d) {
+            return !ring.is_full();
+        }
+    }
+}
+
+impl<T: ShmSafe> Drop for Publisher<T> {
+    fn drop(&mut self) {
+        let inner = &*self.router.inner;
+        let port = inner.publisher_port(self.index);
+        let cur = port.state.load(Ordering::Relaxed);
+        // What we queued stays deliverable; the slot is free for reuse.
+        port.state
+            .store(pack(generation_of(cur), FREE), Ordering::SeqCst);
+        inner.wake_all_subscribers();
+    }
+}
+
+/// Receives samples from every publisher of a router.
+pub struct Subscriber<T: ShmSafe> {
+    router: Router<T>,
+    index: u32,
+    /// Publisher to look at first (round robin for fairness).
+    next: u32,
+    _not_sync: PhantomData<std::cell::Cell<()>>,
+}
+
+impl<T: ShmSafe> Subscriber<T> {
+    /// Takes the next message if one is queued. Messages from one
+    /// publisher arrive in the order sent.
+    pub fn try_recv(&mut self) -> Result<Option<Sample<T>>, RecvError> {
+        let inner = &*self.router.inner;
+        let n = inner.config.max_publishers;
+        for k in 0..n {
+            let p = (self.next + k) % n;
+            let ring = inner.ring(p, self.index);
+            match ring.pop() {
+                Pop::Empty => {}
+                Pop::Corrupt => return Err(RecvError::CorruptQueue { publisher: p }),
+                Pop::Entry(e) => {
+                    wake_producer(&ring);
+                    self.next = (p + 1) % n;
+                    // SAFETY: a queue entry owns one reference, and our
+                    // successful pop made us its only redeemer.
+                    let sample = unsafe { inner.pool.adopt(RawSample::from_u64(e)) }?;
+                    return Ok(Some(sample));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Waits up to `timeout` for a message.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Sample<T>, RecvError> {
+        self.recv_until(Some(Instant::now() + timeout))
+    }
+
+    /// Waits for a message; returns [`RecvError::Closed`] once no publisher
+    /// is attached and nothing is queued (at once if there is none now).
+    pub fn recv(&mut self) -> Result<Sample<T>, RecvError> {
+        self.recv_until(None)
+    }
+
+    fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Sample<T>, RecvError> {
+        for _ in 0..SPINS {
+            if let Some(s) = self.try_recv()? {
+                return Ok(s);
+            }
+            std::hint::spin_loop();
+        }
+        let inner = self.router.inner.clone();
+        let port = inner.subscriber_port(self.index);
+        loop {
+            port.waiters.fetch_add(1, Ordering::SeqCst);
+            let seq = port.notify.load(Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let got = match self.try_recv() {
+                Ok(None) => None,
+                Ok(Some(s)) => Some(Ok(s)),
+                Err(e) => Some(Err(e)),
+            };
+            if let Some(result) = got {
+                port.waiters.fetch_sub(1, Ordering::SeqCst);
+                return result;
+            }
+            if deadline.is_none() && inner.publishers() == 0 {
+                port.waiters.fetch_sub(1, Ordering::SeqCst);
+                return Err(RecvError::Closed);
+            }
+            let cap = Instant::now() + POLL;
+            let until = deadline.map_or(cap, |d| d.min(cap));
+            futex::wait_until(&port.notify, seq, Some(until));
+            port.waiters.fetch_sub(1, Ordering::SeqCst);
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return self.try_recv()?.ok_or(RecvError::Timeout);
+            }
+        }
+    }
+
+    /// Whether the pipe is open: a publisher is attached or a message is
+    /// queued (the seed's `while (*pipe)`).
+    pub fn is_open(&self) -> bool {
+        let inner = &*self.router.inner;
+        inner.publishers() > 0 || self.pending() > 0
+    }
+
+    /// Messages queued for this subscriber now.
+    pub fn pending(&self) -> u64 {
+        let inner = &*self.router.inner;
+        (0..inner.config.max_publishers)
+            .map(|p| inner.ring(p, self.index).len())
+            .sum()
+    }
+
+    /// Publishers attached now.
+    pub fn publisher_count(&self) -> u32 {
+        self.router.inner.publishers()
+    }
+}
+
+impl<T: ShmSafe> Drop for Subscriber<T> {
+    fn drop(&mut self) {
+        let inner = &*self.router.inner;
+        let port = inner.subscriber_port(self.index);
+        let cur = port.state.load(Ordering::Relaxed);
+        let generation = generation_of(cur);
+        port.state
+            .store(pack(generation, LEAVING), Ordering::SeqCst);
+        for p in 0..inner.config.max_publishers {
+            inner.drain(&inner.ring(p, self.index));
+        }
+        port.state.store(pack(generation, FREE), Ordering::SeqCst);
+    }
+}
