@@ -39,7 +39,7 @@
 //! .expect("valid schema");
 //! let vec3 = schema.type_by_name("robot.v1.Vec3").expect("declared");
 //! assert_eq!(vec3.layout.size, 24);
-//! assert_eq!(schema.describe_def(shmidl_idl::TypeId::from_index(0)), "struct robot.v1.Vec3 { x: f64, y: f64, z: f64 }");
+//! assert_eq!(schema.describe_def(vec3.id), "struct robot.v1.Vec3 { x: f64, y: f64, z: f64 }");
 //!
 //! // Errors render like a compiler's, with the source line and a caret:
 //! let errors = shmidl_idl::parse_str("bad.shmidl", "struct A { x: Vec4 }\n").unwrap_err();

@@ -229,6 +229,8 @@ pub enum Type {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TypeDef {
+    /// Its id: its index in [`Schema::types`].
+    pub id: TypeId,
     /// The name as declared (`Vec3`).
     pub name: String,
     /// The package path (`["robot", "v1"]`); empty without a `package` declaration.
@@ -523,6 +525,10 @@ impl Schema {
     }
 
     /// The type with id `id`.
+    ///
+    /// # Panics
+    ///
+    /// If `id` does not come from this schema (ids index [`Schema::types`]).
     pub fn type_def(&self, id: TypeId) -> &TypeDef {
         &self.types[id.index()]
     }

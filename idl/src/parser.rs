@@ -375,7 +375,11 @@ fn build_item(pair: Pair<'_, Rule>, base: usize) -> Item {
 
 /// The text of a `///` line: one leading space and all trailing whitespace removed.
 fn doc_text(pair: Pair<'_, Rule>) -> String {
-    let text = pair.into_inner().next().map_or("", |p| p.as_str()).trim_end();
+    let text = pair
+        .into_inner()
+        .next()
+        .map_or("", |p| p.as_str())
+        .trim_end();
     text.strip_prefix(' ').unwrap_or(text).to_owned()
 }
 

@@ -60,6 +60,7 @@ impl<'a> Checker<'a> {
             by_name.insert(qualified_name.clone(), id);
             self.packages[decl.package].types.push(id);
             types.push(TypeDef {
+                id,
                 name: decl.name.name.clone(),
                 package,
                 qualified_name,
