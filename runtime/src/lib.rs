@@ -37,6 +37,8 @@ pub mod fingerprint;
 mod futex;
 mod name;
 #[cfg(not(loom))]
+mod node;
+#[cfg(not(loom))]
 mod pool;
 #[cfg(loom)]
 #[path = "pool/free_list.rs"]
@@ -51,6 +53,8 @@ mod segment;
 mod shm_safe;
 mod sync;
 
+#[cfg(not(loom))]
+pub use crate::node::{Node, NodeBuilder, TopicConfig, TopicError, MAX_TOPIC_LEN};
 #[cfg(not(loom))]
 pub use crate::pool::{
     ArrayPool, ArrayPoolBuilder, HandleError, LocalPool, Pool, PoolBuilder, PoolExhausted,

@@ -299,6 +299,7 @@ impl<T: ShmSafe> RouterInner<T> {
         first: usize,
         count: u32,
         role: &'static str,
+        owner: u64,
     ) -> Result<(u32, u32), PortsExhausted> {
         for i in 0..count {
             let port = self.port(first + i as usize);
@@ -317,6 +318,7 @@ impl<T: ShmSafe> RouterInner<T> {
                 .is_ok()
             {
                 port.pid.store(std::process::id(), Ordering::Relaxed);
+                port.owner.store(owner, Ordering::Relaxed);
                 return Ok((i, generation));
             }
         }
@@ -585,9 +587,14 @@ impl<T: ShmSafe> Router<T> {
 
     /// Attaches a publisher.
     pub fn publisher(&self) -> Result<Publisher<T>, PortsExhausted> {
-        let (index, _) = self
-            .inner
-            .claim(0, self.inner.config.max_publishers, "publisher")?;
+        self.publisher_owned_by(0)
+    }
+
+    /// Attaches a publisher recorded as owned by participant `owner`.
+    pub(crate) fn publisher_owned_by(&self, owner: u64) -> Result<Publisher<T>, PortsExhausted> {
+        let (index, _) =
+            self.inner
+                .claim(0, self.inner.config.max_publishers, "publisher", owner)?;
         Ok(Publisher {
             router: self.clone(),
             index,
@@ -597,11 +604,17 @@ impl<T: ShmSafe> Router<T> {
 
     /// Attaches a subscriber. It receives only what is sent after it joined.
     pub fn subscriber(&self) -> Result<Subscriber<T>, PortsExhausted> {
+        self.subscriber_owned_by(0)
+    }
+
+    /// Attaches a subscriber recorded as owned by participant `owner`.
+    pub(crate) fn subscriber_owned_by(&self, owner: u64) -> Result<Subscriber<T>, PortsExhausted> {
         let inner = &self.inner;
         let (index, generation) = inner.claim(
             inner.config.max_publishers as usize,
             inner.config.max_subscribers,
             "subscriber",
+            owner,
         )?;
         // Whatever a previous occupant left queued is not ours.
         for p in 0..inner.config.max_publishers {

@@ -276,7 +276,7 @@ fn now_unix_ns() -> u64 {
         .unwrap_or(0)
 }
 
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     match rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()) {
         Ok(8) => u64::from_le_bytes(b),
