@@ -9,7 +9,7 @@ use crate::{
     name::{NameError, MAX_OBJECT_NAME_LEN},
     pool::{Pool, PoolOpenError},
     router::{PortsExhausted, Publisher, Router, RouterOpenError, SendMode, Subscriber},
-    segment::{Segment, SegmentCreateError},
+    segment::{Segment, SegmentCreateError, SegmentOpenError},
     shm_safe::ShmSafe,
 };
 
@@ -123,9 +123,22 @@ impl NodeBuilder {
         self
     }
 
-    /// Joins the domain, creating its segment if no participant has.
+    /// Joins the domain, creating its segment if no participant has. An
+    /// existing segment is joined whatever its size.
     pub fn open_or_create(self) -> Result<Node, SegmentCreateError> {
-        let segment = self.segment.open_or_create()?;
+        let segment = loop {
+            match self.segment.clone().open() {
+                Ok(s) => break s,
+                Err(SegmentOpenError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            match self.segment.clone().create_exclusive() {
+                Ok(s) => break s,
+                // Another participant created it first: join theirs.
+                Err(SegmentCreateError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        };
         Ok(Node {
             inner: Arc::new(NodeInner {
                 segment,

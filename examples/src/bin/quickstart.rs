@@ -1,43 +1,72 @@
-//! The quickstart: two real processes share a segment and an object in it.
+//! The quickstart: a publisher and a subscriber in two real processes,
+//! exchanging messages through shared memory.
 //!
 //! ```text
 //! cargo run --release --bin quickstart
 //! ```
 //!
-//! The first process creates a segment and a named object (a small mailbox of
-//! atomics), then starts a second copy of this program as its partner. The
-//! partner opens the same segment by name, finds the same object, and the
-//! two play ping-pong through it; the first prints what it measured.
+//! This process joins a domain (a shared-memory segment), subscribes to the
+//! topic `quickstart/ticks`, and starts a second copy of itself as the
+//! publisher. The publisher writes each message in place in shared memory
+//! (no copy, no serialisation), stamped with the system-wide monotonic
+//! clock; the subscriber measures how long each took to arrive.
+//!
+//! 1. a paced stream (one message every 20 µs): one-way latency percentiles;
+//! 2. a burst as fast as possible with `WaitIfFull`: throughput and loss
+//!    (there is none: a full queue makes the publisher wait).
 
 #![allow(clippy::print_stdout)]
 
 use std::{
     process::{Command, ExitCode},
-    sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
 };
 
-use shmidl::Segment;
+use shmidl::{Node, SendMode, TopicConfig};
 
-/// Round trips played.
-const ROUNDS: u64 = 100_000;
+/// A 64-byte message: `[seq, sent_ns, phase, 4 filler words, checksum]`.
+type Tick = [u64; 8];
+const SEQ: usize = 0;
+const SENT_NS: usize = 1;
+const PHASE: usize = 2;
+const CHECK: usize = 7;
+
+const PACED: u64 = 50_000;
+const PACE: Duration = Duration::from_micros(20);
+const BURST: u64 = 1_000_000;
+const TOPIC: &str = "quickstart/ticks";
 /// How long either side waits for the other before giving up.
-const DEADLINE: Duration = Duration::from_secs(30);
+const DEADLINE: Duration = Duration::from_secs(60);
 
-/// The shared mailbox: `ball` holds the last number hit; the initiator hits
-/// odd numbers, the partner even ones.
-type Mailbox = [AtomicU64; 2];
-const BALL: usize = 0;
-const PARTNER_PID: usize = 1;
+fn config() -> TopicConfig {
+    TopicConfig {
+        pool: 256,
+        depth: 64,
+        overflow: SendMode::WaitIfFull(DEADLINE),
+        max_publishers: 1,
+        max_subscribers: 1,
+    }
+}
+
+fn now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+fn checksum(t: &Tick) -> u64 {
+    t[..CHECK].iter().fold(0xcbf2_9ce4_8422_2325u64, |h, w| {
+        (h ^ w).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
-        Some("--partner") => match args.get(2) {
-            Some(name) => partner(name),
-            None => Err("--partner needs a segment name".into()),
+        Some("--publisher") => match args.get(2) {
+            Some(domain) => publisher(domain),
+            None => Err("--publisher needs a domain name".into()),
         },
-        None => initiator(),
+        None => subscriber(),
         Some(other) => Err(format!("unknown argument {other:?}; run without arguments")),
     };
     match result {
@@ -49,96 +78,148 @@ fn main() -> ExitCode {
     }
 }
 
-fn initiator() -> Result<(), String> {
-    let name = format!("quickstart-{}", std::process::id());
-    let t0 = Instant::now();
-    let segment = Segment::builder(&name)
-        .size(1 << 20)
-        .create_exclusive()
+fn publisher(domain: &str) -> Result<(), String> {
+    let node = Node::builder(domain)
+        .open_or_create()
         .map_err(|e| e.to_string())?;
-    let mailbox = segment
-        .find_or_create::<Mailbox>("mailbox", Default::default)
+    let mut publisher = node
+        .publisher::<Tick>(TOPIC, config())
         .map_err(|e| e.to_string())?;
-    let created = t0.elapsed();
-    println!(
-        "process {} created segment `{name}` ({} KiB) and object `mailbox` at offset {} in {:.1} µs",
-        std::process::id(),
-        segment.size() / 1024,
-        mailbox.offset(),
-        created.as_secs_f64() * 1e6
-    );
+    let deadline = Instant::now() + DEADLINE;
+    while publisher.subscriber_count() == 0 {
+        if Instant::now() > deadline {
+            return Err("no subscriber showed up".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut send = |seq: u64, phase: u64| -> Result<(), String> {
+        let mut tick = publisher.loan().map_err(|e| e.to_string())?;
+        tick[SEQ] = seq;
+        tick[PHASE] = phase;
+        tick[3..CHECK].copy_from_slice(&[seq; 4]);
+        tick[SENT_NS] = now_ns();
+        tick[CHECK] = checksum(&tick);
+        match publisher.publish(tick).map_err(|e| e.to_string())? {
+            0 => Ok(()),
+            n => Err(format!("{n} pipe(s) failed for message {seq}")),
+        }
+    };
+    for seq in 0..PACED {
+        let next = Instant::now() + PACE;
+        send(seq, 1)?;
+        while Instant::now() < next {
+            // Let the subscriber run if both share a core.
+            std::thread::yield_now();
+        }
+    }
+    for seq in 0..BURST {
+        send(seq, 2)?;
+    }
+    Ok(())
+}
 
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn subscriber() -> Result<(), String> {
+    let domain = format!("quickstart-{}", std::process::id());
+    let node = Node::builder(&domain)
+        .size(4 << 20)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let mut subscriber = node
+        .subscriber::<Tick>(TOPIC, config())
+        .map_err(|e| e.to_string())?;
+    println!(
+        "process {} joined domain `{domain}` and subscribed to `{TOPIC}`",
+        std::process::id()
+    );
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(exe)
-        .args(["--partner", &name])
+        .args(["--publisher", &domain])
         .spawn()
-        .map_err(|e| format!("starting the partner process: {e}"))?;
+        .map_err(|e| format!("starting the publisher process: {e}"))?;
+    println!("process {} publishes to it", child.id());
 
-    let deadline = Instant::now() + DEADLINE;
-    let result = (|| {
-        // Wait for the partner to say hello through the shared object.
-        while mailbox[PARTNER_PID].load(Ordering::Acquire) == 0 {
-            if Instant::now() > deadline {
-                return Err("the partner never arrived".to_string());
-            }
-            std::hint::spin_loop();
-        }
-        println!(
-            "process {} found the same object by name and wrote its pid into it",
-            mailbox[PARTNER_PID].load(Ordering::Acquire)
-        );
-        let start = Instant::now();
-        for round in 0..ROUNDS {
-            let serve = 2 * round + 1;
-            mailbox[BALL].store(serve, Ordering::Release);
-            while mailbox[BALL].load(Ordering::Acquire) != serve + 1 {
-                if Instant::now() > deadline {
-                    return Err(format!("the partner stopped answering at round {round}"));
-                }
-                std::hint::spin_loop();
-            }
-        }
-        let took = start.elapsed();
-        println!(
-            "{ROUNDS} round trips through shared memory in {:.1} ms: {:.0} ns per round trip",
-            took.as_secs_f64() * 1e3,
-            took.as_nanos() as f64 / ROUNDS as f64
-        );
-        Ok(())
-    })();
-    // Tell the partner to stop (on error too), then reap it.
-    mailbox[BALL].store(u64::MAX, Ordering::Release);
+    let result = receive(&mut subscriber);
     let status = child.wait().map_err(|e| e.to_string())?;
-    result?;
+    let (latencies, burst) = result?;
     if !status.success() {
-        return Err(format!("the partner failed: {status}"));
+        return Err(format!("the publisher failed: {status}"));
     }
+    let (received, lost, took) = burst;
     println!(
-        "both processes agree; the segment is removed when the last handle is dropped (attached now: {})",
-        segment.attached()
+        "paced: {} messages of 64 B, one every {} µs, lost 0; one-way latency p50 {} ns, p90 {} ns, p99 {} ns, max {} ns",
+        latencies.len(),
+        PACE.as_micros(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.9),
+        percentile(&latencies, 0.99),
+        latencies[latencies.len() - 1],
+    );
+    println!(
+        "burst: {received} messages of 64 B in {:.1} ms, lost {lost}: {:.2} M messages/s",
+        took.as_secs_f64() * 1e3,
+        received as f64 / took.as_secs_f64() / 1e6
+    );
+    println!(
+        "pool `{TOPIC}`: {} of {} slots free again",
+        node.router::<Tick>(TOPIC, config())
+            .map_err(|e| e.to_string())?
+            .pool()
+            .free_count(),
+        config().pool
     );
     Ok(())
 }
 
-fn partner(name: &str) -> Result<(), String> {
-    let segment = Segment::open(name).map_err(|e| e.to_string())?;
-    let mailbox = segment
-        .find::<Mailbox>("mailbox")
-        .map_err(|e| e.to_string())?;
-    mailbox[PARTNER_PID].store(u64::from(std::process::id()), Ordering::Release);
+type Burst = (u64, u64, Duration);
+
+fn receive(subscriber: &mut shmidl::Subscriber<Tick>) -> Result<(Vec<u64>, Burst), String> {
+    let mut latencies = Vec::with_capacity(PACED as usize);
+    let mut expect = 0;
+    let mut burst_start = None;
     let deadline = Instant::now() + DEADLINE;
-    let mut last = 0;
+    let mut idle = 0u32;
     loop {
-        let ball = mailbox[BALL].load(Ordering::Acquire);
-        if ball == u64::MAX {
-            return Ok(());
+        // Busy-poll: the lowest latency, at the cost of a core. After a
+        // while idle, yield so a publisher on the same core can run.
+        let Some(tick) = subscriber.try_recv().map_err(|e| e.to_string())? else {
+            idle += 1;
+            if idle % 64 == 0 {
+                if Instant::now() > deadline {
+                    return Err(format!("timed out after {expect} messages"));
+                }
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+            continue;
+        };
+        idle = 0;
+        let arrived = now_ns();
+        if tick[CHECK] != checksum(&tick) {
+            return Err(format!("message {} is corrupt", tick[SEQ]));
         }
-        if ball != last && ball % 2 == 1 {
-            last = ball + 1;
-            mailbox[BALL].store(last, Ordering::Release);
-        } else if Instant::now() > deadline {
-            return Err("the initiator went quiet".into());
+        if tick[PHASE] == 2 && burst_start.is_none() {
+            if expect != PACED {
+                return Err(format!("paced phase lost {} messages", PACED - expect));
+            }
+            burst_start = Some(Instant::now());
+            expect = 0;
         }
-        std::hint::spin_loop();
+        if tick[SEQ] != expect {
+            return Err(format!("expected message {expect}, got {}", tick[SEQ]));
+        }
+        expect += 1;
+        match burst_start {
+            None => latencies.push(arrived.saturating_sub(tick[SENT_NS])),
+            Some(start) if expect == BURST => {
+                latencies.sort_unstable();
+                return Ok((latencies, (BURST, 0, start.elapsed())));
+            }
+            Some(_) => {}
+        }
     }
 }
