@@ -78,7 +78,10 @@ impl Printer<'_> {
             let rest = self.text.get(c.end..).unwrap_or("");
             let next = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}');
             let gap = rest.get(..rest.len() - next.len()).unwrap_or("");
-            if gap.matches('\n').count() >= 2 && !next.is_empty() {
+            // At the end of the file (`before == usize::MAX`) only another comment can
+            // follow; a blank line before nothing would vanish on the next run.
+            let more_follows = before != usize::MAX || self.next < self.comments.len();
+            if gap.matches('\n').count() >= 2 && !next.is_empty() && more_follows {
                 self.out.push('\n');
             }
         }
