@@ -2,12 +2,15 @@
 //!
 //! - `shmidl check FILE... [-I DIR]... [-v]`: validate schemas (exit 1 with
 //!   diagnostics on stderr when invalid);
-//! - `shmidl fmt FILE [-I DIR]...`: print a schema in canonical formatting.
+//! - `shmidl fmt FILE [-I DIR]...`: print a schema in canonical formatting;
+//! - `shmidl bench pubsub [--json]`: publish-subscribe latency and
+//!   throughput between two processes, with baselines in the same run.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod schema;
 
 #[derive(Parser)]
@@ -31,6 +34,17 @@ enum Command {
         #[arg(short, long)]
         verbose: bool,
     },
+    /// Measure shmidl against baselines in the same run.
+    Bench {
+        #[command(subcommand)]
+        which: BenchKind,
+    },
+    /// (internal) The second process of a benchmark.
+    #[command(hide = true)]
+    BenchPeer {
+        /// Role and parameters.
+        args: Vec<String>,
+    },
     /// Print a schema in canonical formatting.
     Fmt {
         /// Schema file.
@@ -38,6 +52,27 @@ enum Command {
         /// Directories searched for imports.
         #[arg(short = 'I', long = "include")]
         includes: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchKind {
+    /// Publish-subscribe between two processes: busy-poll and blocking
+    /// latency from 64 B to 4 MiB, throughput, and the cache-line and futex
+    /// floors.
+    Pubsub {
+        /// Measured round trips per benchmark.
+        #[arg(long, default_value_t = 20_000)]
+        iterations: u32,
+        /// Unmeasured round trips before measuring.
+        #[arg(long, default_value_t = 2_000)]
+        warmup: u32,
+        /// Messages in the throughput run.
+        #[arg(long, default_value_t = 2_000_000)]
+        stream: u64,
+        /// Print one JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -49,5 +84,20 @@ fn main() -> ExitCode {
             verbose,
         } => schema::check(&files, &includes, verbose),
         Command::Fmt { file, includes } => schema::fmt(&file, &includes),
+        Command::Bench {
+            which:
+                BenchKind::Pubsub {
+                    iterations,
+                    warmup,
+                    stream,
+                    json,
+                },
+        } => bench::pubsub(&bench::Options {
+            iterations: iterations.max(1),
+            warmup,
+            stream: stream.max(1),
+            json,
+        }),
+        Command::BenchPeer { args } => bench::peer(&args),
     }
 }

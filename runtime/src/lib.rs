@@ -33,6 +33,8 @@
 //! open-file-description locks.
 
 pub mod fingerprint;
+/// Re-exported for [`Pool::loan_recycled`]'s `FromBytes` bound.
+pub use zerocopy;
 #[cfg(not(loom))]
 mod futex;
 mod name;
@@ -63,7 +65,7 @@ pub use crate::pool::{
 #[cfg(not(loom))]
 pub use crate::router::{
     PortsExhausted, Publisher, RecvError, Router, RouterBuilder, RouterConfig, RouterOpenError,
-    SendError, SendMode, Subscriber, MAX_DEPTH, MAX_PORTS,
+    SendError, SendMode, Subscriber, DEFAULT_SPIN_COUNT, MAX_DEPTH, MAX_PORTS,
 };
 #[cfg(not(loom))]
 pub use crate::segment::{

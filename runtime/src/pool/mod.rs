@@ -775,6 +775,31 @@ impl<T: ShmSafe> Pool<T> {
         }
     }
 
+    /// A slot with whatever bytes it held (zero if never used), waiting up
+    /// to the pool's timeout: nothing is written, so loaning a multi-megabyte
+    /// slot costs the same as a small one. Only for types for which every
+    /// byte pattern is a valid value ([`zerocopy::FromBytes`]).
+    pub fn loan_recycled(&self) -> Result<SampleMut<T>, PoolExhausted>
+    where
+        T: zerocopy::FromBytes,
+    {
+        let slot = self.loan_uninit_timeout(self.core.inner.timeout)?;
+        // SAFETY: pool memory always holds initialised bytes (zero-filled
+        // segment or heap pages, or a previous value's bytes), and any
+        // bytes are a valid `T` because `T: FromBytes`.
+        Ok(unsafe { slot.assume_init() })
+    }
+
+    /// Like [`loan_recycled`](Self::loan_recycled), without waiting.
+    pub fn try_loan_recycled(&self) -> Result<SampleMut<T>, PoolExhausted>
+    where
+        T: zerocopy::FromBytes,
+    {
+        let slot = self.try_loan_uninit()?;
+        // SAFETY: as in `loan_recycled`.
+        Ok(unsafe { slot.assume_init() })
+    }
+
     /// A slot holding `T::default()`, waiting up to the pool's timeout.
     pub fn loan(&self) -> Result<SampleMut<T>, PoolExhausted>
     where

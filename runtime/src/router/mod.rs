@@ -50,8 +50,8 @@ pub const MAX_DEPTH: u32 = 1 << 16;
 /// Longest single futex sleep in a blocking `recv` or a `WaitIfFull` send:
 /// the interval at which they re-check that their peers still exist.
 const POLL: Duration = Duration::from_millis(100);
-/// Spins before a blocking receive goes to sleep.
-const SPINS: u32 = 200;
+/// Default number of polls before a blocking receive goes to sleep.
+pub const DEFAULT_SPIN_COUNT: u32 = 200;
 
 const FREE: u32 = 0;
 const JOINING: u32 = 1;
@@ -628,6 +628,7 @@ impl<T: ShmSafe> Router<T> {
             router: self.clone(),
             index,
             next: 0,
+            spins: DEFAULT_SPIN_COUNT,
             _not_sync: PhantomData,
         })
     }
@@ -649,6 +650,16 @@ impl<T: ShmSafe> Publisher<T> {
         T: Default,
     {
         self.router.inner.pool.loan()
+    }
+
+    /// A sample from the router's pool holding whatever bytes the slot held,
+    /// without writing it (see [`Pool::loan_recycled`]): for large payloads
+    /// that the caller overwrites anyway.
+    pub fn loan_recycled(&self) -> Result<SampleMut<T>, crate::PoolExhausted>
+    where
+        T: zerocopy::FromBytes,
+    {
+        self.router.inner.pool.loan_recycled()
     }
 
     /// Freezes `sample` and sends it with the router's default mode.
@@ -770,6 +781,8 @@ pub struct Subscriber<T: ShmSafe> {
     index: u32,
     /// Publisher to look at first (round robin for fairness).
     next: u32,
+    /// Polls before sleeping in a blocking receive.
+    spins: u32,
     _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
@@ -798,6 +811,15 @@ impl<T: ShmSafe> Subscriber<T> {
         Ok(None)
     }
 
+    /// How many times a blocking receive polls before it sleeps (default
+    /// [`DEFAULT_SPIN_COUNT`], a few microseconds). Spinning catches
+    /// messages that arrive right away without a futex wake-up (which costs
+    /// the sender a system call and the receiver a scheduler round trip);
+    /// 0 sleeps at once and leaves the core to others.
+    pub fn set_spin_count(&mut self, polls: u32) {
+        self.spins = polls;
+    }
+
     /// Waits up to `timeout` for a message.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Sample<T>, RecvError> {
         self.recv_until(Some(Instant::now() + timeout))
@@ -810,7 +832,7 @@ impl<T: ShmSafe> Subscriber<T> {
     }
 
     fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Sample<T>, RecvError> {
-        for _ in 0..SPINS {
+        for _ in 0..self.spins {
             if let Some(s) = self.try_recv()? {
                 return Ok(s);
             }

@@ -1,0 +1,494 @@
+//! `shmidl bench pubsub`: publish-subscribe between two real processes,
+//! with the floors of any shared-memory transport measured in the same run.
+//!
+//! Every latency figure comes from a ping-pong: process A publishes on
+//! `ping`, process B answers each message on `pong`; one-way latency is
+//! half of each round trip, timed with the monotonic clock. Benchmarks:
+//!
+//! - `cacheline`: two atomics in one shared cache line, busy-polled — the
+//!   floor of any busy-polling transport;
+//! - `futex`: a shared futex word, each side sleeping until woken — the
+//!   floor of any blocking wake-up;
+//! - `shmidl-poll/<size>`: router ping-pong, receivers busy-poll `try_recv`;
+//! - `shmidl-block/<size>`: the same, receivers sleep in `recv_timeout`
+//!   at once (spin count 0), so the figure is the futex wake-up path;
+//! - `shmidl-throughput/64`: one publisher streams to one subscriber.
+//!
+//! Payloads are written in place; large ones are loaned without being
+//! filled (`loan_recycled`), so their cost shows the transport, not memcpy.
+
+#![allow(clippy::print_stdout)]
+
+use std::{
+    process::{Child, Command, ExitCode, Stdio},
+    sync::atomic::{AtomicU32, AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
+
+use shmidl::{Pool, Router, Segment, SendMode, ShmSafe};
+
+/// How long a side waits for its peer before giving up.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Options of `shmidl bench pubsub`.
+pub struct Options {
+    /// Measured round trips per benchmark.
+    pub iterations: u32,
+    /// Unmeasured round trips first.
+    pub warmup: u32,
+    /// Messages in the throughput run.
+    pub stream: u64,
+    /// Print JSON instead of a table.
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    Poll,
+    Block,
+}
+
+struct Stats {
+    name: String,
+    payload: usize,
+    one_way: [u64; 5],
+    extra: Option<(&'static str, f64)>,
+}
+
+fn summarize(name: String, payload: usize, mut rtt: Vec<u64>) -> Stats {
+    rtt.sort_unstable();
+    let pick = |p: f64| rtt[((rtt.len() - 1) as f64 * p).round() as usize] / 2;
+    Stats {
+        name,
+        payload,
+        one_way: [
+            rtt[0] / 2,
+            pick(0.5),
+            pick(0.9),
+            pick(0.99),
+            rtt[rtt.len() - 1] / 2,
+        ],
+        extra: None,
+    }
+}
+
+/// Runs every benchmark and prints the results.
+pub fn pubsub(opts: &Options) -> ExitCode {
+    match run_all(opts) {
+        Ok(results) => {
+            print(&results, opts.json);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("shmidl bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_all(opts: &Options) -> Result<Vec<Stats>, String> {
+    let mut out = vec![cacheline(opts)?, futex_pingpong(opts)?];
+    macro_rules! sizes {
+        ($($n:literal),*) => {$(
+            out.push(router_pingpong::<$n>(opts, Wait::Poll)?);
+        )*};
+    }
+    sizes!(64, 4096, 65536, 1048576, 4194304);
+    out.push(router_pingpong::<64>(opts, Wait::Block)?);
+    out.push(router_pingpong::<4194304>(opts, Wait::Block)?);
+    out.push(throughput(opts)?);
+    Ok(out)
+}
+
+fn print(results: &[Stats], json: bool) {
+    let floor = |name: &str| {
+        results
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.one_way[1])
+    };
+    let ratio = |s: &Stats| {
+        let base = if s.name.starts_with("shmidl-block") || s.name == "futex" {
+            floor("futex")
+        } else {
+            floor("cacheline")
+        };
+        base.filter(|&b| b > 0 && !s.name.starts_with("shmidl-throughput"))
+            .map(|b| s.one_way[1] as f64 / b as f64)
+    };
+    if json {
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .map(|s| {
+                let [min, p50, p90, p99, max] = s.one_way;
+                let mut v = serde_json::json!({
+                    "bench": s.name, "payload": s.payload,
+                    "one_way_ns": {"min": min, "p50": p50, "p90": p90, "p99": p99, "max": max},
+                    "p50_ratio_to_floor": ratio(s),
+                });
+                if let Some((k, x)) = s.extra {
+                    v[k] = serde_json::json!(x);
+                }
+                v
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+        return;
+    }
+    println!(
+        "{:<26} {:>9} {:>9} {:>9} {:>9} {:>11}  p50 / floor",
+        "bench", "payload", "min ns", "p50 ns", "p99 ns", "max ns"
+    );
+    for s in results {
+        let [min, p50, _, p99, max] = s.one_way;
+        let r = ratio(s).map_or(String::new(), |r| format!("{r:.2}x"));
+        match s.extra {
+            Some((k, x)) => println!("{:<26} {:>9} {k}: {x:.2}", s.name, s.payload),
+            None => println!(
+                "{:<26} {:>9} {:>9} {:>9} {:>9} {:>11}  {r}",
+                s.name, s.payload, min, p50, p99, max
+            ),
+        }
+    }
+    println!("one-way latency = round trip / 2; floors: cacheline (busy), futex (blocking)");
+}
+
+fn domain(tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "bench-{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn spawn_peer(args: &[&str]) -> Result<Child, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    Command::new(exe)
+        .arg("bench-peer")
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting the peer process: {e}"))
+}
+
+fn finish(mut child: Child) -> Result<(), String> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return if status.success() {
+                Ok(())
+            } else {
+                Err(format!("peer failed: {status}"))
+            };
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("peer did not finish".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn spin_until(mut cond: impl FnMut() -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + DEADLINE;
+    let mut n = 0u32;
+    while !cond() {
+        n = n.wrapping_add(1);
+        if n % 1024 == 0 {
+            if Instant::now() > deadline {
+                return Err("peer stopped answering".into());
+            }
+            std::thread::yield_now();
+        }
+        std::hint::spin_loop();
+    }
+    Ok(())
+}
+
+// ---- cache line ---------------------------------------------------------
+
+fn cacheline(opts: &Options) -> Result<Stats, String> {
+    let name = domain("cl");
+    let seg = Segment::builder(&name)
+        .create_exclusive()
+        .map_err(|e| e.to_string())?;
+    let line = seg
+        .find_or_create("line", <[AtomicU64; 2]>::default)
+        .map_err(|e| e.to_string())?;
+    let total = opts.warmup + opts.iterations;
+    let child = spawn_peer(&["cacheline", &name, &total.to_string()])?;
+    let mut rtt = Vec::with_capacity(opts.iterations as usize);
+    for i in 1..=u64::from(total) {
+        let t = Instant::now();
+        line[0].store(i, Ordering::Release);
+        spin_until(|| line[1].load(Ordering::Acquire) == i)?;
+        if i > u64::from(opts.warmup) {
+            rtt.push(t.elapsed().as_nanos() as u64);
+        }
+    }
+    finish(child)?;
+    Ok(summarize("cacheline".into(), 8, rtt))
+}
+
+fn cacheline_peer(name: &str, total: u64) -> Result<(), String> {
+    let seg = Segment::open(name).map_err(|e| e.to_string())?;
+    let line = seg
+        .find::<[AtomicU64; 2]>("line")
+        .map_err(|e| e.to_string())?;
+    for i in 1..=total {
+        spin_until(|| line[0].load(Ordering::Acquire) == i)?;
+        line[1].store(i, Ordering::Release);
+    }
+    Ok(())
+}
+
+// ---- futex ---------------------------------------------------------------
+
+fn futex_wait(word: &std::sync::atomic::AtomicU32, until: u32) -> Result<(), String> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let v = word.load(Ordering::Acquire);
+        if v == until {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err("peer stopped answering".into());
+        }
+        let ts = rustix::time::Timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        };
+        let _ =
+            rustix::thread::futex::wait(word, rustix::thread::futex::Flags::empty(), v, Some(&ts));
+    }
+}
+
+fn futex_wake(word: &std::sync::atomic::AtomicU32, v: u32) {
+    word.store(v, Ordering::Release);
+    let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), 1);
+}
+
+fn futex_pingpong(opts: &Options) -> Result<Stats, String> {
+    let name = domain("fx");
+    let seg = Segment::builder(&name)
+        .create_exclusive()
+        .map_err(|e| e.to_string())?;
+    let words = seg
+        .find_or_create("words", <[AtomicU32; 2]>::default)
+        .map_err(|e| e.to_string())?;
+    let total = opts.warmup + opts.iterations;
+    let child = spawn_peer(&["futex", &name, &total.to_string()])?;
+    let mut rtt = Vec::with_capacity(opts.iterations as usize);
+    for i in 1..=total {
+        let t = Instant::now();
+        futex_wake(&words[0], i);
+        futex_wait(&words[1], i)?;
+        if i > opts.warmup {
+            rtt.push(t.elapsed().as_nanos() as u64);
+        }
+    }
+    finish(child)?;
+    Ok(summarize("futex".into(), 4, rtt))
+}
+
+fn futex_peer(name: &str, total: u32) -> Result<(), String> {
+    let seg = Segment::open(name).map_err(|e| e.to_string())?;
+    let words = seg
+        .find::<[AtomicU32; 2]>("words")
+        .map_err(|e| e.to_string())?;
+    for i in 1..=total {
+        futex_wait(&words[0], i)?;
+        futex_wake(&words[1], i);
+    }
+    Ok(())
+}
+
+// ---- router ----------------------------------------------------------------
+
+struct Topics<const N: usize> {
+    _seg: Segment,
+    ping: Router<[u8; N]>,
+    pong: Router<[u8; N]>,
+}
+
+fn topics<const N: usize>(name: &str, create: bool) -> Result<Topics<N>, String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let seg = if create {
+        let size = 4 * 8 * N as u64 + (2 << 20);
+        Segment::builder(name)
+            .size(size)
+            .create_exclusive()
+            .map_err(|x| e(&x))?
+    } else {
+        Segment::open(name).map_err(|x| e(&x))?
+    };
+    let router = |topic: &str| -> Result<Router<[u8; N]>, String> {
+        let pool = Pool::<[u8; N]>::builder(&seg, &format!("{topic}.pool"))
+            .capacity(8)
+            .timeout(DEADLINE)
+            .open_or_create()
+            .map_err(|x| e(&x))?;
+        Router::builder(&pool, topic)
+            .max_publishers(1)
+            .max_subscribers(1)
+            .depth(4)
+            .default_mode(SendMode::WaitIfFull(DEADLINE))
+            .open_or_create()
+            .map_err(|x| e(&x))
+    };
+    Ok(Topics {
+        ping: router("ping")?,
+        pong: router("pong")?,
+        _seg: seg,
+    })
+}
+
+fn receive<T: ShmSafe>(
+    sub: &mut shmidl::Subscriber<T>,
+    wait: Wait,
+) -> Result<shmidl::Sample<T>, String> {
+    match wait {
+        Wait::Block => sub.recv_timeout(DEADLINE).map_err(|e| e.to_string()),
+        Wait::Poll => {
+            let mut got = None;
+            spin_until(|| {
+                got = sub.try_recv().ok().flatten();
+                got.is_some()
+            })?;
+            got.ok_or_else(|| "no message".to_string())
+        }
+    }
+}
+
+fn router_pingpong<const N: usize>(opts: &Options, wait: Wait) -> Result<Stats, String> {
+    let name = domain("rt");
+    let t = topics::<N>(&name, true)?;
+    let mut pong = t.pong.subscriber().map_err(|e| e.to_string())?;
+    if let Wait::Block = wait {
+        // Measure the wake-up itself, not a spin that catches the reply.
+        pong.set_spin_count(0);
+    }
+    let mut ping = t.ping.publisher().map_err(|e| e.to_string())?;
+    let total = opts.warmup + opts.iterations;
+    let mode = match wait {
+        Wait::Poll => "poll",
+        Wait::Block => "block",
+    };
+    let child = spawn_peer(&["router", &name, &N.to_string(), mode, &total.to_string()])?;
+    spin_until(|| ping.subscriber_count() == 1)?;
+    let mut rtt = Vec::with_capacity(opts.iterations as usize);
+    for i in 0..total {
+        let start = Instant::now();
+        let mut s = ping.loan_recycled().map_err(|e| e.to_string())?;
+        s[..4].copy_from_slice(&i.to_le_bytes());
+        ping.publish(s).map_err(|e| e.to_string())?;
+        let reply = receive(&mut pong, wait)?;
+        if reply[..4] != i.to_le_bytes() {
+            return Err(format!("reply {i} out of order"));
+        }
+        drop(reply);
+        if i >= opts.warmup {
+            rtt.push(start.elapsed().as_nanos() as u64);
+        }
+    }
+    finish(child)?;
+    Ok(summarize(format!("shmidl-{mode}/{N}"), N, rtt))
+}
+
+fn router_peer<const N: usize>(name: &str, wait: Wait, total: u32) -> Result<(), String> {
+    let t = topics::<N>(name, false)?;
+    let mut ping = t.ping.subscriber().map_err(|e| e.to_string())?;
+    if let Wait::Block = wait {
+        ping.set_spin_count(0);
+    }
+    let mut pong = t.pong.publisher().map_err(|e| e.to_string())?;
+    spin_until(|| pong.subscriber_count() == 1)?;
+    for _ in 0..total {
+        let m = receive(&mut ping, wait)?;
+        let mut r = pong.loan_recycled().map_err(|e| e.to_string())?;
+        r[..4].copy_from_slice(&m[..4]);
+        drop(m);
+        pong.publish(r).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn throughput(opts: &Options) -> Result<Stats, String> {
+    let name = domain("tp");
+    let t = topics::<64>(&name, true)?;
+    let mut ping = t.ping.publisher().map_err(|e| e.to_string())?;
+    let done = t
+        ._seg
+        .find_or_create("done_ns", || AtomicU64::new(0))
+        .map_err(|e| e.to_string())?;
+    let child = spawn_peer(&["stream", &name, &opts.stream.to_string()])?;
+    spin_until(|| ping.subscriber_count() == 1)?;
+    let start = Instant::now();
+    for i in 0..opts.stream {
+        let mut s = ping.loan_recycled().map_err(|e| e.to_string())?;
+        s[..8].copy_from_slice(&i.to_le_bytes());
+        ping.publish(s).map_err(|e| e.to_string())?;
+    }
+    finish(child)?;
+    let took = Duration::from_nanos(done.load(Ordering::Acquire)).max(start.elapsed());
+    let mut s = summarize("shmidl-throughput/64".into(), 64, vec![0]);
+    s.extra = Some((
+        "million_messages_per_s",
+        opts.stream as f64 / took.as_secs_f64() / 1e6,
+    ));
+    Ok(s)
+}
+
+fn stream_peer(name: &str, total: u64) -> Result<(), String> {
+    let t = topics::<64>(name, false)?;
+    let done = t
+        ._seg
+        .find::<AtomicU64>("done_ns")
+        .map_err(|e| e.to_string())?;
+    let mut sub = t.ping.subscriber().map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    for i in 0..total {
+        let m = receive(&mut sub, Wait::Poll)?;
+        if m[..8] != i.to_le_bytes() {
+            return Err(format!("message {i} lost or out of order"));
+        }
+    }
+    done.store(start.elapsed().as_nanos() as u64, Ordering::Release);
+    Ok(())
+}
+
+/// The second process of each benchmark (`shmidl bench-peer …`).
+pub fn peer(args: &[String]) -> ExitCode {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let num = |s: &str| s.parse::<u64>().map_err(|_| format!("bad number {s:?}"));
+    let result = (|| match a.as_slice() {
+        ["cacheline", name, total] => cacheline_peer(name, num(total)?),
+        ["futex", name, total] => futex_peer(name, num(total)? as u32),
+        ["stream", name, total] => stream_peer(name, num(total)?),
+        ["router", name, size, mode, total] => {
+            let wait = if *mode == "block" {
+                Wait::Block
+            } else {
+                Wait::Poll
+            };
+            let total = num(total)? as u32;
+            match *size {
+                "64" => router_peer::<64>(name, wait, total),
+                "4096" => router_peer::<4096>(name, wait, total),
+                "65536" => router_peer::<65536>(name, wait, total),
+                "1048576" => router_peer::<1048576>(name, wait, total),
+                "4194304" => router_peer::<4194304>(name, wait, total),
+                other => Err(format!("unsupported size {other}")),
+            }
+        }
+        _ => Err(format!("unknown peer role {a:?}")),
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shmidl bench-peer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
