@@ -735,6 +735,33 @@ impl<T: ShmSafe> Pool<T> {
         unsafe { self.core.adopt_raw(raw) }
     }
 
+    /// Whether `sample` points into this pool (the same pool object, even
+    /// if opened through another handle).
+    pub(crate) fn owns(&self, sample: &Sample<T>) -> bool {
+        let id = self.core.inner.identity();
+        id.is_some() && sample.pool().identity() == id
+    }
+
+    /// Counts one more reference to the live sample `raw` names, for a
+    /// queue entry. The caller holds a reference to it, so it is alive.
+    pub(crate) fn retain_raw(&self, raw: RawSample) {
+        self.core.inner.ctl()[raw.slot as usize].retain();
+    }
+
+    /// Releases the reference a queue entry owned. An entry that does not
+    /// name a live slot (corrupted memory) is refused: nothing is released,
+    /// so it can leak but never be released twice.
+    pub(crate) fn release_raw(&self, raw: RawSample) -> Result<(), HandleError> {
+        let inner = &self.core.inner;
+        let ctl = inner.check_handle(raw)?;
+        let (generation, refs) = ctl.snapshot();
+        if generation != raw.generation || refs == 0 || refs & free_list::EXCLUSIVE != 0 {
+            return Err(inner.stale(raw));
+        }
+        inner.release_shared(raw.slot);
+        Ok(())
+    }
+
     /// The segment the pool lives in.
     pub fn segment(&self) -> &Segment {
         match &self.core.inner._backing {

@@ -187,6 +187,31 @@ impl<V: ?Sized + SlotView> SampleMut<V> {
     pub fn slot(&self) -> u32 {
         self.index
     }
+
+    /// Whether this sample points into the same pool object as `other`.
+    pub(crate) fn same_pool_as(&self, other: &PoolInner) -> bool {
+        self.inner.identity().is_some() && self.inner.identity() == other.identity()
+    }
+
+    /// Ends exclusive ownership and returns the handle that now owns the
+    /// sample's only reference, plus `extra` more references (one per
+    /// additional queue the caller will push it into). Nothing is recorded
+    /// in this process: the handles own the references.
+    pub(crate) fn into_owned_raw(self, extra: u32) -> RawSample {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the Arc is moved out once and
+        // dropped at the end of this function.
+        let inner = unsafe { std::ptr::read(&this.inner) };
+        let ctl = &inner.ctl()[this.index as usize];
+        ctl.share();
+        for _ in 0..extra {
+            ctl.retain();
+        }
+        RawSample {
+            slot: this.index,
+            generation: ctl.snapshot().0,
+        }
+    }
 }
 
 impl<V: ?Sized + SlotView> Deref for SampleMut<V> {

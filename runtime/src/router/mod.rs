@@ -31,11 +31,11 @@ use std::{
 };
 
 pub use self::error::{PortsExhausted, RecvError, RouterOpenError, SendError};
-use self::ring::{Pop, Ring, RingHead};
+use self::ring::{Cell, Pop, Ring, RingHead};
 use crate::{
     fingerprint::Hasher,
     futex,
-    pool::{Pool, PoolInner, RawSample, Sample, SampleMut},
+    pool::{Pool, RawSample, Sample, SampleMut},
     segment::{ObjectKind, ObjectSpec, ObjectType},
     shm_safe::ShmSafe,
     sync::{fence, AtomicU32, AtomicU64, Ordering},
@@ -191,8 +191,8 @@ impl Geometry {
         let ports_offset = std::mem::size_of::<RouterHeader>();
         let ports = (c.max_publishers + c.max_subscribers) as usize;
         let rings_offset = ports_offset + ports * std::mem::size_of::<PortSlot>();
-        let ring_stride =
-            std::mem::size_of::<RingHead>() + (c.depth as usize * 8).next_multiple_of(64);
+        let ring_stride = std::mem::size_of::<RingHead>()
+            + (c.depth as usize * std::mem::size_of::<Cell>()).next_multiple_of(64);
         let rings = c.max_publishers as usize * c.max_subscribers as usize;
         Ok(Self {
             ports_offset,
@@ -246,30 +246,21 @@ impl<T: ShmSafe> RouterInner<T> {
             .as_ptr()
             .wrapping_add(self.geom.rings_offset + index * self.geom.ring_stride);
         // SAFETY: ring `index` lies inside the object (`Geometry` sized it),
-        // 64-aligned; its head and `depth` entries are atomics.
+        // 64-aligned; its head and `depth` cells are atomics.
         let words = unsafe { &*at.cast::<RingHead>() };
-        let entries_at = at
+        let cells_at = at
             .wrapping_add(std::mem::size_of::<RingHead>())
-            .cast::<AtomicU64>();
-        // SAFETY: `depth` entries follow the head inside the ring's stride.
-        let entries = unsafe { std::slice::from_raw_parts(entries_at, self.config.depth as usize) };
-        Ring { words, entries }
-    }
-
-    fn pool_inner(&self) -> &PoolInner {
-        self.pool.inner()
+            .cast::<Cell>();
+        // SAFETY: `depth` cells follow the head inside the ring's stride.
+        let cells = unsafe { std::slice::from_raw_parts(cells_at, self.config.depth as usize) };
+        Ring { words, cells }
     }
 
     /// Releases the reference a popped entry owned. A corrupt entry is
     /// logged and leaked (never a double release).
     fn release_entry(&self, entry: u64) {
-        let raw = RawSample::from_u64(entry);
-        let pool = self.pool_inner();
-        match pool.ctl().get(raw.slot as usize) {
-            Some(ctl) if ctl.snapshot().0 == raw.generation && ctl.snapshot().1 > 0 => {
-                pool.release_shared(raw.slot);
-            }
-            _ => tracing::error!(router = %self.name, entry, "dropping an invalid queue entry"),
+        if let Err(e) = self.pool.release_raw(RawSample::from_u64(entry)) {
+            tracing::error!(router = %self.name, entry, error = %e, "dropping an invalid queue entry");
         }
     }
 
@@ -662,75 +653,117 @@ impl<T: ShmSafe> Publisher<T> {
         self.router.inner.pool.loan_recycled()
     }
 
-    /// Freezes `sample` and sends it with the router's default mode.
+    /// Sends `sample` with the router's default mode. Its reference moves
+    /// into the last queue it reaches (no extra count), so publishing a
+    /// loaned sample costs one reference-count update per extra subscriber.
     pub fn publish(&mut self, sample: SampleMut<T>) -> Result<usize, SendError> {
-        let mode = self.router.inner.config.default_mode;
-        self.send(&sample.freeze(), mode)
-    }
-
-    /// Delivers one reference to `sample` to every subscriber. Returns how
-    /// many pipes failed (full queue under `WaitIfFull` timeout or
-    /// `SoftFailIfFull`); `OverwriteOldest` never fails a pipe.
-    pub fn send(&mut self, sample: &Sample<T>, mode: SendMode) -> Result<usize, SendError> {
         let inner = &*self.router.inner;
-        let pool = sample.pool();
-        if pool.identity().is_none() || pool.identity() != inner.pool_inner().identity() {
+        if !sample.same_pool_as(inner.pool.inner()) {
             return Err(SendError::ForeignSample {
                 router: inner.name.clone(),
             });
         }
-        let raw = sample.raw();
-        let entry = raw.to_u64();
-        let ctl = &pool.ctl()[raw.slot as usize];
+        let mode = inner.config.default_mode;
+        let raw = sample.into_owned_raw(0);
+        Ok(self.deliver(raw, true, mode))
+    }
+
+    /// Delivers one reference to `sample` to every subscriber. Returns how
+    /// many pipes failed (full queue under `WaitIfFull` timeout or
+    /// `SoftFailIfFull`); `OverwriteOldest` never fails a pipe unless the
+    /// queue is broken (see `docs/crash-safety.md`).
+    pub fn send(&mut self, sample: &Sample<T>, mode: SendMode) -> Result<usize, SendError> {
+        let inner = &*self.router.inner;
+        if !inner.pool.owns(sample) {
+            return Err(SendError::ForeignSample {
+                router: inner.name.clone(),
+            });
+        }
+        Ok(self.deliver(sample.raw(), false, mode))
+    }
+
+    /// Pushes `raw` to every active subscriber. With `owned`, the caller's
+    /// reference goes to the last subscriber reached (or is released if
+    /// none takes it); every other pipe gets a reference of its own.
+    fn deliver(&self, raw: RawSample, owned: bool, mode: SendMode) -> usize {
+        let inner = &*self.router.inner;
         let deadline = match mode {
             SendMode::WaitIfFull(d) => Some(Instant::now() + d),
             _ => None,
         };
         let mut failed = 0;
+        // Push to each active subscriber one step late, so that the last
+        // one can take the owned reference.
+        let mut pending: Option<(u32, u64)> = None;
         for s in 0..inner.config.max_subscribers {
-            let port = inner.subscriber_port(s);
-            let seen = port.state.load(Ordering::SeqCst);
+            let seen = inner.subscriber_port(s).state.load(Ordering::SeqCst);
             if state_of(seen) != ACTIVE {
                 continue;
             }
-            let ring = inner.ring(self.index, s);
-            // Count the queue's reference before publishing it.
-            ctl.retain();
-            let pushed = loop {
-                if ring.push(entry) {
-                    break true;
-                }
-                match mode {
-                    SendMode::SoftFailIfFull => break false,
-                    SendMode::OverwriteOldest => {
-                        if let Pop::Entry(old) = ring.pop() {
-                            inner.release_entry(old);
-                        }
-                    }
-                    SendMode::WaitIfFull(_) => {
-                        if !wait_for_space(&ring, port, seen, deadline) {
-                            break false;
-                        }
-                    }
-                }
-            };
-            if !pushed {
-                // Our caller still holds `sample`: never the last reference.
-                pool.release_shared(raw.slot);
-                failed += 1;
-                continue;
-            }
-            if port.waiters.load(Ordering::SeqCst) > 0 {
-                port.notify.fetch_add(1, Ordering::SeqCst);
-                futex::wake_all(&port.notify);
-            }
-            if port.state.load(Ordering::SeqCst) != seen {
-                // The subscriber left (and maybe another joined) while we
-                // pushed: what we queued is for no one.
-                inner.drain(&ring);
+            if let Some((ps, pseen)) = pending.replace((s, seen)) {
+                failed += usize::from(!self.push_one(ps, pseen, raw, false, mode, deadline));
             }
         }
-        Ok(failed)
+        match pending {
+            Some((ps, pseen)) => {
+                failed += usize::from(!self.push_one(ps, pseen, raw, owned, mode, deadline));
+            }
+            None if owned => inner.release_entry(raw.to_u64()),
+            None => {}
+        }
+        failed
+    }
+
+    /// Pushes `raw` into the pipe to subscriber `s` (last seen as `seen`),
+    /// counting a reference for it unless `owned` hands over the caller's.
+    /// On failure the pipe's reference is released. Returns success.
+    fn push_one(
+        &self,
+        s: u32,
+        seen: u64,
+        raw: RawSample,
+        owned: bool,
+        mode: SendMode,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let inner = &*self.router.inner;
+        let port = inner.subscriber_port(s);
+        let ring = inner.ring(self.index, s);
+        if !owned {
+            // Count the queue's reference before publishing it.
+            inner.pool.retain_raw(raw);
+        }
+        let entry = raw.to_u64();
+        let pushed = loop {
+            if ring.push(entry) {
+                break true;
+            }
+            match mode {
+                SendMode::SoftFailIfFull => break false,
+                SendMode::OverwriteOldest => {
+                    break ring.push_overwrite(entry, |old| inner.release_entry(old))
+                }
+                SendMode::WaitIfFull(_) => {
+                    if !wait_for_space(&ring, port, seen, deadline) {
+                        break false;
+                    }
+                }
+            }
+        };
+        if !pushed {
+            inner.release_entry(entry);
+            return false;
+        }
+        if port.waiters.load(Ordering::SeqCst) > 0 {
+            port.notify.fetch_add(1, Ordering::SeqCst);
+            futex::wake_all(&port.notify);
+        }
+        if port.state.load(Ordering::SeqCst) != seen {
+            // The subscriber left (and maybe another joined) while we
+            // pushed: what we queued is for no one.
+            inner.drain(&ring);
+        }
+        true
     }
 
     /// Subscribers attached now.

@@ -4,29 +4,49 @@
 //! ring whose subscriber left). Written against `crate::sync` so the loom
 //! model checks this exact code.
 //!
+//! The design follows the stamped cells of crossbeam's `ArrayQueue`
+//! (D. Vyukov's bounded MPMC queue), reduced to one producer:
+//!
 //! ```text
-//! head: u64  — position of the oldest entry; advanced only by CAS (any popper)
-//! tail: u64  — position after the newest entry; written only by the producer
-//! entries[pos % depth]
+//! head: u64   next position to pop; advanced only by CAS (any popper)
+//! tail: u64   next position to push; written only by the producer
+//! cell[pos % depth] = { stamp, value }, with lap = pos / depth:
+//!     stamp == 2·lap       empty, ready for position pos
+//!     stamp == 2·lap + 1   holds the value of position pos
 //! ```
 //!
-//! Positions only grow (64 bits do not wrap), so a CAS on `head` can never
-//! succeed on a stale value (no ABA). A popper reads the entry at `head`
-//! *before* its CAS and owns it only if the CAS succeeds; the producer
-//! writes `entries[t % depth]` only when `t < head + depth`, i.e. after the
-//! entry that used that cell was popped by someone whose CAS succeeded —
-//! and that popper read it before its CAS. Every entry is therefore owned
-//! by exactly one popper.
+//! Shared memory starts zeroed, which is "every cell empty, lap 0". A push
+//! writes the value, then the stamp `2·lap + 1` (Release). A pop reads the
+//! stamp (Acquire) and the value, then claims the position by CAS on `head`
+//! and only then marks the cell empty for the next lap (`2·lap + 2`). So:
 //!
-//! Each entry owns one reference to its sample: the producer counts it
-//! before pushing, the popper takes it over.
+//! - the producer never overwrites a value that no popper has claimed (it
+//!   waits for the stamp of the next lap), and
+//! - every value is claimed by exactly one popper: positions only grow (64
+//!   bits never wrap), so a CAS from a stale `head` cannot succeed.
+//!
+//! In the common case each side touches one shared cache line per message
+//! (the cell); `head` stays in the subscriber's cache and `tail` in the
+//! publisher's. Each value owns one reference to its sample: the producer
+//! counts it before pushing, the popper takes it over.
+//!
+//! A popper that dies between its CAS and its stamp store leaves that cell
+//! "full" forever: the producer sees a full ring there (a `WaitIfFull` send
+//! times out, `SoftFailIfFull` fails, `OverwriteOldest` fails the pipe
+//! rather than spin). Nothing is released twice; `docs/crash-safety.md`
+//! covers how the ring is reset.
 
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{spin_hint, AtomicU32, AtomicU64, Ordering};
 
-/// The shared words of a ring. Entries follow it in memory.
+/// How often `push_overwrite` finds the ring full with nothing to pop
+/// before it gives up: a popper is between its claim and its stamp store
+/// (a few instructions), or died there.
+const STALL_LIMIT: u32 = if cfg!(loom) { 3 } else { 100_000 };
+
+/// The shared words of a ring. Cells follow it in memory.
 #[repr(C, align(64))]
 pub(crate) struct RingHead {
-    /// Oldest entry's position. Popped by CAS.
+    /// Next position to pop. Advanced by CAS.
     pub head: AtomicU64,
     /// Futex word the producer sleeps on when the ring is full; bumped by
     /// a popper that sees `space_waiters > 0`.
@@ -34,13 +54,23 @@ pub(crate) struct RingHead {
     /// 1 while the producer waits for space.
     pub space_waiters: AtomicU32,
     _pad: [u64; 6],
-    /// Next position to write. Written only by the producer.
+    /// Next position to push. Written only by the producer.
     pub tail: AtomicU64,
     _pad2: [u64; 7],
 }
 
 #[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<RingHead>() == 128);
+
+/// One stamped cell.
+#[repr(C)]
+pub(crate) struct Cell {
+    pub stamp: AtomicU64,
+    pub value: AtomicU64,
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<Cell>() == 16);
 
 impl RingHead {
     /// A fresh, empty ring (shared-memory rings start as zero bytes, which
@@ -61,74 +91,118 @@ impl RingHead {
 /// Outcome of a pop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pop {
-    /// An entry; the caller now owns its reference.
+    /// A value; the caller now owns its reference.
     Entry(u64),
     Empty,
-    /// `tail - head` exceeds the depth: the ring's words are corrupt.
+    /// Stamps and positions disagree: the ring's memory is corrupt.
     Corrupt,
 }
 
-/// A ring view: its shared words and its entries.
+/// A ring view: its shared words and its cells.
 pub(crate) struct Ring<'a> {
     pub words: &'a RingHead,
-    pub entries: &'a [AtomicU64],
+    pub cells: &'a [Cell],
 }
 
 impl Ring<'_> {
     fn depth(&self) -> u64 {
-        self.entries.len() as u64
+        self.cells.len() as u64
     }
 
-    /// Entries in the ring now.
+    fn cell(&self, pos: u64) -> (&Cell, u64) {
+        let depth = self.depth();
+        (&self.cells[(pos % depth) as usize], pos / depth)
+    }
+
+    /// Values in the ring now (exact when quiescent).
     pub(crate) fn len(&self) -> u64 {
         let head = self.words.head.load(Ordering::Acquire);
         let tail = self.words.tail.load(Ordering::Acquire);
         tail.saturating_sub(head)
     }
 
-    /// Whether the producer may push (producer only).
+    /// Whether the next push would fail (producer only).
     pub(crate) fn is_full(&self) -> bool {
-        self.len() >= self.depth()
+        let tail = self.words.tail.load(Ordering::Relaxed);
+        let (cell, lap) = self.cell(tail);
+        cell.stamp.load(Ordering::Acquire) != 2 * lap
     }
 
-    /// Pushes an entry (producer only); `false` if the ring is full.
-    pub(crate) fn push(&self, entry: u64) -> bool {
+    /// Pushes a value (producer only); `false` if the ring is full.
+    pub(crate) fn push(&self, value: u64) -> bool {
         // Only the producer writes `tail`.
         let tail = self.words.tail.load(Ordering::Relaxed);
-        // SYNC POINT: Acquire pairs with the popper's successful CAS on
-        // `head`: its read of the cell we are about to reuse happened before.
-        let head = self.words.head.load(Ordering::Acquire);
-        if tail.wrapping_sub(head) >= self.depth() {
+        let (cell, lap) = self.cell(tail);
+        // SYNC POINT: Acquire pairs with the Release stamp store of the
+        // popper that emptied this cell: its read of the old value happened
+        // before we overwrite it.
+        if cell.stamp.load(Ordering::Acquire) != 2 * lap {
             return false;
         }
-        self.entries[(tail % self.depth()) as usize].store(entry, Ordering::Relaxed);
-        // SYNC POINT: SeqCst (a Release) publishes the entry to poppers that
-        // load `tail` with Acquire; SeqCst also orders it before the
+        cell.value.store(value, Ordering::Relaxed);
+        // SYNC POINT: SeqCst (a Release) publishes the value to poppers
+        // that load the stamp with Acquire; SeqCst also orders it before the
         // caller's load of the subscriber's waiter count (see router docs).
-        self.words.tail.store(tail + 1, Ordering::SeqCst);
+        cell.stamp.store(2 * lap + 1, Ordering::SeqCst);
+        self.words.tail.store(tail + 1, Ordering::Release);
         true
     }
 
-    /// Pops the oldest entry (any popper).
+    /// Pops the oldest value (any popper).
     pub(crate) fn pop(&self) -> Pop {
+        let mut head = self.words.head.load(Ordering::Acquire);
         loop {
-            let head = self.words.head.load(Ordering::Acquire);
-            // SYNC POINT: pairs with the Release store of `tail` in `push`.
-            let tail = self.words.tail.load(Ordering::Acquire);
-            if head >= tail {
+            let (cell, lap) = self.cell(head);
+            // SYNC POINT: pairs with the Release stamp store in `push`.
+            let stamp = cell.stamp.load(Ordering::Acquire);
+            if stamp == 2 * lap + 1 {
+                let value = cell.value.load(Ordering::Relaxed);
+                match self.words.head.compare_exchange(
+                    head,
+                    head + 1,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        // SYNC POINT: Release: our read of `value` happens
+                        // before the producer reuses the cell.
+                        cell.stamp.store(2 * lap + 2, Ordering::Release);
+                        return Pop::Entry(value);
+                    }
+                    Err(now) => head = now,
+                }
+            } else if stamp == 2 * lap {
                 return Pop::Empty;
+            } else {
+                // Another popper took `head` and the cell moved on; look
+                // again from the new head. If `head` did not move, the
+                // stamp is impossible.
+                let now = self.words.head.load(Ordering::Acquire);
+                if now == head {
+                    return Pop::Corrupt;
+                }
+                head = now;
             }
-            if tail - head > self.depth() {
-                return Pop::Corrupt;
+        }
+    }
+
+    /// Pushes `value` (producer only), popping the oldest values to make
+    /// room; each displaced value goes to `displaced`, which now owns it.
+    /// Fails only if the ring stays full with nothing to pop: a popper that
+    /// claimed a cell has not finished (or died doing so).
+    pub(crate) fn push_overwrite(&self, value: u64, mut displaced: impl FnMut(u64)) -> bool {
+        let mut stalls = 0;
+        loop {
+            if self.push(value) {
+                return true;
             }
-            let entry = self.entries[(head % self.depth()) as usize].load(Ordering::Relaxed);
-            if self
-                .words
-                .head
-                .compare_exchange(head, head + 1, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return Pop::Entry(entry);
+            match self.pop() {
+                Pop::Entry(old) => displaced(old),
+                Pop::Empty if stalls < STALL_LIMIT => {
+                    stalls += 1;
+                    spin_hint();
+                }
+                Pop::Empty | Pop::Corrupt => return false,
             }
         }
     }
@@ -148,16 +222,28 @@ mod loom_tests {
 
     struct Model {
         words: RingHead,
-        entries: Vec<AtomicU64>,
+        cells: Vec<Cell>,
     }
 
     impl Model {
         fn ring(&self) -> Ring<'_> {
             Ring {
                 words: &self.words,
-                entries: &self.entries,
+                cells: &self.cells,
             }
         }
+    }
+
+    fn model(depth: usize) -> Arc<Model> {
+        Arc::new(Model {
+            words: RingHead::new(),
+            cells: (0..depth)
+                .map(|_| Cell {
+                    stamp: AtomicU64::new(0),
+                    value: AtomicU64::new(0),
+                })
+                .collect(),
+        })
     }
 
     /// A producer pushes 1..=3 into a ring of depth 2, overwriting the
@@ -166,10 +252,7 @@ mod loom_tests {
     #[test]
     fn each_entry_is_popped_exactly_once_under_overwrite() {
         loom::model(|| {
-            let m = Arc::new(Model {
-                words: RingHead::new(),
-                entries: (0..2).map(|_| AtomicU64::new(0)).collect(),
-            });
+            let m = model(2);
             let consumer = {
                 let m = m.clone();
                 thread::spawn(move || {
@@ -184,10 +267,9 @@ mod loom_tests {
             };
             let mut overwritten = Vec::new();
             for v in 1..=3u64 {
-                while !m.ring().push(v) {
-                    if let Pop::Entry(old) = m.ring().pop() {
-                        overwritten.push(old);
-                    }
+                if !m.ring().push_overwrite(v, |old| overwritten.push(old)) {
+                    // Gave up on a stalled popper: the value never entered.
+                    overwritten.push(v);
                 }
             }
             let got = consumer.join().unwrap();
@@ -204,6 +286,35 @@ mod loom_tests {
                 .collect();
             all.sort();
             assert_eq!(all, vec![1, 2, 3], "each entry exactly once");
+        });
+    }
+
+    /// Two poppers race for the values of a full ring: each value goes to
+    /// exactly one of them.
+    #[test]
+    fn competing_poppers_never_share_a_value() {
+        loom::model(|| {
+            let m = model(2);
+            assert!(m.ring().push(1) && m.ring().push(2));
+            let other = {
+                let m = m.clone();
+                thread::spawn(move || match m.ring().pop() {
+                    Pop::Entry(v) => Some(v),
+                    _ => None,
+                })
+            };
+            let mine = match m.ring().pop() {
+                Pop::Entry(v) => Some(v),
+                _ => None,
+            };
+            let theirs = other.join().unwrap();
+            let mut all: Vec<u64> = mine.into_iter().chain(theirs).collect();
+            while let Pop::Entry(v) = m.ring().pop() {
+                all.push(v);
+            }
+            all.sort();
+            assert_eq!(all, vec![1, 2]);
+            assert!(m.ring().push(3), "cells were handed back");
         });
     }
 }
