@@ -64,8 +64,8 @@ pub use crate::pool::{
 };
 #[cfg(not(loom))]
 pub use crate::router::{
-    PortsExhausted, Publisher, RecvError, Router, RouterBuilder, RouterConfig, RouterOpenError,
-    SendError, SendMode, Subscriber, DEFAULT_SPIN_COUNT, MAX_DEPTH, MAX_PORTS,
+    AsyncSubscriber, PortsExhausted, Publisher, RecvError, Router, RouterBuilder, RouterConfig,
+    RouterOpenError, SendError, SendMode, Subscriber, DEFAULT_SPIN_COUNT, MAX_DEPTH, MAX_PORTS,
 };
 #[cfg(not(loom))]
 pub use crate::segment::{

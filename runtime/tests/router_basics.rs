@@ -245,3 +245,34 @@ fn ports_run_out_and_come_back() {
     drop(s);
     assert_eq!(router.subscriber_count(), 0);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_async_subscriber_is_woken_without_polling() {
+    let (_seg, pool) = setup("async", 16);
+    let router = Router::builder(&pool, "r").open_or_create().unwrap();
+    let mut sub = router.subscriber().unwrap().into_async(4).unwrap();
+    let mut publisher = router.publisher().unwrap();
+    let sender = std::thread::spawn(move || {
+        for v in 0..20u64 {
+            std::thread::sleep(Duration::from_millis(1));
+            let s = pool.make_pooled(v).unwrap().freeze();
+            assert_eq!(
+                publisher
+                    .send(&s, SendMode::WaitIfFull(Duration::from_secs(20)))
+                    .unwrap(),
+                0
+            );
+        }
+        pool
+    });
+    for v in 0..20u64 {
+        let got = tokio::time::timeout(Duration::from_secs(20), sub.recv())
+            .await
+            .expect("a message within the deadline")
+            .unwrap();
+        assert_eq!(*got, v);
+    }
+    let pool = sender.join().unwrap();
+    drop(sub);
+    assert_eq!(pool.free_count(), 16);
+}

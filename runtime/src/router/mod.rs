@@ -19,6 +19,7 @@
 //!
 //! The layout is in `docs/segment-format.md`.
 
+mod async_sub;
 mod error;
 pub(crate) mod ring;
 
@@ -30,8 +31,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub use self::error::{PortsExhausted, RecvError, RouterOpenError, SendError};
 use self::ring::{Cell, Pop, Ring, RingHead};
+pub use self::{
+    async_sub::AsyncSubscriber,
+    error::{PortsExhausted, RecvError, RouterOpenError, SendError},
+};
 use crate::{
     fingerprint::Hasher,
     futex,
