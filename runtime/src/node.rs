@@ -67,9 +67,9 @@ pub enum TopicError {
 }
 
 /// One process's presence in a domain: a segment that every participant of
-/// the domain opens by name, and a random participant id recorded with the
-/// ports it creates (the crash-recovery issue uses it to find what a dead
-/// participant held).
+/// the domain opens by name, and the participant row it holds there (whose
+/// liveness lock tells survivors when it died, so they can reclaim what it
+/// held).
 ///
 /// ```
 /// use shmidl::{Node, TopicConfig};
@@ -90,14 +90,13 @@ pub struct Node {
 
 struct NodeInner {
     segment: Segment,
-    id: u64,
 }
 
 impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
             .field("domain", &self.inner.segment.name())
-            .field("id", &format_args!("{:#018x}", self.inner.id))
+            .field("id", &format_args!("{:#018x}", self.id()))
             .finish()
     }
 }
@@ -140,10 +139,7 @@ impl NodeBuilder {
             }
         };
         Ok(Node {
-            inner: Arc::new(NodeInner {
-                segment,
-                id: crate::segment::random_u64() | 1,
-            }),
+            inner: Arc::new(NodeInner { segment }),
         })
     }
 }
@@ -161,9 +157,16 @@ impl Node {
         &self.inner.segment
     }
 
-    /// This participant's random id.
+    /// This participant's random id (its row in the domain segment's
+    /// participant table records it, as do the ports it creates).
     pub fn id(&self) -> u64 {
-        self.inner.id
+        self.inner.segment.participant_id()
+    }
+
+    /// Reclaims what dead participants of the domain held (see
+    /// [`Segment::cleanup_dead`]). Returns how many were reclaimed.
+    pub fn cleanup_dead(&self) -> std::io::Result<usize> {
+        self.inner.segment.cleanup_dead()
     }
 
     /// The pool and router of `topic`, found or created with `config`.
@@ -190,9 +193,7 @@ impl Node {
         topic: &str,
         config: TopicConfig,
     ) -> Result<Publisher<T>, TopicError> {
-        Ok(self
-            .router::<T>(topic, config)?
-            .publisher_owned_by(self.inner.id)?)
+        Ok(self.router::<T>(topic, config)?.publisher()?)
     }
 
     /// A subscriber on `topic`.
@@ -201,9 +202,7 @@ impl Node {
         topic: &str,
         config: TopicConfig,
     ) -> Result<Subscriber<T>, TopicError> {
-        Ok(self
-            .router::<T>(topic, config)?
-            .subscriber_owned_by(self.inner.id)?)
+        Ok(self.router::<T>(topic, config)?.subscriber()?)
     }
 }
 

@@ -40,6 +40,7 @@ use crate::{
     futex,
     segment::{ObjectKind, ObjectSpec, ObjectType, Segment},
     shm_safe::ShmSafe,
+    sync::{AtomicU64, Ordering},
 };
 
 /// "POOL", little-endian.
@@ -47,6 +48,8 @@ const POOL_MAGIC: u32 = 0x4c4f_4f50;
 /// Largest capacity: indices must stay below [`NIL`], and refs fit 32 bits.
 pub const MAX_POOL_CAPACITY: u32 = 1 << 30;
 const CACHE_LINE: usize = 64;
+/// Rows of the segment's participant table (one holdings bitmap each).
+const PARTICIPANT_ROWS: usize = crate::segment::layout::PARTICIPANT_CAPACITY as usize;
 
 /// Header at the start of a pool object.
 ///
@@ -82,12 +85,25 @@ struct Geometry {
     stride: usize,
     ctl_offset: usize,
     slots_offset: usize,
+    /// Per-participant holdings bitmaps: `PARTICIPANT_ROWS` rows of
+    /// `holdings_row` bytes.
+    holdings_offset: usize,
+    holdings_row: usize,
     total_size: usize,
     align: usize,
 }
 
 impl Geometry {
     fn new<T>(capacity: u32, elements: u32) -> Result<Self, PoolOpenError> {
+        Self::with(size_of::<T>(), align_of::<T>(), capacity, elements)
+    }
+
+    fn with(
+        elem_size: usize,
+        elem_align: usize,
+        capacity: u32,
+        elements: u32,
+    ) -> Result<Self, PoolOpenError> {
         if capacity == 0 || capacity > MAX_POOL_CAPACITY {
             return Err(PoolOpenError::InvalidGeometry(
                 "capacity must be 1 ..= 2^30 slots",
@@ -99,8 +115,13 @@ impl Geometry {
             ));
         }
         let too_big = PoolOpenError::InvalidGeometry("pool does not fit in the address space");
-        let align = align_of::<T>().max(CACHE_LINE);
-        let payload = size_of::<T>()
+        if !elem_align.is_power_of_two() || elem_align > 4096 {
+            return Err(PoolOpenError::InvalidGeometry(
+                "impossible element alignment",
+            ));
+        }
+        let align = elem_align.max(CACHE_LINE);
+        let payload = elem_size
             .checked_mul(elements as usize)
             .ok_or_else(|| too_big.clone_geom())?;
         // Slots of at least one cache line, aligned for T: neighbours never
@@ -116,9 +137,17 @@ impl Geometry {
         let slots_offset = (ctl_offset + ctl_bytes)
             .checked_next_multiple_of(align)
             .ok_or_else(|| too_big.clone_geom())?;
-        let total_size = stride
+        let holdings_offset = stride
             .checked_mul(capacity as usize)
             .and_then(|b| b.checked_add(slots_offset))
+            .and_then(|b| b.checked_next_multiple_of(CACHE_LINE))
+            .ok_or_else(|| too_big.clone_geom())?;
+        // One bit per slot per participant row, each row on its own lines.
+        let holdings_row = (capacity as usize).div_ceil(64) * 8;
+        let holdings_row = holdings_row.next_multiple_of(CACHE_LINE);
+        let total_size = holdings_row
+            .checked_mul(PARTICIPANT_ROWS)
+            .and_then(|b| b.checked_add(holdings_offset))
             .filter(|&t| t <= isize::MAX as usize)
             .ok_or(too_big)?;
         Ok(Self {
@@ -127,6 +156,8 @@ impl Geometry {
             stride,
             ctl_offset,
             slots_offset,
+            holdings_offset,
+            holdings_row,
             total_size,
             align,
         })
@@ -176,6 +207,9 @@ pub(crate) struct PoolInner {
     /// Which pool this is, across processes: (segment id, offset), or
     /// `None` for a heap pool.
     identity: Option<(u64, u64)>,
+    /// This process's participant row (its holdings bitmap), `None` for a
+    /// heap pool.
+    row: Option<u32>,
     name: String,
     timeout: Duration,
     _backing: Backing,
@@ -206,6 +240,38 @@ impl PoolInner {
         unsafe { self.header.as_ref() }
     }
 
+    /// Word `index / 64` of participant `row`'s holdings bitmap.
+    fn holdings_word(&self, row: u32, index: u32) -> &AtomicU64 {
+        debug_assert!((row as usize) < PARTICIPANT_ROWS && index < self.geom.capacity);
+        let off = self.geom.holdings_offset
+            + row as usize * self.geom.holdings_row
+            + (index as usize / 64) * 8;
+        let p = self.header.as_ptr().cast::<u8>().wrapping_add(off);
+        // SAFETY: `row < PARTICIPANT_ROWS` and `index < capacity`, so the
+        // word lies inside the object (`Geometry` sized the bitmaps),
+        // 8-aligned (rows and the bitmap start are 64-aligned); an atomic.
+        unsafe { &*p.cast::<AtomicU64>() }
+    }
+
+    /// Records that this process holds a reference to slot `index`. Called
+    /// *after* the reference is counted: a crash in between leaks, never
+    /// double-frees.
+    pub(crate) fn hold(&self, index: u32) {
+        if let Some(row) = self.row {
+            self.holdings_word(row, index)
+                .fetch_or(1 << (index % 64), Ordering::Release);
+        }
+    }
+
+    /// Erases the record of [`hold`](Self::hold). Called *before* the
+    /// reference is released or handed to a queue.
+    pub(crate) fn unhold(&self, index: u32) {
+        if let Some(row) = self.row {
+            self.holdings_word(row, index)
+                .fetch_and(!(1 << (index % 64)), Ordering::Release);
+        }
+    }
+
     /// (segment id, offset) of a shared pool; `None` for a `LocalPool`.
     pub(crate) fn identity(&self) -> Option<(u64, u64)> {
         self.identity
@@ -228,10 +294,12 @@ impl PoolInner {
         &self.header().free.0
     }
 
-    /// Pops a free slot and marks it allocated; returns (index, generation).
+    /// Pops a free slot and marks it allocated and held by this process;
+    /// returns (index, generation).
     fn try_alloc(&self) -> Option<(u32, u32)> {
         let index = self.free_list().pop(self.ctl())?;
         let generation = self.ctl()[index as usize].allocate();
+        self.hold(index);
         Some((index, generation))
     }
 
@@ -279,6 +347,13 @@ impl PoolInner {
         }
     }
 
+    /// Frees an exclusive slot of a dead owner whose record was already
+    /// erased. Its contents may be half-written, so no destructor runs.
+    fn free_exclusive_unrecorded(&self, index: u32) {
+        self.ctl()[index as usize].release_exclusive();
+        self.push_free(index);
+    }
+
     /// Frees an exclusively held slot (a `SampleMut` or `UninitSample`
     /// that was never shared); `drop_values` says whether it is initialised.
     pub(crate) fn free_exclusive(&self, index: u32, drop_values: bool) {
@@ -286,6 +361,7 @@ impl PoolInner {
             // SAFETY: the slot is initialised and ours alone (EXCLUSIVE).
             unsafe { (self.drop_slot)(self.slot_ptr(index), self.geom.elements as usize) };
         }
+        self.unhold(index);
         // SYNC POINT: the push's SeqCst CAS publishes the slot's last
         // contents to the next popper.
         self.ctl()[index as usize].release_exclusive();
@@ -521,15 +597,20 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
                 });
             }
         }
-        let mut inner = make_inner::<T>(
-            ptr,
-            found,
-            self.name,
-            self.timeout,
-            Backing::Segment(self.segment.clone()),
-        );
-        inner.identity = Some((self.segment.id(), placed.offset));
-        Ok(Arc::new(inner))
+        // One view per pool per segment handle: the holdings bitmap of this
+        // handle's participant row then has a single writer.
+        self.segment.local_view(placed.offset, || {
+            let mut inner = make_inner::<T>(
+                ptr,
+                found,
+                self.name.clone(),
+                self.timeout,
+                Backing::Segment(self.segment.clone()),
+            );
+            inner.identity = Some((self.segment.id(), placed.offset));
+            inner.row = Some(self.segment.participant_row());
+            Ok(Arc::new(inner))
+        })
     }
 
     /// Finds the pool, or creates it with the configured capacity. An
@@ -650,19 +731,127 @@ unsafe fn init_pool<T>(ptr: NonNull<u8>, geom: &Geometry) {
 /// Reads the geometry back from a header and checks it against the
 /// directory entry's size and against `T`. `None` if anything disagrees.
 fn validate_header<T>(h: &PoolHeader, object_size: u64) -> Option<Geometry> {
-    if h.magic != POOL_MAGIC
-        || h.elem_size as usize != size_of::<T>()
-        || h.elem_align as usize != align_of::<T>()
-    {
+    if h.elem_size as usize != size_of::<T>() || h.elem_align as usize != align_of::<T>() {
         return None;
     }
-    let geom = Geometry::new::<T>(h.capacity, h.elements).ok()?;
+    validate_header_untyped(h, object_size)
+}
+
+/// [`validate_header`] without knowing the element type: trusts the
+/// header's element size and alignment, checks everything derived from them.
+fn validate_header_untyped(h: &PoolHeader, object_size: u64) -> Option<Geometry> {
+    if h.magic != POOL_MAGIC {
+        return None;
+    }
+    let geom = Geometry::with(
+        h.elem_size as usize,
+        h.elem_align as usize,
+        h.capacity,
+        h.elements,
+    )
+    .ok()?;
     let agrees = geom.stride as u64 == h.stride
         && geom.ctl_offset as u64 == h.ctl_offset
         && geom.slots_offset as u64 == h.slots_offset
         && geom.total_size as u64 == h.total_size
         && h.total_size == object_size;
     agrees.then_some(geom)
+}
+
+/// Releases every pool reference that participant `row` (now dead) held in
+/// the pool at `offset` of `segment`: for each recorded slot, erase the
+/// record, then release (so a reclaimer that dies mid-way can leak but
+/// never release twice). Values whose last reference goes are dropped with
+/// their destructor if this process has the pool open with its type, else
+/// freed without running a destructor.
+pub(crate) fn reclaim_row(segment: &Segment, offset: u64, size: u64, row: u32) {
+    if row as usize >= PARTICIPANT_ROWS {
+        return;
+    }
+    let _ = size;
+    let Some(view) = untyped_view(segment, offset) else {
+        tracing::error!(segment = %segment.name(), offset, "cannot reclaim from a corrupt pool");
+        return;
+    };
+    let words = view.geom.capacity.div_ceil(64);
+    for w in 0..words {
+        let word = view.holdings_word(row, w * 64);
+        let bits = word.swap(0, Ordering::AcqRel);
+        for b in 0..64 {
+            if bits & (1 << b) != 0 {
+                let slot = w * 64 + b;
+                if slot < view.geom.capacity {
+                    reclaim_slot(&view, slot);
+                }
+            }
+        }
+    }
+}
+
+/// Releases the reference a queue entry owned, in the pool at `offset` of
+/// `segment`, when the caller has no typed handle (reclaiming a dead
+/// participant's router ports). `false` if the entry or the pool is invalid
+/// (nothing is released).
+pub(crate) fn release_raw_at(segment: &Segment, offset: u64, raw: RawSample) -> bool {
+    let Some(view) = untyped_view(segment, offset) else {
+        return false;
+    };
+    let Ok(ctl) = view.check_handle(raw) else {
+        return false;
+    };
+    let (generation, refs) = ctl.snapshot();
+    if generation != raw.generation || refs == 0 || refs & free_list::EXCLUSIVE != 0 {
+        return false;
+    }
+    view.release_shared(raw.slot);
+    true
+}
+
+/// This handle's view of the pool at `offset`, or an untyped one (values
+/// freed through it run no destructor). `None` if it is not a valid pool.
+fn untyped_view(segment: &Segment, offset: u64) -> Option<Arc<PoolInner>> {
+    if let Some(v) = segment.existing_view::<PoolInner>(offset) {
+        return Some(v);
+    }
+    let size = segment
+        .objects_raw()
+        .into_iter()
+        .find(|&(kind, off, _)| {
+            off == offset && (kind == ObjectKind::POOL || kind == ObjectKind::ARRAY_POOL)
+        })?
+        .2;
+    if size < size_of::<PoolHeader>() as u64 {
+        return None;
+    }
+    let ptr = segment.ptr_at(offset);
+    // SAFETY: `offset` is a READY pool entry of the directory, in bounds,
+    // at least a header long and 64-aligned; the plain header fields are
+    // immutable after publication.
+    let header = unsafe { ptr.cast::<PoolHeader>().as_ref() };
+    let geom = validate_header_untyped(header, size)?;
+    let mut inner = make_inner::<()>(
+        ptr,
+        geom,
+        format!("pool@{offset}"),
+        Duration::ZERO,
+        Backing::Segment(segment.clone()),
+    );
+    inner.identity = Some((segment.id(), offset));
+    Some(Arc::new(inner))
+}
+
+/// Releases the one reference a dead participant held on `slot`.
+fn reclaim_slot(pool: &PoolInner, slot: u32) {
+    let ctl = &pool.ctl()[slot as usize];
+    let (_, refs) = ctl.snapshot();
+    if refs == 0 {
+        tracing::error!(pool = %pool.name, slot, "holdings record names a free slot; ignoring it");
+    } else if refs & free_list::EXCLUSIVE != 0 {
+        // A unique, never-shared sample: the dead owner was its only holder.
+        pool.free_exclusive_unrecorded(slot);
+    } else {
+        pool.release_shared(slot);
+    }
 }
 
 fn make_inner<T>(
@@ -686,6 +875,7 @@ fn make_inner<T>(
             .collect(),
         drop_slot: drop_elements::<T>,
         identity: None,
+        row: None,
         name,
         timeout,
         _backing: backing,

@@ -203,6 +203,9 @@ impl<V: ?Sized + SlotView> SampleMut<V> {
         // dropped at the end of this function.
         let inner = unsafe { std::ptr::read(&this.inner) };
         let ctl = &inner.ctl()[this.index as usize];
+        // The reference leaves this process: erase the record first (a crash
+        // before the queue takes it leaks, never frees twice).
+        inner.unhold(this.index);
         ctl.share();
         for _ in 0..extra {
             ctl.retain();
@@ -282,7 +285,9 @@ impl<V: ?Sized + SlotView> Sample<V> {
         let prev = pool.local[index as usize].fetch_add(1, StdOrdering::Relaxed);
         if prev == 0 {
             // First reference in this process: the shared reference becomes
-            // the process's, and the process holds the pool alive.
+            // the process's (recorded after it was counted), and the process
+            // holds the pool alive.
+            pool.hold(index);
             std::mem::forget(pool.clone());
         } else {
             // The process already holds a shared reference; give this one
@@ -351,6 +356,8 @@ impl<V: ?Sized + SlotView> Drop for Sample<V> {
             return;
         }
         std::sync::atomic::fence(StdOrdering::Acquire);
+        // Erase the record before giving the reference up.
+        pool.unhold(self.index);
         pool.release_shared(self.index);
         // SAFETY: the local count went 1 → 0, so we give back the strong
         // count taken when it went 0 → 1 (struct invariant).

@@ -207,12 +207,18 @@ impl Geometry {
     }
 }
 
-struct RouterInner<T: ShmSafe> {
+/// Untyped access to a router object's ports and rings.
+struct RouterView {
     // INVARIANTS: `base` points to an initialised router object of
-    // `geom.total_size` bytes in the pool's segment, kept mapped by `pool`.
+    // `geom.total_size` bytes whose mapping outlives the view (kept by the
+    // owner of the view: a `Pool` or a `Segment` handle).
     base: NonNull<u8>,
     config: RouterConfig,
     geom: Geometry,
+}
+
+struct RouterInner<T: ShmSafe> {
+    view: RouterView,
     pool: Pool<T>,
     name: String,
 }
@@ -222,7 +228,68 @@ unsafe impl<T: ShmSafe> Send for RouterInner<T> {}
 // SAFETY: as above.
 unsafe impl<T: ShmSafe> Sync for RouterInner<T> {}
 
+impl<T: ShmSafe> std::ops::Deref for RouterInner<T> {
+    type Target = RouterView;
+    fn deref(&self) -> &RouterView {
+        &self.view
+    }
+}
+
 impl<T: ShmSafe> RouterInner<T> {
+    /// Releases the reference a popped entry owned. A corrupt entry is
+    /// logged and leaked (never a double release).
+    fn release_entry(&self, entry: u64) {
+        if let Err(e) = self.pool.release_raw(RawSample::from_u64(entry)) {
+            tracing::error!(router = %self.name, entry, error = %e, "dropping an invalid queue entry");
+        }
+    }
+
+    /// Pops and releases every entry of a ring, waking its producer.
+    fn drain(&self, ring: &Ring<'_>) {
+        while let Pop::Entry(e) = ring.pop() {
+            self.release_entry(e);
+        }
+        wake_producer(ring);
+    }
+}
+
+impl RouterView {
+    /// Reads and checks the header of the router object at `base`, of
+    /// `size` bytes (from its directory entry).
+    fn from_object(
+        base: NonNull<u8>,
+        size: u64,
+    ) -> Result<(Self, &'static RouterHeader), &'static str> {
+        if size < std::mem::size_of::<RouterHeader>() as u64 {
+            return Err("object smaller than a router header");
+        }
+        // SAFETY: the object is at least a header long, 64-aligned and
+        // initialised; the header is immutable after publication. The
+        // 'static lifetime is bounded by the caller, who keeps the mapping
+        // alive as long as it uses the header (it is only read at once).
+        let h: &'static RouterHeader = unsafe { base.cast::<RouterHeader>().as_ref() };
+        if h.magic != ROUTER_MAGIC {
+            return Err("bad magic");
+        }
+        let config = RouterConfig {
+            max_publishers: h.max_publishers,
+            max_subscribers: h.max_subscribers,
+            depth: h.depth,
+            default_mode: SendMode::decode(h.default_mode, h.default_timeout_ns)
+                .ok_or("unknown default mode")?,
+        };
+        let geom = Geometry::new(&config).map_err(|_| "impossible configuration")?;
+        if geom.total_size as u64 != size
+            || h.total_size != size
+            || h.ports_offset != geom.ports_offset as u64
+            || h.rings_offset != geom.rings_offset as u64
+            || h.ring_stride != geom.ring_stride as u64
+        {
+            return Err("geometry does not match the object");
+        }
+        Ok((Self { base, config, geom }, h))
+    }
+
     fn port(&self, index: usize) -> &PortSlot {
         debug_assert!(index < (self.config.max_publishers + self.config.max_subscribers) as usize);
         let p = self
@@ -260,22 +327,6 @@ impl<T: ShmSafe> RouterInner<T> {
         Ring { words, cells }
     }
 
-    /// Releases the reference a popped entry owned. A corrupt entry is
-    /// logged and leaked (never a double release).
-    fn release_entry(&self, entry: u64) {
-        if let Err(e) = self.pool.release_raw(RawSample::from_u64(entry)) {
-            tracing::error!(router = %self.name, entry, error = %e, "dropping an invalid queue entry");
-        }
-    }
-
-    /// Pops and releases every entry of a ring, waking its producer.
-    fn drain(&self, ring: &Ring<'_>) {
-        while let Pop::Entry(e) = ring.pop() {
-            self.release_entry(e);
-        }
-        wake_producer(ring);
-    }
-
     fn publishers(&self) -> u32 {
         (0..self.config.max_publishers)
             .filter(|&p| state_of(self.publisher_port(p).state.load(Ordering::Acquire)) == ACTIVE)
@@ -288,14 +339,8 @@ impl<T: ShmSafe> RouterInner<T> {
             .count() as u32
     }
 
-    /// Claims a free port among `range` (publisher or subscriber table).
-    fn claim(
-        &self,
-        first: usize,
-        count: u32,
-        role: &'static str,
-        owner: u64,
-    ) -> Result<(u32, u32), PortsExhausted> {
+    /// Claims a free port among `count` ports starting at `first`.
+    fn claim(&self, first: usize, count: u32, publisher: bool, owner: u64) -> Option<(u32, u32)> {
         for i in 0..count {
             let port = self.port(first + i as usize);
             let cur = port.state.load(Ordering::Acquire);
@@ -303,10 +348,7 @@ impl<T: ShmSafe> RouterInner<T> {
                 continue;
             }
             let generation = generation_of(cur).wrapping_add(1);
-            let next = pack(
-                generation,
-                if role == "publisher" { ACTIVE } else { JOINING },
-            );
+            let next = pack(generation, if publisher { ACTIVE } else { JOINING });
             if port
                 .state
                 .compare_exchange(cur, next, Ordering::SeqCst, Ordering::Relaxed)
@@ -314,14 +356,10 @@ impl<T: ShmSafe> RouterInner<T> {
             {
                 port.pid.store(std::process::id(), Ordering::Relaxed);
                 port.owner.store(owner, Ordering::Relaxed);
-                return Ok((i, generation));
+                return Some((i, generation));
             }
         }
-        Err(PortsExhausted {
-            router: self.name.clone(),
-            role,
-            capacity: count,
-        })
+        None
     }
 
     /// Wakes every sleeping subscriber (a publisher left: pipes may close).
@@ -455,32 +493,12 @@ impl<T: ShmSafe> RouterBuilder<'_, T> {
             name: self.name.clone(),
             what,
         };
-        if placed.size < std::mem::size_of::<RouterHeader>() as u64 {
-            return Err(corrupt("object smaller than a router header"));
-        }
         let base = segment.ptr_at(placed.offset);
-        // SAFETY: at least a header long, 64-aligned, initialised; the
-        // header is immutable after publication.
-        let h = unsafe { base.cast::<RouterHeader>().as_ref() };
-        if h.magic != ROUTER_MAGIC || h.payload_fingerprint != T::FINGERPRINT {
-            return Err(corrupt("bad magic or payload fingerprint"));
+        let (view, h) = RouterView::from_object(base, placed.size).map_err(corrupt)?;
+        if h.payload_fingerprint != T::FINGERPRINT {
+            return Err(corrupt("payload fingerprint differs from the directory's"));
         }
-        let found = RouterConfig {
-            max_publishers: h.max_publishers,
-            max_subscribers: h.max_subscribers,
-            depth: h.depth,
-            default_mode: SendMode::decode(h.default_mode, h.default_timeout_ns)
-                .ok_or_else(|| corrupt("unknown default mode"))?,
-        };
-        let found_geom = Geometry::new(&found).map_err(|_| corrupt("impossible configuration"))?;
-        if found_geom.total_size as u64 != placed.size
-            || h.total_size != placed.size
-            || h.ports_offset != found_geom.ports_offset as u64
-            || h.rings_offset != found_geom.rings_offset as u64
-            || h.ring_stride != found_geom.ring_stride as u64
-        {
-            return Err(corrupt("geometry does not match the object"));
-        }
+        let found = view.config;
         if create && found != config {
             return Err(RouterOpenError::ConfigMismatch {
                 name: self.name,
@@ -498,9 +516,7 @@ impl<T: ShmSafe> RouterBuilder<'_, T> {
         }
         Ok(Router {
             inner: Arc::new(RouterInner {
-                base,
-                config: found,
-                geom: found_geom,
+                view,
                 pool: self.pool.clone(),
                 name: self.name,
             }),
@@ -580,16 +596,32 @@ impl<T: ShmSafe> Router<T> {
         self.inner.subscribers()
     }
 
-    /// Attaches a publisher.
-    pub fn publisher(&self) -> Result<Publisher<T>, PortsExhausted> {
-        self.publisher_owned_by(0)
+    fn exhausted(&self, role: &'static str, capacity: u32) -> PortsExhausted {
+        PortsExhausted {
+            router: self.inner.name.clone(),
+            role,
+            capacity,
+        }
     }
 
-    /// Attaches a publisher recorded as owned by participant `owner`.
-    pub(crate) fn publisher_owned_by(&self, owner: u64) -> Result<Publisher<T>, PortsExhausted> {
-        let (index, _) =
-            self.inner
-                .claim(0, self.inner.config.max_publishers, "publisher", owner)?;
+    /// The participant id that ports of this handle are recorded under.
+    fn owner(&self) -> u64 {
+        self.inner.pool.segment().participant_id()
+    }
+
+    /// Attaches a publisher.
+    pub fn publisher(&self) -> Result<Publisher<T>, PortsExhausted> {
+        let inner = &self.inner;
+        let count = inner.config.max_publishers;
+        let (index, _) = inner
+            .claim(0, count, true, self.owner())
+            .ok_or_else(|| self.exhausted("publisher", count))?;
+        // A previous owner of this port may have died between writing a
+        // cell's stamp and advancing `tail`: resynchronise each ring's tail
+        // with its cells (we are now its only producer).
+        for s in 0..inner.config.max_subscribers {
+            inner.ring(index, s).resync_tail();
+        }
         Ok(Publisher {
             router: self.clone(),
             index,
@@ -599,18 +631,16 @@ impl<T: ShmSafe> Router<T> {
 
     /// Attaches a subscriber. It receives only what is sent after it joined.
     pub fn subscriber(&self) -> Result<Subscriber<T>, PortsExhausted> {
-        self.subscriber_owned_by(0)
-    }
-
-    /// Attaches a subscriber recorded as owned by participant `owner`.
-    pub(crate) fn subscriber_owned_by(&self, owner: u64) -> Result<Subscriber<T>, PortsExhausted> {
         let inner = &self.inner;
-        let (index, generation) = inner.claim(
-            inner.config.max_publishers as usize,
-            inner.config.max_subscribers,
-            "subscriber",
-            owner,
-        )?;
+        let count = inner.config.max_subscribers;
+        let (index, generation) = inner
+            .claim(
+                inner.config.max_publishers as usize,
+                count,
+                false,
+                self.owner(),
+            )
+            .ok_or_else(|| self.exhausted("subscriber", count))?;
         // Whatever a previous occupant left queued is not ours.
         for p in 0..inner.config.max_publishers {
             inner.drain(&inner.ring(p, index));
@@ -748,7 +778,7 @@ impl<T: ShmSafe> Publisher<T> {
                     break ring.push_overwrite(entry, |old| inner.release_entry(old))
                 }
                 SendMode::WaitIfFull(_) => {
-                    if !wait_for_space(&ring, port, seen, deadline) {
+                    if !wait_for_space(&ring, port, seen, deadline, inner.pool.segment()) {
                         break false;
                     }
                 }
@@ -777,7 +807,13 @@ impl<T: ShmSafe> Publisher<T> {
 }
 
 /// Waits until `ring` has space, the subscriber changes, or `deadline`.
-fn wait_for_space(ring: &Ring<'_>, port: &PortSlot, seen: u64, deadline: Option<Instant>) -> bool {
+fn wait_for_space(
+    ring: &Ring<'_>,
+    port: &PortSlot,
+    seen: u64,
+    deadline: Option<Instant>,
+    segment: &crate::Segment,
+) -> bool {
     loop {
         ring.words.space_waiters.store(1, Ordering::SeqCst);
         let seq = ring.words.space_seq.load(Ordering::SeqCst);
@@ -794,8 +830,13 @@ fn wait_for_space(ring: &Ring<'_>, port: &PortSlot, seen: u64, deadline: Option<
         let until = deadline.map_or(cap, |d| d.min(cap));
         let woke = futex::wait_until(&ring.words.space_seq, seq, Some(until));
         ring.words.space_waiters.store(0, Ordering::SeqCst);
-        if woke == futex::Wake::TimedOut && deadline.is_some_and(|d| Instant::now() >= d) {
-            return !ring.is_full();
+        if woke == futex::Wake::TimedOut {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return !ring.is_full();
+            }
+            // Waiting long: maybe the subscriber died with a full queue.
+            // Reclaiming it changes its port, which ends this wait.
+            let _ = segment.cleanup_dead();
         }
     }
 }
@@ -896,8 +937,13 @@ impl<T: ShmSafe> Subscriber<T> {
             }
             let cap = Instant::now() + POLL;
             let until = deadline.map_or(cap, |d| d.min(cap));
-            futex::wait_until(&port.notify, seq, Some(until));
+            let woke = futex::wait_until(&port.notify, seq, Some(until));
             port.waiters.fetch_sub(1, Ordering::SeqCst);
+            if woke == futex::Wake::TimedOut {
+                // Quiet for a while: maybe publishers died. Reclaiming them
+                // frees their ports, which a blocking `recv` sees as closed.
+                let _ = inner.pool.segment().cleanup_dead();
+            }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.try_recv()?.ok_or(RecvError::Timeout);
             }
@@ -935,6 +981,70 @@ impl<T: ShmSafe> Drop for Subscriber<T> {
             .store(pack(generation, LEAVING), Ordering::SeqCst);
         for p in 0..inner.config.max_publishers {
             inner.drain(&inner.ring(p, self.index));
+        }
+        port.state.store(pack(generation, FREE), Ordering::SeqCst);
+    }
+}
+
+/// Releases what the dead participant `dead_id` held in the router object
+/// at `offset` of `segment`: its publisher ports are freed (what they
+/// queued stays deliverable) and its subscriber ports are emptied — queued
+/// references released, cells a dead popper left claimed handed back — and
+/// freed, waking publishers that wait on them.
+pub(crate) fn reclaim_owner(segment: &crate::Segment, offset: u64, size: u64, dead_id: u64) {
+    let Ok((view, h)) = RouterView::from_object(segment.ptr_at(offset), size) else {
+        tracing::error!(segment = %segment.name(), offset, "cannot reclaim from a corrupt router");
+        return;
+    };
+    let pool_offset = h.pool_offset;
+    let release = |entry: u64| {
+        if !crate::pool::release_raw_at(segment, pool_offset, RawSample::from_u64(entry)) {
+            tracing::error!(segment = %segment.name(), entry, "dropping an invalid queue entry");
+        }
+    };
+    let c = view.config;
+    for p in 0..c.max_publishers {
+        let port = view.publisher_port(p);
+        let cur = port.state.load(Ordering::Acquire);
+        if state_of(cur) == ACTIVE && port.owner.load(Ordering::Acquire) == dead_id {
+            let freed = pack(generation_of(cur), FREE);
+            if port
+                .state
+                .compare_exchange(cur, freed, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                view.wake_all_subscribers();
+            }
+        }
+    }
+    for s in 0..c.max_subscribers {
+        let port = view.subscriber_port(s);
+        let cur = port.state.load(Ordering::Acquire);
+        if state_of(cur) == FREE || port.owner.load(Ordering::Acquire) != dead_id {
+            continue;
+        }
+        let generation = generation_of(cur);
+        // LEAVING makes publishers stop pushing to it (and drain what they
+        // pushed concurrently).
+        if port
+            .state
+            .compare_exchange(
+                cur,
+                pack(generation, LEAVING),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            continue;
+        }
+        for p in 0..c.max_publishers {
+            let ring = view.ring(p, s);
+            while let Pop::Entry(e) = ring.pop() {
+                release(e);
+            }
+            ring.release_abandoned_cells();
+            wake_producer(&ring);
         }
         port.state.store(pack(generation, FREE), Ordering::SeqCst);
     }

@@ -207,6 +207,47 @@ impl Ring<'_> {
         }
     }
 
+    /// Resets `tail` after a producer died (producer only, before its first
+    /// push): the cells are the truth. Skips positions already popped and
+    /// every full cell of the current lap that a dead producer filled
+    /// without advancing `tail`.
+    pub(crate) fn resync_tail(&self) {
+        let head = self.words.head.load(Ordering::Acquire);
+        let mut tail = self.words.tail.load(Ordering::Acquire).max(head);
+        while tail - head < self.depth() {
+            let (cell, lap) = self.cell(tail);
+            if cell.stamp.load(Ordering::Acquire) != 2 * lap + 1 {
+                break;
+            }
+            tail += 1;
+        }
+        self.words.tail.store(tail, Ordering::Release);
+    }
+
+    /// Hands back cells that a popper claimed (advanced `head` past) but
+    /// never marked empty because it died in between. Call only when that
+    /// popper is known dead: a live popper stores the same value, so the
+    /// CAS is harmless, but a dead one never will.
+    pub(crate) fn release_abandoned_cells(&self) {
+        let head = self.words.head.load(Ordering::Acquire);
+        let depth = self.depth();
+        for (i, cell) in self.cells.iter().enumerate() {
+            let stamp = cell.stamp.load(Ordering::Acquire);
+            if stamp % 2 == 1 {
+                let lap = stamp / 2;
+                let pos = lap * depth + i as u64;
+                if pos < head {
+                    let _ = cell.stamp.compare_exchange(
+                        stamp,
+                        stamp + 1,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                }
+            }
+        }
+    }
+
     /// After a pop: whether the producer sleeps waiting for space (then the
     /// caller bumps `space_seq` and wakes it).
     pub(crate) fn producer_waiting(&self) -> bool {

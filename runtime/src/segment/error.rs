@@ -80,6 +80,14 @@ pub enum SegmentOpenError {
         /// The segment name.
         name: String,
     },
+    /// Every participant row is taken by a live participant.
+    #[error("segment `{name}` has {capacity} live participants already")]
+    TooManyParticipants {
+        /// The segment name.
+        name: String,
+        /// Rows in the participant table.
+        capacity: u32,
+    },
     /// An operating-system call failed.
     #[error("segment `{name}`: {op} failed: {source}")]
     Io {

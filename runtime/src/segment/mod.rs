@@ -14,15 +14,19 @@
 mod error;
 pub(crate) mod layout;
 mod lock;
+mod participants;
 
 use std::{
+    any::Any,
+    collections::HashMap,
     fmt,
     fs::File,
     io,
     marker::PhantomData,
     ops::Deref,
+    os::fd::AsRawFd,
     ptr::NonNull,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, Weak},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -33,11 +37,15 @@ use rustix::{
     shm::{self, OFlags as ShmOFlags},
 };
 
-pub use self::error::{ObjectError, ObjectType, SegmentCreateError, SegmentOpenError};
 use self::layout::{
     DirEntry, HeaderControl, HeaderFault, HeaderInfo, ATTACH_CLOSING, CONTROL_OFFSET, DATA_OFFSET,
     DIR_CAPACITY, DIR_OFFSET, ENTRY_EMPTY, ENTRY_INITIALIZING, ENTRY_READY, MAX_SEGMENT_SIZE,
     OBJECT_ALIGN, STATE_READY,
+};
+use self::participants::Row;
+pub use self::{
+    error::{ObjectError, ObjectType, SegmentCreateError, SegmentOpenError},
+    participants::ParticipantInfo,
 };
 use crate::{
     name::{validate_object_name, SegmentName},
@@ -122,11 +130,22 @@ pub struct Segment {
 
 struct Inner {
     name: SegmentName,
+    /// Holds this participant's liveness lock (OFD lock on its row byte).
     file: File,
+    /// A second open file description, holding no lock: for probing.
+    probe: File,
     map: MmapRaw,
     info: HeaderInfo,
     dir_local: Mutex<()>,
     timeout: Duration,
+    /// This handle's participant row, and its generation when claimed.
+    row: u32,
+    row_generation: u32,
+    /// Random participant id.
+    id: u64,
+    /// Process-local views of shared objects opened through this handle
+    /// (one per object, so per-row bookkeeping has a single writer).
+    registry: Mutex<HashMap<u64, Weak<dyn Any + Send + Sync>>>,
 }
 
 // SAFETY: `Inner` only hands out shared references into the mapping whose
@@ -516,20 +535,12 @@ impl Segment {
                 });
             }
         }
-        let seg = Inner {
-            name,
-            file,
-            map,
-            info,
-            dir_local: Mutex::new(()),
-            timeout,
-        };
-        let control = seg.control();
         let corrupt = |field, value| SegmentOpenError::Corrupt {
-            name: seg.name.to_string(),
+            name: name.to_string(),
             field,
             value,
         };
+        let control = control_of(&map);
         let state = control.state.load(Ordering::Acquire);
         if state != STATE_READY {
             return Err(corrupt("state", state.into()));
@@ -538,13 +549,18 @@ impl Segment {
         if next < DATA_OFFSET || next > info.total_size {
             return Err(corrupt("alloc_next", next));
         }
+        let probe = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+            .map_err(|e| io("reopen for probing", e))?;
         // Attach: count ourselves in unless the last handle is already
         // leaving (then the file is about to disappear: report `Closing`).
         let mut cur = control.attach.load(Ordering::Relaxed);
         loop {
             if cur & ATTACH_CLOSING != 0 {
                 return Err(SegmentOpenError::Closing {
-                    name: seg.name.to_string(),
+                    name: name.to_string(),
                 });
             }
             if cur == ATTACH_CLOSING - 1 {
@@ -560,9 +576,46 @@ impl Segment {
                 Err(now) => cur = now,
             }
         }
-        Ok(Self {
+        let id = random_u64() | 1;
+        // A full table stays full only while its participants live: every
+        // attach, and every wait that times out, frees dead rows.
+        let claimed = match claim_row(&map, &file, id) {
+            Ok(Some(c)) => Ok(c),
+            Ok(None) => Err(SegmentOpenError::TooManyParticipants {
+                name: name.to_string(),
+                capacity: layout::PARTICIPANT_CAPACITY,
+            }),
+            Err(e) => Err(io("locking a participant row", e)),
+        };
+        let (row, row_generation) = match claimed {
+            Ok(c) => c,
+            Err(e) => {
+                detach(control, &name);
+                return Err(e);
+            }
+        };
+        let seg = Inner {
+            name,
+            file,
+            probe,
+            map,
+            info,
+            dir_local: Mutex::new(()),
+            timeout,
+            row,
+            row_generation,
+            id,
+            registry: Mutex::new(HashMap::new()),
+        };
+        let segment = Self {
             inner: Arc::new(seg),
-        })
+        };
+        // Reclaim what dead participants left, now that we are one of the
+        // survivors (detection runs on attach: no daemon needed).
+        if let Err(e) = segment.cleanup_dead() {
+            tracing::warn!(segment = %segment.name(), error = %e, "probing participants failed");
+        }
+        Ok(segment)
     }
 
     /// The segment's name.
@@ -589,6 +642,170 @@ impl Segment {
     /// Number of handles attached across all processes.
     pub fn attached(&self) -> u32 {
         self.inner.control().attach.load(Ordering::Relaxed) & !ATTACH_CLOSING
+    }
+
+    /// This handle's participant row.
+    pub fn participant_row(&self) -> u32 {
+        self.inner.row
+    }
+
+    /// This handle's random participant id.
+    pub fn participant_id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// Every participant row in use, with its liveness probed now.
+    pub fn participants(&self) -> Vec<ParticipantInfo> {
+        use participants::{state_of, ALIVE, RECLAIMING};
+        (0..layout::PARTICIPANT_CAPACITY)
+            .filter_map(|r| {
+                let row = self.inner.row(r);
+                let state = state_of(row.state.load(Ordering::Acquire));
+                if state != ALIVE && state != RECLAIMING {
+                    return None;
+                }
+                Some(ParticipantInfo {
+                    row: r,
+                    pid: row.pid.load(Ordering::Relaxed),
+                    id: row.id.load(Ordering::Relaxed),
+                    start_time: row.start_time.load(Ordering::Relaxed),
+                    alive: participants::is_alive(&self.inner.probe, r).unwrap_or(true),
+                    reclaiming: state == RECLAIMING,
+                })
+            })
+            .collect()
+    }
+
+    /// Finds participants that died without leaving and reclaims everything
+    /// they held: router ports and queued messages, pool references, their
+    /// attachment and their row. Returns how many were reclaimed.
+    ///
+    /// Runs automatically on attach and when a blocking wait times out;
+    /// costs one `fcntl` per participant row, and nothing on the send or
+    /// receive path.
+    pub fn cleanup_dead(&self) -> io::Result<usize> {
+        use participants::{generation_of, pack, state_of, ALIVE, FREE, RECLAIMING};
+        let mut reclaimed = 0;
+        for r in 0..layout::PARTICIPANT_CAPACITY {
+            if r == self.inner.row {
+                continue;
+            }
+            let row = self.inner.row(r);
+            let cur = row.state.load(Ordering::Acquire);
+            let takeover = match state_of(cur) {
+                ALIVE => false,
+                // Another survivor is reclaiming it; take over only if that
+                // survivor died too (each reclaim step is safe to repeat).
+                RECLAIMING => {
+                    let by = row.reclaimer.load(Ordering::Acquire);
+                    if by >= layout::PARTICIPANT_CAPACITY
+                        || participants::is_alive(&self.inner.probe, by)?
+                    {
+                        continue;
+                    }
+                    true
+                }
+                _ => continue,
+            };
+            if participants::is_alive(&self.inner.probe, r)? {
+                continue;
+            }
+            row.reclaimer.store(self.inner.row, Ordering::Release);
+            let generation = generation_of(cur);
+            if !takeover
+                && row
+                    .state
+                    .compare_exchange(
+                        cur,
+                        pack(generation, RECLAIMING),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
+                    .is_err()
+            {
+                continue; // another survivor won
+            }
+            tracing::warn!(
+                segment = %self.name(),
+                row = r,
+                pid = row.pid.load(Ordering::Relaxed),
+                "reclaiming what a dead participant held"
+            );
+            self.reclaim_row(r);
+            detach_one(self.inner.control());
+            row.state.store(pack(generation, FREE), Ordering::Release);
+            reclaimed += 1;
+        }
+        Ok(reclaimed)
+    }
+
+    /// Releases everything participant row `row` held in this segment's
+    /// objects: routers first (their queues hold pool references), then
+    /// pools.
+    fn reclaim_row(&self, row: u32) {
+        let dead_id = self.inner.row(row).id.load(Ordering::Acquire);
+        let entries = self.objects_raw();
+        for &(kind, offset, size) in &entries {
+            if kind == ObjectKind::ROUTER {
+                crate::router::reclaim_owner(self, offset, size, dead_id);
+            }
+        }
+        for &(kind, offset, size) in &entries {
+            if kind == ObjectKind::POOL || kind == ObjectKind::ARRAY_POOL {
+                crate::pool::reclaim_row(self, offset, size, row);
+            }
+        }
+    }
+
+    /// (kind, offset, size) of every ready directory entry that lies inside
+    /// the data area.
+    pub(crate) fn objects_raw(&self) -> Vec<(ObjectKind, u64, u64)> {
+        (0..DIR_CAPACITY)
+            .map(|i| self.inner.entry(i))
+            .take_while(|e| e.state.load(Ordering::Acquire) != ENTRY_EMPTY)
+            .filter(|e| e.state.load(Ordering::Acquire) == ENTRY_READY)
+            .map(|e| {
+                let t = entry_type(e);
+                (t.kind, e.offset.load(Ordering::Relaxed), t.size)
+            })
+            .filter(|&(_, off, size)| {
+                off >= DATA_OFFSET && off.checked_add(size).is_some_and(|end| end <= self.size())
+            })
+            .collect()
+    }
+
+    /// The process-local view of the shared object at `offset`, made by
+    /// `make` the first time it is asked for through this handle.
+    pub(crate) fn local_view<V: Any + Send + Sync, E>(
+        &self,
+        offset: u64,
+        make: impl FnOnce() -> Result<Arc<V>, E>,
+    ) -> Result<Arc<V>, E> {
+        let mut reg = self
+            .inner
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = reg.get(&offset).and_then(Weak::upgrade) {
+            if let Ok(v) = v.downcast::<V>() {
+                return Ok(v);
+            }
+        }
+        let v = make()?;
+        let weak: Weak<dyn Any + Send + Sync> =
+            Arc::downgrade(&(v.clone() as Arc<dyn Any + Send + Sync>));
+        reg.insert(offset, weak);
+        Ok(v)
+    }
+
+    /// The live process-local view at `offset`, if this handle has one.
+    pub(crate) fn existing_view<V: Any + Send + Sync>(&self, offset: u64) -> Option<Arc<V>> {
+        let reg = self
+            .inner
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        reg.get(&offset)?.upgrade()?.downcast::<V>().ok()
     }
 
     /// The objects in the directory (name and type), in creation order.
@@ -891,21 +1108,115 @@ fn entry_name(e: &DirEntry) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-impl Inner {
-    fn control(&self) -> &HeaderControl {
-        // SAFETY: the header was validated, so the mapping holds at least
-        // DATA_OFFSET bytes and CONTROL_OFFSET (256) is inside it and
-        // suitably aligned (mappings are page-aligned). `HeaderControl` is
-        // all atomics, valid for any bit pattern, and lives as long as `self`.
-        unsafe {
-            &*self
-                .map
-                .as_ptr()
-                .wrapping_add(CONTROL_OFFSET as usize)
-                .cast::<HeaderControl>()
+/// The control block of a validated mapping.
+fn control_of(map: &MmapRaw) -> &HeaderControl {
+    // SAFETY: the header was validated, so the mapping holds at least
+    // DATA_OFFSET bytes and CONTROL_OFFSET (256) is inside it and suitably
+    // aligned (mappings are page-aligned). `HeaderControl` is all atomics,
+    // valid for any bit pattern, and lives as long as the mapping.
+    unsafe {
+        &*map
+            .as_ptr()
+            .wrapping_add(CONTROL_OFFSET as usize)
+            .cast::<HeaderControl>()
+    }
+}
+
+/// Participant row `row` of a validated mapping.
+fn row_of(map: &MmapRaw, row: u32) -> &Row {
+    debug_assert!(row < layout::PARTICIPANT_CAPACITY);
+    let off =
+        layout::PARTICIPANT_OFFSET as usize + row as usize * layout::PARTICIPANT_ROW_SIZE as usize;
+    // SAFETY: `row < PARTICIPANT_CAPACITY`, so the row lies inside the
+    // validated header area (const assertions in `layout`), 64-aligned;
+    // `Row` is all atomics, valid for any bit pattern.
+    unsafe { &*map.as_ptr().wrapping_add(off).cast::<Row>() }
+}
+
+/// Claims a free participant row: locks its byte first, then marks it
+/// alive, so no prober can ever see it alive without the lock held.
+/// `Ok(None)` if every row is taken.
+fn claim_row(map: &MmapRaw, file: &File, id: u64) -> io::Result<Option<(u32, u32)>> {
+    use participants::{lock_byte, pack, state_of, ALIVE, FREE};
+    for r in 0..layout::PARTICIPANT_CAPACITY {
+        let row = row_of(map, r);
+        let cur = row.state.load(Ordering::Acquire);
+        if state_of(cur) != FREE {
+            continue;
+        }
+        if !lock::ofd_lock(file, lock_byte(r), libc::F_WRLCK as libc::c_short)? {
+            continue;
+        }
+        let generation = participants::generation_of(cur).wrapping_add(1);
+        row.pid.store(std::process::id(), Ordering::Relaxed);
+        row.id.store(id, Ordering::Relaxed);
+        row.start_time
+            .store(participants::own_start_time(), Ordering::Relaxed);
+        row.since_unix_ns.store(now_unix_ns(), Ordering::Relaxed);
+        if row
+            .state
+            .compare_exchange(
+                cur,
+                pack(generation, ALIVE),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            return Ok(Some((r, generation)));
+        }
+        lock::ofd_lock(file, lock_byte(r), libc::F_UNLCK as libc::c_short)?;
+    }
+    Ok(None)
+}
+
+/// Removes one attachment of a dead participant (never the last: the
+/// caller is attached).
+fn detach_one(control: &HeaderControl) {
+    let _ = control
+        .attach
+        .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |cur| {
+            (cur & !ATTACH_CLOSING > 1).then(|| cur - 1)
+        });
+}
+
+/// Detaches one handle; the last one out unlinks the segment.
+fn detach(control: &HeaderControl, name: &SegmentName) {
+    let attach = &control.attach;
+    // The last one out marks the segment closing in the same atomic step,
+    // so no one can attach between "last" and "unlink".
+    let mut cur = attach.load(Ordering::Relaxed);
+    let last = loop {
+        let count = cur & !ATTACH_CLOSING;
+        let (new, last) = if count <= 1 {
+            (ATTACH_CLOSING, true)
+        } else {
+            (cur - 1, false)
+        };
+        match attach.compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => break last,
+            Err(now) => cur = now,
+        }
+    };
+    if last {
+        match shm::unlink(name.shm_path()) {
+            Ok(()) => tracing::debug!(segment = %name, "last handle left; segment removed"),
+            Err(e) => tracing::warn!(segment = %name, error = %e, "removing segment failed"),
         }
     }
+}
 
+impl Inner {
+    fn control(&self) -> &HeaderControl {
+        control_of(&self.map)
+    }
+
+    fn row(&self, row: u32) -> &Row {
+        row_of(&self.map, row)
+    }
+}
+
+impl Inner {
     fn entry(&self, index: u32) -> &DirEntry {
         debug_assert!(index < DIR_CAPACITY);
         let off = DIR_OFFSET as usize + index as usize * layout::DIR_ENTRY_SIZE as usize;
@@ -918,32 +1229,22 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let attach = &self.control().attach;
-        // Detach; the last one out marks the segment closing in the same
-        // atomic step, so no one can attach between "last" and "unlink".
-        let mut cur = attach.load(Ordering::Relaxed);
-        let last = loop {
-            let count = cur & !ATTACH_CLOSING;
-            let (new, last) = if count <= 1 {
-                (ATTACH_CLOSING, true)
-            } else {
-                (cur - 1, false)
-            };
-            match attach.compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => break last,
-                Err(now) => cur = now,
-            }
-        };
-        if last {
-            match shm::unlink(self.name.shm_path()) {
-                Ok(()) => {
-                    tracing::debug!(segment = %self.name, "last handle left; segment removed")
-                }
-                Err(e) => {
-                    tracing::warn!(segment = %self.name, error = %e, "removing segment failed")
-                }
-            }
-        }
+        // Everything this handle held (pool references, ports) was released
+        // by the objects that held this handle alive; free the row, then
+        // its lock (closing `file` releases it), then detach.
+        let row = self.row(self.row);
+        let _ = row.state.compare_exchange(
+            participants::pack(self.row_generation, participants::ALIVE),
+            participants::pack(self.row_generation, participants::FREE),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        let _ = lock::ofd_lock(
+            &self.file,
+            participants::lock_byte(self.row),
+            libc::F_UNLCK as libc::c_short,
+        );
+        detach(self.control(), &self.name);
     }
 }
 
