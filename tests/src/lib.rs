@@ -56,6 +56,32 @@ pub fn field<'a>(stdout: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
 }
 
+/// Reads the child's stdout until a line `key=value` arrives (or the child
+/// closes it, or `timeout` passes); returns the value. The child keeps
+/// running.
+pub fn read_field(child: &mut Child, key: &str, timeout: Duration) -> Option<String> {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take()?;
+    let key = key.to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(v) = line.strip_prefix(&key).and_then(|r| r.strip_prefix('=')) {
+                let _ = tx.send(v.to_owned());
+                break;
+            }
+        }
+    });
+    rx.recv_timeout(timeout).ok()
+}
+
+/// Kills `child` with SIGKILL and reaps it.
+pub fn kill(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Polls `cond` until it holds or `timeout` passes; returns whether it held.
 pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -818,13 +818,15 @@ fn wait_for_space(
         ring.words.space_waiters.store(1, Ordering::SeqCst);
         let seq = ring.words.space_seq.load(Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        if !ring.is_full() {
-            ring.words.space_waiters.store(0, Ordering::SeqCst);
-            return true;
-        }
+        // A subscriber that left (or was reclaimed) fails the pipe, even if
+        // leaving emptied its queue.
         if port.state.load(Ordering::SeqCst) != seen {
             ring.words.space_waiters.store(0, Ordering::SeqCst);
             return false;
+        }
+        if !ring.is_full() {
+            ring.words.space_waiters.store(0, Ordering::SeqCst);
+            return true;
         }
         let cap = Instant::now() + POLL;
         let until = deadline.map_or(cap, |d| d.min(cap));

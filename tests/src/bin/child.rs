@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use shmidl::{ObjectError, Pool, RawSample, Router, Sample, Segment, SendMode};
+use shmidl::{Node, ObjectError, Pool, RawSample, Router, Sample, Segment, SendMode, TopicConfig};
 use shmidl_tests::{install_drop_counter, wait_for, Counted, DropCounterGuard, Msg};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -27,6 +27,9 @@ fn main() -> ExitCode {
         ["handover-take", seg] => handover_take(seg),
         ["churn", seg, seed, ops] => churn(seg, seed, ops),
         ["publish", seg, id, count] => publish(seg, id, count),
+        ["crash-holder", domain] => crash_holder(domain),
+        ["idle-subscriber", domain] => idle_subscriber(domain),
+        ["idle-publisher", domain] => idle_publisher(domain),
         ["subscribe", seg, publishers, count] => subscribe(seg, publishers, count),
         _ => Err(format!("unknown scenario {args:?}")),
     };
@@ -286,4 +289,72 @@ fn subscribe(seg: &str, publishers: &str, count: &str) -> Result<(), String> {
     }
     println!("received={total}");
     Ok(())
+}
+
+/// The topic the crash tests use.
+pub const CRASH_TOPIC: &str = "crash/topic";
+
+fn crash_config() -> TopicConfig {
+    TopicConfig {
+        pool: 16,
+        depth: 4,
+        overflow: SendMode::SoftFailIfFull,
+        max_publishers: 4,
+        max_subscribers: 4,
+    }
+}
+
+/// Sleeps until killed (the tests SIGKILL it), bounded by the deadline.
+fn wait_to_be_killed() -> Result<(), String> {
+    std::thread::sleep(DEADLINE);
+    Err("was not killed".into())
+}
+
+/// Holds everything a participant can hold, then waits to be killed:
+/// a publisher and a subscriber port, two unique samples, one shared
+/// sample, and three published messages queued for every subscriber.
+fn crash_holder(domain: &str) -> Result<(), String> {
+    let node = Node::builder(domain)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let mut publisher = node
+        .publisher::<u64>(CRASH_TOPIC, crash_config())
+        .map_err(|e| e.to_string())?;
+    let _subscriber = node
+        .subscriber::<u64>(CRASH_TOPIC, crash_config())
+        .map_err(|e| e.to_string())?;
+    let _unique = (publisher.loan(), publisher.loan());
+    let _shared = publisher.loan().map_err(|e| e.to_string())?.freeze();
+    let _shared2 = _shared.clone();
+    for v in 0..3 {
+        let mut s = publisher.loan().map_err(|e| e.to_string())?;
+        *s = 100 + v;
+        publisher.publish(s).map_err(|e| e.to_string())?;
+    }
+    println!("ready=1");
+    wait_to_be_killed()
+}
+
+/// Subscribes, never reads, waits to be killed.
+fn idle_subscriber(domain: &str) -> Result<(), String> {
+    let node = Node::builder(domain)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let _subscriber = node
+        .subscriber::<u64>(CRASH_TOPIC, crash_config())
+        .map_err(|e| e.to_string())?;
+    println!("ready=1");
+    wait_to_be_killed()
+}
+
+/// Attaches a publisher, never sends, waits to be killed.
+fn idle_publisher(domain: &str) -> Result<(), String> {
+    let node = Node::builder(domain)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let _publisher = node
+        .publisher::<u64>(CRASH_TOPIC, crash_config())
+        .map_err(|e| e.to_string())?;
+    println!("ready=1");
+    wait_to_be_killed()
 }
