@@ -127,9 +127,7 @@ pub fn parse_ast(name: &str, text: &str) -> Result<ast::File, Diagnostics> {
     let mut diagnostics = Diagnostics::default();
     diagnostics.set_sources(sources);
     for e in errors {
-        let mut d = Diagnostic::error(id, e.span, e.message);
-        d.help = e.help;
-        diagnostics.push(d);
+        diagnostics.push(e.into_diagnostic(id));
     }
     Err(diagnostics)
 }

@@ -147,9 +147,7 @@ impl Loaded {
                 .max(1);
             let (file, errors) = parser::parse(source.text(), budget);
             for e in errors {
-                let mut d = Diagnostic::error(id, e.span, e.message);
-                d.help = e.help;
-                self.diagnostics.push(d);
+                self.diagnostics.push(e.into_diagnostic(id));
             }
             let mut imports = Vec::new();
             for item in &file.items {

@@ -32,6 +32,23 @@ pub(crate) struct SyntaxError {
     pub(crate) span: Span,
     pub(crate) message: String,
     pub(crate) help: Option<String>,
+    /// A secondary location, such as the `{` that a missing `}` would close.
+    pub(crate) note: Option<(Span, String)>,
+}
+
+impl SyntaxError {
+    /// The error as a diagnostic in `file`.
+    pub(crate) fn into_diagnostic(
+        self,
+        file: crate::source::FileId,
+    ) -> crate::diagnostic::Diagnostic {
+        let mut d = crate::diagnostic::Diagnostic::error(file, self.span, self.message);
+        d.help = self.help;
+        if let Some((span, note)) = self.note {
+            d = d.with_note_at(file, span, note);
+        }
+        d
+    }
 }
 
 /// Parses `text`. Returns the tree and the syntax errors; the tree holds every
@@ -49,6 +66,7 @@ pub(crate) fn parse(text: &str, max_errors: usize) -> (File, Vec<SyntaxError>) {
                 span: e.span,
                 message: e.message,
                 help: None,
+                note: None,
             })
             .collect();
         return (
@@ -175,11 +193,109 @@ fn translate(
     } else {
         help_for(text, at, &meaningful)
     };
+    if let Some(keyword) = keyword_read_as_field(text, at, item_start, comments, &meaningful) {
+        let note = unclosed_brace(text, item_start, keyword.start, comments).map(|open| {
+            (
+                Span::new(open, open + 1),
+                "this `{` is not closed".to_owned(),
+            )
+        });
+        let word = text.get(keyword.start..keyword.end).unwrap_or("");
+        return SyntaxError {
+            span: keyword,
+            message: format!("expected `}}`, found keyword `{word}`"),
+            help: Some(format!(
+                "if a new declaration starts here, close the one above with `}}`; a field named `{word}` needs a `:`"
+            )),
+            note,
+        };
+    }
+    // A declaration keyword or the end of the file where `}` was possible usually means
+    // a `}` is missing: show which `{` it would close.
+    let looks_unclosed = meaningful.contains(&Rule::rbrace)
+        && (found == "end of file" || found.starts_with("keyword"));
+    let note = looks_unclosed
+        .then(|| unclosed_brace(text, item_start, at, comments))
+        .flatten()
+        .map(|open| {
+            (
+                Span::new(open, open + 1),
+                "this `{` is not closed".to_owned(),
+            )
+        });
     SyntaxError {
         span,
         message,
         help,
+        note,
     }
+}
+
+/// When the parser wanted the `:` of a field whose name is a declaration keyword at the
+/// start of a line (`struct B {` after a struct that lacks its `}`), the span of that
+/// keyword.
+fn keyword_read_as_field(
+    text: &str,
+    at: usize,
+    item_start: usize,
+    comments: &[Span],
+    expected: &[Rule],
+) -> Option<Span> {
+    if expected != [Rule::colon] {
+        return None;
+    }
+    let end = lexer::prev_token_end(text, at, item_start, comments);
+    let before = text.get(..end)?;
+    let start = before
+        .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        .len();
+    let word = text.get(start..end)?;
+    let line_start = before.get(..start)?.rfind('\n').map_or(0, |p| p + 1);
+    let first_on_line = text.get(line_start..start)?.trim().is_empty();
+    let keyword = matches!(
+        word,
+        "package" | "import" | "const" | "enum" | "struct" | "message" | "topic"
+    );
+    (keyword && first_on_line).then_some(Span::new(start, end))
+}
+
+/// The innermost `{` between `from` and `to` that is not closed before `to`, ignoring
+/// braces in comments and strings.
+fn unclosed_brace(text: &str, from: usize, to: usize, comments: &[Span]) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut open: Vec<usize> = Vec::new();
+    let mut comment = comments.partition_point(|c| c.end <= from);
+    let mut i = from;
+    while i < to.min(bytes.len()) {
+        if let Some(c) = comments.get(comment) {
+            if c.start <= i {
+                i = c.end.max(i + 1);
+                comment += 1;
+                continue;
+            }
+        }
+        match bytes[i] {
+            b'{' => open.push(i),
+            b'}' => {
+                open.pop();
+            }
+            b'"' => {
+                while i + 1 < bytes.len() && !matches!(bytes[i + 1], b'"' | b'\n') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                // A doc comment (plain comments are skipped above).
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    open.pop()
 }
 
 /// A hint for common mistakes, beyond "expected X".
@@ -651,6 +767,7 @@ mod tests {
     fn first_error(text: &str) -> SyntaxError {
         let (_, errors) = parse(text, 100);
         errors.into_iter().next().unwrap_or(SyntaxError {
+            note: None,
             span: Span::default(),
             message: "no error".into(),
             help: None,
@@ -687,6 +804,18 @@ mod tests {
         let (file, errors) = parse(text, 100);
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert_eq!(file.items.len(), 1);
+    }
+
+    #[test]
+    fn a_missing_closing_brace_points_at_the_open_one() {
+        let text = "struct A {\n    x: u8, // {\n    /// doc {\n    y: u8,\n\nstruct B { y: u8 }\n";
+        let sut = first_error(text);
+        assert!(
+            sut.message.ends_with("found keyword `struct`"),
+            "{}",
+            sut.message
+        );
+        assert_eq!(sut.note.map(|(span, _)| span), Some(Span::new(9, 10)));
     }
 
     #[test]
