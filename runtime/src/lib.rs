@@ -32,6 +32,8 @@
 //! Linux only: segments rely on `/dev/shm`, shared futexes and
 //! open-file-description locks.
 
+#[cfg(not(loom))]
+mod audit;
 pub mod fingerprint;
 /// Re-exported for [`Pool::loan_recycled`]'s `FromBytes` bound.
 pub use zerocopy;
@@ -56,6 +58,8 @@ mod shm_safe;
 mod sync;
 
 #[cfg(not(loom))]
+pub use crate::audit::{AuditError, AuditReport};
+#[cfg(not(loom))]
 pub use crate::node::{Node, NodeBuilder, TopicConfig, TopicError, MAX_TOPIC_LEN};
 #[cfg(not(loom))]
 pub use crate::pool::{
@@ -69,8 +73,8 @@ pub use crate::router::{
 };
 #[cfg(not(loom))]
 pub use crate::segment::{
-    ObjectError, ObjectKind, ObjectType, Segment, SegmentBuilder, SegmentCreateError,
-    SegmentOpenError, ShmRef, DEFAULT_TIMEOUT, MIN_SEGMENT_SIZE,
+    ObjectError, ObjectKind, ObjectType, ParticipantInfo, Segment, SegmentBuilder,
+    SegmentCreateError, SegmentOpenError, ShmRef, DEFAULT_TIMEOUT, MIN_SEGMENT_SIZE,
 };
 pub use crate::{
     name::{NameError, SegmentName, MAX_OBJECT_NAME_LEN, MAX_SEGMENT_NAME_LEN},

@@ -56,20 +56,21 @@ pub fn field<'a>(stdout: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
 }
 
-/// Reads the child's stdout until a line `key=value` arrives (or the child
-/// closes it, or `timeout` passes); returns the value. The child keeps
-/// running.
+/// Waits until the child prints a line `key=value` (or closes stdout, or
+/// `timeout` passes) and returns the value. The child keeps running; the
+/// rest of its output is read and discarded.
 pub fn read_field(child: &mut Child, key: &str, timeout: Duration) -> Option<String> {
     use std::io::{BufRead, BufReader};
     let stdout = child.stdout.take()?;
     let key = key.to_owned();
     let (tx, rx) = std::sync::mpsc::channel();
     thread::spawn(move || {
+        // Keep reading to the end so the child never writes into a closed
+        // pipe; only the first matching line is reported.
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             if let Some(v) = line.strip_prefix(&key).and_then(|r| r.strip_prefix('=')) {
                 let _ = tx.send(v.to_owned());
-                break;
             }
         }
     });

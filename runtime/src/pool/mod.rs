@@ -938,6 +938,17 @@ impl<T: ShmSafe> Pool<T> {
         self.core.inner.ctl()[raw.slot as usize].retain();
     }
 
+    /// Records that this process holds the reference `raw` owns (again).
+    pub(crate) fn hold_raw(&self, raw: RawSample) {
+        self.core.inner.hold(raw.slot);
+    }
+
+    /// Erases the record of the reference `raw` owns, just before it is
+    /// handed to a queue or released.
+    pub(crate) fn unhold_raw(&self, raw: RawSample) {
+        self.core.inner.unhold(raw.slot);
+    }
+
     /// Releases the reference a queue entry owned. An entry that does not
     /// name a live slot (corrupted memory) is refused: nothing is released,
     /// so it can leak but never be released twice.
@@ -1181,3 +1192,84 @@ impl<T: ShmSafe> LocalPool<T> {
 
 #[allow(dead_code)]
 const _: () = assert!(NIL == u32::MAX && MAX_POOL_CAPACITY < NIL);
+
+/// What an audit changed in one pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolAudit {
+    /// Slots whose reference count disagreed with the holders found, and
+    /// was corrected.
+    pub counts_fixed: u32,
+    /// Slots found with no holder and returned to the free list.
+    pub slots_freed: u32,
+}
+
+/// Audits the pool at `offset` of a quiescent segment: every reference must
+/// be accounted for by a participant's holdings record or by one of the
+/// `queued` values (raw handles in router queues). Leaked references are
+/// released, and slots lost off the free list are put back.
+pub(crate) fn audit_pool(segment: &Segment, offset: u64, queued: &[u64]) -> Option<PoolAudit> {
+    let view = untyped_view(segment, offset)?;
+    let cap = view.geom.capacity;
+    let mut holders = vec![0u32; cap as usize];
+    for row in 0..PARTICIPANT_ROWS as u32 {
+        for w in 0..cap.div_ceil(64) {
+            let bits = view.holdings_word(row, w * 64).load(Ordering::Acquire);
+            for b in 0..64 {
+                let slot = w * 64 + b;
+                if bits & (1 << b) != 0 && slot < cap {
+                    holders[slot as usize] += 1;
+                }
+            }
+        }
+    }
+    for &q in queued {
+        let raw = RawSample::from_u64(q);
+        if let Some(ctl) = view.ctl().get(raw.slot as usize) {
+            if ctl.snapshot().0 == raw.generation {
+                holders[raw.slot as usize] += 1;
+            }
+        }
+    }
+    // Walk the free list (bounded: a cycle in a corrupt list ends it).
+    let mut on_list = vec![false; cap as usize];
+    let mut at = view.free_list().head.load(Ordering::Acquire) as u32;
+    for _ in 0..cap {
+        match view.ctl().get(at as usize) {
+            Some(c) if !on_list[at as usize] => {
+                on_list[at as usize] = true;
+                at = c.next.load(Ordering::Acquire);
+            }
+            _ => break,
+        }
+    }
+    let mut report = PoolAudit::default();
+    for slot in 0..cap {
+        let ctl = &view.ctl()[slot as usize];
+        let (generation, refs) = ctl.snapshot();
+        let counted = refs & !free_list::EXCLUSIVE;
+        let expected = holders[slot as usize];
+        if counted == expected && (counted > 0 || on_list[slot as usize]) {
+            continue;
+        }
+        if expected == 0 {
+            if counted > 0 {
+                // Leaked: no one can reach it. Contents may be half
+                // written by a dead owner: free without a destructor.
+                ctl.word
+                    .store(u64::from(generation) << 32, Ordering::Release);
+                report.counts_fixed += 1;
+            }
+            if !on_list[slot as usize] {
+                view.push_free(slot);
+                report.slots_freed += 1;
+            }
+        } else {
+            ctl.word.store(
+                u64::from(generation) << 32 | u64::from(expected),
+                Ordering::Release,
+            );
+            report.counts_fixed += 1;
+        }
+    }
+    Some(report)
+}

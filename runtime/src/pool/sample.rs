@@ -195,17 +195,16 @@ impl<V: ?Sized + SlotView> SampleMut<V> {
 
     /// Ends exclusive ownership and returns the handle that now owns the
     /// sample's only reference, plus `extra` more references (one per
-    /// additional queue the caller will push it into). Nothing is recorded
-    /// in this process: the handles own the references.
+    /// additional queue the caller will push it into). The reference stays
+    /// recorded in this process's holdings until the caller hands it to a
+    /// queue ([`Pool::unhold_raw`](crate::Pool) just before the push) or
+    /// releases it.
     pub(crate) fn into_owned_raw(self, extra: u32) -> RawSample {
         let this = ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped, so the Arc is moved out once and
         // dropped at the end of this function.
         let inner = unsafe { std::ptr::read(&this.inner) };
         let ctl = &inner.ctl()[this.index as usize];
-        // The reference leaves this process: erase the record first (a crash
-        // before the queue takes it leaks, never frees twice).
-        inner.unhold(this.index);
         ctl.share();
         for _ in 0..extra {
             ctl.retain();

@@ -717,8 +717,9 @@ impl<T: ShmSafe> Publisher<T> {
     }
 
     /// Pushes `raw` to every active subscriber. With `owned`, the caller's
-    /// reference goes to the last subscriber reached (or is released if
-    /// none takes it); every other pipe gets a reference of its own.
+    /// reference (recorded in this process's holdings) goes to the last
+    /// subscriber reached if it can take it at once, else it is released at
+    /// the end; every other pipe gets a reference of its own.
     fn deliver(&self, raw: RawSample, owned: bool, mode: SendMode) -> usize {
         let inner = &*self.router.inner;
         let deadline = match mode {
@@ -735,47 +736,100 @@ impl<T: ShmSafe> Publisher<T> {
                 continue;
             }
             if let Some((ps, pseen)) = pending.replace((s, seen)) {
-                failed += usize::from(!self.push_one(ps, pseen, raw, false, mode, deadline));
+                failed += usize::from(!self.push_one(ps, pseen, raw, mode, deadline));
             }
         }
-        match pending {
-            Some((ps, pseen)) => {
-                failed += usize::from(!self.push_one(ps, pseen, raw, owned, mode, deadline));
+        let Some((ps, pseen)) = pending else {
+            if owned {
+                inner.pool.unhold_raw(raw);
+                inner.release_entry(raw.to_u64());
             }
-            None if owned => inner.release_entry(raw.to_u64()),
-            None => {}
+            return failed;
+        };
+        if owned {
+            // Move the reference into the last queue if it has room now:
+            // erase our record, then push (a crash in between leaks it, never
+            // frees it twice). Otherwise keep it recorded while we wait, and
+            // give the queue a reference of its own.
+            inner.pool.unhold_raw(raw);
+            if self.push_now(ps, pseen, raw) {
+                return failed;
+            }
+            inner.pool.hold_raw(raw);
+        }
+        failed += usize::from(!self.push_one(ps, pseen, raw, mode, deadline));
+        if owned {
+            inner.pool.unhold_raw(raw);
+            inner.release_entry(raw.to_u64());
         }
         failed
     }
 
-    /// Pushes `raw` into the pipe to subscriber `s` (last seen as `seen`),
-    /// counting a reference for it unless `owned` hands over the caller's.
-    /// On failure the pipe's reference is released. Returns success.
+    /// Pushes the entry `raw` (whose reference the caller hands over) into
+    /// the pipe to `s` if it has room right now.
+    fn push_now(&self, s: u32, seen: u64, raw: RawSample) -> bool {
+        let inner = &*self.router.inner;
+        let ring = inner.ring(self.index, s);
+        if !ring.push(raw.to_u64()) {
+            return false;
+        }
+        self.after_push(s, seen, &ring);
+        true
+    }
+
+    /// Wakes subscriber `s` if it sleeps, and drains the ring if it left
+    /// while we pushed.
+    fn after_push(&self, s: u32, seen: u64, ring: &Ring<'_>) {
+        let inner = &*self.router.inner;
+        let port = inner.subscriber_port(s);
+        if port.waiters.load(Ordering::SeqCst) > 0 {
+            port.notify.fetch_add(1, Ordering::SeqCst);
+            futex::wake_all(&port.notify);
+        }
+        if port.state.load(Ordering::SeqCst) != seen {
+            // The subscriber left (and maybe another joined) while we
+            // pushed: what we queued is for no one.
+            inner.drain(ring);
+        }
+    }
+
+    /// Pushes a new reference to `raw` into the pipe to subscriber `s`
+    /// (last seen as `seen`), waiting or overwriting as `mode` says. On
+    /// failure the reference is released. Returns success.
     fn push_one(
         &self,
         s: u32,
         seen: u64,
         raw: RawSample,
-        owned: bool,
         mode: SendMode,
         deadline: Option<Instant>,
     ) -> bool {
         let inner = &*self.router.inner;
         let port = inner.subscriber_port(s);
         let ring = inner.ring(self.index, s);
-        if !owned {
-            // Count the queue's reference before publishing it.
-            inner.pool.retain_raw(raw);
-        }
         let entry = raw.to_u64();
+        // Wait for room *before* counting the queue's reference, so that a
+        // publisher killed while it waits holds nothing unrecorded. We are
+        // the ring's only producer: once it has room, the push succeeds.
         let pushed = loop {
-            if ring.push(entry) {
-                break true;
+            if !ring.is_full() {
+                inner.pool.retain_raw(raw);
+                if ring.push(entry) {
+                    break true;
+                }
+                // Unreachable with one producer; never leak if it happens.
+                inner.release_entry(entry);
+                break false;
             }
             match mode {
                 SendMode::SoftFailIfFull => break false,
                 SendMode::OverwriteOldest => {
-                    break ring.push_overwrite(entry, |old| inner.release_entry(old))
+                    inner.pool.retain_raw(raw);
+                    if ring.push_overwrite(entry, |old| inner.release_entry(old)) {
+                        break true;
+                    }
+                    inner.release_entry(entry);
+                    break false;
                 }
                 SendMode::WaitIfFull(_) => {
                     if !wait_for_space(&ring, port, seen, deadline, inner.pool.segment()) {
@@ -784,20 +838,10 @@ impl<T: ShmSafe> Publisher<T> {
                 }
             }
         };
-        if !pushed {
-            inner.release_entry(entry);
-            return false;
+        if pushed {
+            self.after_push(s, seen, &ring);
         }
-        if port.waiters.load(Ordering::SeqCst) > 0 {
-            port.notify.fetch_add(1, Ordering::SeqCst);
-            futex::wake_all(&port.notify);
-        }
-        if port.state.load(Ordering::SeqCst) != seen {
-            // The subscriber left (and maybe another joined) while we
-            // pushed: what we queued is for no one.
-            inner.drain(&ring);
-        }
-        true
+        pushed
     }
 
     /// Subscribers attached now.
@@ -1050,4 +1094,28 @@ pub(crate) fn reclaim_owner(segment: &crate::Segment, offset: u64, size: u64, de
         }
         port.state.store(pack(generation, FREE), Ordering::SeqCst);
     }
+}
+
+/// For an audit of a quiescent segment: the values queued in the router at
+/// `offset` (each owns one pool reference) and the offset of its pool.
+/// Cells a dead popper left claimed are handed back first. `None` if the
+/// router is corrupt.
+pub(crate) fn audit_queues(
+    segment: &crate::Segment,
+    offset: u64,
+    size: u64,
+) -> Option<(u64, Vec<u64>)> {
+    let (view, h) = RouterView::from_object(segment.ptr_at(offset), size).ok()?;
+    let pool_offset = h.pool_offset;
+    let c = view.config;
+    let mut values = Vec::new();
+    for p in 0..c.max_publishers {
+        for s in 0..c.max_subscribers {
+            let ring = view.ring(p, s);
+            ring.release_abandoned_cells();
+            ring.resync_tail();
+            values.extend(ring.queued());
+        }
+    }
+    Some((pool_offset, values))
 }

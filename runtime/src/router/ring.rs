@@ -248,6 +248,18 @@ impl Ring<'_> {
         }
     }
 
+    /// The values queued now, oldest first (exact when quiescent).
+    pub(crate) fn queued(&self) -> Vec<u64> {
+        let head = self.words.head.load(Ordering::Acquire);
+        (head..head + self.depth())
+            .map_while(|pos| {
+                let (cell, lap) = self.cell(pos);
+                (cell.stamp.load(Ordering::Acquire) == 2 * lap + 1)
+                    .then(|| cell.value.load(Ordering::Relaxed))
+            })
+            .collect()
+    }
+
     /// After a pop: whether the producer sleeps waiting for space (then the
     /// caller bumps `space_seq` and wakes it).
     pub(crate) fn producer_waiting(&self) -> bool {

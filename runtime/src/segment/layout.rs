@@ -43,10 +43,6 @@ pub(crate) const OBJECT_ALIGN: u64 = 64;
 /// `HeaderControl::state` once the segment is usable.
 pub(crate) const STATE_READY: u32 = 0x5245_4459; // "READY"
 
-/// High bit of `HeaderControl::attach`: the last handle has left and the
-/// file is being unlinked; nobody may attach any more.
-pub(crate) const ATTACH_CLOSING: u32 = 1 << 31;
-
 /// Directory entry states.
 pub(crate) const ENTRY_EMPTY: u32 = 0;
 pub(crate) const ENTRY_INITIALIZING: u32 = 1;
@@ -96,8 +92,9 @@ const _: () = assert!(std::mem::size_of::<HeaderInfo>() == 256);
 pub(crate) struct HeaderControl {
     /// [`STATE_READY`] in a published segment.
     pub state: AtomicU32,
-    /// Number of attached handles, plus [`ATTACH_CLOSING`].
-    pub attach: AtomicU32,
+    /// Non-zero while the last participant is removing the segment: nobody
+    /// may join any more.
+    pub closing: AtomicU32,
     /// Bumped (and woken) each time the directory lock is released.
     pub dir_seq: AtomicU32,
     /// Processes sleeping on `dir_seq`.

@@ -38,9 +38,9 @@ use rustix::{
 };
 
 use self::layout::{
-    DirEntry, HeaderControl, HeaderFault, HeaderInfo, ATTACH_CLOSING, CONTROL_OFFSET, DATA_OFFSET,
-    DIR_CAPACITY, DIR_OFFSET, ENTRY_EMPTY, ENTRY_INITIALIZING, ENTRY_READY, MAX_SEGMENT_SIZE,
-    OBJECT_ALIGN, STATE_READY,
+    DirEntry, HeaderControl, HeaderFault, HeaderInfo, CONTROL_OFFSET, DATA_OFFSET, DIR_CAPACITY,
+    DIR_OFFSET, ENTRY_EMPTY, ENTRY_INITIALIZING, ENTRY_READY, MAX_SEGMENT_SIZE, OBJECT_ALIGN,
+    STATE_READY,
 };
 use self::participants::Row;
 pub use self::{
@@ -554,46 +554,28 @@ impl Segment {
             .write(true)
             .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
             .map_err(|e| io("reopen for probing", e))?;
-        // Attach: count ourselves in unless the last handle is already
-        // leaving (then the file is about to disappear: report `Closing`).
-        let mut cur = control.attach.load(Ordering::Relaxed);
-        loop {
-            if cur & ATTACH_CLOSING != 0 {
-                return Err(SegmentOpenError::Closing {
-                    name: name.to_string(),
-                });
-            }
-            if cur == ATTACH_CLOSING - 1 {
-                return Err(corrupt("attach", cur.into()));
-            }
-            match control.attach.compare_exchange_weak(
-                cur,
-                cur + 1,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => cur = now,
-            }
-        }
         let id = random_u64() | 1;
         // A full table stays full only while its participants live: every
         // attach, and every wait that times out, frees dead rows.
-        let claimed = match claim_row(&map, &file, id) {
-            Ok(Some(c)) => Ok(c),
-            Ok(None) => Err(SegmentOpenError::TooManyParticipants {
-                name: name.to_string(),
-                capacity: layout::PARTICIPANT_CAPACITY,
-            }),
-            Err(e) => Err(io("locking a participant row", e)),
-        };
-        let (row, row_generation) = match claimed {
-            Ok(c) => c,
-            Err(e) => {
-                detach(control, &name);
-                return Err(e);
+        let (row, row_generation) = match claim_row(&map, &file, id) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return Err(SegmentOpenError::TooManyParticipants {
+                    name: name.to_string(),
+                    capacity: layout::PARTICIPANT_CAPACITY,
+                })
             }
+            Err(e) => return Err(io("locking a participant row", e)),
         };
+        // SYNC POINT: SeqCst after our row's SeqCst CAS to ALIVE; pairs with
+        // the last leaver's SeqCst CAS of `closing` and its scan of the rows
+        // (see `leave`): either it sees us, or we see it closing.
+        if control.closing.load(Ordering::SeqCst) != 0 {
+            release_row(&map, &file, row, row_generation);
+            return Err(SegmentOpenError::Closing {
+                name: name.to_string(),
+            });
+        }
         let seg = Inner {
             name,
             file,
@@ -639,9 +621,10 @@ impl Segment {
             .saturating_sub(self.inner.control().alloc_next.load(Ordering::Relaxed))
     }
 
-    /// Number of handles attached across all processes.
+    /// Number of live participants (attached handles) across all
+    /// processes, probed now; participants that died are not counted.
     pub fn attached(&self) -> u32 {
-        self.inner.control().attach.load(Ordering::Relaxed) & !ATTACH_CLOSING
+        live_rows(&self.inner.map, &self.inner.probe, None)
     }
 
     /// This handle's participant row.
@@ -732,7 +715,6 @@ impl Segment {
                 "reclaiming what a dead participant held"
             );
             self.reclaim_row(r);
-            detach_one(self.inner.control());
             row.state.store(pack(generation, FREE), Ordering::Release);
             reclaimed += 1;
         }
@@ -1170,39 +1152,64 @@ fn claim_row(map: &MmapRaw, file: &File, id: u64) -> io::Result<Option<(u32, u32
     Ok(None)
 }
 
-/// Removes one attachment of a dead participant (never the last: the
-/// caller is attached).
-fn detach_one(control: &HeaderControl) {
-    let _ = control
-        .attach
-        .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |cur| {
-            (cur & !ATTACH_CLOSING > 1).then(|| cur - 1)
-        });
+/// Frees our row and then its liveness lock.
+fn release_row(map: &MmapRaw, file: &File, row: u32, generation: u32) {
+    use participants::{pack, ALIVE, FREE};
+    let _ = row_of(map, row).state.compare_exchange(
+        pack(generation, ALIVE),
+        pack(generation, FREE),
+        Ordering::SeqCst,
+        Ordering::Relaxed,
+    );
+    let _ = lock::ofd_lock(
+        file,
+        participants::lock_byte(row),
+        libc::F_UNLCK as libc::c_short,
+    );
 }
 
-/// Detaches one handle; the last one out unlinks the segment.
-fn detach(control: &HeaderControl, name: &SegmentName) {
-    let attach = &control.attach;
-    // The last one out marks the segment closing in the same atomic step,
-    // so no one can attach between "last" and "unlink".
-    let mut cur = attach.load(Ordering::Relaxed);
-    let last = loop {
-        let count = cur & !ATTACH_CLOSING;
-        let (new, last) = if count <= 1 {
-            (ATTACH_CLOSING, true)
-        } else {
-            (cur - 1, false)
-        };
-        match attach.compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Relaxed) {
-            Ok(_) => break last,
-            Err(now) => cur = now,
-        }
-    };
-    if last {
-        match shm::unlink(name.shm_path()) {
-            Ok(()) => tracing::debug!(segment = %name, "last handle left; segment removed"),
-            Err(e) => tracing::warn!(segment = %name, error = %e, "removing segment failed"),
-        }
+/// Rows (other than `except`) held by a live participant: state ALIVE or
+/// RECLAIMING and its lock held. An unreadable probe counts as alive.
+fn live_rows(map: &MmapRaw, probe: &File, except: Option<u32>) -> u32 {
+    use participants::{state_of, ALIVE, RECLAIMING};
+    (0..layout::PARTICIPANT_CAPACITY)
+        .filter(|&r| Some(r) != except)
+        .filter(|&r| {
+            let st = state_of(row_of(map, r).state.load(Ordering::SeqCst));
+            (st == ALIVE || st == RECLAIMING) && participants::is_alive(probe, r).unwrap_or(true)
+        })
+        .count() as u32
+}
+
+/// Leaves: frees our row, and if no live participant remains, removes the
+/// segment. Participants that died count as gone: their objects die with
+/// the file.
+///
+/// The last leaver sets `closing` (SeqCst CAS) and then scans the rows
+/// (SeqCst); a joiner marks its row ALIVE (SeqCst CAS) and then reads
+/// `closing` (SeqCst). In the single order of SeqCst operations either the
+/// leaver's scan sees the joiner (it clears `closing` and keeps the file) or
+/// the joiner sees `closing` (it backs off and retries the open, finding
+/// the file gone or kept).
+fn leave(inner: &Inner) {
+    release_row(&inner.map, &inner.file, inner.row, inner.row_generation);
+    if live_rows(&inner.map, &inner.probe, None) > 0 {
+        return;
+    }
+    let closing = &inner.control().closing;
+    if closing
+        .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return; // someone else is closing it
+    }
+    if live_rows(&inner.map, &inner.probe, None) > 0 {
+        closing.store(0, Ordering::SeqCst);
+        return;
+    }
+    match shm::unlink(inner.name.shm_path()) {
+        Ok(()) => tracing::debug!(segment = %inner.name, "last participant left; segment removed"),
+        Err(e) => tracing::warn!(segment = %inner.name, error = %e, "removing segment failed"),
     }
 }
 
@@ -1230,21 +1237,8 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // Everything this handle held (pool references, ports) was released
-        // by the objects that held this handle alive; free the row, then
-        // its lock (closing `file` releases it), then detach.
-        let row = self.row(self.row);
-        let _ = row.state.compare_exchange(
-            participants::pack(self.row_generation, participants::ALIVE),
-            participants::pack(self.row_generation, participants::FREE),
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
-        let _ = lock::ofd_lock(
-            &self.file,
-            participants::lock_byte(self.row),
-            libc::F_UNLCK as libc::c_short,
-        );
-        detach(self.control(), &self.name);
+        // by the objects that kept this handle alive.
+        leave(self);
     }
 }
 

@@ -28,6 +28,8 @@ fn main() -> ExitCode {
         ["churn", seg, seed, ops] => churn(seg, seed, ops),
         ["publish", seg, id, count] => publish(seg, id, count),
         ["crash-holder", domain] => crash_holder(domain),
+        ["soak-pub", domain, id] => soak_publisher(domain, id),
+        ["soak-sub", domain] => soak_subscriber(domain),
         ["idle-subscriber", domain] => idle_subscriber(domain),
         ["idle-publisher", domain] => idle_publisher(domain),
         ["subscribe", seg, publishers, count] => subscribe(seg, publishers, count),
@@ -357,4 +359,81 @@ fn idle_publisher(domain: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("ready=1");
     wait_to_be_killed()
+}
+
+/// The soak test's topic settings.
+pub fn soak_config() -> TopicConfig {
+    TopicConfig {
+        pool: 64,
+        depth: 8,
+        overflow: SendMode::WaitIfFull(Duration::from_millis(200)),
+        max_publishers: 4,
+        max_subscribers: 4,
+    }
+}
+
+/// Publishes checksummed messages until the `stop` flag is set.
+fn soak_publisher(domain: &str, id: &str) -> Result<(), String> {
+    let id: u64 = id.parse().map_err(|_| "bad id")?;
+    let node = Node::builder(domain)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let stop = node
+        .segment()
+        .find::<AtomicU64>("stop")
+        .map_err(|e| e.to_string())?;
+    let mut publisher = node
+        .publisher::<Msg>("soak/topic", soak_config())
+        .map_err(|e| e.to_string())?;
+    println!("ready=1");
+    let mut seq = 0;
+    while stop.load(Ordering::Acquire) == 0 {
+        let Ok(mut m) = publisher.loan() else {
+            continue;
+        };
+        *m = Msg::new(id, seq);
+        publisher.publish(m).map_err(|e| e.to_string())?;
+        seq += 1;
+    }
+    Ok(())
+}
+
+/// Receives until the `stop` flag is set; fails on a corrupt, duplicated
+/// or reordered message.
+fn soak_subscriber(domain: &str) -> Result<(), String> {
+    let node = Node::builder(domain)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let stop = node
+        .segment()
+        .find::<AtomicU64>("stop")
+        .map_err(|e| e.to_string())?;
+    let mut subscriber = node
+        .subscriber::<Msg>("soak/topic", soak_config())
+        .map_err(|e| e.to_string())?;
+    println!("ready=1");
+    let mut last = std::collections::HashMap::<u64, u64>::new();
+    let mut received = 0u64;
+    while stop.load(Ordering::Acquire) == 0 {
+        let m = match subscriber.recv_timeout(Duration::from_millis(100)) {
+            Ok(m) => m,
+            Err(shmidl::RecvError::Timeout) => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        if !m.intact() {
+            return Err(format!("corrupt message {m:?}"));
+        }
+        if let Some(&prev) = last.get(&m.publisher) {
+            if m.seq <= prev {
+                return Err(format!(
+                    "publisher {} seq {} after {prev}: duplicate or reordered",
+                    m.publisher, m.seq
+                ));
+            }
+        }
+        last.insert(m.publisher, m.seq);
+        received += 1;
+    }
+    println!("received={received}");
+    Ok(())
 }
