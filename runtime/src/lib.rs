@@ -34,6 +34,7 @@
 
 #[cfg(not(loom))]
 mod audit;
+mod crash;
 pub mod fingerprint;
 /// Re-exported for [`Pool::loan_recycled`]'s `FromBytes` bound.
 pub use zerocopy;

@@ -40,6 +40,7 @@ use crate::{
     futex,
     segment::{ObjectKind, ObjectSpec, ObjectType, Segment},
     shm_safe::ShmSafe,
+    crash::crash_point,
     sync::{AtomicU64, Ordering},
 };
 
@@ -298,7 +299,9 @@ impl PoolInner {
     /// returns (index, generation).
     fn try_alloc(&self) -> Option<(u32, u32)> {
         let index = self.free_list().pop(self.ctl())?;
+        crash_point!("pool.alloc.after_pop");
         let generation = self.ctl()[index as usize].allocate();
+        crash_point!("pool.alloc.after_allocate");
         self.hold(index);
         Some((index, generation))
     }
@@ -341,6 +344,7 @@ impl PoolInner {
     /// Pushes a slot with no references (contents already dropped or never
     /// initialised) back, waking one waiter if any.
     pub(crate) fn push_free(&self, index: u32) {
+        crash_point!("pool.free.before_push");
         let free = self.free_list();
         if free.push(self.ctl(), index) {
             futex::wake(&free.seq, 1);
@@ -777,6 +781,9 @@ pub(crate) fn reclaim_row(segment: &Segment, offset: u64, size: u64, row: u32) {
     for w in 0..words {
         let word = view.holdings_word(row, w * 64);
         let bits = word.swap(0, Ordering::AcqRel);
+        if bits != 0 {
+            crash_point!("reclaim.pool.after_erase");
+        }
         for b in 0..64 {
             if bits & (1 << b) != 0 {
                 let slot = w * 64 + b;

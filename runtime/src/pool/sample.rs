@@ -357,6 +357,7 @@ impl<V: ?Sized + SlotView> Drop for Sample<V> {
         std::sync::atomic::fence(StdOrdering::Acquire);
         // Erase the record before giving the reference up.
         pool.unhold(self.index);
+        crate::crash::crash_point!("pool.release.after_unhold");
         pool.release_shared(self.index);
         // SAFETY: the local count went 1 → 0, so we give back the strong
         // count taken when it went 0 → 1 (struct invariant).

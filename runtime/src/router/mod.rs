@@ -37,6 +37,7 @@ pub use self::{
     error::{PortsExhausted, RecvError, RouterOpenError, SendError},
 };
 use crate::{
+    crash::crash_point,
     fingerprint::Hasher,
     futex,
     pool::{Pool, RawSample, Sample, SampleMut},
@@ -752,6 +753,7 @@ impl<T: ShmSafe> Publisher<T> {
             // frees it twice). Otherwise keep it recorded while we wait, and
             // give the queue a reference of its own.
             inner.pool.unhold_raw(raw);
+            crash_point!("router.publish.after_unhold");
             if self.push_now(ps, pseen, raw) {
                 return failed;
             }
@@ -814,6 +816,7 @@ impl<T: ShmSafe> Publisher<T> {
         let pushed = loop {
             if !ring.is_full() {
                 inner.pool.retain_raw(raw);
+                crash_point!("router.send.after_retain");
                 if ring.push(entry) {
                     break true;
                 }
@@ -923,6 +926,7 @@ impl<T: ShmSafe> Subscriber<T> {
                 Pop::Empty => {}
                 Pop::Corrupt => return Err(RecvError::CorruptQueue { publisher: p }),
                 Pop::Entry(e) => {
+                    crash_point!("router.recv.after_pop");
                     wake_producer(&ring);
                     self.next = (p + 1) % n;
                     // SAFETY: a queue entry owns one reference, and our

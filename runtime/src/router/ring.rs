@@ -140,10 +140,12 @@ impl Ring<'_> {
             return false;
         }
         cell.value.store(value, Ordering::Relaxed);
+        crate::crash::crash_point!("ring.push.after_value");
         // SYNC POINT: SeqCst (a Release) publishes the value to poppers
         // that load the stamp with Acquire; SeqCst also orders it before the
         // caller's load of the subscriber's waiter count (see router docs).
         cell.stamp.store(2 * lap + 1, Ordering::SeqCst);
+        crate::crash::crash_point!("ring.push.after_stamp");
         self.words.tail.store(tail + 1, Ordering::Release);
         true
     }
@@ -164,6 +166,7 @@ impl Ring<'_> {
                     Ordering::Acquire,
                 ) {
                     Ok(_) => {
+                        crate::crash::crash_point!("ring.pop.after_claim");
                         // SYNC POINT: Release: our read of `value` happens
                         // before the producer reuses the cell.
                         cell.stamp.store(2 * lap + 2, Ordering::Release);

@@ -385,6 +385,7 @@ fn create_published(
         remove_tmp();
         return Err(e);
     }
+    crate::crash::crash_point!("segment.create.before_publish");
     let from = format!("{SHM_DIR}/{tmp}");
     let to = format!("{SHM_DIR}/{}", name.file_name());
     match rustix::fs::renameat_with(CWD, from.as_str(), CWD, to.as_str(), RenameFlags::NOREPLACE) {
@@ -708,6 +709,7 @@ impl Segment {
             {
                 continue; // another survivor won
             }
+            crate::crash::crash_point!("reclaim.after_claim");
             tracing::warn!(
                 segment = %self.name(),
                 row = r,
@@ -935,6 +937,7 @@ impl Segment {
         }
         e.state.store(ENTRY_INITIALIZING, Ordering::Release);
         control.alloc_next.store(end, Ordering::Release);
+        crate::crash::crash_point!("directory.before_ready");
         init(self.ptr_at(start));
         // SYNC POINT: pairs with the Acquire loads of `state` in `scan_ready`:
         // whoever sees READY sees the initialised object.
@@ -1129,6 +1132,7 @@ fn claim_row(map: &MmapRaw, file: &File, id: u64) -> io::Result<Option<(u32, u32
         if !lock::ofd_lock(file, lock_byte(r), libc::F_WRLCK as libc::c_short)? {
             continue;
         }
+        crate::crash::crash_point!("segment.attach.after_lock");
         let generation = participants::generation_of(cur).wrapping_add(1);
         row.pid.store(std::process::id(), Ordering::Relaxed);
         row.id.store(id, Ordering::Relaxed);

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         ["churn", seg, seed, ops] => churn(seg, seed, ops),
         ["publish", seg, id, count] => publish(seg, id, count),
         ["crash-holder", domain] => crash_holder(domain),
+        ["crash-at", domain, role] => crash_at(domain, role),
         ["soak-pub", domain, id] => soak_publisher(domain, id),
         ["soak-sub", domain] => soak_subscriber(domain),
         ["idle-subscriber", domain] => idle_subscriber(domain),
@@ -436,4 +437,47 @@ fn soak_subscriber(domain: &str) -> Result<(), String> {
     }
     println!("received={received}");
     Ok(())
+}
+
+/// Runs `role` until the crash point named by `SHMIDL_CRASH_AT` aborts the
+/// process (reaching the end means the point was never hit: an error).
+fn crash_at(domain: &str, role: &str) -> Result<(), String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    match role {
+        "attach" | "reclaim" => {
+            let node = Node::builder(domain).open_or_create().map_err(|x| e(&x))?;
+            node.segment()
+                .find_or_create("fresh", || AtomicU64::new(1))
+                .map_err(|x| e(&x))?;
+            Segment::builder(&format!("{domain}-new"))
+                .create_exclusive()
+                .map_err(|x| e(&x))?;
+        }
+        "pub" => {
+            let node = Node::builder(domain).open_or_create().map_err(|x| e(&x))?;
+            let mut publisher = node
+                .publisher::<u64>(CRASH_TOPIC, crash_config())
+                .map_err(|x| e(&x))?;
+            for v in 0..100 {
+                let shared = publisher.loan().map_err(|x| e(&x))?.freeze();
+                drop(shared);
+                let mut s = publisher.loan().map_err(|x| e(&x))?;
+                *s = v;
+                publisher.publish(s).map_err(|x| e(&x))?;
+            }
+        }
+        "sub" => {
+            let node = Node::builder(domain).open_or_create().map_err(|x| e(&x))?;
+            let mut subscriber = node
+                .subscriber::<u64>(CRASH_TOPIC, crash_config())
+                .map_err(|x| e(&x))?;
+            println!("ready=1");
+            for _ in 0..100 {
+                let m = subscriber.recv_timeout(DEADLINE).map_err(|x| e(&x))?;
+                drop(m);
+            }
+        }
+        other => return Err(format!("unknown role {other}")),
+    }
+    Err("the crash point was never reached".into())
 }
