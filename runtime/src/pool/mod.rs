@@ -36,11 +36,11 @@ pub use self::{
     sample::{RawSample, Sample, SampleMut, SlotView, UninitSample},
 };
 use crate::{
+    crash::crash_point,
     fingerprint::Hasher,
     futex,
     segment::{ObjectKind, ObjectSpec, ObjectType, Segment},
     shm_safe::ShmSafe,
-    crash::crash_point,
     sync::{AtomicU64, Ordering},
 };
 
