@@ -3,6 +3,8 @@
 //! - `shmidl check FILE... [-I DIR]... [-v]`: validate schemas (exit 1 with
 //!   diagnostics on stderr when invalid);
 //! - `shmidl fmt FILE [-I DIR]...`: print a schema in canonical formatting;
+//! - `shmidl ls [--json]` / `shmidl clean [--dry-run]`: segments in
+//!   `/dev/shm`, and removal of those whose participants all died;
 //! - `shmidl bench pubsub [--json]`: publish-subscribe latency and
 //!   throughput between two processes, with baselines in the same run.
 
@@ -12,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod schema;
+mod segments;
 
 #[derive(Parser)]
 #[command(name = "shmidl", version, about = "Zero-copy messaging toolchain")]
@@ -33,6 +36,19 @@ enum Command {
         /// Print a summary of every type (size, alignment, fingerprint).
         #[arg(short, long)]
         verbose: bool,
+    },
+    /// List shmidl segments in /dev/shm: objects, pools, participants.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove segments whose participants are all dead (never one with a
+    /// live participant), and temporary files of creators that died.
+    Clean {
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Measure shmidl against baselines in the same run.
     Bench {
@@ -99,5 +115,7 @@ fn main() -> ExitCode {
             json,
         }),
         Command::BenchPeer { args } => bench::peer(&args),
+        Command::Ls { json } => segments::ls(json),
+        Command::Clean { dry_run } => segments::clean(dry_run),
     }
 }

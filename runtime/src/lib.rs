@@ -74,8 +74,9 @@ pub use crate::router::{
 };
 #[cfg(not(loom))]
 pub use crate::segment::{
-    ObjectError, ObjectKind, ObjectType, ParticipantInfo, Segment, SegmentBuilder,
-    SegmentCreateError, SegmentOpenError, ShmRef, DEFAULT_TIMEOUT, MIN_SEGMENT_SIZE,
+    CleanOutcome, ObjectError, ObjectKind, ObjectReport, ObjectType, ParticipantInfo, PoolStats,
+    Segment, SegmentBuilder, SegmentCreateError, SegmentOpenError, SegmentReport, ShmRef,
+    DEFAULT_TIMEOUT, MIN_SEGMENT_SIZE,
 };
 pub use crate::{
     name::{NameError, SegmentName, MAX_OBJECT_NAME_LEN, MAX_SEGMENT_NAME_LEN},

@@ -1280,3 +1280,25 @@ pub(crate) fn audit_pool(segment: &Segment, offset: u64, queued: &[u64]) -> Opti
     }
     Some(report)
 }
+
+/// Slot usage of the pool object at `ptr` of `size` bytes, read without a
+/// handle (for `shmidl ls`). `None` if the header is invalid.
+pub(crate) fn stats_at(ptr: *mut u8, size: u64) -> Option<crate::segment::PoolStats> {
+    let ptr = NonNull::new(ptr)?;
+    if size < size_of::<PoolHeader>() as u64 {
+        return None;
+    }
+    // SAFETY: the caller passes a READY pool entry inside a mapped segment,
+    // at least a header long and 64-aligned; plain header fields are
+    // immutable after publication.
+    let header = unsafe { ptr.cast::<PoolHeader>().as_ref() };
+    let geom = validate_header_untyped(header, size)?;
+    let ctl_at = ptr.as_ptr().wrapping_add(geom.ctl_offset).cast::<SlotCtl>();
+    // SAFETY: `capacity` control blocks lie inside the object at
+    // `ctl_offset` (validated geometry), 16-aligned; all atomics.
+    let ctl = unsafe { std::slice::from_raw_parts(ctl_at, geom.capacity as usize) };
+    Some(crate::segment::PoolStats {
+        capacity: geom.capacity,
+        free: FreeList::count_free(ctl),
+    })
+}

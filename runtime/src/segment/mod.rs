@@ -14,6 +14,7 @@
 mod error;
 pub(crate) mod layout;
 mod lock;
+mod inspect;
 mod participants;
 
 use std::{
@@ -45,6 +46,7 @@ use self::layout::{
 use self::participants::Row;
 pub use self::{
     error::{ObjectError, ObjectType, SegmentCreateError, SegmentOpenError},
+    inspect::{CleanOutcome, ObjectReport, PoolStats, SegmentReport},
     participants::ParticipantInfo,
 };
 use crate::{
@@ -483,50 +485,7 @@ impl Segment {
             op,
             source,
         };
-        let file_size = file.metadata().map_err(|e| io("fstat", e))?.len();
-        if file_size < DATA_OFFSET {
-            return Err(SegmentOpenError::Truncated {
-                name: name.to_string(),
-                size: file_size,
-            });
-        }
-        if file_size > MAX_SEGMENT_SIZE {
-            return Err(SegmentOpenError::Corrupt {
-                name: name.to_string(),
-                field: "file size",
-                value: file_size,
-            });
-        }
-        let map = MmapRaw::map_raw(&file).map_err(|e| io("mmap", e))?;
-        let mut head = [0u8; 256];
-        // SAFETY: the mapping is at least DATA_OFFSET (> 256) bytes long.
-        // The first 256 bytes are only written by a creator before the file
-        // gets its public name, so nothing writes them while we copy.
-        unsafe { std::ptr::copy_nonoverlapping(map.as_ptr(), head.as_mut_ptr(), head.len()) };
-        let info = HeaderInfo::parse(&head, file_size).map_err(|f| match f {
-            HeaderFault::Truncated { size } => SegmentOpenError::Truncated {
-                name: name.to_string(),
-                size,
-            },
-            HeaderFault::BadMagic => SegmentOpenError::NotASegment {
-                name: name.to_string(),
-            },
-            HeaderFault::UnsupportedVersion { found } => SegmentOpenError::UnsupportedVersion {
-                name: name.to_string(),
-                found,
-                supported: layout::FORMAT_VERSION,
-            },
-            HeaderFault::ArchMismatch { found } => SegmentOpenError::ArchMismatch {
-                name: name.to_string(),
-                found,
-                ours: layout::arch_tag(),
-            },
-            HeaderFault::Corrupt { field, value } => SegmentOpenError::Corrupt {
-                name: name.to_string(),
-                field,
-                value,
-            },
-        })?;
+        let (map, info) = map_validated(&name, &file)?;
         if let Some(want) = expect_size {
             if want != info.total_size {
                 return Err(SegmentOpenError::SizeMismatch {
@@ -536,20 +495,7 @@ impl Segment {
                 });
             }
         }
-        let corrupt = |field, value| SegmentOpenError::Corrupt {
-            name: name.to_string(),
-            field,
-            value,
-        };
         let control = control_of(&map);
-        let state = control.state.load(Ordering::Acquire);
-        if state != STATE_READY {
-            return Err(corrupt("state", state.into()));
-        }
-        let next = control.alloc_next.load(Ordering::Acquire);
-        if next < DATA_OFFSET || next > info.total_size {
-            return Err(corrupt("alloc_next", next));
-        }
         let probe = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -1093,6 +1039,87 @@ fn entry_name(e: &DirEntry) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// Maps a segment file and validates its header and control block.
+fn map_validated(
+    name: &SegmentName,
+    file: &File,
+) -> Result<(MmapRaw, HeaderInfo), SegmentOpenError> {
+    let io = |op: &'static str, source: io::Error| SegmentOpenError::Io {
+        name: name.to_string(),
+        op,
+        source,
+    };
+    let file_size = file.metadata().map_err(|e| io("fstat", e))?.len();
+    if file_size < DATA_OFFSET {
+        return Err(SegmentOpenError::Truncated {
+            name: name.to_string(),
+            size: file_size,
+        });
+    }
+    if file_size > MAX_SEGMENT_SIZE {
+        return Err(SegmentOpenError::Corrupt {
+            name: name.to_string(),
+            field: "file size",
+            value: file_size,
+        });
+    }
+    let map = MmapRaw::map_raw(file).map_err(|e| io("mmap", e))?;
+    let mut head = [0u8; 256];
+    // SAFETY: the mapping is at least DATA_OFFSET (> 256) bytes long.
+    // The first 256 bytes are only written by a creator before the file
+    // gets its public name, so nothing writes them while we copy.
+    unsafe { std::ptr::copy_nonoverlapping(map.as_ptr(), head.as_mut_ptr(), head.len()) };
+    let info = HeaderInfo::parse(&head, file_size).map_err(|f| match f {
+        HeaderFault::Truncated { size } => SegmentOpenError::Truncated {
+            name: name.to_string(),
+            size,
+        },
+        HeaderFault::BadMagic => SegmentOpenError::NotASegment {
+            name: name.to_string(),
+        },
+        HeaderFault::UnsupportedVersion { found } => SegmentOpenError::UnsupportedVersion {
+            name: name.to_string(),
+            found,
+            supported: layout::FORMAT_VERSION,
+        },
+        HeaderFault::ArchMismatch { found } => SegmentOpenError::ArchMismatch {
+            name: name.to_string(),
+            found,
+            ours: layout::arch_tag(),
+        },
+        HeaderFault::Corrupt { field, value } => SegmentOpenError::Corrupt {
+            name: name.to_string(),
+            field,
+            value,
+        },
+    })?;
+    let corrupt = |field, value| SegmentOpenError::Corrupt {
+        name: name.to_string(),
+        field,
+        value,
+    };
+    let control = control_of(&map);
+    let state = control.state.load(Ordering::Acquire);
+    if state != STATE_READY {
+        return Err(corrupt("state", state.into()));
+    }
+    let next = control.alloc_next.load(Ordering::Acquire);
+    if next < DATA_OFFSET || next > info.total_size {
+        return Err(corrupt("alloc_next", next));
+    }
+    Ok((map, info))
+}
+
+/// Directory entry `index` of a validated mapping.
+fn entry_of(map: &MmapRaw, index: u32) -> &DirEntry {
+    debug_assert!(index < DIR_CAPACITY);
+    let off = DIR_OFFSET as usize + index as usize * layout::DIR_ENTRY_SIZE as usize;
+    // SAFETY: `index < DIR_CAPACITY`, so the entry lies inside the
+    // validated header area (checked by a const assertion in `layout`),
+    // 8-aligned; `DirEntry` is all atomics, valid for any bit pattern.
+    unsafe { &*map.as_ptr().wrapping_add(off).cast::<DirEntry>() }
+}
+
 /// The control block of a validated mapping.
 fn control_of(map: &MmapRaw) -> &HeaderControl {
     // SAFETY: the header was validated, so the mapping holds at least
@@ -1229,12 +1256,7 @@ impl Inner {
 
 impl Inner {
     fn entry(&self, index: u32) -> &DirEntry {
-        debug_assert!(index < DIR_CAPACITY);
-        let off = DIR_OFFSET as usize + index as usize * layout::DIR_ENTRY_SIZE as usize;
-        // SAFETY: `index < DIR_CAPACITY`, so the entry lies inside the
-        // validated header area (checked by a const assertion in `layout`),
-        // 8-aligned; `DirEntry` is all atomics, valid for any bit pattern.
-        unsafe { &*self.map.as_ptr().wrapping_add(off).cast::<DirEntry>() }
+        entry_of(&self.map, index)
     }
 }
 

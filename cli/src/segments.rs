@@ -1,0 +1,155 @@
+//! `shmidl ls` and `shmidl clean`: the segments in `/dev/shm`.
+
+#![allow(clippy::print_stdout)]
+
+use std::process::ExitCode;
+
+use shmidl::{CleanOutcome, ObjectKind, Segment};
+
+/// `shmidl ls`: every shmidl segment with its size, objects, pools and
+/// participants (alive or dead), read without joining it.
+pub fn ls(json: bool) -> ExitCode {
+    let names = match Segment::list() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("shmidl ls: reading /dev/shm: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut rows = Vec::new();
+    for name in names {
+        match Segment::inspect(&name) {
+            Ok(r) => {
+                if json {
+                    rows.push(serde_json::json!({
+                        "name": r.name,
+                        "size": r.size,
+                        "id": format!("{:#018x}", r.id),
+                        "creator_pid": r.creator_pid,
+                        "closing": r.closing,
+                        "objects": r.objects.iter().map(|o| serde_json::json!({
+                            "name": o.name,
+                            "kind": o.ty.kind.to_string(),
+                            "fingerprint": format!("{:#018x}", o.ty.fingerprint),
+                            "size": o.ty.size,
+                            "pool": o.pool.map(|p| serde_json::json!({"capacity": p.capacity, "free": p.free})),
+                        })).collect::<Vec<_>>(),
+                        "participants": r.participants.iter().map(|p| serde_json::json!({
+                            "row": p.row, "pid": p.pid, "id": format!("{:#018x}", p.id),
+                            "alive": p.alive, "reclaiming": p.reclaiming,
+                        })).collect::<Vec<_>>(),
+                    }));
+                    continue;
+                }
+                let live = r.live_participants();
+                let dead = r.participants.len() - live;
+                println!(
+                    "{}  {} KiB  participants: {live} alive, {dead} dead{}",
+                    r.name,
+                    r.size / 1024,
+                    if r.closing { "  (closing)" } else { "" }
+                );
+                for o in &r.objects {
+                    match (o.ty.kind, o.pool) {
+                        (ObjectKind::POOL | ObjectKind::ARRAY_POOL, Some(p)) => println!(
+                            "  {:<24} {:<12} {} of {} slots free",
+                            o.name,
+                            kind_name(o.ty.kind),
+                            p.free,
+                            p.capacity
+                        ),
+                        _ => println!(
+                            "  {:<24} {:<12} {} bytes",
+                            o.name,
+                            kind_name(o.ty.kind),
+                            o.ty.size
+                        ),
+                    }
+                }
+                for p in &r.participants {
+                    println!(
+                        "  participant {:>2}: pid {} {}",
+                        p.row,
+                        p.pid,
+                        if p.alive {
+                            "alive"
+                        } else if p.reclaiming {
+                            "dead, being reclaimed"
+                        } else {
+                            "dead"
+                        }
+                    );
+                }
+            }
+            Err(e) => {
+                if json {
+                    rows.push(serde_json::json!({"name": name, "error": e.to_string()}));
+                } else {
+                    println!("{name}  unreadable: {e}");
+                }
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::Value::Array(rows));
+    }
+    ExitCode::SUCCESS
+}
+
+fn kind_name(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::PLAIN => "object",
+        ObjectKind::POOL => "pool",
+        ObjectKind::ARRAY_POOL => "array pool",
+        ObjectKind::ROUTER => "router",
+        _ => "unknown",
+    }
+}
+
+/// `shmidl clean`: removes segments whose participants are all dead (or
+/// gone) and temporary files of creators that died; never a segment with
+/// a live participant.
+pub fn clean(dry_run: bool) -> ExitCode {
+    let mut failed = false;
+    let names = match Segment::list() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("shmidl clean: reading /dev/shm: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for name in names {
+        match Segment::remove_if_abandoned(&name, dry_run) {
+            Ok(CleanOutcome::Removed { dead_participants }) => {
+                println!("removed {name} ({dead_participants} dead participant(s))")
+            }
+            Ok(CleanOutcome::WouldRemove { dead_participants }) => {
+                println!("would remove {name} ({dead_participants} dead participant(s))")
+            }
+            Ok(CleanOutcome::Kept { live_participants }) => {
+                println!("kept {name} ({live_participants} live participant(s))")
+            }
+            Err(e) => {
+                eprintln!("shmidl clean: {name}: {e} (left alone)");
+                failed = true;
+            }
+        }
+    }
+    match Segment::clean_stale_temporaries(dry_run) {
+        Ok(files) => {
+            for f in files {
+                let verb = if dry_run { "would remove" } else { "removed" };
+                println!("{verb} {f} (temporary file of a creator that died)");
+            }
+        }
+        Err(e) => {
+            eprintln!("shmidl clean: temporary files: {e}");
+            failed = true;
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

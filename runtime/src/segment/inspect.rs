@@ -1,0 +1,259 @@
+//! Looking at segments without joining them, and removing abandoned ones:
+//! what `shmidl ls` and `shmidl clean` run on.
+
+use std::{fs::File, io, time::SystemTime};
+
+use memmap2::MmapRaw;
+use rustix::{
+    fs::Mode,
+    io::Errno,
+    shm::{self, OFlags as ShmOFlags},
+};
+
+use super::{
+    control_of, entry_of, entry_name, entry_type, layout, map_validated, participants, row_of,
+    HeaderInfo, ObjectKind, ObjectType, ParticipantInfo, Segment, SegmentOpenError, DATA_OFFSET,
+    DIR_CAPACITY, ENTRY_EMPTY, ENTRY_READY, SHM_DIR,
+};
+use crate::{name::SegmentName, sync::Ordering};
+
+/// Free and total slots of a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Slots.
+    pub capacity: u32,
+    /// Slots free now.
+    pub free: u32,
+}
+
+/// One object of a segment's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectReport {
+    /// Object name.
+    pub name: String,
+    /// Kind, fingerprint, size.
+    pub ty: ObjectType,
+    /// For pools: slot usage.
+    pub pool: Option<PoolStats>,
+}
+
+/// What [`Segment::inspect`] saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentReport {
+    /// Segment name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Random identity.
+    pub id: u64,
+    /// Pid of the creator.
+    pub creator_pid: u32,
+    /// Creation time.
+    pub created: SystemTime,
+    /// The last participant left and is removing it.
+    pub closing: bool,
+    /// Directory objects.
+    pub objects: Vec<ObjectReport>,
+    /// Participant rows in use.
+    pub participants: Vec<ParticipantInfo>,
+}
+
+impl SegmentReport {
+    /// Participants whose liveness lock is held.
+    pub fn live_participants(&self) -> usize {
+        self.participants.iter().filter(|p| p.alive).count()
+    }
+}
+
+/// What [`Segment::remove_if_abandoned`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CleanOutcome {
+    /// Removed: no live participant was attached.
+    Removed {
+        /// Dead participants it still listed.
+        dead_participants: usize,
+    },
+    /// Kept: live participants are attached.
+    Kept {
+        /// How many.
+        live_participants: usize,
+    },
+    /// Only reported (`dry_run`): it would be removed.
+    WouldRemove {
+        /// Dead participants it still lists.
+        dead_participants: usize,
+    },
+}
+
+struct Opened {
+    name: SegmentName,
+    file: File,
+    map: MmapRaw,
+    info: HeaderInfo,
+}
+
+fn open_raw(name: &str) -> Result<Opened, SegmentOpenError> {
+    let name = SegmentName::new(name)?;
+    let fd = shm::open(name.shm_path(), ShmOFlags::RDWR, Mode::empty()).map_err(|e| match e {
+        Errno::NOENT => SegmentOpenError::NotFound {
+            name: name.to_string(),
+        },
+        e => SegmentOpenError::Io {
+            name: name.to_string(),
+            op: "shm_open",
+            source: e.into(),
+        },
+    })?;
+    let file = File::from(fd);
+    let (map, info) = map_validated(&name, &file)?;
+    Ok(Opened {
+        name,
+        file,
+        map,
+        info,
+    })
+}
+
+/// Participants of a mapping, probed from `probe` (a descriptor that
+/// holds no participant lock).
+fn participants_of(map: &MmapRaw, probe: &File) -> Vec<ParticipantInfo> {
+    use participants::{state_of, ALIVE, RECLAIMING};
+    (0..layout::PARTICIPANT_CAPACITY)
+        .filter_map(|r| {
+            let row = row_of(map, r);
+            let state = state_of(row.state.load(Ordering::Acquire));
+            if state != ALIVE && state != RECLAIMING {
+                return None;
+            }
+            Some(ParticipantInfo {
+                row: r,
+                pid: row.pid.load(Ordering::Relaxed),
+                id: row.id.load(Ordering::Relaxed),
+                start_time: row.start_time.load(Ordering::Relaxed),
+                alive: participants::is_alive(probe, r).unwrap_or(true),
+                reclaiming: state == RECLAIMING,
+            })
+        })
+        .collect()
+}
+
+impl Segment {
+    /// Names of the shmidl segments in `/dev/shm` (files `shmidl.<name>`).
+    pub fn list() -> io::Result<Vec<String>> {
+        let mut names: Vec<String> = std::fs::read_dir(SHM_DIR)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let f = e.file_name().into_string().ok()?;
+                let n = f.strip_prefix(crate::name::FILE_PREFIX)?;
+                SegmentName::new(n).ok().map(|_| n.to_owned())
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Reads a segment's header, directory, pools and participants without
+    /// joining it (no participant row is taken, nothing is reclaimed).
+    pub fn inspect(name: &str) -> Result<SegmentReport, SegmentOpenError> {
+        let o = open_raw(name)?;
+        let mut objects = Vec::new();
+        for i in 0..DIR_CAPACITY {
+            let e = entry_of(&o.map, i);
+            let state = e.state.load(Ordering::Acquire);
+            if state == ENTRY_EMPTY {
+                break;
+            }
+            if state != ENTRY_READY {
+                continue;
+            }
+            let ty = entry_type(e);
+            let offset = e.offset.load(Ordering::Relaxed);
+            let in_bounds = offset >= DATA_OFFSET
+                && offset.checked_add(ty.size).is_some_and(|end| end <= o.info.total_size);
+            let pool = (in_bounds && (ty.kind == ObjectKind::POOL || ty.kind == ObjectKind::ARRAY_POOL))
+                .then(|| {
+                    let ptr = o.map.as_mut_ptr().wrapping_add(offset as usize);
+                    crate::pool::stats_at(ptr, ty.size)
+                })
+                .flatten();
+            objects.push(ObjectReport {
+                name: entry_name(e).unwrap_or_else(|| "<invalid name>".into()),
+                ty,
+                pool,
+            });
+        }
+        Ok(SegmentReport {
+            name: o.name.to_string(),
+            size: o.info.total_size,
+            id: o.info.segment_id,
+            creator_pid: o.info.creator_pid,
+            created: SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(o.info.created_unix_ns),
+            closing: control_of(&o.map).closing.load(Ordering::Acquire) != 0,
+            objects,
+            participants: participants_of(&o.map, &o.file),
+        })
+    }
+
+    /// Removes the segment if no live participant is attached (all rows
+    /// free or held by dead processes); never removes one with a live
+    /// participant. Uses the same closing handshake as a last participant
+    /// leaving, so a process joining at that moment either keeps the
+    /// segment or backs off.
+    pub fn remove_if_abandoned(name: &str, dry_run: bool) -> Result<CleanOutcome, SegmentOpenError> {
+        let o = open_raw(name)?;
+        let live = |o: &Opened| participants_of(&o.map, &o.file).iter().filter(|p| p.alive).count();
+        let dead = participants_of(&o.map, &o.file).iter().filter(|p| !p.alive).count();
+        let live_now = live(&o);
+        if live_now > 0 {
+            return Ok(CleanOutcome::Kept {
+                live_participants: live_now,
+            });
+        }
+        if dry_run {
+            return Ok(CleanOutcome::WouldRemove {
+                dead_participants: dead,
+            });
+        }
+        let closing = &control_of(&o.map).closing;
+        // Take the segment over from a crashed closer too: no one alive.
+        closing.store(1, Ordering::SeqCst);
+        let live_after = live(&o);
+        if live_after > 0 {
+            closing.store(0, Ordering::SeqCst);
+            return Ok(CleanOutcome::Kept {
+                live_participants: live_after,
+            });
+        }
+        shm::unlink(o.name.shm_path()).map_err(|e| SegmentOpenError::Io {
+            name: o.name.to_string(),
+            op: "shm_unlink",
+            source: e.into(),
+        })?;
+        tracing::info!(segment = %o.name, dead, "removed an abandoned segment");
+        Ok(CleanOutcome::Removed {
+            dead_participants: dead,
+        })
+    }
+
+    /// Temporary files of segment creators (`shmidl~<pid>-…`) whose process
+    /// is gone: a creator died before publishing its segment. Returns their
+    /// file names; removes them unless `dry_run`.
+    pub fn clean_stale_temporaries(dry_run: bool) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(SHM_DIR)?.flatten() {
+            let Ok(f) = e.file_name().into_string() else { continue };
+            let Some(rest) = f.strip_prefix("shmidl~") else { continue };
+            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            if !dry_run {
+                std::fs::remove_file(e.path())?;
+            }
+            out.push(f);
+        }
+        Ok(out)
+    }
+}
