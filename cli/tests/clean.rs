@@ -1,5 +1,7 @@
 //! `shmidl ls` and `shmidl clean` against segments left by killed processes.
 
+#![allow(clippy::print_stdout)]
+
 use std::{
     io::{BufRead, BufReader},
     process::{Command, Stdio},
