@@ -11,7 +11,7 @@ use rustix::{
 };
 
 use super::{
-    control_of, entry_of, entry_name, entry_type, layout, map_validated, participants, row_of,
+    control_of, entry_name, entry_of, entry_type, layout, map_validated, participants, row_of,
     HeaderInfo, ObjectKind, ObjectType, ParticipantInfo, Segment, SegmentOpenError, DATA_OFFSET,
     DIR_CAPACITY, ENTRY_EMPTY, ENTRY_READY, SHM_DIR,
 };
@@ -169,8 +169,11 @@ impl Segment {
             let ty = entry_type(e);
             let offset = e.offset.load(Ordering::Relaxed);
             let in_bounds = offset >= DATA_OFFSET
-                && offset.checked_add(ty.size).is_some_and(|end| end <= o.info.total_size);
-            let pool = (in_bounds && (ty.kind == ObjectKind::POOL || ty.kind == ObjectKind::ARRAY_POOL))
+                && offset
+                    .checked_add(ty.size)
+                    .is_some_and(|end| end <= o.info.total_size);
+            let pool = (in_bounds
+                && (ty.kind == ObjectKind::POOL || ty.kind == ObjectKind::ARRAY_POOL))
                 .then(|| {
                     let ptr = o.map.as_mut_ptr().wrapping_add(offset as usize);
                     crate::pool::stats_at(ptr, ty.size)
@@ -187,7 +190,8 @@ impl Segment {
             size: o.info.total_size,
             id: o.info.segment_id,
             creator_pid: o.info.creator_pid,
-            created: SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(o.info.created_unix_ns),
+            created: SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_nanos(o.info.created_unix_ns),
             closing: control_of(&o.map).closing.load(Ordering::Acquire) != 0,
             objects,
             participants: participants_of(&o.map, &o.file),
@@ -199,10 +203,21 @@ impl Segment {
     /// participant. Uses the same closing handshake as a last participant
     /// leaving, so a process joining at that moment either keeps the
     /// segment or backs off.
-    pub fn remove_if_abandoned(name: &str, dry_run: bool) -> Result<CleanOutcome, SegmentOpenError> {
+    pub fn remove_if_abandoned(
+        name: &str,
+        dry_run: bool,
+    ) -> Result<CleanOutcome, SegmentOpenError> {
         let o = open_raw(name)?;
-        let live = |o: &Opened| participants_of(&o.map, &o.file).iter().filter(|p| p.alive).count();
-        let dead = participants_of(&o.map, &o.file).iter().filter(|p| !p.alive).count();
+        let live = |o: &Opened| {
+            participants_of(&o.map, &o.file)
+                .iter()
+                .filter(|p| p.alive)
+                .count()
+        };
+        let dead = participants_of(&o.map, &o.file)
+            .iter()
+            .filter(|p| !p.alive)
+            .count();
         let live_now = live(&o);
         if live_now > 0 {
             return Ok(CleanOutcome::Kept {
@@ -241,8 +256,12 @@ impl Segment {
     pub fn clean_stale_temporaries(dry_run: bool) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
         for e in std::fs::read_dir(SHM_DIR)?.flatten() {
-            let Ok(f) = e.file_name().into_string() else { continue };
-            let Some(rest) = f.strip_prefix("shmidl~") else { continue };
+            let Ok(f) = e.file_name().into_string() else {
+                continue;
+            };
+            let Some(rest) = f.strip_prefix("shmidl~") else {
+                continue;
+            };
             let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
                 continue;
             };

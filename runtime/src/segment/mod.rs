@@ -12,9 +12,9 @@
 //! the winner's segment.
 
 mod error;
+mod inspect;
 pub(crate) mod layout;
 mod lock;
-mod inspect;
 mod participants;
 
 use std::{
