@@ -37,8 +37,11 @@ fn includes(case: &Path) -> Vec<PathBuf> {
 
 /// Paths in the output are relative to the case directory, so snapshots do not depend on
 /// where the repository is checked out.
+/// Makes paths in output relative to the fixture directory, so snapshots
+/// do not depend on where the repository is checked out.
 fn relative(text: &str, case: &Path) -> String {
     text.replace(&format!("{}/", case.display()), "")
+        .replace(&case.display().to_string(), ".")
 }
 
 fn compare(case: &Path, actual: &str, failures: &mut Vec<String>) {
