@@ -32,47 +32,47 @@
 //! Linux only: segments rely on `/dev/shm`, shared futexes and
 //! open-file-description locks.
 
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 mod audit;
 mod crash;
 pub mod fingerprint;
 /// Re-exported for [`Pool::loan_recycled`]'s `FromBytes` bound.
 pub use zerocopy;
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 mod futex;
 mod name;
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 mod node;
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 mod pool;
-#[cfg(loom)]
+#[cfg(shmidl_loom)]
 #[path = "pool/free_list.rs"]
 mod pool_free_list_model;
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 mod router;
-#[cfg(loom)]
+#[cfg(shmidl_loom)]
 #[path = "router/ring.rs"]
 mod router_ring_model;
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 mod segment;
 mod shm_safe;
 mod sync;
 
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 pub use crate::audit::{AuditError, AuditReport};
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 pub use crate::node::{Node, NodeBuilder, TopicConfig, TopicError, MAX_TOPIC_LEN};
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 pub use crate::pool::{
     ArrayPool, ArrayPoolBuilder, HandleError, LocalPool, Pool, PoolBuilder, PoolExhausted,
     PoolOpenError, RawSample, Sample, SampleMut, SlotView, UninitSample, MAX_POOL_CAPACITY,
 };
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 pub use crate::router::{
     AsyncSubscriber, PortsExhausted, Publisher, RecvError, Router, RouterBuilder, RouterConfig,
     RouterOpenError, SendError, SendMode, Subscriber, DEFAULT_SPIN_COUNT, MAX_DEPTH, MAX_PORTS,
 };
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 pub use crate::segment::{
     CleanOutcome, ObjectError, ObjectKind, ObjectReport, ObjectType, ParticipantInfo, PoolStats,
     Segment, SegmentBuilder, SegmentCreateError, SegmentOpenError, SegmentReport, ShmRef,

@@ -1,14 +1,14 @@
 //! The one place atomics and cells come from.
 //!
-//! Under `--cfg loom` these are loom's model-checked types; otherwise they are
+//! Under `--cfg shmidl_loom` these are loom's model-checked types; otherwise they are
 //! `std`'s. Everything else in the crate imports from here, so that a loom
 //! model exercises exactly the code that runs in production
 //! (`clippy.toml` bans the raw `std::sync::atomic` paths elsewhere).
 
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
-#[cfg(loom)]
+#[cfg(shmidl_loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 /// A pause inside a retry loop that waits for another thread's progress:
@@ -16,8 +16,8 @@ pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 /// would otherwise explore the spinning thread forever).
 #[inline]
 pub(crate) fn spin_hint() {
-    #[cfg(loom)]
+    #[cfg(shmidl_loom)]
     loom::thread::yield_now();
-    #[cfg(not(loom))]
+    #[cfg(not(shmidl_loom))]
     std::hint::spin_loop();
 }

@@ -260,7 +260,7 @@ pub(crate) fn linked_ctl(capacity: u32) -> impl Iterator<Item = SlotCtl> {
     (0..capacity).map(move |i| SlotCtl::new(if i + 1 == capacity { NIL } else { i + 1 }))
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, shmidl_loom))]
 mod loom_tests {
     use loom::{sync::Arc, thread};
 

@@ -41,7 +41,7 @@ use crate::sync::{spin_hint, AtomicU32, AtomicU64, Ordering};
 /// How often `push_overwrite` finds the ring full with nothing to pop
 /// before it gives up: a popper is between its claim and its stamp store
 /// (a few instructions), or died there.
-const STALL_LIMIT: u32 = if cfg!(loom) { 3 } else { 100_000 };
+const STALL_LIMIT: u32 = if cfg!(shmidl_loom) { 3 } else { 100_000 };
 
 /// The shared words of a ring. Cells follow it in memory.
 #[repr(C, align(64))]
@@ -59,7 +59,7 @@ pub(crate) struct RingHead {
     _pad2: [u64; 7],
 }
 
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 const _: () = assert!(std::mem::size_of::<RingHead>() == 128);
 
 /// One stamped cell.
@@ -69,13 +69,13 @@ pub(crate) struct Cell {
     pub value: AtomicU64,
 }
 
-#[cfg(not(loom))]
+#[cfg(not(shmidl_loom))]
 const _: () = assert!(std::mem::size_of::<Cell>() == 16);
 
 impl RingHead {
     /// A fresh, empty ring (shared-memory rings start as zero bytes, which
     /// is the same value; the loom model builds them with this).
-    #[cfg_attr(not(loom), allow(dead_code))]
+    #[cfg_attr(not(shmidl_loom), allow(dead_code))]
     pub(crate) fn new() -> Self {
         Self {
             head: AtomicU64::new(0),
@@ -270,7 +270,7 @@ impl Ring<'_> {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, shmidl_loom))]
 mod loom_tests {
     use loom::{sync::Arc, thread};
 
