@@ -32,6 +32,9 @@
 //! Linux only: segments rely on `/dev/shm`, shared futexes and
 //! open-file-description locks.
 
+// Under the loom model only the lock-free parts are compiled and used.
+#![cfg_attr(shmidl_loom, allow(dead_code, unused_imports))]
+
 #[cfg(not(shmidl_loom))]
 mod audit;
 mod crash;

@@ -46,7 +46,8 @@ use crate::{
 
 /// "POOL", little-endian.
 const POOL_MAGIC: u32 = 0x4c4f_4f50;
-/// Largest capacity: indices must stay below [`NIL`], and refs fit 32 bits.
+/// Largest capacity: slot indices stay below the free list's "none" marker, and
+/// reference counts fit 31 bits.
 pub const MAX_POOL_CAPACITY: u32 = 1 << 30;
 const CACHE_LINE: usize = 64;
 /// Rows of the segment's participant table (one holdings bitmap each).
