@@ -384,12 +384,13 @@ fn router_pingpong<const N: usize>(opts: &Options, wait: Wait) -> Result<Stats, 
         s[..4].copy_from_slice(&i.to_le_bytes());
         ping.publish(s).map_err(|e| e.to_string())?;
         let reply = receive(&mut pong, wait)?;
+        let took = start.elapsed();
         if reply[..4] != i.to_le_bytes() {
             return Err(format!("reply {i} out of order"));
         }
         drop(reply);
         if i >= opts.warmup {
-            rtt.push(start.elapsed().as_nanos() as u64);
+            rtt.push(took.as_nanos() as u64);
         }
     }
     finish(child)?;
@@ -408,8 +409,10 @@ fn router_peer<const N: usize>(name: &str, wait: Wait, total: u32) -> Result<(),
         let m = receive(&mut ping, wait)?;
         let mut r = pong.loan_recycled().map_err(|e| e.to_string())?;
         r[..4].copy_from_slice(&m[..4]);
-        drop(m);
+        // Answer first, then return the request's slot: the release is not
+        // on the round trip's critical path.
         pong.publish(r).map_err(|e| e.to_string())?;
+        drop(m);
     }
     Ok(())
 }
