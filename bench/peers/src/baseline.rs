@@ -19,7 +19,10 @@ use rustix::{
 };
 
 use crate::{
-    peer::{block_until, spin_until, unique_name, Context, Follower, Other, Result, Slept, Watch},
+    peer::{
+        block_until, check_signals, spin_until, unique_name, Context, Follower, Other, Result,
+        Slept, Watch, ITERATIONS_PER_SIGNAL_CHECK,
+    },
     region::{Layout, Region},
     Bench, Plan, Wait,
 };
@@ -58,14 +61,16 @@ pub fn lead(plan: &Plan, bench: Bench) -> Result<Vec<u64>> {
                 })?;
             }
             _ => {
-                let i = i as u32;
-                post(&shared.words.ping, i)?;
-                wait_for(&shared.words.pong, i, &mut watch)?;
+                post(&shared.words.ping, i as u32)?;
+                wait_for(&shared.words.pong, i as u32, &mut watch)?;
             }
         }
         let rtt = t0.elapsed();
         if i > plan.warmup {
             samples.push(rtt.as_nanos() as u64);
+        }
+        if i.is_multiple_of(ITERATIONS_PER_SIGNAL_CHECK) {
+            check_signals()?;
         }
     }
     watch
@@ -89,10 +94,12 @@ pub fn follow(name: &str, total: u64, bench: Bench, mut watch: Watch) -> Result<
                 shared.line.pong.store(i, Ordering::Release);
             }
             _ => {
-                let i = i as u32;
-                wait_for(&shared.words.ping, i, &mut watch)?;
-                post(&shared.words.pong, i)?;
+                wait_for(&shared.words.ping, i as u32, &mut watch)?;
+                post(&shared.words.pong, i as u32)?;
             }
+        }
+        if i.is_multiple_of(ITERATIONS_PER_SIGNAL_CHECK) {
+            check_signals()?;
         }
     }
     Ok(())

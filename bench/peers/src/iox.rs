@@ -36,7 +36,10 @@ use iceoryx2::{
 };
 
 use crate::{
-    peer::{block_until, spin_until, unique_name, Context, Follower, Other, Result, Slept, Watch},
+    peer::{
+        block_until, check_signals, spin_until, unique_name, Context, Follower, Other, Result,
+        Slept, Watch, ITERATIONS_PER_SIGNAL_CHECK,
+    },
     Plan, Wait,
 };
 
@@ -428,6 +431,9 @@ fn lead_in_domain<const B: usize>(
                 if seq > plan.warmup {
                     samples.push(rtt.as_nanos() as u64);
                 }
+                if seq.is_multiple_of(ITERATIONS_PER_SIGNAL_CHECK) {
+                    check_signals()?;
+                }
             }
             Ok(samples)
         })
@@ -481,6 +487,9 @@ fn follow_sized<const B: usize>(
         for seq in 1..=total {
             waiter.receive(&ends, watch, seq)?;
             ends.send(seq)?;
+            if seq.is_multiple_of(ITERATIONS_PER_SIGNAL_CHECK) {
+                check_signals()?;
+            }
         }
         Ok(())
     });

@@ -28,7 +28,7 @@ use std::{process::ExitCode, time::Duration};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::{
-    peer::{pin_to_cpu, Other, Result, Watch},
+    peer::{pin_to_cpu, Cpus, Other, Placement, Result, Watch},
     report::{summary_table, Report},
 };
 
@@ -54,8 +54,9 @@ enum Command {
     Futex(Common),
     /// iceoryx2 publish-subscribe ping-pong (two services, fixed-size payload).
     Iceoryx2(IceoryxArgs),
-    /// Every bench in sequence: cacheline, futex, iceoryx2 busy-poll at 64 B and 4 MiB,
-    /// iceoryx2 blocking (listener and WaitSet) at 64 B.
+    /// Every bench in sequence: cacheline, iceoryx2 busy-poll at 64 B and 4 MiB (placement
+    /// free), then futex, iceoryx2 blocking (Listener) and iceoryx2 blocking (WaitSet) at 64 B,
+    /// each on one CPU and across two CPUs.
     All(Common),
     /// The second process (internal).
     #[command(name = "__peer", hide = true)]
@@ -76,9 +77,12 @@ struct Common {
     /// Longest a single wait may take before the run fails, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     timeout_ms: u64,
-    /// Pin the leader to CPU 0 and the follower to CPU 1.
-    #[arg(long)]
-    pin: bool,
+    /// Where the two processes run: `free` (no affinity, the scheduler decides), `same` (both
+    /// on the first allowed CPU), `split` (leader on the first, follower on the second).
+    /// Default: `free`; for `all`, busy-poll benches `free` and blocking benches both `same`
+    /// and `split`, unless this option is given.
+    #[arg(long, value_enum)]
+    placement: Option<Placement>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -153,7 +157,8 @@ pub struct Plan {
     pub iterations: u64,
     pub warmup: u64,
     pub timeout: Duration,
-    pub pin: bool,
+    /// The CPU the follower pins itself to, if any.
+    pub follower_cpu: Option<usize>,
 }
 
 impl Plan {
@@ -162,7 +167,7 @@ impl Plan {
             iterations: common.iterations,
             warmup: common.warmup,
             timeout: Duration::from_millis(common.timeout_ms),
-            pin: common.pin,
+            follower_cpu: None,
         }
     }
 
@@ -179,10 +184,9 @@ impl Plan {
         payload: usize,
         wait: Wait,
     ) -> Vec<String> {
-        let value = |v: &dyn ValueEnumName| v.name();
         let mut args = vec![
             "--bench".into(),
-            value(&bench),
+            bench.cli_name(),
             "--name".into(),
             name.into(),
             "--total".into(),
@@ -194,22 +198,22 @@ impl Plan {
             "--payload".into(),
             payload.to_string(),
             "--wait".into(),
-            value(&wait),
+            wait.cli_name(),
         ];
-        if self.pin {
-            args.extend(["--cpu".into(), "1".into()]);
+        if let Some(cpu) = self.follower_cpu {
+            args.extend(["--cpu".into(), cpu.to_string()]);
         }
         args
     }
 }
 
 /// The command-line spelling of a value enum.
-trait ValueEnumName {
-    fn name(&self) -> String;
+trait CliName {
+    fn cli_name(&self) -> String;
 }
 
-impl<T: ValueEnum> ValueEnumName for T {
-    fn name(&self) -> String {
+impl<T: ValueEnum> CliName for T {
+    fn cli_name(&self) -> String {
         self.to_possible_value()
             .map(|v| v.get_name().to_owned())
             .unwrap_or_default()
@@ -246,6 +250,7 @@ struct Job {
     bench: Bench,
     payload: usize,
     wait: Wait,
+    placement: Placement,
 }
 
 fn run_job(plan: &Plan, job: Job) -> Result<Report> {
@@ -269,19 +274,18 @@ fn run_job(plan: &Plan, job: Job) -> Result<Report> {
         mode,
         payload,
         plan.warmup,
-        plan.pin,
+        job.placement.as_str(),
         samples,
     ))
 }
 
 fn lead(common: &Common, jobs: &[Job], as_array: bool) -> Result<()> {
     set_iceoryx2_log_level();
-    let plan = Plan::new(common);
-    if plan.pin {
-        pin_to_cpu(0)?;
-    }
+    let cpus = Cpus::capture()?;
     let mut reports = Vec::with_capacity(jobs.len());
     for &job in jobs {
+        let mut plan = Plan::new(common);
+        plan.follower_cpu = cpus.place_leader(job.placement)?;
         let report = run_job(&plan, job)?;
         if !common.json {
             println!("{}", report.table());
@@ -328,29 +332,20 @@ fn set_iceoryx2_log_level() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    peer::install_signal_handler();
     let result = match &cli.command {
-        Command::Cacheline(c) => lead(c, &[job(Bench::Cacheline, 8, Wait::BusyPoll)], false),
-        Command::Futex(c) => lead(c, &[job(Bench::Futex, 4, Wait::Blocking)], false),
+        Command::Cacheline(c) => lead(c, &[job(c, Bench::Cacheline, 8, Wait::BusyPoll)], false),
+        Command::Futex(c) => lead(c, &[job(c, Bench::Futex, 4, Wait::Blocking)], false),
         Command::Iceoryx2(a) => {
             let wait = match (a.blocking, a.waitset) {
                 (false, _) => Wait::BusyPoll,
                 (true, false) => Wait::Blocking,
                 (true, true) => Wait::Waitset,
             };
-            lead(&a.common, &[job(Bench::Iceoryx2, a.payload, wait)], false)
+            let c = &a.common;
+            lead(c, &[job(c, Bench::Iceoryx2, a.payload, wait)], false)
         }
-        Command::All(c) => lead(
-            c,
-            &[
-                job(Bench::Cacheline, 8, Wait::BusyPoll),
-                job(Bench::Futex, 4, Wait::Blocking),
-                job(Bench::Iceoryx2, 64, Wait::BusyPoll),
-                job(Bench::Iceoryx2, 4 << 20, Wait::BusyPoll),
-                job(Bench::Iceoryx2, 64, Wait::Blocking),
-                job(Bench::Iceoryx2, 64, Wait::Waitset),
-            ],
-            true,
-        ),
+        Command::All(c) => lead(c, &all_jobs(c.placement), true),
         Command::Peer(args) => follow(args),
     };
     match result {
@@ -367,11 +362,50 @@ fn main() -> ExitCode {
     }
 }
 
-fn job(bench: Bench, payload: usize, wait: Wait) -> Job {
+/// One bench with the placement asked for on the command line (default `free`).
+fn job(common: &Common, bench: Bench, payload: usize, wait: Wait) -> Job {
     Job {
         bench,
         payload,
         wait,
+        placement: common.placement.unwrap_or(Placement::Free),
+    }
+}
+
+/// What `all` runs. Busy-poll benches run `free` (two spinning processes spread over the two
+/// CPUs by themselves). Blocking benches run twice, `same` and `split`: on this machine the
+/// cost of a wake-up depends mostly on whether it crosses CPUs, and a `free` run lands on
+/// either side by chance. With `--placement`, every bench uses that placement instead.
+fn all_jobs(placement: Option<Placement>) -> Vec<Job> {
+    let busy = [
+        (Bench::Cacheline, 8, Wait::BusyPoll),
+        (Bench::Iceoryx2, 64, Wait::BusyPoll),
+        (Bench::Iceoryx2, 4 << 20, Wait::BusyPoll),
+    ];
+    let blocking = [
+        (Bench::Futex, 4, Wait::Blocking),
+        (Bench::Iceoryx2, 64, Wait::Blocking),
+        (Bench::Iceoryx2, 64, Wait::Waitset),
+    ];
+    let make = |(bench, payload, wait): (Bench, usize, Wait), placement| Job {
+        bench,
+        payload,
+        wait,
+        placement,
+    };
+    match placement {
+        Some(p) => busy
+            .into_iter()
+            .chain(blocking)
+            .map(|b| make(b, p))
+            .collect(),
+        None => {
+            let mut jobs: Vec<Job> = busy.into_iter().map(|b| make(b, Placement::Free)).collect();
+            for p in [Placement::Same, Placement::Split] {
+                jobs.extend(blocking.into_iter().map(|b| make(b, p)));
+            }
+            jobs
+        }
     }
 }
 
@@ -396,7 +430,7 @@ mod tests {
             iterations: 10,
             warmup: 2,
             timeout: Duration::from_millis(500),
-            pin: true,
+            follower_cpu: Some(1),
         };
         let args = plan.follower_args(Bench::Iceoryx2, "run-1", 4096, Wait::Waitset);
         let cli = Cli::try_parse_from(

@@ -15,6 +15,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+
 /// Errors are strings with context; the binary prints them on stderr and exits with 1.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -28,6 +30,26 @@ pub trait Context<T> {
 impl<T, E: Debug> Context<T> for std::result::Result<T, E> {
     fn context(self, what: impl Display) -> Result<T> {
         self.map_err(|e| format!("{what}: {e:?}").into())
+    }
+}
+
+/// Iterations between two checks for Ctrl-C / SIGTERM in the ping-pong loops (outside the
+/// timed region).
+pub const ITERATIONS_PER_SIGNAL_CHECK: u64 = 1 << 10;
+
+/// Installs iceoryx2's SIGINT/SIGTERM handler in this process (iceoryx2 nodes install it
+/// anyway; doing it first makes every bench react to Ctrl-C the same way: the run stops at
+/// its next check, fails, and cleans up, instead of being killed mid-way).
+pub fn install_signal_handler() {
+    let _ = iceoryx2_bb_posix::signal::SignalHandler::termination_requested();
+}
+
+/// Fails if SIGINT or SIGTERM arrived since the last check.
+pub fn check_signals() -> Result<()> {
+    if iceoryx2_bb_posix::signal::SignalHandler::termination_requested() {
+        Err("interrupted by SIGINT/SIGTERM".into())
+    } else {
+        Ok(())
     }
 }
 
@@ -81,6 +103,7 @@ impl Watch {
     /// The slow path of every wait: fails if the deadline (set on the first call) has passed
     /// or the other process is gone.
     fn check(&mut self, deadline: &mut Option<Instant>, what: &str) -> Result<()> {
+        check_signals()?;
         let now = Instant::now();
         let deadline = *deadline.get_or_insert(now + self.timeout);
         match &mut self.other {
@@ -214,9 +237,74 @@ impl Drop for Follower {
     }
 }
 
+/// Where the two processes run.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// No affinity: the scheduler decides (and may change its mind between runs).
+    Free,
+    /// Both processes on one CPU: every wake-up is local (a context switch, no IPI).
+    Same,
+    /// Leader and follower on two different CPUs: every wake-up crosses CPUs.
+    Split,
+}
+
+impl Placement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Placement::Free => "free",
+            Placement::Same => "same-cpu",
+            Placement::Split => "split-cpu",
+        }
+    }
+}
+
+/// The CPUs this process may use when it starts, to place runs on and to return to.
+pub struct Cpus {
+    original: CpuSet,
+    /// The first two CPUs of `original`.
+    first: usize,
+    second: Option<usize>,
+}
+
+impl Cpus {
+    pub fn capture() -> Result<Self> {
+        let original = sched_getaffinity(None).context("sched_getaffinity")?;
+        let mut allowed = (0..CpuSet::MAX_CPU).filter(|&cpu| original.is_set(cpu));
+        let first = allowed
+            .next()
+            .ok_or("no CPU in this process's affinity mask")?;
+        Ok(Self {
+            original,
+            first,
+            second: allowed.next(),
+        })
+    }
+
+    /// Sets this (the leader's) affinity for `placement`; returns the follower's CPU.
+    pub fn place_leader(&self, placement: Placement) -> Result<Option<usize>> {
+        match placement {
+            Placement::Free => {
+                sched_setaffinity(None, &self.original).context("restoring the CPU affinity")?;
+                Ok(None)
+            }
+            Placement::Same => {
+                pin_to_cpu(self.first)?;
+                Ok(Some(self.first))
+            }
+            Placement::Split => {
+                let second = self
+                    .second
+                    .ok_or("--placement split needs two CPUs in the affinity mask")?;
+                pin_to_cpu(self.first)?;
+                Ok(Some(second))
+            }
+        }
+    }
+}
+
 /// Pins the calling process to one CPU.
 pub fn pin_to_cpu(cpu: usize) -> Result<()> {
-    let mut set = rustix::thread::CpuSet::new();
+    let mut set = CpuSet::new();
     set.set(cpu);
-    rustix::thread::sched_setaffinity(None, &set).context(format!("pinning to CPU {cpu}"))
+    sched_setaffinity(None, &set).context(format!("pinning to CPU {cpu}"))
 }

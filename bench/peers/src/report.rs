@@ -67,8 +67,8 @@ pub struct Report {
     pub iterations: u64,
     /// Warm-up iterations run before measuring.
     pub warmup: u64,
-    /// Whether the two processes were pinned to CPUs 0 and 1.
-    pub pinned: bool,
+    /// `free`, `same-cpu` or `split-cpu`.
+    pub placement: &'static str,
     /// iceoryx2 version, for iceoryx2 runs.
     pub iceoryx2: Option<&'static str>,
     pub one_way_ns: Percentiles,
@@ -82,7 +82,7 @@ impl Report {
         mode: &'static str,
         payload: usize,
         warmup: u64,
-        pinned: bool,
+        placement: &'static str,
         mut round_trips: Vec<u64>,
     ) -> Self {
         assert!(!round_trips.is_empty(), "at least one measured iteration");
@@ -93,7 +93,7 @@ impl Report {
             payload,
             iterations: round_trips.len() as u64,
             warmup,
-            pinned,
+            placement,
             iceoryx2: (bench == "iceoryx2").then_some(crate::ICEORYX2_VERSION),
             one_way_ns: Percentiles::of_sorted(&round_trips, 0.5),
             round_trip_ns: Percentiles::of_sorted(&round_trips, 1.0),
@@ -107,7 +107,7 @@ impl Report {
             "payload": self.payload,
             "iterations": self.iterations,
             "warmup": self.warmup,
-            "pinned": self.pinned,
+            "placement": self.placement,
             "one_way_ns": self.one_way_ns.to_json(),
             "round_trip_ns": self.round_trip_ns.to_json(),
         });
@@ -117,13 +117,18 @@ impl Report {
         v
     }
 
-    /// A short title: `iceoryx2 0.10.0 busy-poll, 64 B`.
+    /// A short title: `iceoryx2 0.10.0 busy-poll, 64 B, free`.
     pub fn title(&self) -> String {
         let name = match self.iceoryx2 {
             Some(version) => format!("{} {version}", self.bench),
             None => self.bench.to_owned(),
         };
-        format!("{name} {}, {}", self.mode, human_bytes(self.payload))
+        format!(
+            "{name} {}, {}, {}",
+            self.mode,
+            human_bytes(self.payload),
+            self.placement
+        )
     }
 
     /// A readable table of both distributions.
@@ -131,15 +136,10 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{}: {} iterations after {} warm-up{}",
+            "{}: {} iterations after {} warm-up",
             self.title(),
             self.iterations,
             self.warmup,
-            if self.pinned {
-                ", pinned to CPUs 0/1"
-            } else {
-                ""
-            }
         );
         let _ = writeln!(
             out,
@@ -165,13 +165,13 @@ pub fn summary_table(reports: &[Report]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<40} {:>12} {:>10} {:>10} {:>14}",
+        "{:<52} {:>10} {:>10} {:>10} {:>14}",
         "one-way latency (ns)", "p50", "p90", "p99", "round-trip p50"
     );
     for r in reports {
         let _ = writeln!(
             out,
-            "{:<40} {:>12.1} {:>10.1} {:>10.1} {:>14.1}",
+            "{:<52} {:>10.1} {:>10.1} {:>10.1} {:>14.1}",
             r.title(),
             r.one_way_ns.p50,
             r.one_way_ns.p90,
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn one_way_is_half_of_each_round_trip() {
-        let sut = Report::new("futex", "blocking", 4, 0, false, (1..=100).rev().collect());
+        let sut = Report::new("futex", "blocking", 4, 0, "free", (1..=100).rev().collect());
         assert_eq!(sut.round_trip_ns.min, 1.0);
         assert_eq!(sut.round_trip_ns.p50, 50.0);
         assert_eq!(sut.round_trip_ns.p99, 99.0);
@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn json_has_the_agreed_shape() {
-        let sut = Report::new("cacheline", "busy-poll", 8, 1, false, vec![10, 20, 30]);
+        let sut = Report::new("cacheline", "busy-poll", 8, 1, "free", vec![10, 20, 30]);
         let v = sut.to_json();
         assert_eq!(v["bench"], "cacheline");
         assert_eq!(v["payload"], 8);

@@ -28,28 +28,29 @@ fn all_benches_run_between_two_processes_and_clean_up() {
 
     let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON value");
     let runs = v.as_array().expect("`all --json` prints an array");
-    let names: Vec<(String, String, u64)> = runs
+    let names: Vec<String> = runs
         .iter()
         .map(|r| {
-            (
-                r["bench"].as_str().unwrap().to_owned(),
-                r["mode"].as_str().unwrap().to_owned(),
+            format!(
+                "{} {} {} {}",
+                r["bench"].as_str().unwrap(),
+                r["mode"].as_str().unwrap(),
                 r["payload"].as_u64().unwrap(),
+                r["placement"].as_str().unwrap(),
             )
         })
         .collect();
     let expected = [
-        ("cacheline", "busy-poll", 8),
-        ("futex", "blocking", 4),
-        ("iceoryx2", "busy-poll", 64),
-        ("iceoryx2", "busy-poll", 4 << 20),
-        ("iceoryx2", "blocking", 64),
-        ("iceoryx2", "blocking-waitset", 64),
+        "cacheline busy-poll 8 free",
+        "iceoryx2 busy-poll 64 free",
+        "iceoryx2 busy-poll 4194304 free",
+        "futex blocking 4 same-cpu",
+        "iceoryx2 blocking 64 same-cpu",
+        "iceoryx2 blocking-waitset 64 same-cpu",
+        "futex blocking 4 split-cpu",
+        "iceoryx2 blocking 64 split-cpu",
+        "iceoryx2 blocking-waitset 64 split-cpu",
     ];
-    let expected: Vec<_> = expected
-        .iter()
-        .map(|(b, m, p)| (b.to_string(), m.to_string(), *p))
-        .collect();
     assert_eq!(names, expected);
     for r in runs {
         assert_eq!(r["iterations"], 300);
