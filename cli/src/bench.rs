@@ -312,10 +312,21 @@ struct Topics<const N: usize> {
     pong: Router<[u8; N]>,
 }
 
-fn topics<const N: usize>(name: &str, create: bool) -> Result<Topics<N>, String> {
+/// Pool slots and queue depth of the ping-pong topics (a round trip holds
+/// at most two samples per topic) and of the throughput stream (deep enough
+/// that the publisher rarely has to sleep).
+const PINGPONG: (u32, u32) = (8, 4);
+const STREAM: (u32, u32) = (256, 128);
+
+fn topics<const N: usize>(
+    name: &str,
+    create: bool,
+    (slots, depth): (u32, u32),
+) -> Result<Topics<N>, String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let seg = if create {
-        let size = 4 * 8 * N as u64 + (2 << 20);
+        // Two pools with their control blocks and holdings, and routers.
+        let size = 2 * u64::from(slots) * (N as u64).next_multiple_of(64) + (4 << 20);
         Segment::builder(name)
             .size(size)
             .create_exclusive()
@@ -325,14 +336,14 @@ fn topics<const N: usize>(name: &str, create: bool) -> Result<Topics<N>, String>
     };
     let router = |topic: &str| -> Result<Router<[u8; N]>, String> {
         let pool = Pool::<[u8; N]>::builder(&seg, &format!("{topic}.pool"))
-            .capacity(8)
+            .capacity(slots)
             .timeout(DEADLINE)
             .open_or_create()
             .map_err(|x| e(&x))?;
         Router::builder(&pool, topic)
             .max_publishers(1)
             .max_subscribers(1)
-            .depth(4)
+            .depth(depth)
             .default_mode(SendMode::WaitIfFull(DEADLINE))
             .open_or_create()
             .map_err(|x| e(&x))
@@ -363,7 +374,7 @@ fn receive<T: ShmSafe>(
 
 fn router_pingpong<const N: usize>(opts: &Options, wait: Wait) -> Result<Stats, String> {
     let name = domain("rt");
-    let t = topics::<N>(&name, true)?;
+    let t = topics::<N>(&name, true, PINGPONG)?;
     let mut pong = t.pong.subscriber().map_err(|e| e.to_string())?;
     if let Wait::Block = wait {
         // Measure the wake-up itself, not a spin that catches the reply.
@@ -398,7 +409,7 @@ fn router_pingpong<const N: usize>(opts: &Options, wait: Wait) -> Result<Stats, 
 }
 
 fn router_peer<const N: usize>(name: &str, wait: Wait, total: u32) -> Result<(), String> {
-    let t = topics::<N>(name, false)?;
+    let t = topics::<N>(name, false, PINGPONG)?;
     let mut ping = t.ping.subscriber().map_err(|e| e.to_string())?;
     if let Wait::Block = wait {
         ping.set_spin_count(0);
@@ -419,7 +430,7 @@ fn router_peer<const N: usize>(name: &str, wait: Wait, total: u32) -> Result<(),
 
 fn throughput(opts: &Options) -> Result<Stats, String> {
     let name = domain("tp");
-    let t = topics::<64>(&name, true)?;
+    let t = topics::<64>(&name, true, STREAM)?;
     let mut ping = t.ping.publisher().map_err(|e| e.to_string())?;
     let done = t
         ._seg
@@ -444,7 +455,7 @@ fn throughput(opts: &Options) -> Result<Stats, String> {
 }
 
 fn stream_peer(name: &str, total: u64) -> Result<(), String> {
-    let t = topics::<64>(name, false)?;
+    let t = topics::<64>(name, false, STREAM)?;
     let done = t
         ._seg
         .find::<AtomicU64>("done_ns")

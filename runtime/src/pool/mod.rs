@@ -421,8 +421,13 @@ impl<V: ?Sized + SlotView> PoolCore<V> {
         Some(UninitSample::new(self.inner.clone(), index, generation))
     }
 
-    fn slot_until(&self, deadline: Option<Instant>) -> Option<UninitSample<V>> {
-        let (index, generation) = self.inner.alloc_until(deadline)?;
+    /// A free slot, waiting up to `timeout` (the clock is read only if the
+    /// pool is exhausted).
+    fn slot_within(&self, timeout: Duration) -> Option<UninitSample<V>> {
+        if let Some(s) = self.try_slot() {
+            return Some(s);
+        }
+        let (index, generation) = self.inner.alloc_until(Some(Instant::now() + timeout))?;
         Some(UninitSample::new(self.inner.clone(), index, generation))
     }
 
@@ -499,7 +504,7 @@ macro_rules! pool_common {
             timeout: Duration,
         ) -> Result<UninitSample<$view>, PoolExhausted> {
             self.core
-                .slot_until(Some(Instant::now() + timeout))
+                .slot_within(timeout)
                 .ok_or_else(|| self.core.exhausted(()))
         }
     };
@@ -1005,7 +1010,7 @@ impl<T: ShmSafe> Pool<T> {
         value: T,
         timeout: Duration,
     ) -> Result<SampleMut<T>, PoolExhausted<T>> {
-        match self.core.slot_until(Some(Instant::now() + timeout)) {
+        match self.core.slot_within(timeout) {
             Some(s) => Ok(s.write(value)),
             None => Err(self.core.exhausted(value)),
         }
@@ -1191,7 +1196,7 @@ impl<T: ShmSafe> LocalPool<T> {
         value: T,
         timeout: Duration,
     ) -> Result<SampleMut<T>, PoolExhausted<T>> {
-        match self.core.slot_until(Some(Instant::now() + timeout)) {
+        match self.core.slot_within(timeout) {
             Some(s) => Ok(s.write(value)),
             None => Err(self.core.exhausted(value)),
         }

@@ -723,10 +723,10 @@ impl<T: ShmSafe> Publisher<T> {
     /// the end; every other pipe gets a reference of its own.
     fn deliver(&self, raw: RawSample, owned: bool, mode: SendMode) -> usize {
         let inner = &*self.router.inner;
-        let deadline = match mode {
-            SendMode::WaitIfFull(d) => Some(Instant::now() + d),
+        let mut deadline = LazyDeadline::new(match mode {
+            SendMode::WaitIfFull(d) => Some(d),
             _ => None,
-        };
+        });
         let mut failed = 0;
         // Push to each active subscriber one step late, so that the last
         // one can take the owned reference.
@@ -737,7 +737,7 @@ impl<T: ShmSafe> Publisher<T> {
                 continue;
             }
             if let Some((ps, pseen)) = pending.replace((s, seen)) {
-                failed += usize::from(!self.push_one(ps, pseen, raw, mode, deadline));
+                failed += usize::from(!self.push_one(ps, pseen, raw, mode, &mut deadline));
             }
         }
         let Some((ps, pseen)) = pending else {
@@ -759,7 +759,7 @@ impl<T: ShmSafe> Publisher<T> {
             }
             inner.pool.hold_raw(raw);
         }
-        failed += usize::from(!self.push_one(ps, pseen, raw, mode, deadline));
+        failed += usize::from(!self.push_one(ps, pseen, raw, mode, &mut deadline));
         if owned {
             inner.pool.unhold_raw(raw);
             inner.release_entry(raw.to_u64());
@@ -804,7 +804,7 @@ impl<T: ShmSafe> Publisher<T> {
         seen: u64,
         raw: RawSample,
         mode: SendMode,
-        deadline: Option<Instant>,
+        deadline: &mut LazyDeadline,
     ) -> bool {
         let inner = &*self.router.inner;
         let port = inner.subscriber_port(s);
@@ -835,7 +835,7 @@ impl<T: ShmSafe> Publisher<T> {
                     break false;
                 }
                 SendMode::WaitIfFull(_) => {
-                    if !wait_for_space(&ring, port, seen, deadline, inner.pool.segment()) {
+                    if !wait_for_space(&ring, port, seen, deadline.get(), inner.pool.segment()) {
                         break false;
                     }
                 }
@@ -850,6 +850,24 @@ impl<T: ShmSafe> Publisher<T> {
     /// Subscribers attached now.
     pub fn subscriber_count(&self) -> u32 {
         self.router.inner.subscribers()
+    }
+}
+
+/// A deadline `timeout` from the first time it is asked for: the send path
+/// reads the clock only if it has to wait.
+struct LazyDeadline {
+    timeout: Option<Duration>,
+    at: Option<Instant>,
+}
+
+impl LazyDeadline {
+    fn new(timeout: Option<Duration>) -> Self {
+        Self { timeout, at: None }
+    }
+
+    fn get(&mut self) -> Option<Instant> {
+        let timeout = self.timeout?;
+        Some(*self.at.get_or_insert_with(|| Instant::now() + timeout))
     }
 }
 
@@ -950,16 +968,20 @@ impl<T: ShmSafe> Subscriber<T> {
 
     /// Waits up to `timeout` for a message.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Sample<T>, RecvError> {
-        self.recv_until(Some(Instant::now() + timeout))
+        self.recv_within(Some(timeout))
     }
 
     /// Waits for a message; returns [`RecvError::Closed`] once no publisher
     /// is attached and nothing is queued (at once if there is none now).
     pub fn recv(&mut self) -> Result<Sample<T>, RecvError> {
-        self.recv_until(None)
+        self.recv_within(None)
     }
 
-    fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Sample<T>, RecvError> {
+    fn recv_within(&mut self, timeout: Option<Duration>) -> Result<Sample<T>, RecvError> {
+        if let Some(s) = self.try_recv()? {
+            return Ok(s);
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
         for _ in 0..self.spins {
             if let Some(s) = self.try_recv()? {
                 return Ok(s);
