@@ -40,6 +40,8 @@ pub struct Options {
     pub stream: u64,
     /// Print JSON instead of a table.
     pub json: bool,
+    /// The `shmidl-peers` binary (bench/peers): run iceoryx2 in this run.
+    pub peers: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +49,58 @@ enum Wait {
     Poll,
     Block,
 }
+
+/// Where the two processes of a blocking benchmark run. On a virtual
+/// machine a futex wake-up of a process on another (idle) CPU can cost 25×
+/// one on the same CPU, and an unpinned run lands in either case by chance:
+/// blocking figures are only comparable at equal placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Both on CPU 0.
+    Same,
+    /// Leader on CPU 0, peer on CPU 1.
+    Split,
+}
+
+impl Placement {
+    fn cpu(self, leader: bool) -> usize {
+        match (self, leader) {
+            (Self::Same, _) | (Self::Split, true) => 0,
+            (Self::Split, false) => 1,
+        }
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Same => "@same-cpu",
+            Self::Split => "@two-cpus",
+        }
+    }
+}
+
+/// Pins the calling thread to `cpu`; restores the previous mask on drop.
+struct Pinned(Option<rustix::thread::CpuSet>);
+
+fn pin(cpu: usize) -> Pinned {
+    let before = rustix::thread::sched_getaffinity(None).ok();
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
+        eprintln!("shmidl bench: cannot pin to CPU {cpu}: {e}; results are unpinned");
+    }
+    Pinned(before)
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        if let Some(set) = &self.0 {
+            let _ = rustix::thread::sched_setaffinity(None, set);
+        }
+    }
+}
+
+/// Environment variable telling a peer process which CPU to pin itself to.
+const PEER_CPU: &str = "SHMIDL_BENCH_PEER_CPU";
 
 struct Stats {
     name: String,
@@ -87,16 +141,70 @@ pub fn pubsub(opts: &Options) -> ExitCode {
 }
 
 fn run_all(opts: &Options) -> Result<Vec<Stats>, String> {
-    let mut out = vec![cacheline(opts)?, futex_pingpong(opts)?];
+    let mut out = vec![cacheline(opts)?];
     macro_rules! sizes {
         ($($n:literal),*) => {$(
-            out.push(router_pingpong::<$n>(opts, Wait::Poll)?);
+            out.push(router_pingpong::<$n>(opts, Wait::Poll, None)?);
         )*};
     }
     sizes!(64, 4096, 65536, 1048576, 4194304);
-    out.push(router_pingpong::<64>(opts, Wait::Block)?);
-    out.push(router_pingpong::<4194304>(opts, Wait::Block)?);
+    for placement in [Placement::Same, Placement::Split] {
+        out.push(futex_pingpong(opts, placement)?);
+        out.push(router_pingpong::<64>(opts, Wait::Block, Some(placement))?);
+        out.push(router_pingpong::<4194304>(
+            opts,
+            Wait::Block,
+            Some(placement),
+        )?);
+    }
     out.push(throughput(opts)?);
+    if let Some(peers) = &opts.peers {
+        out.extend(iceoryx2(peers, opts)?);
+    }
+    Ok(out)
+}
+
+/// Runs the iceoryx2 peer harness (`bench/peers`) in this same run.
+fn iceoryx2(exe: &std::path::Path, opts: &Options) -> Result<Vec<Stats>, String> {
+    let runs: [(&str, &[&str]); 4] = [
+        ("iceoryx2-poll/64", &["--payload", "64"]),
+        ("iceoryx2-poll/4194304", &["--payload", "4194304"]),
+        (
+            "iceoryx2-block/64@same-cpu",
+            &["--payload", "64", "--blocking", "--placement", "same"],
+        ),
+        (
+            "iceoryx2-block/64@two-cpus",
+            &["--payload", "64", "--blocking", "--placement", "split"],
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, args) in runs {
+        let output = Command::new(exe)
+            .arg("iceoryx2")
+            .args(args)
+            .args(["--iterations", &opts.iterations.to_string()])
+            .args(["--warmup", &opts.warmup.to_string()])
+            .arg("--json")
+            .output()
+            .map_err(|e| format!("running {}: {e}", exe.display()))?;
+        if !output.status.success() {
+            return Err(format!(
+                "{} failed: {}",
+                exe.display(),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .map_err(|e| format!("{} printed no JSON: {e}", exe.display()))?;
+        let ns = |k: &str| v["one_way_ns"][k].as_f64().map(|x| x as u64).unwrap_or(0);
+        out.push(Stats {
+            name: name.to_owned(),
+            payload: v["payload"].as_u64().unwrap_or(0) as usize,
+            one_way: [ns("min"), ns("p50"), ns("p90"), ns("p99"), ns("max")],
+            extra: None,
+        });
+    }
     Ok(out)
 }
 
@@ -108,13 +216,20 @@ fn print(results: &[Stats], json: bool) {
             .map(|s| s.one_way[1])
     };
     let ratio = |s: &Stats| {
-        let base = if s.name.starts_with("shmidl-block") || s.name == "futex" {
-            floor("futex")
+        let base = if s.name.contains("block") || s.name.starts_with("futex") {
+            let placement = s.name.rsplit_once('@').map_or("", |(_, p)| p);
+            floor(&format!("futex@{placement}"))
         } else {
             floor("cacheline")
         };
         base.filter(|&b| b > 0 && !s.name.starts_with("shmidl-throughput"))
             .map(|b| s.one_way[1] as f64 / b as f64)
+    };
+    // shmidl against iceoryx2 at the same payload, mode and placement.
+    let vs_iceoryx2 = |s: &Stats| {
+        let other = s.name.strip_prefix("shmidl-")?;
+        let base = floor(&format!("iceoryx2-{other}"))?;
+        (base > 0).then(|| s.one_way[1] as f64 / base as f64)
     };
     if json {
         let rows: Vec<serde_json::Value> = results
@@ -125,6 +240,7 @@ fn print(results: &[Stats], json: bool) {
                     "bench": s.name, "payload": s.payload,
                     "one_way_ns": {"min": min, "p50": p50, "p90": p90, "p99": p99, "max": max},
                     "p50_ratio_to_floor": ratio(s),
+                    "p50_ratio_to_iceoryx2": vs_iceoryx2(s),
                 });
                 if let Some((k, x)) = s.extra {
                     v[k] = serde_json::json!(x);
@@ -136,21 +252,24 @@ fn print(results: &[Stats], json: bool) {
         return;
     }
     println!(
-        "{:<26} {:>9} {:>9} {:>9} {:>9} {:>11}  p50 / floor",
+        "{:<30} {:>9} {:>9} {:>9} {:>9} {:>11}  p50/floor  p50/iceoryx2",
         "bench", "payload", "min ns", "p50 ns", "p99 ns", "max ns"
     );
     for s in results {
         let [min, p50, _, p99, max] = s.one_way;
         let r = ratio(s).map_or(String::new(), |r| format!("{r:.2}x"));
+        let i = vs_iceoryx2(s).map_or(String::new(), |r| format!("{r:.2}x"));
         match s.extra {
-            Some((k, x)) => println!("{:<26} {:>9} {k}: {x:.2}", s.name, s.payload),
+            Some((k, x)) => println!("{:<30} {:>9} {k}: {x:.2}", s.name, s.payload),
             None => println!(
-                "{:<26} {:>9} {:>9} {:>9} {:>9} {:>11}  {r}",
+                "{:<30} {:>9} {:>9} {:>9} {:>9} {:>11}  {r:>9}  {i:>12}",
                 s.name, s.payload, min, p50, p99, max
             ),
         }
     }
-    println!("one-way latency = round trip / 2; floors: cacheline (busy), futex (blocking)");
+    println!(
+        "one-way latency = round trip / 2; floors: cacheline (busy), futex at the same placement (blocking)"
+    );
 }
 
 fn domain(tag: &str) -> String {
@@ -162,13 +281,14 @@ fn domain(tag: &str) -> String {
     )
 }
 
-fn spawn_peer(args: &[&str]) -> Result<Child, String> {
+fn spawn_peer(args: &[&str], cpu: Option<usize>) -> Result<Child, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    Command::new(exe)
-        .arg("bench-peer")
-        .args(args)
-        .stdout(Stdio::null())
-        .spawn()
+    let mut cmd = Command::new(exe);
+    cmd.arg("bench-peer").args(args).stdout(Stdio::null());
+    if let Some(cpu) = cpu {
+        cmd.env(PEER_CPU, cpu.to_string());
+    }
+    cmd.spawn()
         .map_err(|e| format!("starting the peer process: {e}"))
 }
 
@@ -217,7 +337,7 @@ fn cacheline(opts: &Options) -> Result<Stats, String> {
         .find_or_create("line", <[AtomicU64; 2]>::default)
         .map_err(|e| e.to_string())?;
     let total = opts.warmup + opts.iterations;
-    let child = spawn_peer(&["cacheline", &name, &total.to_string()])?;
+    let child = spawn_peer(&["cacheline", &name, &total.to_string()], None)?;
     let mut rtt = Vec::with_capacity(opts.iterations as usize);
     for i in 1..=u64::from(total) {
         let t = Instant::now();
@@ -269,7 +389,8 @@ fn futex_wake(word: &std::sync::atomic::AtomicU32, v: u32) {
     let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), 1);
 }
 
-fn futex_pingpong(opts: &Options) -> Result<Stats, String> {
+fn futex_pingpong(opts: &Options, placement: Placement) -> Result<Stats, String> {
+    let _pinned = pin(placement.cpu(true));
     let name = domain("fx");
     let seg = Segment::builder(&name)
         .create_exclusive()
@@ -278,7 +399,10 @@ fn futex_pingpong(opts: &Options) -> Result<Stats, String> {
         .find_or_create("words", <[AtomicU32; 2]>::default)
         .map_err(|e| e.to_string())?;
     let total = opts.warmup + opts.iterations;
-    let child = spawn_peer(&["futex", &name, &total.to_string()])?;
+    let child = spawn_peer(
+        &["futex", &name, &total.to_string()],
+        Some(placement.cpu(false)),
+    )?;
     let mut rtt = Vec::with_capacity(opts.iterations as usize);
     for i in 1..=total {
         let t = Instant::now();
@@ -289,7 +413,7 @@ fn futex_pingpong(opts: &Options) -> Result<Stats, String> {
         }
     }
     finish(child)?;
-    Ok(summarize("futex".into(), 4, rtt))
+    Ok(summarize(format!("futex{}", placement.suffix()), 4, rtt))
 }
 
 fn futex_peer(name: &str, total: u32) -> Result<(), String> {
@@ -372,7 +496,12 @@ fn receive<T: ShmSafe>(
     }
 }
 
-fn router_pingpong<const N: usize>(opts: &Options, wait: Wait) -> Result<Stats, String> {
+fn router_pingpong<const N: usize>(
+    opts: &Options,
+    wait: Wait,
+    placement: Option<Placement>,
+) -> Result<Stats, String> {
+    let _pinned = placement.map(|p| pin(p.cpu(true)));
     let name = domain("rt");
     let t = topics::<N>(&name, true, PINGPONG)?;
     let mut pong = t.pong.subscriber().map_err(|e| e.to_string())?;
@@ -386,7 +515,10 @@ fn router_pingpong<const N: usize>(opts: &Options, wait: Wait) -> Result<Stats, 
         Wait::Poll => "poll",
         Wait::Block => "block",
     };
-    let child = spawn_peer(&["router", &name, &N.to_string(), mode, &total.to_string()])?;
+    let child = spawn_peer(
+        &["router", &name, &N.to_string(), mode, &total.to_string()],
+        placement.map(|p| p.cpu(false)),
+    )?;
     spin_until(|| ping.subscriber_count() == 1)?;
     let mut rtt = Vec::with_capacity(opts.iterations as usize);
     for i in 0..total {
@@ -405,7 +537,8 @@ fn router_pingpong<const N: usize>(opts: &Options, wait: Wait) -> Result<Stats, 
         }
     }
     finish(child)?;
-    Ok(summarize(format!("shmidl-{mode}/{N}"), N, rtt))
+    let suffix = placement.map_or("", Placement::suffix);
+    Ok(summarize(format!("shmidl-{mode}/{N}{suffix}"), N, rtt))
 }
 
 fn router_peer<const N: usize>(name: &str, wait: Wait, total: u32) -> Result<(), String> {
@@ -436,7 +569,7 @@ fn throughput(opts: &Options) -> Result<Stats, String> {
         ._seg
         .find_or_create("done_ns", || AtomicU64::new(0))
         .map_err(|e| e.to_string())?;
-    let child = spawn_peer(&["stream", &name, &opts.stream.to_string()])?;
+    let child = spawn_peer(&["stream", &name, &opts.stream.to_string()], None)?;
     spin_until(|| ping.subscriber_count() == 1)?;
     let start = Instant::now();
     for i in 0..opts.stream {
@@ -474,6 +607,10 @@ fn stream_peer(name: &str, total: u64) -> Result<(), String> {
 
 /// The second process of each benchmark (`shmidl bench-peer …`).
 pub fn peer(args: &[String]) -> ExitCode {
+    let _pinned = std::env::var(PEER_CPU)
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .map(pin);
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let num = |s: &str| s.parse::<u64>().map_err(|_| format!("bad number {s:?}"));
     let result = (|| match a.as_slice() {

@@ -89,6 +89,11 @@ enum BenchKind {
         /// Print one JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Path of the `shmidl-peers` binary (built from bench/peers) to
+        /// measure iceoryx2 in the same run, e.g.
+        /// `/tmp/peers/release/shmidl-peers`.
+        #[arg(long)]
+        peers: Option<PathBuf>,
     },
 }
 
@@ -107,12 +112,14 @@ fn main() -> ExitCode {
                     warmup,
                     stream,
                     json,
+                    peers,
                 },
         } => bench::pubsub(&bench::Options {
             iterations: iterations.max(1),
             warmup,
             stream: stream.max(1),
             json,
+            peers,
         }),
         Command::BenchPeer { args } => bench::peer(&args),
         Command::Ls { json } => segments::ls(json),
