@@ -177,7 +177,7 @@ impl PoolOpenError {
 
 /// What keeps a pool's memory alive in this process.
 enum Backing {
-    Segment(Segment),
+    Segment(#[allow(dead_code)] Segment),
     Heap { ptr: NonNull<u8>, layout: Layout },
 }
 
@@ -626,21 +626,25 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
     /// Finds the pool, or creates it with the configured capacity. An
     /// existing pool with another capacity is a `GeometryMismatch`.
     pub fn open_or_create(self) -> Result<Pool<T>, PoolOpenError> {
+        let segment = self.segment.clone();
         Ok(Pool {
             core: PoolCore {
                 inner: self.build(ObjectKind::POOL, true)?,
                 _v: PhantomData,
             },
+            segment,
         })
     }
 
     /// Opens an existing pool, whatever its capacity.
     pub fn open(self) -> Result<Pool<T>, PoolOpenError> {
+        let segment = self.segment.clone();
         Ok(Pool {
             core: PoolCore {
                 inner: self.build(ObjectKind::POOL, false)?,
                 _v: PhantomData,
             },
+            segment,
         })
     }
 }
@@ -914,12 +918,14 @@ fn make_inner<T>(
 /// ```
 pub struct Pool<T: ShmSafe> {
     core: PoolCore<T>,
+    segment: Segment,
 }
 
 impl<T: ShmSafe> Clone for Pool<T> {
     fn clone(&self) -> Self {
         Self {
             core: self.core.clone(),
+            segment: self.segment.clone(),
         }
     }
 }
@@ -978,10 +984,7 @@ impl<T: ShmSafe> Pool<T> {
 
     /// The segment the pool lives in.
     pub fn segment(&self) -> &Segment {
-        match &self.core.inner._backing {
-            Backing::Segment(s) => s,
-            Backing::Heap { .. } => unreachable!("a Pool always lives in a segment"),
-        }
+        &self.segment
     }
 
     /// Starts building the pool `name` in `segment`.
