@@ -226,3 +226,32 @@ unsafe impl shmidl::ShmSafe for Msg {
         .u64(<u64 as shmidl::ShmSafe>::FINGERPRINT)
         .finish();
 }
+
+/// The topic of the crash tests, and its settings (shared by the tests and
+/// the child binary).
+pub const CRASH_TOPIC: &str = "crash/topic";
+
+/// Settings of [`CRASH_TOPIC`].
+pub fn crash_config() -> shmidl::TopicConfig {
+    shmidl::TopicConfig {
+        pool: 16,
+        depth: 4,
+        overflow: shmidl::SendMode::SoftFailIfFull,
+        max_publishers: 4,
+        max_subscribers: 4,
+    }
+}
+
+/// The soak test's topic.
+pub const SOAK_TOPIC: &str = "soak/topic";
+
+/// Settings of [`SOAK_TOPIC`].
+pub fn soak_config() -> shmidl::TopicConfig {
+    shmidl::TopicConfig {
+        pool: 64,
+        depth: 8,
+        overflow: shmidl::SendMode::WaitIfFull(Duration::from_millis(200)),
+        max_publishers: 4,
+        max_subscribers: 4,
+    }
+}

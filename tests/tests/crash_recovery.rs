@@ -5,21 +5,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shmidl::{Node, RecvError, SendMode, TopicConfig};
-use shmidl_tests::{kill, read_field, spawn_child, unique_name};
+use shmidl::{Node, RecvError, SendMode};
+use shmidl_tests::{crash_config, kill, read_field, spawn_child, unique_name, CRASH_TOPIC};
 
 const CHILD: &str = env!("CARGO_BIN_EXE_shmidl-test-child");
-const TOPIC: &str = "crash/topic";
-
-fn config() -> TopicConfig {
-    TopicConfig {
-        pool: 16,
-        depth: 4,
-        overflow: SendMode::SoftFailIfFull,
-        max_publishers: 4,
-        max_subscribers: 4,
-    }
-}
 
 fn start(role: &str, domain: &str) -> std::process::Child {
     let mut child = spawn_child(CHILD, &[role, domain]);
@@ -38,8 +27,8 @@ fn everything_a_killed_participant_held_is_reclaimed_once() {
         .size(1 << 20)
         .open_or_create()
         .unwrap();
-    let mut sub = node.subscriber::<u64>(TOPIC, config()).unwrap();
-    let router = node.router::<u64>(TOPIC, config()).unwrap();
+    let mut sub = node.subscriber::<u64>(CRASH_TOPIC, crash_config()).unwrap();
+    let router = node.router::<u64>(CRASH_TOPIC, crash_config()).unwrap();
     let child = start("crash-holder", &domain);
     assert_eq!(router.publisher_count(), 1);
     assert_eq!(router.subscriber_count(), 2);
@@ -70,7 +59,7 @@ fn a_publisher_waiting_on_a_killed_subscribers_full_queue_is_released() {
         .size(1 << 20)
         .open_or_create()
         .unwrap();
-    let mut publisher = node.publisher::<u64>(TOPIC, config()).unwrap();
+    let mut publisher = node.publisher::<u64>(CRASH_TOPIC, crash_config()).unwrap();
     let child = start("idle-subscriber", &domain);
     for v in 0..4 {
         let s = publisher.loan().unwrap();
@@ -91,7 +80,7 @@ fn a_publisher_waiting_on_a_killed_subscribers_full_queue_is_released() {
         killed_at.elapsed() < Duration::from_secs(60),
         "released before its timeout"
     );
-    let router = node.router::<u64>(TOPIC, config()).unwrap();
+    let router = node.router::<u64>(CRASH_TOPIC, crash_config()).unwrap();
     assert_eq!(router.subscriber_count(), 0);
 }
 
@@ -102,7 +91,7 @@ fn a_subscriber_waiting_on_a_killed_publisher_sees_the_pipe_close() {
         .size(1 << 20)
         .open_or_create()
         .unwrap();
-    let mut sub = node.subscriber::<u64>(TOPIC, config()).unwrap();
+    let mut sub = node.subscriber::<u64>(CRASH_TOPIC, crash_config()).unwrap();
     let child = start("idle-publisher", &domain);
     assert!(sub.is_open());
     let waiter = thread::spawn(move || (sub.recv().map(|s| *s), sub));

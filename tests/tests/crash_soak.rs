@@ -10,20 +10,12 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use shmidl::{Node, Segment, SegmentOpenError, SendMode, TopicConfig};
-use shmidl_tests::{kill, read_field, spawn_child, unique_name, wait_with_deadline, Msg};
+use shmidl::{Node, Segment, SegmentOpenError};
+use shmidl_tests::{
+    kill, read_field, soak_config, spawn_child, unique_name, wait_with_deadline, Msg, SOAK_TOPIC,
+};
 
 const CHILD: &str = env!("CARGO_BIN_EXE_shmidl-test-child");
-
-fn config() -> TopicConfig {
-    TopicConfig {
-        pool: 64,
-        depth: 8,
-        overflow: SendMode::WaitIfFull(Duration::from_millis(200)),
-        max_publishers: 4,
-        max_subscribers: 4,
-    }
-}
 
 struct Member {
     child: Child,
@@ -60,7 +52,7 @@ fn killing_members_at_random_never_corrupts_duplicates_or_leaks() {
         .segment()
         .find_or_create("stop", || AtomicU64::new(0))
         .unwrap();
-    let router = node.router::<Msg>("soak/topic", config()).unwrap();
+    let router = node.router::<Msg>(SOAK_TOPIC, soak_config()).unwrap();
 
     let mut rng = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)

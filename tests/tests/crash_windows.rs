@@ -9,21 +9,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shmidl::{Node, SendMode, TopicConfig};
-use shmidl_tests::{kill, read_field, unique_name, wait_with_deadline};
+use shmidl::Node;
+use shmidl_tests::{crash_config, kill, read_field, unique_name, wait_with_deadline, CRASH_TOPIC};
 
 const CHILD: &str = env!("CARGO_BIN_EXE_shmidl-test-child");
-const TOPIC: &str = "crash/topic";
-
-fn config() -> TopicConfig {
-    TopicConfig {
-        pool: 16,
-        depth: 4,
-        overflow: SendMode::SoftFailIfFull,
-        max_publishers: 4,
-        max_subscribers: 4,
-    }
-}
 
 fn child(point: &str, args: &[&str]) -> std::process::Child {
     Command::new(CHILD)
@@ -56,9 +45,9 @@ fn publisher_window(point: &str) {
         .size(1 << 20)
         .open_or_create()
         .unwrap();
-    let router = node.router::<u64>(TOPIC, config()).unwrap();
-    let mut a = node.subscriber::<u64>(TOPIC, config()).unwrap();
-    let mut b = node.subscriber::<u64>(TOPIC, config()).unwrap();
+    let router = node.router::<u64>(CRASH_TOPIC, crash_config()).unwrap();
+    let mut a = node.subscriber::<u64>(CRASH_TOPIC, crash_config()).unwrap();
+    let mut b = node.subscriber::<u64>(CRASH_TOPIC, crash_config()).unwrap();
     expect_abort(child(point, &["crash-at", &domain, "pub"]), point);
     assert_eq!(node.cleanup_dead().unwrap(), 1);
     // Whatever was delivered is intact and received once per subscriber.
@@ -79,8 +68,8 @@ fn subscriber_window(point: &str) {
         .size(1 << 20)
         .open_or_create()
         .unwrap();
-    let router = node.router::<u64>(TOPIC, config()).unwrap();
-    let mut publisher = node.publisher::<u64>(TOPIC, config()).unwrap();
+    let router = node.router::<u64>(CRASH_TOPIC, crash_config()).unwrap();
+    let mut publisher = node.publisher::<u64>(CRASH_TOPIC, crash_config()).unwrap();
     let mut c = child(point, &["crash-at", &domain, "sub"]);
     assert_eq!(
         read_field(&mut c, "ready", Duration::from_secs(30)).as_deref(),
@@ -105,8 +94,8 @@ fn lifecycle_window(point: &str, role: &str) {
         .size(1 << 20)
         .open_or_create()
         .unwrap();
-    let router = node.router::<u64>(TOPIC, config()).unwrap();
-    let mut sub = node.subscriber::<u64>(TOPIC, config()).unwrap();
+    let router = node.router::<u64>(CRASH_TOPIC, crash_config()).unwrap();
+    let mut sub = node.subscriber::<u64>(CRASH_TOPIC, crash_config()).unwrap();
     if role == "reclaim" {
         // A dead participant for the child to reclaim (and die doing so).
         let mut holder = shmidl_tests::spawn_child(CHILD, &["crash-holder", &domain]);
@@ -149,8 +138,8 @@ fn settle(node: &Node, router: &shmidl::Router<u64>, point: &str) {
         16,
         "{point}: every slot is free after the audit"
     );
-    let mut p = node.publisher::<u64>(TOPIC, config()).unwrap();
-    let mut s = node.subscriber::<u64>(TOPIC, config()).unwrap();
+    let mut p = node.publisher::<u64>(CRASH_TOPIC, crash_config()).unwrap();
+    let mut s = node.subscriber::<u64>(CRASH_TOPIC, crash_config()).unwrap();
     let mut m = p.loan().unwrap();
     *m = 42;
     p.publish(m).unwrap();

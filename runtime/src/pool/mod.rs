@@ -510,6 +510,32 @@ macro_rules! pool_common {
     };
 }
 
+/// `try_make` and `make_timeout`, shared by [`Pool`] and [`LocalPool`].
+macro_rules! pool_make {
+    () => {
+        /// Stores `value` in a free slot without waiting.
+        pub fn try_make(&self, value: T) -> Result<SampleMut<T>, PoolExhausted<T>> {
+            match self.core.try_slot() {
+                Some(s) => Ok(s.write(value)),
+                None => Err(self.core.exhausted(value)),
+            }
+        }
+
+        /// Stores `value` in a free slot, waiting up to `timeout` for another
+        /// thread or process to free one.
+        pub fn make_timeout(
+            &self,
+            value: T,
+            timeout: Duration,
+        ) -> Result<SampleMut<T>, PoolExhausted<T>> {
+            match self.core.slot_within(timeout) {
+                Some(s) => Ok(s.write(value)),
+                None => Err(self.core.exhausted(value)),
+            }
+        }
+    };
+}
+
 /// Builds a pool in a segment. The finishing method names the policy.
 #[derive(Debug)]
 pub struct PoolBuilder<'s, T> {
@@ -999,25 +1025,7 @@ impl<T: ShmSafe> Pool<T> {
         self.make_timeout(value, self.core.inner.timeout)
     }
 
-    /// Stores `value` in a free slot without waiting.
-    pub fn try_make(&self, value: T) -> Result<SampleMut<T>, PoolExhausted<T>> {
-        match self.core.try_slot() {
-            Some(s) => Ok(s.write(value)),
-            None => Err(self.core.exhausted(value)),
-        }
-    }
-
-    /// Stores `value` in a free slot, waiting up to `timeout`.
-    pub fn make_timeout(
-        &self,
-        value: T,
-        timeout: Duration,
-    ) -> Result<SampleMut<T>, PoolExhausted<T>> {
-        match self.core.slot_within(timeout) {
-            Some(s) => Ok(s.write(value)),
-            None => Err(self.core.exhausted(value)),
-        }
-    }
+    pool_make!();
 
     /// A slot with whatever bytes it held (zero if never used), waiting up
     /// to the pool's timeout: nothing is written, so loaning a multi-megabyte
@@ -1184,26 +1192,7 @@ impl<T: ShmSafe> LocalPool<T> {
 
     pool_common!(T);
 
-    /// Stores `value` in a free slot without waiting.
-    pub fn try_make(&self, value: T) -> Result<SampleMut<T>, PoolExhausted<T>> {
-        match self.core.try_slot() {
-            Some(s) => Ok(s.write(value)),
-            None => Err(self.core.exhausted(value)),
-        }
-    }
-
-    /// Stores `value` in a free slot, waiting up to `timeout` for another
-    /// thread to free one.
-    pub fn make_timeout(
-        &self,
-        value: T,
-        timeout: Duration,
-    ) -> Result<SampleMut<T>, PoolExhausted<T>> {
-        match self.core.slot_within(timeout) {
-            Some(s) => Ok(s.write(value)),
-            None => Err(self.core.exhausted(value)),
-        }
-    }
+    pool_make!();
 }
 
 #[allow(dead_code)]

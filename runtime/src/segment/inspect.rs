@@ -4,16 +4,12 @@
 use std::{fs::File, io, time::SystemTime};
 
 use memmap2::MmapRaw;
-use rustix::{
-    fs::Mode,
-    io::Errno,
-    shm::{self, OFlags as ShmOFlags},
-};
+use rustix::shm;
 
 use super::{
-    control_of, entry_name, entry_of, entry_type, layout, map_validated, participants, row_of,
-    HeaderInfo, ObjectKind, ObjectType, ParticipantInfo, Segment, SegmentOpenError, DATA_OFFSET,
-    DIR_CAPACITY, ENTRY_EMPTY, ENTRY_READY, SHM_DIR,
+    control_of, entry_name, entry_of, entry_type, layout, map_validated, open_file, participants,
+    row_of, HeaderInfo, ObjectKind, ObjectType, ParticipantInfo, Segment, SegmentOpenError,
+    DATA_OFFSET, DIR_CAPACITY, ENTRY_EMPTY, ENTRY_READY, SHM_DIR,
 };
 use crate::{name::SegmentName, sync::Ordering};
 
@@ -94,17 +90,7 @@ struct Opened {
 
 fn open_raw(name: &str) -> Result<Opened, SegmentOpenError> {
     let name = SegmentName::new(name)?;
-    let fd = shm::open(name.shm_path(), ShmOFlags::RDWR, Mode::empty()).map_err(|e| match e {
-        Errno::NOENT => SegmentOpenError::NotFound {
-            name: name.to_string(),
-        },
-        e => SegmentOpenError::Io {
-            name: name.to_string(),
-            op: "shm_open",
-            source: e.into(),
-        },
-    })?;
-    let file = File::from(fd);
+    let file = open_file(&name)?;
     let (map, info) = map_validated(&name, &file)?;
     Ok(Opened {
         name,

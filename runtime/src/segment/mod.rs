@@ -459,18 +459,7 @@ impl Segment {
         size: Option<u64>,
         timeout: Duration,
     ) -> Result<Self, SegmentOpenError> {
-        let fd =
-            shm::open(name.shm_path(), ShmOFlags::RDWR, Mode::empty()).map_err(|e| match e {
-                Errno::NOENT => SegmentOpenError::NotFound {
-                    name: name.to_string(),
-                },
-                e => SegmentOpenError::Io {
-                    name: name.to_string(),
-                    op: "shm_open",
-                    source: e.into(),
-                },
-            })?;
-        Self::attach_file(name.clone(), File::from(fd), size, timeout)
+        Self::attach_file(name.clone(), open_file(name)?, size, timeout)
     }
 
     /// Maps an open segment file, validates its header and attaches.
@@ -1037,6 +1026,22 @@ fn entry_name(e: &DirEntry) -> Option<String> {
         .take(len.min(64))
         .collect();
     String::from_utf8(bytes).ok()
+}
+
+/// Opens the existing segment file `name` for reading and writing.
+fn open_file(name: &SegmentName) -> Result<File, SegmentOpenError> {
+    shm::open(name.shm_path(), ShmOFlags::RDWR, Mode::empty())
+        .map(File::from)
+        .map_err(|e| match e {
+            Errno::NOENT => SegmentOpenError::NotFound {
+                name: name.to_string(),
+            },
+            e => SegmentOpenError::Io {
+                name: name.to_string(),
+                op: "shm_open",
+                source: e.into(),
+            },
+        })
 }
 
 /// Maps a segment file and validates its header and control block.

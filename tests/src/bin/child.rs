@@ -11,8 +11,11 @@ use std::{
     time::Duration,
 };
 
-use shmidl::{Node, ObjectError, Pool, RawSample, Router, Sample, Segment, SendMode, TopicConfig};
-use shmidl_tests::{install_drop_counter, wait_for, Counted, DropCounterGuard, Msg};
+use shmidl::{Node, ObjectError, Pool, RawSample, Router, Sample, Segment, SendMode};
+use shmidl_tests::{
+    crash_config, install_drop_counter, soak_config, wait_for, Counted, DropCounterGuard, Msg,
+    CRASH_TOPIC, SOAK_TOPIC,
+};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -294,19 +297,6 @@ fn subscribe(seg: &str, publishers: &str, count: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The topic the crash tests use.
-pub const CRASH_TOPIC: &str = "crash/topic";
-
-fn crash_config() -> TopicConfig {
-    TopicConfig {
-        pool: 16,
-        depth: 4,
-        overflow: SendMode::SoftFailIfFull,
-        max_publishers: 4,
-        max_subscribers: 4,
-    }
-}
-
 /// Sleeps until killed (the tests SIGKILL it), bounded by the deadline.
 fn wait_to_be_killed() -> Result<(), String> {
     std::thread::sleep(DEADLINE);
@@ -362,17 +352,6 @@ fn idle_publisher(domain: &str) -> Result<(), String> {
     wait_to_be_killed()
 }
 
-/// The soak test's topic settings.
-pub fn soak_config() -> TopicConfig {
-    TopicConfig {
-        pool: 64,
-        depth: 8,
-        overflow: SendMode::WaitIfFull(Duration::from_millis(200)),
-        max_publishers: 4,
-        max_subscribers: 4,
-    }
-}
-
 /// Publishes checksummed messages until the `stop` flag is set.
 fn soak_publisher(domain: &str, id: &str) -> Result<(), String> {
     let id: u64 = id.parse().map_err(|_| "bad id")?;
@@ -384,7 +363,7 @@ fn soak_publisher(domain: &str, id: &str) -> Result<(), String> {
         .find::<AtomicU64>("stop")
         .map_err(|e| e.to_string())?;
     let mut publisher = node
-        .publisher::<Msg>("soak/topic", soak_config())
+        .publisher::<Msg>(SOAK_TOPIC, soak_config())
         .map_err(|e| e.to_string())?;
     println!("ready=1");
     let mut seq = 0;
@@ -410,7 +389,7 @@ fn soak_subscriber(domain: &str) -> Result<(), String> {
         .find::<AtomicU64>("stop")
         .map_err(|e| e.to_string())?;
     let mut subscriber = node
-        .subscriber::<Msg>("soak/topic", soak_config())
+        .subscriber::<Msg>(SOAK_TOPIC, soak_config())
         .map_err(|e| e.to_string())?;
     println!("ready=1");
     let mut last = std::collections::HashMap::<u64, u64>::new();
