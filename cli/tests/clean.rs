@@ -12,25 +12,26 @@ use shmidl::Segment;
 
 const SHMIDL: &str = env!("CARGO_BIN_EXE_shmidl");
 
-/// Not a test on its own: the holder process the tests below spawn (this
-/// same test binary, filtered to this function, with `SHMIDL_HOLD` set).
-#[test]
-fn holder_child() {
-    let Ok(name) = std::env::var("SHMIDL_HOLD") else {
+/// This test has its own `main` (`harness = false`): run with
+/// `SHMIDL_HOLD=<segment>`, the same binary is the holder process the test
+/// spawns — it attaches to the segment with a pool and waits to be killed.
+fn main() {
+    if let Ok(name) = std::env::var("SHMIDL_HOLD") {
+        let seg = Segment::builder(&name).open_or_create().unwrap();
+        let _pool = shmidl::Pool::<u64>::builder(&seg, "p")
+            .capacity(8)
+            .open_or_create()
+            .unwrap();
+        println!("ready");
+        std::thread::sleep(Duration::from_secs(60));
         return;
-    };
-    let seg = Segment::builder(&name).open_or_create().unwrap();
-    let _pool = shmidl::Pool::<u64>::builder(&seg, "p")
-        .capacity(8)
-        .open_or_create()
-        .unwrap();
-    println!("ready");
-    std::thread::sleep(Duration::from_secs(60));
+    }
+    clean_removes_a_segment_left_by_a_killed_process_and_keeps_a_live_one();
+    println!("test clean_removes_a_segment_left_by_a_killed_process_and_keeps_a_live_one ... ok");
 }
 
 fn hold(name: &str) -> std::process::Child {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "holder_child", "--nocapture", "--test-threads=1"])
         .env("SHMIDL_HOLD", name)
         .stdout(Stdio::piped())
         .spawn()
@@ -39,7 +40,7 @@ fn hold(name: &str) -> std::process::Child {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if line.trim_end().ends_with("ready") {
+            if line.trim() == "ready" {
                 let _ = tx.send(());
             }
         }
@@ -59,7 +60,6 @@ fn unique(tag: &str) -> String {
     format!("t-cli-{tag}-{}", std::process::id())
 }
 
-#[test]
 fn clean_removes_a_segment_left_by_a_killed_process_and_keeps_a_live_one() {
     let dead = unique("dead");
     let live = unique("live");
