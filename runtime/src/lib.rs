@@ -85,3 +85,7 @@ pub use crate::{
     name::{NameError, SegmentName, MAX_OBJECT_NAME_LEN, MAX_SEGMENT_NAME_LEN},
     shm_safe::ShmSafe,
 };
+/// Derives [`ShmSafe`] for a `#[repr(C)]` struct, with its schema-compatible
+/// fingerprint, after checking at compile time that it can live in shared
+/// memory (rules and examples: the `shmidl-macros` crate docs).
+pub use shmidl_macros::ShmMessage;

@@ -10,9 +10,11 @@ use crate::fingerprint;
 /// A type whose values may be placed in shared memory and read by other
 /// processes that map the same bytes at other addresses.
 ///
-/// Derive it (`#[derive(ShmMessage)]` in a later release generates this impl
-/// and checks every rule below at compile time); implement it by hand only for
-/// types the derive cannot see.
+/// Derive it with [`#[derive(ShmMessage)]`](crate::ShmMessage); don't
+/// implement it by hand. The derive checks every rule below at compile time
+/// and computes the fingerprint the schema compiler computes for the same
+/// type. Hand-written impls are for the runtime's own types (primitives,
+/// atomics, arrays), which no derive can see into.
 ///
 /// # Safety
 ///
