@@ -49,6 +49,11 @@
 //! schema struct with the same name, field names and field types have the
 //! same fingerprint.
 //!
+//! The derive cannot see a `Drop` impl. One is allowed, but it runs in
+//! whichever process releases a pool slot's last reference, so it must not
+//! rely on state of the process that made the value (`shmidl::ShmSafe`'s
+//! `# Safety` section).
+//!
 //! Every problem is reported, each at its cause; the expansion never panics.
 //!
 //! ## Module boundary
