@@ -98,7 +98,8 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// A pool payload whose destructor counts itself in shared memory, so a
 /// test can prove an object was dropped exactly once across processes.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Debug, shmidl::ShmMessage)]
+#[shm(name = "shmidl_tests.Counted")]
 pub struct Counted {
     /// Payload.
     pub value: u64,
@@ -153,22 +154,11 @@ impl Drop for Counted {
     }
 }
 
-// SAFETY: `#[repr(C)]` of two `u64`s: fixed layout, no pointers; the
-// destructor touches only shared memory through a handle every process
-// installs for itself.
-unsafe impl shmidl::ShmSafe for Counted {
-    const FINGERPRINT: u64 = shmidl::fingerprint::struct_start("shmidl_tests.Counted", 2)
-        .str("value")
-        .u64(<u64 as shmidl::ShmSafe>::FINGERPRINT)
-        .str("check")
-        .u64(<u64 as shmidl::ShmSafe>::FINGERPRINT)
-        .finish();
-}
-
 /// A router test message: who sent it, its sequence number, and a checksum
 /// over both and a payload, to catch torn or misrouted samples.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, shmidl::ShmMessage)]
+#[shm(name = "shmidl_tests.Msg")]
 pub struct Msg {
     /// Sending publisher's number.
     pub publisher: u64,
@@ -213,19 +203,6 @@ impl Msg {
     }
 }
 
-// SAFETY: `#[repr(C)]` of `u64`s only: fixed layout, no pointers, no drop.
-unsafe impl shmidl::ShmSafe for Msg {
-    const FINGERPRINT: u64 = shmidl::fingerprint::struct_start("shmidl_tests.Msg", 4)
-        .str("publisher")
-        .u64(<u64 as shmidl::ShmSafe>::FINGERPRINT)
-        .str("seq")
-        .u64(<u64 as shmidl::ShmSafe>::FINGERPRINT)
-        .str("payload")
-        .u64(<[u64; 4] as shmidl::ShmSafe>::FINGERPRINT)
-        .str("checksum")
-        .u64(<u64 as shmidl::ShmSafe>::FINGERPRINT)
-        .finish();
-}
 
 /// The topic of the crash tests, and its settings (shared by the tests and
 /// the child binary).

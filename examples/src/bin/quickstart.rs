@@ -22,14 +22,21 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shmidl::{Node, SendMode, TopicConfig};
+use shmidl::{Node, SendMode, ShmMessage, TopicConfig};
 
-/// A 64-byte message: `[seq, sent_ns, phase, 4 filler words, checksum]`.
-type Tick = [u64; 8];
-const SEQ: usize = 0;
-const SENT_NS: usize = 1;
-const PHASE: usize = 2;
-const CHECK: usize = 7;
+/// One 64-byte message, written in place in shared memory. The derive
+/// checks that it can live there (`#[repr(C)]`, no pointers, no implicit
+/// padding) and computes its type fingerprint.
+#[repr(C)]
+#[derive(Clone, Copy, Default, ShmMessage)]
+#[shm(name = "quickstart.Tick")]
+struct Tick {
+    seq: u64,
+    sent_ns: u64,
+    phase: u64,
+    filler: [u64; 4],
+    check: u64,
+}
 
 const PACED: u64 = 50_000;
 const PACE: Duration = Duration::from_micros(20);
@@ -54,9 +61,12 @@ fn now_ns() -> u64 {
 }
 
 fn checksum(t: &Tick) -> u64 {
-    t[..CHECK].iter().fold(0xcbf2_9ce4_8422_2325u64, |h, w| {
-        (h ^ w).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    [t.seq, t.sent_ns, t.phase]
+        .iter()
+        .chain(&t.filler)
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, w| {
+            (h ^ w).wrapping_mul(0x0000_0100_0000_01b3)
+        })
 }
 
 fn main() -> ExitCode {
@@ -94,11 +104,11 @@ fn publisher(domain: &str) -> Result<(), String> {
     }
     let mut send = |seq: u64, phase: u64| -> Result<(), String> {
         let mut tick = publisher.loan().map_err(|e| e.to_string())?;
-        tick[SEQ] = seq;
-        tick[PHASE] = phase;
-        tick[3..CHECK].copy_from_slice(&[seq; 4]);
-        tick[SENT_NS] = now_ns();
-        tick[CHECK] = checksum(&tick);
+        tick.seq = seq;
+        tick.phase = phase;
+        tick.filler = [seq; 4];
+        tick.sent_ns = now_ns();
+        tick.check = checksum(&tick);
         match publisher.publish(tick).map_err(|e| e.to_string())? {
             0 => Ok(()),
             n => Err(format!("{n} pipe(s) failed for message {seq}")),
@@ -199,22 +209,22 @@ fn receive(subscriber: &mut shmidl::Subscriber<Tick>) -> Result<(Vec<u64>, Burst
         };
         idle = 0;
         let arrived = now_ns();
-        if tick[CHECK] != checksum(&tick) {
-            return Err(format!("message {} is corrupt", tick[SEQ]));
+        if tick.check != checksum(&tick) {
+            return Err(format!("message {} is corrupt", tick.seq));
         }
-        if tick[PHASE] == 2 && burst_start.is_none() {
+        if tick.phase == 2 && burst_start.is_none() {
             if expect != PACED {
                 return Err(format!("paced phase lost {} messages", PACED - expect));
             }
             burst_start = Some(Instant::now());
             expect = 0;
         }
-        if tick[SEQ] != expect {
-            return Err(format!("expected message {expect}, got {}", tick[SEQ]));
+        if tick.seq != expect {
+            return Err(format!("expected message {expect}, got {}", tick.seq));
         }
         expect += 1;
         match burst_start {
-            None => latencies.push(arrived.saturating_sub(tick[SENT_NS])),
+            None => latencies.push(arrived.saturating_sub(tick.sent_ns)),
             Some(start) if expect == BURST => {
                 latencies.sort_unstable();
                 return Ok((latencies, (BURST, 0, start.elapsed())));
