@@ -12,6 +12,8 @@
 //! - `shmidl-poll/<size>`: router ping-pong, receivers busy-poll `try_recv`;
 //! - `shmidl-block/<size>`: the same, receivers sleep in `recv_timeout`
 //!   at once (spin count 0), so the figure is the futex wake-up path;
+//! - `shmidl-async/64`: the blocking ping-pong awaited through an
+//!   `AsyncSubscriber` on a tokio current-thread runtime;
 //! - `shmidl-throughput/64`: one publisher streams to one subscriber.
 //!
 //! Payloads are written in place; large ones are loaned without being
@@ -156,6 +158,7 @@ fn run_all(opts: &Options) -> Result<Vec<Stats>, String> {
             Wait::Block,
             Some(placement),
         )?);
+        out.push(async_pingpong(opts, placement)?);
     }
     out.push(throughput(opts)?);
     if let Some(peers) = &opts.peers {
@@ -216,7 +219,10 @@ fn print(results: &[Stats], json: bool) {
             .map(|s| s.one_way[1])
     };
     let ratio = |s: &Stats| {
-        let base = if s.name.contains("block") || s.name.starts_with("futex") {
+        let base = if s.name.contains("block")
+            || s.name.contains("async")
+            || s.name.starts_with("futex")
+        {
             let placement = s.name.rsplit_once('@').map_or("", |(_, p)| p);
             floor(&format!("futex@{placement}"))
         } else {
@@ -539,6 +545,51 @@ fn router_pingpong<const N: usize>(
     finish(child)?;
     let suffix = placement.map_or("", Placement::suffix);
     Ok(summarize(format!("shmidl-{mode}/{N}{suffix}"), N, rtt))
+}
+
+/// The blocking ping-pong with the leader awaiting replies through an
+/// `AsyncSubscriber` on a current-thread tokio runtime: the cost of the
+/// async bridge (a thread hand-off) on top of a blocking receive.
+fn async_pingpong(opts: &Options, placement: Placement) -> Result<Stats, String> {
+    let _pinned = pin(placement.cpu(true));
+    let name = domain("as");
+    let t = topics::<64>(&name, true, PINGPONG)?;
+    let pong = t.pong.subscriber().map_err(|e| e.to_string())?;
+    let mut pong = pong.into_async(4).map_err(|e| e.to_string())?;
+    let mut ping = t.ping.publisher().map_err(|e| e.to_string())?;
+    let total = opts.warmup + opts.iterations;
+    let child = spawn_peer(
+        &["router", &name, "64", "block", &total.to_string()],
+        Some(placement.cpu(false)),
+    )?;
+    spin_until(|| ping.subscriber_count() == 1)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let rtt = runtime.block_on(async {
+        let mut rtt = Vec::with_capacity(opts.iterations as usize);
+        for i in 0..total {
+            let start = Instant::now();
+            let mut s = ping.loan_recycled().map_err(|e| e.to_string())?;
+            s[..4].copy_from_slice(&i.to_le_bytes());
+            ping.publish(s).map_err(|e| e.to_string())?;
+            let reply = pong.recv().await.map_err(|e| e.to_string())?;
+            let took = start.elapsed();
+            if reply[..4] != i.to_le_bytes() {
+                return Err(format!("reply {i} out of order"));
+            }
+            if i >= opts.warmup {
+                rtt.push(took.as_nanos() as u64);
+            }
+        }
+        Ok::<_, String>(rtt)
+    })?;
+    finish(child)?;
+    Ok(summarize(
+        format!("shmidl-async/64{}", placement.suffix()),
+        64,
+        rtt,
+    ))
 }
 
 fn router_peer<const N: usize>(name: &str, wait: Wait, total: u32) -> Result<(), String> {

@@ -6,9 +6,11 @@
 //!
 //! # Cost
 //! One OS thread per async subscriber, and on top of a blocking receive's
-//! latency (see `shmidl bench pubsub`, `shmidl-block`) one thread hand-off:
-//! a mutex, the bridge thread's `Waker::wake`, and the executor scheduling
-//! the task. `shmidl bench` does not measure that hand-off yet; where
+//! latency one thread hand-off: a mutex, the bridge thread's `Waker::wake`,
+//! and the executor scheduling the task. `shmidl bench pubsub` measures it
+//! (`shmidl-async/64` against `shmidl-block/64`, tokio current-thread
+//! runtime): on the development machine, one-way p50 2.0 µs against 1.0 µs
+//! with both processes on one CPU, 33 µs against 30 µs across two. Where
 //! microseconds matter, poll [`Subscriber::try_recv`] from your own loop.
 
 use std::{
