@@ -203,7 +203,6 @@ impl Msg {
     }
 }
 
-
 /// The topic of the crash tests, and its settings (shared by the tests and
 /// the child binary).
 pub const CRASH_TOPIC: &str = "crash/topic";
