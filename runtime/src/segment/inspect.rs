@@ -102,7 +102,7 @@ fn open_raw(name: &str) -> Result<Opened, SegmentOpenError> {
 
 /// Participants of a mapping, probed from `probe` (a descriptor that
 /// holds no participant lock).
-fn participants_of(map: &MmapRaw, probe: &File) -> Vec<ParticipantInfo> {
+pub(super) fn participants_of(map: &MmapRaw, probe: &File) -> Vec<ParticipantInfo> {
     use participants::{state_of, ALIVE, RECLAIMING};
     (0..layout::PARTICIPANT_CAPACITY)
         .filter_map(|r| {

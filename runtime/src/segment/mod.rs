@@ -575,24 +575,7 @@ impl Segment {
 
     /// Every participant row in use, with its liveness probed now.
     pub fn participants(&self) -> Vec<ParticipantInfo> {
-        use participants::{state_of, ALIVE, RECLAIMING};
-        (0..layout::PARTICIPANT_CAPACITY)
-            .filter_map(|r| {
-                let row = self.inner.row(r);
-                let state = state_of(row.state.load(Ordering::Acquire));
-                if state != ALIVE && state != RECLAIMING {
-                    return None;
-                }
-                Some(ParticipantInfo {
-                    row: r,
-                    pid: row.pid.load(Ordering::Relaxed),
-                    id: row.id.load(Ordering::Relaxed),
-                    start_time: row.start_time.load(Ordering::Relaxed),
-                    alive: participants::is_alive(&self.inner.probe, r).unwrap_or(true),
-                    reclaiming: state == RECLAIMING,
-                })
-            })
-            .collect()
+        inspect::participants_of(&self.inner.map, &self.inner.probe)
     }
 
     /// Finds participants that died without leaving and reclaims everything
