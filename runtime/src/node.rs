@@ -125,7 +125,15 @@ impl NodeBuilder {
     /// Joins the domain, creating its segment if no participant has. An
     /// existing segment is joined whatever its size.
     pub fn open_or_create(self) -> Result<Node, SegmentCreateError> {
+        let deadline = std::time::Instant::now() + crate::segment::DEFAULT_TIMEOUT;
         let segment = loop {
+            if std::time::Instant::now() >= deadline {
+                // The segment keeps appearing and vanishing under us.
+                return Err(SegmentOpenError::Closing {
+                    name: self.segment.name().to_owned(),
+                }
+                .into());
+            }
             match self.segment.clone().open() {
                 Ok(s) => break s,
                 Err(SegmentOpenError::NotFound { .. }) => {}

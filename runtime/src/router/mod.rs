@@ -128,6 +128,7 @@ impl fmt::Display for RouterConfig {
     }
 }
 
+#[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct RouterHeader {
     magic: u32,
@@ -257,18 +258,15 @@ impl<T: ShmSafe> RouterInner<T> {
 impl RouterView {
     /// Reads and checks the header of the router object at `base`, of
     /// `size` bytes (from its directory entry).
-    fn from_object(
-        base: NonNull<u8>,
-        size: u64,
-    ) -> Result<(Self, &'static RouterHeader), &'static str> {
+    fn from_object(base: NonNull<u8>, size: u64) -> Result<(Self, RouterHeader), &'static str> {
         if size < std::mem::size_of::<RouterHeader>() as u64 {
             return Err("object smaller than a router header");
         }
-        // SAFETY: the object is at least a header long, 64-aligned and
-        // initialised; the header is immutable after publication. The
-        // 'static lifetime is bounded by the caller, who keeps the mapping
-        // alive as long as it uses the header (it is only read at once).
-        let h: &'static RouterHeader = unsafe { base.cast::<RouterHeader>().as_ref() };
+        // SAFETY: the object is at least a header long (checked above),
+        // 64-aligned (objects are placed at cache-line boundaries) and
+        // initialised; the header is plain integers, written once before the
+        // object was published, so copying it races with no writer.
+        let h: RouterHeader = unsafe { base.cast::<RouterHeader>().as_ptr().read() };
         if h.magic != ROUTER_MAGIC {
             return Err("bad magic");
         }

@@ -43,6 +43,18 @@ use crate::sync::{spin_hint, AtomicU32, AtomicU64, Ordering};
 /// (a few instructions), or died there.
 const STALL_LIMIT: u32 = if cfg!(shmidl_loom) { 3 } else { 100_000 };
 
+/// Stamp of a cell that is empty, ready for a position of lap `lap`.
+/// Positions come from shared memory, so all arithmetic on them wraps
+/// instead of panicking on a corrupted value.
+fn empty(lap: u64) -> u64 {
+    lap.wrapping_mul(2)
+}
+
+/// Stamp of a cell that holds the value of a position of lap `lap`.
+fn full(lap: u64) -> u64 {
+    empty(lap).wrapping_add(1)
+}
+
 /// The shared words of a ring. Cells follow it in memory.
 #[repr(C, align(64))]
 pub(crate) struct RingHead {
@@ -125,7 +137,7 @@ impl Ring<'_> {
     pub(crate) fn is_full(&self) -> bool {
         let tail = self.words.tail.load(Ordering::Relaxed);
         let (cell, lap) = self.cell(tail);
-        cell.stamp.load(Ordering::Acquire) != 2 * lap
+        cell.stamp.load(Ordering::Acquire) != empty(lap)
     }
 
     /// Pushes a value (producer only); `false` if the ring is full.
@@ -136,7 +148,7 @@ impl Ring<'_> {
         // SYNC POINT: Acquire pairs with the Release stamp store of the
         // popper that emptied this cell: its read of the old value happened
         // before we overwrite it.
-        if cell.stamp.load(Ordering::Acquire) != 2 * lap {
+        if cell.stamp.load(Ordering::Acquire) != empty(lap) {
             return false;
         }
         cell.value.store(value, Ordering::Relaxed);
@@ -144,9 +156,11 @@ impl Ring<'_> {
         // SYNC POINT: SeqCst (a Release) publishes the value to poppers
         // that load the stamp with Acquire; SeqCst also orders it before the
         // caller's load of the subscriber's waiter count (see router docs).
-        cell.stamp.store(2 * lap + 1, Ordering::SeqCst);
+        cell.stamp.store(full(lap), Ordering::SeqCst);
         crate::crash::crash_point!("ring.push.after_stamp");
-        self.words.tail.store(tail + 1, Ordering::Release);
+        self.words
+            .tail
+            .store(tail.wrapping_add(1), Ordering::Release);
         true
     }
 
@@ -157,11 +171,11 @@ impl Ring<'_> {
             let (cell, lap) = self.cell(head);
             // SYNC POINT: pairs with the Release stamp store in `push`.
             let stamp = cell.stamp.load(Ordering::Acquire);
-            if stamp == 2 * lap + 1 {
+            if stamp == full(lap) {
                 let value = cell.value.load(Ordering::Relaxed);
                 match self.words.head.compare_exchange(
                     head,
-                    head + 1,
+                    head.wrapping_add(1),
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 ) {
@@ -169,12 +183,13 @@ impl Ring<'_> {
                         crate::crash::crash_point!("ring.pop.after_claim");
                         // SYNC POINT: Release: our read of `value` happens
                         // before the producer reuses the cell.
-                        cell.stamp.store(2 * lap + 2, Ordering::Release);
+                        cell.stamp
+                            .store(empty(lap.wrapping_add(1)), Ordering::Release);
                         return Pop::Entry(value);
                     }
                     Err(now) => head = now,
                 }
-            } else if stamp == 2 * lap {
+            } else if stamp == empty(lap) {
                 return Pop::Empty;
             } else {
                 // Another popper took `head` and the cell moved on; look
@@ -217,12 +232,12 @@ impl Ring<'_> {
     pub(crate) fn resync_tail(&self) {
         let head = self.words.head.load(Ordering::Acquire);
         let mut tail = self.words.tail.load(Ordering::Acquire).max(head);
-        while tail - head < self.depth() {
+        while tail.wrapping_sub(head) < self.depth() {
             let (cell, lap) = self.cell(tail);
-            if cell.stamp.load(Ordering::Acquire) != 2 * lap + 1 {
+            if cell.stamp.load(Ordering::Acquire) != full(lap) {
                 break;
             }
-            tail += 1;
+            tail = tail.wrapping_add(1);
         }
         self.words.tail.store(tail, Ordering::Release);
     }
@@ -238,11 +253,11 @@ impl Ring<'_> {
             let stamp = cell.stamp.load(Ordering::Acquire);
             if stamp % 2 == 1 {
                 let lap = stamp / 2;
-                let pos = lap * depth + i as u64;
+                let pos = lap.wrapping_mul(depth).wrapping_add(i as u64);
                 if pos < head {
                     let _ = cell.stamp.compare_exchange(
                         stamp,
-                        stamp + 1,
+                        stamp.wrapping_add(1),
                         Ordering::AcqRel,
                         Ordering::Relaxed,
                     );
@@ -254,10 +269,11 @@ impl Ring<'_> {
     /// The values queued now, oldest first (exact when quiescent).
     pub(crate) fn queued(&self) -> Vec<u64> {
         let head = self.words.head.load(Ordering::Acquire);
-        (head..head + self.depth())
+        (0..self.depth())
+            .map(|k| head.wrapping_add(k))
             .map_while(|pos| {
                 let (cell, lap) = self.cell(pos);
-                (cell.stamp.load(Ordering::Acquire) == 2 * lap + 1)
+                (cell.stamp.load(Ordering::Acquire) == full(lap))
                     .then(|| cell.value.load(Ordering::Relaxed))
             })
             .collect()

@@ -208,6 +208,11 @@ impl SegmentBuilder {
         self
     }
 
+    /// The segment name this builder was made for.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Creates the segment; fails with `AlreadyExists` if it exists.
     pub fn create_exclusive(self) -> Result<Segment, SegmentCreateError> {
         let name = SegmentName::new(&self.name)?;
@@ -239,7 +244,15 @@ impl SegmentBuilder {
             if let Some(file) = create_published(&name, size, self.mode)? {
                 return Ok(Segment::attach_file(name, file, None, self.timeout)?);
             }
-            // Lost the race to another creator: open theirs.
+            // Lost the race to another creator: open theirs — unless it keeps
+            // vanishing before we can (created and removed faster than we
+            // open it), in which case give up at the deadline.
+            if Instant::now() >= deadline {
+                return Err(SegmentOpenError::Closing {
+                    name: name.to_string(),
+                }
+                .into());
+            }
         }
     }
 
