@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use shmidl::{CleanOutcome, ObjectKind, Segment};
+use shmidl::{CleanOutcome, ObjectKind, Segment, SegmentOpenError};
 
 /// `shmidl ls`: every shmidl segment with its size, objects, pools and
 /// participants (alive or dead), read without joining it.
@@ -129,6 +129,11 @@ pub fn clean(dry_run: bool) -> ExitCode {
             Ok(CleanOutcome::Kept { live_participants }) => {
                 println!("kept {name} ({live_participants} live participant(s))")
             }
+            Ok(CleanOutcome::KeptByOwner { owner }) => {
+                println!("kept {name} (a pool chunk of {owner}, which exists)")
+            }
+            // Removed meanwhile, e.g. a pool chunk with its owner just above.
+            Err(SegmentOpenError::NotFound { .. }) => {}
             Err(e) => {
                 eprintln!("shmidl clean: {name}: {e} (left alone)");
                 failed = true;

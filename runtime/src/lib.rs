@@ -69,6 +69,7 @@ pub use crate::node::{Node, NodeBuilder, TopicConfig, TopicError, MAX_TOPIC_LEN}
 pub use crate::pool::{
     ArrayPool, ArrayPoolBuilder, HandleError, LocalPool, Pool, PoolBuilder, PoolExhausted,
     PoolOpenError, RawSample, Sample, SampleMut, SlotView, UninitSample, MAX_POOL_CAPACITY,
+    MAX_POOL_CHUNKS,
 };
 #[cfg(not(shmidl_loom))]
 pub use crate::router::{

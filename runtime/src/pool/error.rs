@@ -51,6 +51,10 @@ pub enum PoolOpenError {
     /// The segment directory refused the object (missing, wrong type, full …).
     #[error(transparent)]
     Object(#[from] ObjectError),
+    /// The segment of a growable pool's chunk could not be opened or
+    /// created.
+    #[error("pool chunk segment: {0}")]
+    ChunkSegment(#[from] crate::segment::SegmentCreateError),
     /// A capacity or element count of zero or too large.
     #[error("invalid pool geometry: {0}")]
     InvalidGeometry(&'static str),
@@ -67,6 +71,16 @@ pub enum PoolOpenError {
         found_capacity: u32,
         /// Elements per slot found.
         found_elements: u32,
+    },
+    /// The pool exists with another growth limit than asked.
+    #[error("pool `{name}` exists growing to {found_max_chunks} chunks, not {max_chunks}")]
+    GrowthMismatch {
+        /// Pool name.
+        name: String,
+        /// Growth limit asked for.
+        max_chunks: u32,
+        /// Growth limit found.
+        found_max_chunks: u32,
     },
     /// The pool header in shared memory is inconsistent.
     #[error("pool `{name}` is corrupt: {what}")]
@@ -88,6 +102,16 @@ pub enum HandleError {
         slot: u32,
         /// Pool capacity.
         capacity: u32,
+    },
+    /// The handle names a slot in a chunk of a growable pool that does not
+    /// exist now (retired since), or whose segment cannot be opened (the
+    /// log says why).
+    #[error("slot {slot} lies in chunk {chunk}, which is not available")]
+    ChunkUnavailable {
+        /// Slot in the handle.
+        slot: u32,
+        /// The chunk it lies in.
+        chunk: u32,
     },
     /// The slot was freed (and maybe reused) since the handle was made.
     #[error("stale handle: slot {slot} generation {generation}, now generation {current} with {refs} references")]

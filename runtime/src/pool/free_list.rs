@@ -167,6 +167,11 @@ pub(crate) struct FreeList {
     pub seq: AtomicU32,
     /// Threads sleeping on `seq`, in any process.
     pub waiters: AtomicU32,
+    /// Later chunks of a growable pool: slots popped and not pushed back
+    /// yet. A hint that says when to try retiring the chunk; correctness
+    /// never depends on it (see `growth.rs`).
+    pub in_use: AtomicU32,
+    _pad: u32,
 }
 
 impl FreeList {
@@ -177,6 +182,8 @@ impl FreeList {
             head: AtomicU64::new(if capacity == 0 { u64::from(NIL) } else { 0 }),
             seq: AtomicU32::new(0),
             waiters: AtomicU32::new(0),
+            in_use: AtomicU32::new(0),
+            _pad: 0,
         }
     }
 
@@ -241,6 +248,20 @@ impl FreeList {
         let seq = self.seq.load(Ordering::SeqCst);
         fence(Ordering::SeqCst);
         seq
+    }
+
+    /// Tells waiters that a slot was freed somewhere they look (a later
+    /// chunk of the pool whose first chunk holds this list): the caller
+    /// pushed it with a SeqCst CAS before, so the protocol of the module
+    /// docs holds. Returns whether someone waits; the caller then wakes.
+    #[must_use]
+    pub(crate) fn notify(&self) -> bool {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.seq.fetch_add(1, Ordering::SeqCst);
+            true
+        } else {
+            false
+        }
     }
 
     /// Withdraws a waiter announced by [`begin_wait`](Self::begin_wait).

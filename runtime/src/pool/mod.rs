@@ -19,6 +19,7 @@
 
 mod error;
 pub(crate) mod free_list;
+mod growth;
 mod sample;
 
 use std::{
@@ -31,8 +32,11 @@ use std::{
 };
 
 use self::free_list::{linked_ctl, FreeList, SlotCtl, NIL};
+pub(crate) use self::growth::remove_chunks;
+use self::growth::{Growth, RootLink};
 pub use self::{
     error::{HandleError, PoolExhausted, PoolOpenError},
+    growth::MAX_POOL_CHUNKS,
     sample::{RawSample, Sample, SampleMut, SlotView, UninitSample},
 };
 use crate::{
@@ -70,10 +74,19 @@ pub(crate) struct PoolHeader {
     ctl_offset: u64,
     slots_offset: u64,
     total_size: u64,
+    /// The pool's type fingerprint (as in its directory entry), so that a
+    /// chunk can be opened without knowing the element type.
     elem_fingerprint: u64,
-    _pad1: u64,
+    /// Chunks the pool may grow to, the first included (1: fixed size).
+    /// The same in every chunk.
+    max_chunks: u32,
+    /// Which chunk this object is: 0 for the object users open by name.
+    chunk_index: u32,
     /// On its own cache line: the hot free list.
     free: CacheLine<FreeList>,
+    /// First chunk only: per chunk `k`, `epoch << 1 | live`
+    /// (see `growth.rs`). Read-mostly, on lines of its own.
+    chunks: CacheLine<[AtomicU64; MAX_POOL_CHUNKS as usize]>,
 }
 
 #[repr(C, align(64))]
@@ -93,9 +106,37 @@ struct Geometry {
     holdings_row: usize,
     total_size: usize,
     align: usize,
+    /// Chunks the pool may grow to (1: fixed size).
+    max_chunks: u32,
+    /// Which chunk this object is.
+    chunk: u32,
 }
 
 impl Geometry {
+    /// Sets the growth limit and chunk index, checking that every global
+    /// slot index (`chunk * capacity + slot`) fits below
+    /// [`MAX_POOL_CAPACITY`].
+    fn growth(mut self, max_chunks: u32, chunk: u32) -> Result<Self, PoolOpenError> {
+        if max_chunks == 0 || max_chunks > MAX_POOL_CHUNKS {
+            return Err(PoolOpenError::InvalidGeometry(
+                "a pool grows to 1 ..= MAX_POOL_CHUNKS chunks",
+            ));
+        }
+        if chunk >= max_chunks {
+            return Err(PoolOpenError::InvalidGeometry(
+                "chunk index beyond the growth limit",
+            ));
+        }
+        if u64::from(self.capacity) * u64::from(max_chunks) > u64::from(MAX_POOL_CAPACITY) {
+            return Err(PoolOpenError::InvalidGeometry(
+                "capacity × chunks must not exceed 2^30 slots",
+            ));
+        }
+        self.max_chunks = max_chunks;
+        self.chunk = chunk;
+        Ok(self)
+    }
+
     fn new<T>(capacity: u32, elements: u32) -> Result<Self, PoolOpenError> {
         Self::with(size_of::<T>(), align_of::<T>(), capacity, elements)
     }
@@ -162,6 +203,8 @@ impl Geometry {
             holdings_row,
             total_size,
             align,
+            max_chunks: 1,
+            chunk: 0,
         })
     }
 }
@@ -177,7 +220,7 @@ impl PoolOpenError {
 
 /// What keeps a pool's memory alive in this process.
 enum Backing {
-    Segment(#[allow(dead_code)] Segment),
+    Segment(Segment),
     Heap { ptr: NonNull<u8>, layout: Layout },
 }
 
@@ -204,6 +247,14 @@ pub(crate) struct PoolInner {
     geom: Geometry,
     /// Process-local reference counts, one per slot.
     local: Box<[atomic::AtomicU32]>,
+    /// Global index of this chunk's slot 0 (`chunk * capacity`): what raw
+    /// handles carry.
+    base: u32,
+    /// First chunk of a growable pool: the chunks mapped in this process.
+    growth: Option<Growth>,
+    /// Later chunks: the way back to the first chunk (its chunk table and
+    /// waiters).
+    link: Option<RootLink>,
     /// Drops the `elements` values of a slot in place.
     drop_slot: unsafe fn(NonNull<u8>, usize),
     /// Which pool this is, across processes: (segment id, offset), or
@@ -274,6 +325,14 @@ impl PoolInner {
         }
     }
 
+    /// The segment this chunk lives in; `None` for a `LocalPool`.
+    pub(crate) fn segment(&self) -> Option<&Segment> {
+        match &self._backing {
+            Backing::Segment(s) => Some(s),
+            Backing::Heap { .. } => None,
+        }
+    }
+
     /// (segment id, offset) of a shared pool; `None` for a `LocalPool`.
     pub(crate) fn identity(&self) -> Option<(u64, u64)> {
         self.identity
@@ -301,23 +360,32 @@ impl PoolInner {
     fn try_alloc(&self) -> Option<(u32, u32)> {
         let index = self.free_list().pop(self.ctl())?;
         crash_point!("pool.alloc.after_pop");
+        if self.geom.chunk > 0 {
+            // A hint for retirement, not a count anything depends on.
+            self.free_list().in_use.fetch_add(1, Ordering::Relaxed);
+        }
         let generation = self.ctl()[index as usize].allocate();
         crash_point!("pool.alloc.after_allocate");
         self.hold(index);
         Some((index, generation))
     }
 
-    /// Like `try_alloc`, sleeping on the free list's futex until `deadline`.
-    fn alloc_until(&self, deadline: Option<Instant>) -> Option<(u32, u32)> {
+    /// Like [`alloc_any`](growth::alloc_any), sleeping on the (first
+    /// chunk's) free-list futex until `deadline`. Pushes to later chunks
+    /// wake it too.
+    fn alloc_until(
+        self: &Arc<Self>,
+        deadline: Option<Instant>,
+    ) -> Option<(Arc<PoolInner>, u32, u32)> {
         loop {
-            if let Some(s) = self.try_alloc() {
+            if let Some(s) = growth::alloc_any(self) {
                 return Some(s);
             }
             let free = self.free_list();
             let seq = free.begin_wait();
             // Re-check after announcing ourselves: a push between our failed
             // pop and the announcement would otherwise be missed.
-            let got = self.try_alloc();
+            let got = growth::alloc_any(self);
             let woke = if got.is_none() {
                 futex::wait_until(&free.seq, seq, deadline)
             } else {
@@ -328,7 +396,7 @@ impl PoolInner {
                 return got;
             }
             if woke == futex::Wake::TimedOut {
-                return self.try_alloc();
+                return growth::alloc_any(self);
             }
         }
     }
@@ -349,6 +417,16 @@ impl PoolInner {
         let free = self.free_list();
         if free.push(self.ctl(), index) {
             futex::wake(&free.seq, 1);
+        }
+        if self.geom.chunk > 0 {
+            if let Some(link) = &self.link {
+                link.wake_waiters();
+            }
+            if free.in_use.fetch_sub(1, Ordering::AcqRel) == 1 {
+                if let Some(link) = &self.link {
+                    growth::maybe_retire(self, link);
+                }
+            }
         }
     }
 
@@ -380,17 +458,30 @@ impl PoolInner {
         }
     }
 
-    fn check_handle(&self, raw: RawSample) -> Result<&SlotCtl, HandleError> {
+    /// The control block of `local` (this chunk's index of `raw`'s slot).
+    fn check_handle(&self, raw: RawSample, local: u32) -> Result<&SlotCtl, HandleError> {
         self.ctl()
-            .get(raw.slot as usize)
+            .get(local as usize)
             .ok_or(HandleError::OutOfRange {
                 slot: raw.slot,
                 capacity: self.geom.capacity,
             })
     }
 
-    fn stale(&self, raw: RawSample) -> HandleError {
-        let (current, refs) = self.ctl()[raw.slot as usize].snapshot();
+    /// Releases the reference a queue entry owned, if it names a live,
+    /// shared slot of this chunk (`local` is its index here).
+    fn release_raw_local(&self, raw: RawSample, local: u32) -> Result<(), HandleError> {
+        let ctl = self.check_handle(raw, local)?;
+        let (generation, refs) = ctl.snapshot();
+        if generation != raw.generation || refs == 0 || refs & free_list::EXCLUSIVE != 0 {
+            return Err(self.stale(raw, local));
+        }
+        self.release_shared(local);
+        Ok(())
+    }
+
+    fn stale(&self, raw: RawSample, local: u32) -> HandleError {
+        let (current, refs) = self.ctl()[local as usize].snapshot();
         HandleError::Stale {
             slot: raw.slot,
             generation: raw.generation,
@@ -417,8 +508,8 @@ impl<V: ?Sized> Clone for PoolCore<V> {
 
 impl<V: ?Sized + SlotView> PoolCore<V> {
     fn try_slot(&self) -> Option<UninitSample<V>> {
-        let (index, generation) = self.inner.try_alloc()?;
-        Some(UninitSample::new(self.inner.clone(), index, generation))
+        let (chunk, index, generation) = growth::alloc_any(&self.inner)?;
+        Some(UninitSample::new(chunk, index, generation))
     }
 
     /// A free slot, waiting up to `timeout` (the clock is read only if the
@@ -427,45 +518,66 @@ impl<V: ?Sized + SlotView> PoolCore<V> {
         if let Some(s) = self.try_slot() {
             return Some(s);
         }
-        let (index, generation) = self.inner.alloc_until(Some(Instant::now() + timeout))?;
-        Some(UninitSample::new(self.inner.clone(), index, generation))
+        let (chunk, index, generation) = self.inner.alloc_until(Some(Instant::now() + timeout))?;
+        Some(UninitSample::new(chunk, index, generation))
     }
 
     fn exhausted<X>(&self, value: X) -> PoolExhausted<X> {
-        PoolExhausted::new(&self.inner.name, self.inner.geom.capacity, value)
+        let capacity = self.inner.geom.capacity * growth::live_chunks(&self.inner);
+        PoolExhausted::new(&self.inner.name, capacity, value)
     }
 
     fn upgrade(&self, raw: RawSample) -> Result<Sample<V>, HandleError> {
-        let ctl = self.inner.check_handle(raw)?;
+        let (chunk, local) = growth::resolve(&self.inner, raw.slot)?;
+        let ctl = chunk.check_handle(raw, local)?;
         if !ctl.upgrade(raw.generation) {
-            return Err(self.inner.stale(raw));
+            return Err(chunk.stale(raw, local));
         }
-        Ok(Sample::adopt_shared(&self.inner, raw.slot))
+        Ok(Sample::adopt_shared(&chunk, local))
     }
 
     /// # Safety
     /// See [`Pool::from_raw`].
     unsafe fn adopt_raw(&self, raw: RawSample) -> Result<Sample<V>, HandleError> {
-        let ctl = self.inner.check_handle(raw)?;
+        let (chunk, local) = growth::resolve(&self.inner, raw.slot)?;
+        let ctl = chunk.check_handle(raw, local)?;
         let (generation, refs) = ctl.snapshot();
         if generation != raw.generation || refs == 0 {
-            return Err(self.inner.stale(raw));
+            return Err(chunk.stale(raw, local));
         }
-        Ok(Sample::adopt_shared(&self.inner, raw.slot))
+        Ok(Sample::adopt_shared(&chunk, local))
     }
 }
 
 macro_rules! pool_common {
     ($view:ty) => {
-        /// Number of slots.
+        /// Number of slots in the chunks that exist now: the capacity the
+        /// pool was created with, times [`chunks`](Self::chunks).
         pub fn capacity(&self) -> u32 {
+            self.core.inner.geom.capacity * self.chunks()
+        }
+
+        /// Slots per chunk: the capacity the pool was created with.
+        pub fn chunk_capacity(&self) -> u32 {
             self.core.inner.geom.capacity
         }
 
-        /// Number of free slots now (exact when no one is allocating or
-        /// freeing concurrently).
+        /// Chunks that exist now, the first included (always 1 for a pool
+        /// that cannot grow).
+        pub fn chunks(&self) -> u32 {
+            growth::live_chunks(&self.core.inner)
+        }
+
+        /// Chunks this pool may grow to, the first included (1: fixed
+        /// size).
+        pub fn max_chunks(&self) -> u32 {
+            self.core.inner.geom.max_chunks
+        }
+
+        /// Number of free slots now, over every chunk (exact when no one is
+        /// allocating or freeing concurrently).
         pub fn free_count(&self) -> u32 {
-            FreeList::count_free(self.core.inner.ctl())
+            growth::free_count(&self.core.inner)
         }
 
         /// The pool's name (its object name, or the `LocalPool` label).
@@ -543,6 +655,7 @@ pub struct PoolBuilder<'s, T> {
     name: String,
     capacity: u32,
     elements: u32,
+    max_chunks: u32,
     timeout: Duration,
     _t: PhantomData<fn() -> T>,
 }
@@ -554,6 +667,7 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
             name: name.to_owned(),
             capacity: 64,
             elements: 1,
+            max_chunks: 1,
             timeout: Duration::from_secs(1),
             _t: PhantomData,
         }
@@ -573,6 +687,20 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
         self
     }
 
+    /// Lets the pool grow, up to `max_chunks` chunks of `capacity` slots
+    /// each, the first included (default 1: fixed size; at most
+    /// [`MAX_POOL_CHUNKS`]). When every chunk is exhausted, an allocation
+    /// adds a chunk in a segment of its own, which other processes map
+    /// when they first meet one of its slots; a chunk that becomes
+    /// entirely free while a newer one exists is retired and its segment
+    /// unlinked. Only when `max_chunks` chunks exist does an allocation
+    /// wait or fail.
+    #[must_use]
+    pub fn growable(mut self, max_chunks: u32) -> Self {
+        self.max_chunks = max_chunks;
+        self
+    }
+
     fn spec(&self, kind: ObjectKind, fingerprint: u64, geom: &Geometry, any: bool) -> ObjectSpec {
         ObjectSpec {
             ty: ObjectType {
@@ -588,7 +716,7 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
     fn build(self, kind: ObjectKind, create: bool) -> Result<Arc<PoolInner>, PoolOpenError> {
         let fingerprint = pool_fingerprint::<T>(kind);
         let asked = if create {
-            Some(Geometry::new::<T>(self.capacity, self.elements)?)
+            Some(Geometry::new::<T>(self.capacity, self.elements)?.growth(self.max_chunks, 0)?)
         } else {
             None
         };
@@ -599,7 +727,7 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
                 |ptr| {
                     // SAFETY: the directory reserved `geom.total_size` bytes
                     // at `ptr`, aligned to `geom.align`, for us alone.
-                    unsafe { init_pool::<T>(ptr, geom) }
+                    unsafe { init_pool::<T>(ptr, geom, fingerprint, 0) }
                 },
             )?,
             None => {
@@ -622,8 +750,11 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
         let header = unsafe { ptr.cast::<PoolHeader>().as_ref() };
         let found = validate_header::<T>(header, placed.size)
             .ok_or_else(|| corrupt("header does not match its object"))?;
+        if found.chunk != 0 {
+            return Err(corrupt("the object is a later chunk of a pool"));
+        }
         if let Some(geom) = asked {
-            if geom != found {
+            if (geom.capacity, geom.elements) != (found.capacity, found.elements) {
                 return Err(PoolOpenError::GeometryMismatch {
                     name: self.name,
                     capacity: geom.capacity,
@@ -632,6 +763,14 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
                     found_elements: found.elements,
                 });
             }
+            if geom.max_chunks != found.max_chunks {
+                return Err(PoolOpenError::GrowthMismatch {
+                    name: self.name,
+                    max_chunks: geom.max_chunks,
+                    found_max_chunks: found.max_chunks,
+                });
+            }
+            debug_assert_eq!(geom, found);
         }
         // One view per pool per segment handle: the holdings bitmap of this
         // handle's participant row then has a single writer.
@@ -645,6 +784,7 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
             );
             inner.identity = Some((self.segment.id(), placed.offset));
             inner.row = Some(self.segment.participant_row());
+            inner.growth = Growth::new(&inner, self.segment, placed.offset, kind, fingerprint);
             Ok(Arc::new(inner))
         })
     }
@@ -701,6 +841,14 @@ impl<T: ShmSafe> ArrayPoolBuilder<'_, T> {
         self
     }
 
+    /// Lets the pool grow to `max_chunks` chunks, as
+    /// [`PoolBuilder::growable`].
+    #[must_use]
+    pub fn growable(mut self, max_chunks: u32) -> Self {
+        self.0.max_chunks = max_chunks;
+        self
+    }
+
     /// Finds the pool, or creates it with the configured geometry.
     pub fn open_or_create(self) -> Result<ArrayPool<T>, PoolOpenError> {
         Ok(ArrayPool {
@@ -732,26 +880,53 @@ fn pool_fingerprint<T: ShmSafe>(kind: ObjectKind) -> u64 {
         .finish()
 }
 
-/// Writes a fresh pool (header, linked free list) at `ptr`.
+/// Writes a fresh pool (header, linked free list) at `ptr`, for elements
+/// of `T`.
+///
+/// # Safety
+/// As [`init_pool_untyped`].
+unsafe fn init_pool<T>(ptr: NonNull<u8>, geom: &Geometry, fingerprint: u64, seed: u32) {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        init_pool_untyped(
+            ptr,
+            geom,
+            (size_of::<T>(), align_of::<T>()),
+            fingerprint,
+            seed,
+        )
+    }
+}
+
+/// Writes a fresh pool at `ptr`: header, free list linking every slot,
+/// and every slot's generation set to `seed`.
 ///
 /// # Safety
 /// `ptr` must be valid for writes of `geom.total_size` bytes, aligned to
 /// `geom.align`, and not accessed by anyone else during the call.
-unsafe fn init_pool<T>(ptr: NonNull<u8>, geom: &Geometry) {
+unsafe fn init_pool_untyped(
+    ptr: NonNull<u8>,
+    geom: &Geometry,
+    (elem_size, elem_align): (usize, usize),
+    fingerprint: u64,
+    seed: u32,
+) {
     let header = PoolHeader {
         magic: POOL_MAGIC,
         capacity: geom.capacity,
         elements: geom.elements,
-        elem_size: size_of::<T>() as u32,
-        elem_align: align_of::<T>() as u32,
+        elem_size: elem_size as u32,
+        elem_align: elem_align as u32,
         _pad0: 0,
         stride: geom.stride as u64,
         ctl_offset: geom.ctl_offset as u64,
         slots_offset: geom.slots_offset as u64,
         total_size: geom.total_size as u64,
-        elem_fingerprint: 0,
-        _pad1: 0,
+        elem_fingerprint: fingerprint,
+        max_chunks: geom.max_chunks,
+        chunk_index: geom.chunk,
         free: CacheLine(FreeList::new(geom.capacity)),
+        chunks: CacheLine(std::array::from_fn(|_| AtomicU64::new(0))),
     };
     // SAFETY: `ptr` is valid and aligned for a header (caller; the header
     // is 64-aligned and geom.align >= 64).
@@ -763,6 +938,7 @@ unsafe fn init_pool<T>(ptr: NonNull<u8>, geom: &Geometry) {
             .as_ptr()
             .wrapping_add(geom.ctl_offset + i * size_of::<SlotCtl>())
             .cast::<SlotCtl>();
+        ctl.word.store(u64::from(seed) << 32, Ordering::Relaxed);
         // SAFETY: see above.
         unsafe { p.write(ctl) };
     }
@@ -789,6 +965,8 @@ fn validate_header_untyped(h: &PoolHeader, object_size: u64) -> Option<Geometry>
         h.capacity,
         h.elements,
     )
+    .ok()?
+    .growth(h.max_chunks, h.chunk_index)
     .ok()?;
     let agrees = geom.stride as u64 == h.stride
         && geom.ctl_offset as u64 == h.ctl_offset
@@ -829,6 +1007,13 @@ pub(crate) fn reclaim_row(segment: &Segment, offset: u64, size: u64, row: u32) {
             }
         }
     }
+    // A growable pool's later chunks live in segments of their own, with
+    // participant tables of their own: reclaim the dead there too.
+    for chunk in growth::mapped_chunks(&view) {
+        if let Err(e) = chunk.segment().map(Segment::cleanup_dead).transpose() {
+            tracing::error!(pool = %view.name, error = %e, "reclaiming in a pool chunk failed");
+        }
+    }
 }
 
 /// Releases the reference a queue entry owned, in the pool at `offset` of
@@ -839,15 +1024,10 @@ pub(crate) fn release_raw_at(segment: &Segment, offset: u64, raw: RawSample) -> 
     let Some(view) = untyped_view(segment, offset) else {
         return false;
     };
-    let Ok(ctl) = view.check_handle(raw) else {
+    let Ok((chunk, local)) = growth::resolve(&view, raw.slot) else {
         return false;
     };
-    let (generation, refs) = ctl.snapshot();
-    if generation != raw.generation || refs == 0 || refs & free_list::EXCLUSIVE != 0 {
-        return false;
-    }
-    view.release_shared(raw.slot);
-    true
+    chunk.release_raw_local(raw, local).is_ok()
 }
 
 /// This handle's view of the pool at `offset`, or an untyped one (values
@@ -856,13 +1036,9 @@ fn untyped_view(segment: &Segment, offset: u64) -> Option<Arc<PoolInner>> {
     if let Some(v) = segment.existing_view::<PoolInner>(offset) {
         return Some(v);
     }
-    let size = segment
-        .objects_raw()
-        .into_iter()
-        .find(|&(kind, off, _)| {
-            off == offset && (kind == ObjectKind::POOL || kind == ObjectKind::ARRAY_POOL)
-        })?
-        .2;
+    let (kind, _, size) = segment.objects_raw().into_iter().find(|&(kind, off, _)| {
+        off == offset && (kind == ObjectKind::POOL || kind == ObjectKind::ARRAY_POOL)
+    })?;
     if size < size_of::<PoolHeader>() as u64 {
         return None;
     }
@@ -880,6 +1056,11 @@ fn untyped_view(segment: &Segment, offset: u64) -> Option<Arc<PoolInner>> {
         Backing::Segment(segment.clone()),
     );
     inner.identity = Some((segment.id(), offset));
+    inner.base = geom.chunk * geom.capacity;
+    if geom.chunk == 0 {
+        let fingerprint = header.elem_fingerprint;
+        inner.growth = Growth::new(&inner, segment, offset, kind, fingerprint);
+    }
     Some(Arc::new(inner))
 }
 
@@ -916,6 +1097,9 @@ fn make_inner<T>(
         local: (0..geom.capacity)
             .map(|_| atomic::AtomicU32::new(0))
             .collect(),
+        base: 0,
+        growth: None,
+        link: None,
         drop_slot: drop_elements::<T>,
         identity: None,
         row: None,
@@ -978,34 +1162,43 @@ impl<T: ShmSafe> Pool<T> {
     }
 
     /// Counts one more reference to the live sample `raw` names, for a
-    /// queue entry. The caller holds a reference to it, so it is alive.
-    pub(crate) fn retain_raw(&self, raw: RawSample) {
-        self.core.inner.ctl()[raw.slot as usize].retain();
+    /// queue entry. The caller holds a reference to it, so it is alive and
+    /// its chunk is mapped; `false` (nothing counted) only if that does not
+    /// hold.
+    pub(crate) fn retain_raw(&self, raw: RawSample) -> bool {
+        match growth::resolve(&self.core.inner, raw.slot) {
+            Ok((chunk, local)) => {
+                chunk.ctl()[local as usize].retain();
+                true
+            }
+            Err(e) => {
+                tracing::error!(pool = %self.name(), error = %e, "cannot count a queue reference");
+                false
+            }
+        }
     }
 
     /// Records that this process holds the reference `raw` owns (again).
     pub(crate) fn hold_raw(&self, raw: RawSample) {
-        self.core.inner.hold(raw.slot);
+        if let Ok((chunk, local)) = growth::resolve(&self.core.inner, raw.slot) {
+            chunk.hold(local);
+        }
     }
 
     /// Erases the record of the reference `raw` owns, just before it is
     /// handed to a queue or released.
     pub(crate) fn unhold_raw(&self, raw: RawSample) {
-        self.core.inner.unhold(raw.slot);
+        if let Ok((chunk, local)) = growth::resolve(&self.core.inner, raw.slot) {
+            chunk.unhold(local);
+        }
     }
 
     /// Releases the reference a queue entry owned. An entry that does not
     /// name a live slot (corrupted memory) is refused: nothing is released,
     /// so it can leak but never be released twice.
     pub(crate) fn release_raw(&self, raw: RawSample) -> Result<(), HandleError> {
-        let inner = &self.core.inner;
-        let ctl = inner.check_handle(raw)?;
-        let (generation, refs) = ctl.snapshot();
-        if generation != raw.generation || refs == 0 || refs & free_list::EXCLUSIVE != 0 {
-            return Err(inner.stale(raw));
-        }
-        inner.release_shared(raw.slot);
-        Ok(())
+        let (chunk, local) = growth::resolve(&self.core.inner, raw.slot)?;
+        chunk.release_raw_local(raw, local)
     }
 
     /// The segment the pool lives in.
@@ -1175,7 +1368,7 @@ impl<T: ShmSafe> LocalPool<T> {
         let raw = unsafe { std::alloc::alloc_zeroed(layout) };
         let ptr = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
         // SAFETY: freshly allocated with the geometry's size and alignment.
-        unsafe { init_pool::<T>(ptr, &geom) };
+        unsafe { init_pool::<T>(ptr, &geom, pool_fingerprint::<T>(ObjectKind::POOL), 0) };
         Ok(Self {
             core: PoolCore {
                 inner: Arc::new(make_inner::<T>(
@@ -1212,8 +1405,43 @@ pub struct PoolAudit {
 /// be accounted for by a participant's holdings record or by one of the
 /// `queued` values (raw handles in router queues). Leaked references are
 /// released, and slots lost off the free list are put back.
+///
+/// A growable pool's later chunks are audited too (their segments must be
+/// quiescent as well): dead participants there are reclaimed first, and
+/// each queued handle is counted in the chunk it names.
 pub(crate) fn audit_pool(segment: &Segment, offset: u64, queued: &[u64]) -> Option<PoolAudit> {
     let view = untyped_view(segment, offset)?;
+    let cap = view.geom.capacity;
+    let mut report = audit_chunk(&view, queued.iter().copied().filter(|&q| (q as u32) < cap));
+    for chunk in growth::mapped_chunks(&view) {
+        if let Some(Err(e)) = chunk.segment().map(Segment::cleanup_dead) {
+            tracing::error!(pool = %view.name, error = %e, "reclaiming in a pool chunk failed");
+        }
+        let base = chunk.base;
+        let mine = queued.iter().copied().filter_map(|q| {
+            let raw = RawSample::from_u64(q);
+            let local = raw.slot.checked_sub(base).filter(|&l| l < cap)?;
+            Some(
+                RawSample {
+                    slot: local,
+                    generation: raw.generation,
+                }
+                .to_u64(),
+            )
+        });
+        let r = audit_chunk(&chunk, mine);
+        report.counts_fixed += r.counts_fixed;
+        report.slots_freed += r.slots_freed;
+        // The retirement hint, recounted now that it is exact.
+        let in_use = cap - FreeList::count_free(chunk.ctl());
+        chunk.free_list().in_use.store(in_use, Ordering::Release);
+    }
+    Some(report)
+}
+
+/// [`audit_pool`] for one chunk; `queued` holds handles with this chunk's
+/// slot indices.
+fn audit_chunk(view: &PoolInner, queued: impl Iterator<Item = u64>) -> PoolAudit {
     let cap = view.geom.capacity;
     let mut holders = vec![0u32; cap as usize];
     for row in 0..PARTICIPANT_ROWS as u32 {
@@ -1227,7 +1455,7 @@ pub(crate) fn audit_pool(segment: &Segment, offset: u64, queued: &[u64]) -> Opti
             }
         }
     }
-    for &q in queued {
+    for q in queued {
         let raw = RawSample::from_u64(q);
         if let Some(ctl) = view.ctl().get(raw.slot as usize) {
             if ctl.snapshot().0 == raw.generation {
@@ -1276,7 +1504,7 @@ pub(crate) fn audit_pool(segment: &Segment, offset: u64, queued: &[u64]) -> Opti
             report.counts_fixed += 1;
         }
     }
-    Some(report)
+    report
 }
 
 /// Slot usage of the pool object at `ptr` of `size` bytes, read without a

@@ -183,9 +183,10 @@ impl<V: ?Sized + SlotView> SampleMut<V> {
         }
     }
 
-    /// Slot index in the pool.
+    /// Slot index in the pool (counting the slots of earlier chunks of a
+    /// growable pool).
     pub fn slot(&self) -> u32 {
-        self.index
+        self.inner.base + self.index
     }
 
     /// Whether this sample points into the same pool object as `other`.
@@ -210,7 +211,7 @@ impl<V: ?Sized + SlotView> SampleMut<V> {
             ctl.retain();
         }
         RawSample {
-            slot: this.index,
+            slot: inner.base + this.index,
             generation: ctl.snapshot().0,
         }
     }
@@ -300,16 +301,17 @@ impl<V: ?Sized + SlotView> Sample<V> {
         }
     }
 
-    /// Slot index in the pool.
+    /// Slot index in the pool (counting the slots of earlier chunks of a
+    /// growable pool).
     pub fn slot(&self) -> u32 {
-        self.index
+        self.pool().base + self.index
     }
 
     /// This object's plain handle. The handle holds no reference: use
     /// `Pool::upgrade` to get one back while the object lives.
     pub fn raw(&self) -> RawSample {
         RawSample {
-            slot: self.index,
+            slot: self.pool().base + self.index,
             generation: self.pool().ctl()[self.index as usize].snapshot().0,
         }
     }

@@ -813,7 +813,9 @@ impl<T: ShmSafe> Publisher<T> {
         // the ring's only producer: once it has room, the push succeeds.
         let pushed = loop {
             if !ring.is_full() {
-                inner.pool.retain_raw(raw);
+                if !inner.pool.retain_raw(raw) {
+                    break false;
+                }
                 crash_point!("router.send.after_retain");
                 if ring.push(entry) {
                     break true;
@@ -825,7 +827,9 @@ impl<T: ShmSafe> Publisher<T> {
             match mode {
                 SendMode::SoftFailIfFull => break false,
                 SendMode::OverwriteOldest => {
-                    inner.pool.retain_raw(raw);
+                    if !inner.pool.retain_raw(raw) {
+                        break false;
+                    }
                     if ring.push_overwrite(entry, |old| inner.release_entry(old)) {
                         break true;
                     }

@@ -74,6 +74,12 @@ pub enum CleanOutcome {
         /// How many.
         live_participants: usize,
     },
+    /// Kept: a dependent segment (a growable pool's chunk) whose owning
+    /// segment still exists; it goes when its owner goes.
+    KeptByOwner {
+        /// The owning segment's name.
+        owner: String,
+    },
     /// Only reported (`dry_run`): it would be removed.
     WouldRemove {
         /// Dead participants it still lists.
@@ -194,6 +200,15 @@ impl Segment {
         dry_run: bool,
     ) -> Result<CleanOutcome, SegmentOpenError> {
         let o = open_raw(name)?;
+        if o.info.owner_id != 0 {
+            if let Some(owner) = Self::list()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|n| open_raw(n).is_ok_and(|x| x.info.segment_id == o.info.owner_id))
+            {
+                return Ok(CleanOutcome::KeptByOwner { owner });
+            }
+        }
         let live = |o: &Opened| {
             participants_of(&o.map, &o.file)
                 .iter()
@@ -231,6 +246,7 @@ impl Segment {
             source: e.into(),
         })?;
         tracing::info!(segment = %o.name, dead, "removed an abandoned segment");
+        super::remove_dependents(&o.map, &o.name, &o.info);
         Ok(CleanOutcome::Removed {
             dead_participants: dead,
         })

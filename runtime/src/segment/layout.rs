@@ -82,7 +82,11 @@ pub(crate) struct HeaderInfo {
     pub mode: u32,
     /// Creation time, nanoseconds since the Unix epoch.
     pub created_unix_ns: u64,
-    pub reserved: [u8; 160],
+    /// Non-zero for a dependent segment (a growable pool's chunk): the id
+    /// of the segment that owns it. A dependent segment is not removed when
+    /// its last participant leaves but by its owner (or by retirement).
+    pub owner_id: u64,
+    pub reserved: [u8; 152],
 }
 
 const _: () = assert!(std::mem::size_of::<HeaderInfo>() == 256);
@@ -178,7 +182,8 @@ impl HeaderInfo {
             creator_pid: std::process::id(),
             mode,
             created_unix_ns,
-            reserved: [0; 160],
+            owner_id: 0,
+            reserved: [0; 152],
         }
     }
 

@@ -182,6 +182,8 @@ pub struct SegmentBuilder {
     size: u64,
     mode: u32,
     timeout: Duration,
+    /// Id of the owning segment, for a dependent one; 0 otherwise.
+    owner: u64,
 }
 
 impl SegmentBuilder {
@@ -213,11 +215,19 @@ impl SegmentBuilder {
         &self.name
     }
 
+    /// Makes a segment created by this builder dependent on the segment
+    /// with id `owner` (a growable pool's chunk): it is not removed when its
+    /// last participant leaves, but when its owner is removed.
+    pub(crate) fn owned_by(mut self, owner: u64) -> Self {
+        self.owner = owner;
+        self
+    }
+
     /// Creates the segment; fails with `AlreadyExists` if it exists.
     pub fn create_exclusive(self) -> Result<Segment, SegmentCreateError> {
         let name = SegmentName::new(&self.name)?;
         let size = self.checked_size()?;
-        match create_published(&name, size, self.mode)? {
+        match create_published(&name, size, self.mode, self.owner)? {
             Some(file) => Ok(Segment::attach_file(name, file, None, self.timeout)?),
             None => Err(SegmentCreateError::AlreadyExists {
                 name: name.to_string(),
@@ -241,7 +251,7 @@ impl SegmentBuilder {
                 }
                 Err(e) => return Err(e.into()),
             }
-            if let Some(file) = create_published(&name, size, self.mode)? {
+            if let Some(file) = create_published(&name, size, self.mode, self.owner)? {
                 return Ok(Segment::attach_file(name, file, None, self.timeout)?);
             }
             // Lost the race to another creator: open theirs — unless it keeps
@@ -326,6 +336,7 @@ fn create_published(
     name: &SegmentName,
     size: u64,
     mode: u32,
+    owner: u64,
 ) -> Result<Option<File>, SegmentCreateError> {
     let io_err = |op: &'static str| {
         let n = name.to_string();
@@ -371,7 +382,8 @@ fn create_published(
             op: "mmap",
             source: e,
         })?;
-        let info = HeaderInfo::new(size, random_u64(), mode, now_unix_ns());
+        let mut info = HeaderInfo::new(size, random_u64(), mode, now_unix_ns());
+        info.owner_id = owner;
         // SAFETY: the mapping is `size >= DATA_OFFSET` bytes long, writable,
         // and no other process can see this file yet (it has a private
         // temporary name), so nothing else accesses these bytes.
@@ -427,6 +439,7 @@ impl Segment {
             size: 1 << 20,
             mode: 0o600,
             timeout: DEFAULT_TIMEOUT,
+            owner: 0,
         }
     }
 
@@ -675,18 +688,7 @@ impl Segment {
     /// (kind, offset, size) of every ready directory entry that lies inside
     /// the data area.
     pub(crate) fn objects_raw(&self) -> Vec<(ObjectKind, u64, u64)> {
-        (0..DIR_CAPACITY)
-            .map(|i| self.inner.entry(i))
-            .take_while(|e| e.state.load(Ordering::Acquire) != ENTRY_EMPTY)
-            .filter(|e| e.state.load(Ordering::Acquire) == ENTRY_READY)
-            .map(|e| {
-                let t = entry_type(e);
-                (t.kind, e.offset.load(Ordering::Relaxed), t.size)
-            })
-            .filter(|&(_, off, size)| {
-                off >= DATA_OFFSET && off.checked_add(size).is_some_and(|end| end <= self.size())
-            })
-            .collect()
+        objects_of(&self.inner.map, self.size())
     }
 
     /// The process-local view of the shared object at `offset`, made by
@@ -1225,6 +1227,10 @@ fn live_rows(map: &MmapRaw, probe: &File, except: Option<u32>) -> u32 {
 /// the file gone or kept).
 fn leave(inner: &Inner) {
     release_row(&inner.map, &inner.file, inner.row, inner.row_generation);
+    if inner.info.owner_id != 0 {
+        // A dependent segment: its owner (or retirement) removes it.
+        return;
+    }
     if live_rows(&inner.map, &inner.probe, None) > 0 {
         return;
     }
@@ -1240,8 +1246,42 @@ fn leave(inner: &Inner) {
         return;
     }
     match shm::unlink(inner.name.shm_path()) {
-        Ok(()) => tracing::debug!(segment = %inner.name, "last participant left; segment removed"),
+        Ok(()) => {
+            tracing::debug!(segment = %inner.name, "last participant left; segment removed");
+            remove_dependents(&inner.map, &inner.name, &inner.info);
+        }
+        // Unlinked already (`purge_and_create`, `unlink`): what depends on
+        // it (named after its id) is ours to remove all the same.
+        Err(Errno::NOENT) => remove_dependents(&inner.map, &inner.name, &inner.info),
         Err(e) => tracing::warn!(segment = %inner.name, error = %e, "removing segment failed"),
+    }
+}
+
+/// (kind, offset, size) of every ready directory entry of the segment
+/// mapped at `map` (`size` bytes) that lies inside the data area.
+pub(crate) fn objects_of(map: &MmapRaw, size: u64) -> Vec<(ObjectKind, u64, u64)> {
+    (0..DIR_CAPACITY)
+        .map(|i| entry_of(map, i))
+        .take_while(|e| e.state.load(Ordering::Acquire) != ENTRY_EMPTY)
+        .filter(|e| e.state.load(Ordering::Acquire) == ENTRY_READY)
+        .map(|e| {
+            let t = entry_type(e);
+            (t.kind, e.offset.load(Ordering::Relaxed), t.size)
+        })
+        .filter(|&(_, off, len)| {
+            off >= DATA_OFFSET && off.checked_add(len).is_some_and(|end| end <= size)
+        })
+        .collect()
+}
+
+/// Removes the segments that depend on the segment mapped at `map`, which
+/// was just unlinked: the chunks of its growable pools.
+pub(crate) fn remove_dependents(map: &MmapRaw, name: &SegmentName, info: &HeaderInfo) {
+    for (kind, offset, size) in objects_of(map, info.total_size) {
+        if kind == ObjectKind::POOL || kind == ObjectKind::ARRAY_POOL {
+            let ptr = map.as_mut_ptr().wrapping_add(offset as usize);
+            crate::pool::remove_chunks(ptr, size, name.as_str(), info.segment_id, offset);
+        }
     }
 }
 

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         ["read", seg, obj] => read(seg, obj),
         ["handover-give", seg] => handover_give(seg),
         ["handover-take", seg] => handover_take(seg),
+        ["grow-give", seg, count] => grow_give(seg, count),
         ["churn", seg, seed, ops] => churn(seg, seed, ops),
         ["publish", seg, id, count] => publish(seg, id, count),
         ["crash-holder", domain] => crash_holder(domain),
@@ -131,6 +132,26 @@ fn handover_give(seg: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .freeze();
     handoff.store(sample.into_raw().to_u64(), Ordering::SeqCst);
+    Ok(())
+}
+
+/// Makes `count` objects in the (growable) pool, enough to make it grow,
+/// leaves their owning handles in `mailbox`, and exits without any pointer
+/// to them.
+fn grow_give(seg: &str, count: &str) -> Result<(), String> {
+    let (seg, pool, _guard) = counted_pool(seg)?;
+    let mailbox = seg
+        .find::<[AtomicU64; 16]>("mailbox")
+        .map_err(|e| e.to_string())?;
+    let count: usize = count.parse().map_err(|_| "bad count")?;
+    for (i, slot) in mailbox.iter().take(count).enumerate() {
+        let sample = pool
+            .try_make(Counted::new(0x1000 + i as u64))
+            .map_err(|e| e.to_string())?
+            .freeze();
+        slot.store(sample.into_raw().to_u64(), Ordering::SeqCst);
+    }
+    println!("chunks={}", pool.chunks());
     Ok(())
 }
 
