@@ -22,12 +22,21 @@ fn main() {
             .capacity(8)
             .open_or_create()
             .unwrap();
+        // And a growable pool holding samples in two later chunks.
+        let grown = shmidl::Pool::<u64>::builder(&seg, "g")
+            .capacity(2)
+            .growable(4)
+            .open_or_create()
+            .unwrap();
+        let _held: Vec<_> = (0..5).map(|i| grown.try_make(i).unwrap()).collect();
         println!("ready");
         std::thread::sleep(Duration::from_secs(60));
         return;
     }
     clean_removes_a_segment_left_by_a_killed_process_and_keeps_a_live_one();
     println!("test clean_removes_a_segment_left_by_a_killed_process_and_keeps_a_live_one ... ok");
+    clean_keeps_the_chunks_of_a_pool_whose_segment_exists();
+    println!("test clean_keeps_the_chunks_of_a_pool_whose_segment_exists ... ok");
 }
 
 fn hold(name: &str) -> std::process::Child {
@@ -56,6 +65,16 @@ fn shmidl(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Chunk segments of `seg`'s growable pools in `/dev/shm` now.
+fn chunk_files(seg: &str) -> usize {
+    let prefix = format!("shmidl.{seg}.chunk-");
+    std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&prefix))
+        .count()
+}
+
 fn unique(tag: &str) -> String {
     format!("t-cli-{tag}-{}", std::process::id())
 }
@@ -67,6 +86,7 @@ fn clean_removes_a_segment_left_by_a_killed_process_and_keeps_a_live_one() {
     killed.kill().unwrap();
     killed.wait().unwrap();
     let mut alive = hold(&live);
+    assert_eq!(chunk_files(&dead), 2, "the killed holder's pool grew twice");
 
     let listing = shmidl(&["ls"]);
     assert!(listing.contains(&format!("{dead}  ")), "{listing}");
@@ -83,6 +103,8 @@ fn clean_removes_a_segment_left_by_a_killed_process_and_keeps_a_live_one() {
     assert!(done.contains(&format!("kept {live}")), "{done}");
     assert!(Segment::inspect(&dead).is_err());
     assert!(Segment::inspect(&live).is_ok());
+    assert_eq!(chunk_files(&dead), 0, "chunks go with their pool's segment");
+    assert_eq!(chunk_files(&live), 2);
 
     alive.kill().unwrap();
     alive.wait().unwrap();
@@ -94,4 +116,39 @@ fn clean_removes_a_segment_left_by_a_killed_process_and_keeps_a_live_one() {
         Segment::inspect(&live).is_err(),
         "removed once its holder died"
     );
+    assert_eq!(chunk_files(&live), 0);
+}
+
+/// A chunk whose every participant left (its objects are in flight as raw
+/// handles) is kept while its pool's segment exists.
+fn clean_keeps_the_chunks_of_a_pool_whose_segment_exists() {
+    let name = unique("owner");
+    let seg = Segment::builder(&name).create_exclusive().unwrap();
+    let pool = shmidl::Pool::<u64>::builder(&seg, "g")
+        .capacity(1)
+        .growable(2)
+        .open_or_create()
+        .unwrap();
+    let raws: Vec<_> = (0..2)
+        .map(|i| pool.try_make(i).unwrap().freeze().into_raw())
+        .collect();
+    drop(pool); // unmaps the chunk: no participant left there
+    assert_eq!(chunk_files(&name), 1);
+
+    let done = shmidl(&["clean"]);
+    assert!(
+        done.contains(&format!("a pool chunk of {name}, which exists")),
+        "{done}"
+    );
+    assert_eq!(chunk_files(&name), 1, "kept");
+
+    let pool = shmidl::Pool::<u64>::builder(&seg, "g").open().unwrap();
+    for (i, raw) in raws.into_iter().enumerate() {
+        // SAFETY: each handle came from `into_raw` and is redeemed once.
+        assert_eq!(*unsafe { pool.from_raw(raw) }.unwrap(), i as u64);
+    }
+    assert_eq!(pool.free_count(), 2);
+    drop(pool);
+    drop(seg);
+    assert_eq!(chunk_files(&name), 0, "removed with its owner");
 }

@@ -20,8 +20,11 @@ pub const MAX_TOPIC_LEN: usize = MAX_OBJECT_NAME_LEN - ".pool".len();
 /// A topic's pool and router settings; the schema's `topic` options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TopicConfig {
-    /// Pool slots (`pool:`).
+    /// Pool slots (`pool:`); per chunk if the pool can grow.
     pub pool: u32,
+    /// Chunks of `pool` slots the topic's pool may grow to, the first
+    /// included (1: fixed size; see [`PoolBuilder::growable`](crate::PoolBuilder::growable)).
+    pub pool_chunks: u32,
     /// Queue depth per publisher–subscriber pair (`depth:`).
     pub depth: u32,
     /// What `publish` does when a queue is full (`overflow:`).
@@ -36,6 +39,7 @@ impl Default for TopicConfig {
     fn default() -> Self {
         Self {
             pool: 64,
+            pool_chunks: 1,
             depth: 8,
             overflow: SendMode::WaitIfFull(Duration::from_secs(1)),
             max_publishers: 8,
@@ -186,6 +190,7 @@ impl Node {
         let object = topic_object_name(topic)?;
         let pool = Pool::<T>::builder(&self.inner.segment, &format!("{object}.pool"))
             .capacity(config.pool)
+            .growable(config.pool_chunks)
             .open_or_create()?;
         Ok(Router::builder(&pool, &object)
             .max_publishers(config.max_publishers)

@@ -211,10 +211,21 @@ pub const CRASH_TOPIC: &str = "crash/topic";
 pub fn crash_config() -> shmidl::TopicConfig {
     shmidl::TopicConfig {
         pool: 16,
+        pool_chunks: 1,
         depth: 4,
         overflow: shmidl::SendMode::SoftFailIfFull,
         max_publishers: 4,
         max_subscribers: 4,
+    }
+}
+
+/// Settings of [`CRASH_TOPIC`] with a pool of 2-slot chunks that may grow
+/// to 8 chunks (the crash tests of growable pools).
+pub fn crash_grow_config() -> shmidl::TopicConfig {
+    shmidl::TopicConfig {
+        pool: 2,
+        pool_chunks: 8,
+        ..crash_config()
     }
 }
 
@@ -225,9 +236,102 @@ pub const SOAK_TOPIC: &str = "soak/topic";
 pub fn soak_config() -> shmidl::TopicConfig {
     shmidl::TopicConfig {
         pool: 64,
+        pool_chunks: 1,
         depth: 8,
         overflow: shmidl::SendMode::WaitIfFull(Duration::from_millis(200)),
         max_publishers: 4,
         max_subscribers: 4,
     }
+}
+
+/// What [`run_churn`] found once every child was done.
+#[derive(Debug)]
+pub struct ChurnOutcome {
+    /// Objects the children made.
+    pub makes: u64,
+    /// Destructor runs counted.
+    pub drops: u64,
+    /// Free slots at the end.
+    pub free: u32,
+    /// The pool's capacity at the end (all live chunks).
+    pub capacity: u32,
+    /// Chunks the pool ever had at once, as far as the parent saw (1 for a
+    /// fixed pool).
+    pub chunks_seen: u32,
+}
+
+/// Runs `children` processes of random make/clone/drop/hand-over (`ops`
+/// each, the child's `churn` scenario) on a pool of `Counted` with
+/// `capacity` slots per chunk and up to `max_chunks` chunks; then takes the
+/// handles left in the mailbox and reports what it finds. The caller must
+/// be a test binary of its own (it installs the drop counter).
+pub fn run_churn(
+    child: &str,
+    capacity: u32,
+    max_chunks: u32,
+    children: u64,
+    ops: u64,
+) -> ChurnOutcome {
+    use shmidl::{Pool, RawSample, Segment};
+    use std::sync::atomic::AtomicU64;
+
+    let name = unique_name("churn");
+    let seg = Segment::builder(&name)
+        .size(1 << 20)
+        .create_exclusive()
+        .expect("segment");
+    let guard = install_drop_counter(&seg);
+    let drops = seg.find::<AtomicU64>("drops").expect("drops");
+    let makes = seg
+        .find_or_create("makes", || AtomicU64::new(0))
+        .expect("makes");
+    let mailbox = seg
+        .find_or_create("mailbox", <[AtomicU64; 16]>::default)
+        .expect("mailbox");
+    let pool = Pool::<Counted>::builder(&seg, "pool")
+        .capacity(capacity)
+        .growable(max_chunks)
+        .open_or_create()
+        .expect("pool");
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ops = ops.to_string();
+    let mut running: Vec<_> = (1..=children)
+        .map(|i| {
+            let seed = (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i)).to_string();
+            spawn_child(child, &["churn", &name, &seed, &ops])
+        })
+        .collect();
+    let mut chunks_seen = pool.chunks();
+    while Instant::now() < deadline
+        && running
+            .iter_mut()
+            .any(|c| c.try_wait().ok().flatten().is_none())
+    {
+        chunks_seen = chunks_seen.max(pool.chunks());
+        thread::sleep(Duration::from_millis(5));
+    }
+    for c in running {
+        let out = wait_with_deadline(c, deadline);
+        assert!(out.status.success(), "churn child failed: {out:?}");
+    }
+    // Handles still parked in the mailbox own a reference each.
+    for slot in mailbox.iter() {
+        let raw = slot.swap(0, Ordering::SeqCst);
+        if raw != 0 {
+            // SAFETY: a parked handle owns one reference and nobody else
+            // can take it any more.
+            let s = unsafe { pool.from_raw(RawSample::from_u64(raw)) }.expect("parked handle");
+            assert!(s.intact());
+        }
+    }
+    let outcome = ChurnOutcome {
+        makes: makes.load(Ordering::SeqCst),
+        drops: drops.load(Ordering::SeqCst),
+        free: pool.free_count(),
+        capacity: pool.capacity(),
+        chunks_seen,
+    };
+    drop((pool, makes, drops, mailbox, guard));
+    outcome
 }

@@ -6,7 +6,9 @@ use std::{
 };
 
 use shmidl::{Node, RecvError, SendMode};
-use shmidl_tests::{crash_config, kill, read_field, spawn_child, unique_name, CRASH_TOPIC};
+use shmidl_tests::{
+    crash_config, crash_grow_config, kill, read_field, spawn_child, unique_name, CRASH_TOPIC,
+};
 
 const CHILD: &str = env!("CARGO_BIN_EXE_shmidl-test-child");
 
@@ -50,6 +52,36 @@ fn everything_a_killed_participant_held_is_reclaimed_once() {
     assert_eq!(got, vec![100, 101, 102]);
     assert_eq!(router.pool().free_count(), 16, "every slot came back");
     assert_eq!(node.segment().attached(), 1);
+}
+
+#[test]
+fn what_a_killed_participant_held_in_later_pool_chunks_is_reclaimed_once() {
+    let domain = unique_name("crash-grow");
+    let node = Node::builder(&domain)
+        .size(1 << 20)
+        .open_or_create()
+        .unwrap();
+    let config = crash_grow_config();
+    let mut sub = node.subscriber::<u64>(CRASH_TOPIC, config).unwrap();
+    let router = node.router::<u64>(CRASH_TOPIC, config).unwrap();
+    let child = start("crash-grow-holder", &domain);
+    let pool = router.pool();
+    // 3 unique + 1 shared + 3 queued = 7 slots: four 2-slot chunks.
+    assert_eq!(pool.chunks(), 4);
+    assert_eq!(pool.free_count(), 1);
+
+    kill(child);
+    assert_eq!(node.cleanup_dead().unwrap(), 1);
+    assert_eq!(node.cleanup_dead().unwrap(), 0, "reclaimed exactly once");
+    // What it published before dying is still delivered, from later chunks.
+    let got: Vec<u64> = std::iter::from_fn(|| sub.try_recv().unwrap().map(|s| *s)).collect();
+    assert_eq!(got, vec![100, 101, 102]);
+    assert_eq!(
+        pool.free_count(),
+        pool.capacity(),
+        "every slot of every chunk came back"
+    );
+    assert!(pool.chunks() < 4, "emptied chunks were retired");
 }
 
 #[test]

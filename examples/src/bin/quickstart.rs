@@ -48,6 +48,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 fn config() -> TopicConfig {
     TopicConfig {
         pool: 256,
+        pool_chunks: 1,
         depth: 64,
         overflow: SendMode::WaitIfFull(DEADLINE),
         max_publishers: 1,

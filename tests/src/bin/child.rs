@@ -13,8 +13,8 @@ use std::{
 
 use shmidl::{Node, ObjectError, Pool, RawSample, Router, Sample, Segment, SendMode};
 use shmidl_tests::{
-    crash_config, install_drop_counter, soak_config, wait_for, Counted, DropCounterGuard, Msg,
-    CRASH_TOPIC, SOAK_TOPIC,
+    crash_config, crash_grow_config, install_drop_counter, soak_config, wait_for, Counted,
+    DropCounterGuard, Msg, CRASH_TOPIC, SOAK_TOPIC,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         ["churn", seg, seed, ops] => churn(seg, seed, ops),
         ["publish", seg, id, count] => publish(seg, id, count),
         ["crash-holder", domain] => crash_holder(domain),
+        ["crash-grow-holder", domain] => crash_grow_holder(domain),
         ["crash-at", domain, role] => crash_at(domain, role),
         ["soak-pub", domain, id] => soak_publisher(domain, id),
         ["soak-sub", domain] => soak_subscriber(domain),
@@ -345,6 +346,30 @@ fn crash_holder(domain: &str) -> Result<(), String> {
         *s = 100 + v;
         publisher.publish(s).map_err(|e| e.to_string())?;
     }
+    println!("ready=1");
+    wait_to_be_killed()
+}
+
+/// Like `crash_holder` on a growable pool of 2-slot chunks: holds samples
+/// and queues messages in later chunks, then waits to be killed.
+fn crash_grow_holder(domain: &str) -> Result<(), String> {
+    let node = Node::builder(domain)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let mut publisher = node
+        .publisher::<u64>(CRASH_TOPIC, crash_grow_config())
+        .map_err(|e| e.to_string())?;
+    let _unique = (publisher.loan(), publisher.loan(), publisher.loan());
+    let _shared = publisher.loan().map_err(|e| e.to_string())?.freeze();
+    for v in 0..3 {
+        let mut s = publisher.loan().map_err(|e| e.to_string())?;
+        *s = 100 + v;
+        publisher.publish(s).map_err(|e| e.to_string())?;
+    }
+    let router = node
+        .router::<u64>(CRASH_TOPIC, crash_grow_config())
+        .map_err(|e| e.to_string())?;
+    println!("chunks={}", router.pool().chunks());
     println!("ready=1");
     wait_to_be_killed()
 }
