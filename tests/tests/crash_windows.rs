@@ -10,7 +10,9 @@ use std::{
 };
 
 use shmidl::Node;
-use shmidl_tests::{crash_config, kill, read_field, unique_name, wait_with_deadline, CRASH_TOPIC};
+use shmidl_tests::{
+    crash_config, crash_grow_config, kill, read_field, unique_name, wait_with_deadline, CRASH_TOPIC,
+};
 
 const CHILD: &str = env!("CARGO_BIN_EXE_shmidl-test-child");
 
@@ -129,6 +131,46 @@ fn lifecycle_window(point: &str, role: &str) {
     settle(&node, &router, point);
 }
 
+/// Windows in retiring a growable pool's chunk: the child grows the pool to
+/// three chunks and empties the middle one.
+fn retire_window(point: &str) {
+    let domain = unique_name("win-retire");
+    let node = Node::builder(&domain)
+        .size(1 << 20)
+        .open_or_create()
+        .unwrap();
+    let router = node
+        .router::<u64>(CRASH_TOPIC, crash_grow_config())
+        .unwrap();
+    expect_abort(child(point, &["crash-at", &domain, "grow"]), point);
+    assert_eq!(node.cleanup_dead().unwrap(), 1);
+    let report = node.segment().audit().unwrap();
+    eprintln!("{point}: {report:?}");
+    let pool = router.pool();
+    assert_eq!(
+        pool.free_count(),
+        pool.capacity(),
+        "{point}: every slot is free after the audit"
+    );
+    // The pool still grows, allocates and frees across its chunks.
+    let all: Vec<_> = (0..16)
+        .map(|v| pool.try_make(v).unwrap().freeze())
+        .collect();
+    assert_eq!(pool.chunks(), 8, "{point}");
+    assert!(pool.try_make(99).is_err());
+    drop(all);
+    assert_eq!(pool.free_count(), pool.capacity(), "{point}");
+    let prefix = format!("shmidl.{domain}.chunk-");
+    drop((router, node));
+    let left: Vec<_> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "{point}: chunk segments left: {left:?}");
+}
+
 /// After the death: an audit leaves every slot free and the topic working.
 fn settle(node: &Node, router: &shmidl::Router<u64>, point: &str) {
     let report = node.segment().audit().unwrap();
@@ -176,4 +218,6 @@ windows! {
     dies_before_publishing_a_new_segment => "segment.create.before_publish" via |p| lifecycle_window(p, "attach");
     dies_after_claiming_a_dead_row => "reclaim.after_claim" via |p| lifecycle_window(p, "reclaim");
     dies_after_erasing_a_dead_rows_records => "reclaim.pool.after_erase" via |p| lifecycle_window(p, "reclaim");
+    dies_sealing_a_chunk_to_retire => "pool.retire.sealing" via retire_window;
+    dies_after_marking_a_chunk_retired => "pool.retire.after_mark" via retire_window;
 }

@@ -363,7 +363,7 @@ pub(crate) fn alloc_any(root: &Arc<PoolInner>) -> Option<(Arc<PoolInner>, u32, u
     if let Some((i, generation)) = root.try_alloc() {
         return Some((root.clone(), i, generation));
     }
-    root.growth.as_ref()?;
+    let g = root.growth.as_ref()?;
     let table = table(root);
     for k in 1..root.geom.max_chunks {
         if is_live(table[k as usize].load(Ordering::Acquire)) {
@@ -389,6 +389,12 @@ pub(crate) fn alloc_any(root: &Arc<PoolInner>) -> Option<(Arc<PoolInner>, u32, u
                 .is_ok();
             if started {
                 tracing::debug!(pool = %root.name, chunk = k, "pool exhausted; growing");
+                if epoch_of(word) > 0 {
+                    // The retired epoch's file, if its retirer died before
+                    // unlinking it.
+                    let (name, id) = (g.segment.name(), g.segment.id());
+                    unlink_quietly(&chunk_segment_name(name, id, g.offset, k, epoch_of(word)));
+                }
             }
         }
         if let Some(c) = chunk(root, k) {
@@ -427,6 +433,7 @@ pub(super) fn maybe_retire(chunk: &PoolInner, link: &RootLink) {
         ctl[s as usize].next.store(sealed, Ordering::Relaxed);
         sealed = s;
         n += 1;
+        crash_point!("pool.retire.sealing");
     }
     if n == cap
         && table[k]

@@ -92,6 +92,16 @@ pub(crate) struct PoolHeader {
 #[repr(C, align(64))]
 struct CacheLine<T>(T);
 
+// The layout `docs/segment-format.md` documents (loom's atomics are larger).
+#[cfg(not(shmidl_loom))]
+const _: () = {
+    assert!(std::mem::offset_of!(PoolHeader, elem_fingerprint) == 56);
+    assert!(std::mem::offset_of!(PoolHeader, max_chunks) == 64);
+    assert!(std::mem::offset_of!(PoolHeader, free) == 128);
+    assert!(std::mem::offset_of!(PoolHeader, chunks) == 192);
+    assert!(size_of::<PoolHeader>() == 448);
+};
+
 /// Sizes and offsets of a pool object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Geometry {

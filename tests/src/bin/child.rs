@@ -502,6 +502,22 @@ fn crash_at(domain: &str, role: &str) -> Result<(), String> {
                 drop(m);
             }
         }
+        "grow" => {
+            let node = Node::builder(domain).open_or_create().map_err(|x| e(&x))?;
+            let router = node
+                .router::<u64>(CRASH_TOPIC, crash_grow_config())
+                .map_err(|x| e(&x))?;
+            let pool = router.pool();
+            // Chunks 0, 1 and 2 (two slots each); then empty chunk 1, which
+            // retires it (chunk 2 is newer).
+            let held = (0..6)
+                .map(|v| pool.try_make(v).map(|s| s.freeze()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|x| e(&x))?;
+            let (chunk1, _rest): (Vec<_>, Vec<_>) =
+                held.into_iter().partition(|s| (2..4).contains(&s.slot()));
+            drop(chunk1);
+        }
         other => return Err(format!("unknown role {other}")),
     }
     Err("the crash point was never reached".into())
