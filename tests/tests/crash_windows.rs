@@ -203,11 +203,11 @@ macro_rules! windows {
 
 windows! {
     dies_after_popping_a_free_slot => "pool.alloc.after_pop" via publisher_window;
-    dies_after_allocating_before_recording => "pool.alloc.after_allocate" via publisher_window;
+    dies_freezing_after_recording => "pool.freeze.after_hold" via publisher_window;
     dies_after_erasing_a_record_before_releasing => "pool.release.after_unhold" via publisher_window;
     dies_before_pushing_a_freed_slot => "pool.free.before_push" via publisher_window;
     dies_after_counting_a_queue_reference => "router.send.after_retain" via publisher_window;
-    dies_after_unrecording_a_published_sample => "router.publish.after_unhold" via publisher_window;
+    dies_publishing_before_the_push => "router.publish.before_push" via publisher_window;
     dies_after_writing_a_cell_value => "ring.push.after_value" via publisher_window;
     dies_after_stamping_a_cell => "ring.push.after_stamp" via publisher_window;
     dies_after_claiming_a_cell => "ring.pop.after_claim" via subscriber_window;

@@ -26,10 +26,14 @@
 //! ```
 //!
 //! A free slot has `refs == 0`. Allocation bumps the generation and sets
-//! `refs = EXCLUSIVE | 1`: the slot belongs to one `SampleMut`, and
-//! `upgrade` refuses it (a handle guessed or kept from an earlier life can
-//! never alias a mutable sample). `share` clears `EXCLUSIVE`. The last
-//! release (refs 1 → 0) frees the slot.
+//! `refs = EXCLUSIVE | owner`: the slot belongs to one `SampleMut` (one
+//! reference) of the participant whose row is `owner − 1` (0: no row, a
+//! heap pool), and `upgrade` refuses it (a handle guessed or kept from an
+//! earlier life can never alias a mutable sample). Naming the owner in the
+//! same word as the allocation means there is no moment at which a loaned
+//! slot belongs to no one: crash recovery frees the exclusive slots of a
+//! dead row by scanning for its tag. `share` turns the word into
+//! `refs = 1`. The last release (refs 1 → 0) frees the slot.
 //!
 //! # Waking waiters without a system call on the fast path
 //! A pusher bumps the futex word and wakes only if `waiters > 0`. The
@@ -46,6 +50,12 @@ pub(crate) const NIL: u32 = u32::MAX;
 /// Bit of the reference count set while a `SampleMut` owns the slot.
 pub(crate) const EXCLUSIVE: u32 = 1 << 31;
 
+/// The owner tag of an exclusively held slot's `refs` (`row + 1`, or 0 for
+/// no row); `None` if the slot is not held exclusively.
+pub(crate) fn exclusive_owner(refs: u32) -> Option<u32> {
+    (refs & EXCLUSIVE != 0).then_some(refs & !EXCLUSIVE)
+}
+
 /// Per-slot control block, 16 bytes, in the pool's memory.
 #[repr(C)]
 pub(crate) struct SlotCtl {
@@ -53,7 +63,7 @@ pub(crate) struct SlotCtl {
     pub word: AtomicU64,
     /// Next free slot while on the free list.
     pub next: AtomicU32,
-    /// Reserved for crash recovery (owner of a loaned slot).
+    /// Reserved (zero): a loaned slot's owner is part of `word`.
     pub owner: AtomicU32,
 }
 
@@ -67,9 +77,11 @@ impl SlotCtl {
         }
     }
 
-    /// Marks a freshly popped slot as exclusively allocated with one
-    /// reference and a new generation; returns the generation.
-    pub(crate) fn allocate(&self) -> u32 {
+    /// Marks a freshly popped slot as exclusively allocated to `owner`
+    /// (participant row + 1, or 0) with a new generation; returns the
+    /// generation.
+    pub(crate) fn allocate(&self, owner: u32) -> u32 {
+        debug_assert!(owner < EXCLUSIVE);
         // Only the popper can touch a slot that is off the free list with
         // refs == 0 (`upgrade` refuses refs == 0), so a plain load/store
         // pair is race-free.
@@ -77,7 +89,7 @@ impl SlotCtl {
         debug_assert_eq!(old as u32, 0, "allocating a slot that still has references");
         let generation = ((old >> 32) as u32).wrapping_add(1);
         self.word.store(
-            u64::from(generation) << 32 | u64::from(EXCLUSIVE | 1),
+            u64::from(generation) << 32 | u64::from(EXCLUSIVE | owner),
             Ordering::Relaxed,
         );
         generation
@@ -86,18 +98,17 @@ impl SlotCtl {
     /// Ends exclusive ownership: the single reference becomes shareable.
     pub(crate) fn share(&self) {
         let w = self.word.load(Ordering::Relaxed);
-        debug_assert_eq!(w as u32, EXCLUSIVE | 1);
+        debug_assert!(w as u32 & EXCLUSIVE != 0);
         // Only the exclusive owner writes the word while EXCLUSIVE is set
         // (every `upgrade` CAS fails on it), so a store is race-free.
-        self.word
-            .store(w & !u64::from(EXCLUSIVE), Ordering::Release);
+        self.word.store(w & !0xffff_ffff | 1, Ordering::Release);
     }
 
     /// Gives up an exclusive slot without sharing it: refs become 0 and the
     /// caller must push it back to the free list.
     pub(crate) fn release_exclusive(&self) {
         let w = self.word.load(Ordering::Relaxed);
-        debug_assert_eq!(w as u32, EXCLUSIVE | 1);
+        debug_assert!(w as u32 & EXCLUSIVE != 0);
         // As in `share`: no one else writes the word while EXCLUSIVE is set.
         self.word.store(w & !0xffff_ffff, Ordering::Relaxed);
     }
@@ -311,7 +322,7 @@ mod loom_tests {
                     thread::spawn(move || {
                         let a = m.list.pop(&m.ctl);
                         if let Some(a) = a {
-                            m.ctl[a as usize].allocate();
+                            m.ctl[a as usize].allocate(1);
                             // Exclusive use: the owner marker must be ours.
                             assert_eq!(m.ctl[a as usize].owner.swap(1, Ordering::Relaxed), 0);
                             m.ctl[a as usize].owner.store(0, Ordering::Relaxed);
@@ -341,7 +352,7 @@ mod loom_tests {
         loom::model(|| {
             let m = model(1);
             let s = m.list.pop(&m.ctl).unwrap();
-            let generation = m.ctl[s as usize].allocate();
+            let generation = m.ctl[s as usize].allocate(1);
             assert!(
                 !m.ctl[s as usize].upgrade(generation),
                 "exclusive slots refuse upgrades"

@@ -365,8 +365,15 @@ impl PoolInner {
         &self.header().free.0
     }
 
-    /// Pops a free slot and marks it allocated and held by this process;
-    /// returns (index, generation).
+    /// The owner tag this handle's exclusive slots carry: row + 1, or 0
+    /// for a heap pool.
+    fn owner_tag(&self) -> u32 {
+        self.row.map_or(0, |r| r + 1)
+    }
+
+    /// Pops a free slot and marks it allocated to this process (the
+    /// allocation names the owner: no separate record); returns (index,
+    /// generation).
     fn try_alloc(&self) -> Option<(u32, u32)> {
         let index = self.free_list().pop(self.ctl())?;
         crash_point!("pool.alloc.after_pop");
@@ -374,9 +381,7 @@ impl PoolInner {
             // A hint for retirement, not a count anything depends on.
             self.free_list().in_use.fetch_add(1, Ordering::Relaxed);
         }
-        let generation = self.ctl()[index as usize].allocate();
-        crash_point!("pool.alloc.after_allocate");
-        self.hold(index);
+        let generation = self.ctl()[index as usize].allocate(self.owner_tag());
         Some((index, generation))
     }
 
@@ -454,7 +459,6 @@ impl PoolInner {
             // SAFETY: the slot is initialised and ours alone (EXCLUSIVE).
             unsafe { (self.drop_slot)(self.slot_ptr(index), self.geom.elements as usize) };
         }
-        self.unhold(index);
         // SYNC POINT: the push's SeqCst CAS publishes the slot's last
         // contents to the next popper.
         self.ctl()[index as usize].release_exclusive();
@@ -1012,9 +1016,26 @@ pub(crate) fn reclaim_row(segment: &Segment, offset: u64, size: u64, row: u32) {
             if bits & (1 << b) != 0 {
                 let slot = w * 64 + b;
                 if slot < view.geom.capacity {
-                    reclaim_slot(&view, slot);
+                    reclaim_slot(&view, slot, row);
                 }
             }
+        }
+    }
+    // Slots it held exclusively (loaned, never shared) name it in their
+    // control word. Only their owner could change such a word, and it is
+    // dead: the CAS frees each exactly once, even against a second
+    // reclaimer.
+    let tag = u64::from(free_list::EXCLUSIVE | (row + 1));
+    for (slot, ctl) in view.ctl().iter().enumerate() {
+        let w = ctl.word.load(Ordering::Acquire);
+        if w & 0xffff_ffff == tag
+            && ctl
+                .word
+                .compare_exchange(w, w & !0xffff_ffff, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            // Its contents may be half-written: no destructor runs.
+            view.push_free(slot as u32);
         }
     }
     // A growable pool's later chunks live in segments of their own, with
@@ -1074,15 +1095,20 @@ fn untyped_view(segment: &Segment, offset: u64) -> Option<Arc<PoolInner>> {
     Some(Arc::new(inner))
 }
 
-/// Releases the one reference a dead participant held on `slot`.
-fn reclaim_slot(pool: &PoolInner, slot: u32) {
+/// Releases the one reference dead participant `row` held on `slot`.
+fn reclaim_slot(pool: &PoolInner, slot: u32, row: u32) {
     let ctl = &pool.ctl()[slot as usize];
     let (_, refs) = ctl.snapshot();
     if refs == 0 {
         tracing::error!(pool = %pool.name, slot, "holdings record names a free slot; ignoring it");
-    } else if refs & free_list::EXCLUSIVE != 0 {
-        // A unique, never-shared sample: the dead owner was its only holder.
-        pool.free_exclusive_unrecorded(slot);
+    } else if let Some(owner) = free_list::exclusive_owner(refs) {
+        if owner == row + 1 {
+            // It died freezing the sample (recorded, not yet shared): it
+            // was the only holder.
+            pool.free_exclusive_unrecorded(slot);
+        } else {
+            tracing::error!(pool = %pool.name, slot, "holdings record names another owner's loan; ignoring it");
+        }
     } else {
         pool.release_shared(slot);
     }
@@ -1422,7 +1448,11 @@ pub struct PoolAudit {
 pub(crate) fn audit_pool(segment: &Segment, offset: u64, queued: &[u64]) -> Option<PoolAudit> {
     let view = untyped_view(segment, offset)?;
     let cap = view.geom.capacity;
-    let mut report = audit_chunk(&view, queued.iter().copied().filter(|&q| (q as u32) < cap));
+    let mut report = audit_chunk(
+        &view,
+        segment.participant_row(),
+        queued.iter().copied().filter(|&q| (q as u32) < cap),
+    );
     for chunk in growth::mapped_chunks(&view) {
         if let Some(Err(e)) = chunk.segment().map(Segment::cleanup_dead) {
             tracing::error!(pool = %view.name, error = %e, "reclaiming in a pool chunk failed");
@@ -1439,7 +1469,8 @@ pub(crate) fn audit_pool(segment: &Segment, offset: u64, queued: &[u64]) -> Opti
                 .to_u64(),
             )
         });
-        let r = audit_chunk(&chunk, mine);
+        let auditor = chunk.segment().map_or(u32::MAX, Segment::participant_row);
+        let r = audit_chunk(&chunk, auditor, mine);
         report.counts_fixed += r.counts_fixed;
         report.slots_freed += r.slots_freed;
         // The retirement hint, recounted now that it is exact.
@@ -1451,7 +1482,9 @@ pub(crate) fn audit_pool(segment: &Segment, offset: u64, queued: &[u64]) -> Opti
 
 /// [`audit_pool`] for one chunk; `queued` holds handles with this chunk's
 /// slot indices.
-fn audit_chunk(view: &PoolInner, queued: impl Iterator<Item = u64>) -> PoolAudit {
+/// `auditor` is the auditing handle's participant row in the chunk's
+/// segment.
+fn audit_chunk(view: &PoolInner, auditor: u32, queued: impl Iterator<Item = u64>) -> PoolAudit {
     let cap = view.geom.capacity;
     let mut holders = vec![0u32; cap as usize];
     for row in 0..PARTICIPANT_ROWS as u32 {
@@ -1489,8 +1522,14 @@ fn audit_chunk(view: &PoolInner, queued: impl Iterator<Item = u64>) -> PoolAudit
     for slot in 0..cap {
         let ctl = &view.ctl()[slot as usize];
         let (generation, refs) = ctl.snapshot();
-        let counted = refs & !free_list::EXCLUSIVE;
-        let expected = holders[slot as usize];
+        let (counted, expected) = match free_list::exclusive_owner(refs) {
+            // Loaned to the auditor itself: held.
+            Some(owner) if owner == auditor + 1 => continue,
+            // Loaned to anyone else: the audit runs with no other live
+            // participant, so its owner is dead and it leaked.
+            Some(_) => (1, 0),
+            None => (refs, holders[slot as usize]),
+        };
         if counted == expected && (counted > 0 || on_list[slot as usize]) {
             continue;
         }

@@ -174,6 +174,10 @@ impl<V: ?Sized + SlotView> SampleMut<V> {
         let inner = unsafe { std::ptr::read(&this.inner) };
         // A fresh slot has no local references in this process.
         inner.local[this.index as usize].store(1, StdOrdering::Relaxed);
+        // Record the reference before it stops naming us as its owner: a
+        // reclaimer frees a recorded exclusive slot once, by either mark.
+        inner.hold(this.index);
+        crate::crash::crash_point!("pool.freeze.after_hold");
         inner.ctl()[this.index as usize].share();
         Sample {
             // SAFETY: `Arc::into_raw` never returns null.
@@ -196,10 +200,10 @@ impl<V: ?Sized + SlotView> SampleMut<V> {
 
     /// Ends exclusive ownership and returns the handle that now owns the
     /// sample's only reference, plus `extra` more references (one per
-    /// additional queue the caller will push it into). The reference stays
-    /// recorded in this process's holdings until the caller hands it to a
-    /// queue ([`Pool::unhold_raw`](crate::Pool) just before the push) or
-    /// releases it.
+    /// additional queue the caller will push it into). The reference is
+    /// recorded nowhere from here on (a crash leaks it to the audit): the
+    /// caller pushes it into a queue at once, or records it
+    /// ([`Pool::hold_raw`](crate::Pool)) before anything that can wait.
     pub(crate) fn into_owned_raw(self, extra: u32) -> RawSample {
         let this = ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped, so the Arc is moved out once and

@@ -726,6 +726,10 @@ impl<T: ShmSafe> Publisher<T> {
             _ => None,
         });
         let mut failed = 0;
+        // An owned reference comes unrecorded (`into_owned_raw`); record it
+        // before any push that may wait, so that a publisher killed while
+        // waiting leaks nothing.
+        let mut held = false;
         // Push to each active subscriber one step late, so that the last
         // one can take the owned reference.
         let mut pending: Option<(u32, u64)> = None;
@@ -735,23 +739,28 @@ impl<T: ShmSafe> Publisher<T> {
                 continue;
             }
             if let Some((ps, pseen)) = pending.replace((s, seen)) {
+                if owned && !held {
+                    inner.pool.hold_raw(raw);
+                    held = true;
+                }
                 failed += usize::from(!self.push_one(ps, pseen, raw, mode, &mut deadline));
             }
         }
         let Some((ps, pseen)) = pending else {
             if owned {
-                inner.pool.unhold_raw(raw);
                 inner.release_entry(raw.to_u64());
             }
             return failed;
         };
         if owned {
-            // Move the reference into the last queue if it has room now:
-            // erase our record, then push (a crash in between leaks it, never
-            // frees it twice). Otherwise keep it recorded while we wait, and
-            // give the queue a reference of its own.
-            inner.pool.unhold_raw(raw);
-            crash_point!("router.publish.after_unhold");
+            // Move the reference into the last queue if it has room now
+            // (erasing our record first, if any: a crash in between leaks
+            // it, never frees it twice). Otherwise keep it recorded while
+            // we wait, and give the queue a reference of its own.
+            if held {
+                inner.pool.unhold_raw(raw);
+            }
+            crash_point!("router.publish.before_push");
             if self.push_now(ps, pseen, raw) {
                 return failed;
             }
