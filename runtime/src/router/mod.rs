@@ -890,6 +890,15 @@ fn wait_for_space(
     deadline: Option<Instant>,
     segment: &crate::Segment,
 ) -> bool {
+    // A busy subscriber frees room within microseconds: poll a little
+    // before sleeping, which spares both sides a system call (the
+    // subscriber wakes us only if we announced ourselves).
+    for _ in 0..DEFAULT_SPIN_COUNT {
+        if !ring.is_full() {
+            return true;
+        }
+        std::hint::spin_loop();
+    }
     loop {
         ring.words.space_waiters.store(1, Ordering::SeqCst);
         let seq = ring.words.space_seq.load(Ordering::SeqCst);
