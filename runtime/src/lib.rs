@@ -51,6 +51,9 @@ mod pool;
 #[cfg(shmidl_loom)]
 #[path = "pool/free_list.rs"]
 mod pool_free_list_model;
+#[cfg(shmidl_loom)]
+#[path = "pool/stash.rs"]
+mod pool_stash_model;
 #[cfg(not(shmidl_loom))]
 mod router;
 #[cfg(shmidl_loom)]

@@ -131,6 +131,22 @@ fn lifecycle_window(point: &str, role: &str) {
     settle(&node, &router, point);
 }
 
+/// The child allocates with an empty stash of its own while ours holds
+/// freed slots: it steals ours.
+fn steal_window(point: &str) {
+    let domain = unique_name("win-steal");
+    let node = Node::builder(&domain)
+        .size(1 << 20)
+        .open_or_create()
+        .unwrap();
+    let router = node.router::<u64>(CRASH_TOPIC, crash_config()).unwrap();
+    let freed: Vec<_> = (0..3).map(|v| router.pool().try_make(v).unwrap()).collect();
+    drop(freed); // into this process's stash
+    expect_abort(child(point, &["crash-at", &domain, "loan"]), point);
+    assert_eq!(node.cleanup_dead().unwrap(), 1);
+    settle(&node, &router, point);
+}
+
 /// Windows in retiring a growable pool's chunk: the child grows the pool to
 /// three chunks and empties the middle one.
 fn retire_window(point: &str) {
@@ -206,6 +222,7 @@ windows! {
     dies_freezing_after_recording => "pool.freeze.after_hold" via publisher_window;
     dies_after_erasing_a_record_before_releasing => "pool.release.after_unhold" via publisher_window;
     dies_before_pushing_a_freed_slot => "pool.free.before_push" via publisher_window;
+    dies_after_stealing_a_stash => "pool.steal.after_claim" via steal_window;
     dies_after_counting_a_queue_reference => "router.send.after_retain" via publisher_window;
     dies_publishing_before_the_push => "router.publish.before_push" via publisher_window;
     dies_after_writing_a_cell_value => "ring.push.after_value" via publisher_window;

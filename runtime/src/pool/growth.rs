@@ -20,8 +20,8 @@
 //! # Retirement
 //! When a later chunk becomes entirely free (its `in_use` hint drops to 0)
 //! and a newer live chunk exists, the process that freed its last slot
-//! *seals* it: it pops slots off the chunk's free list until it holds all
-//! `capacity` of them. Holding all of them proves that no reference and no
+//! *seals* it: it steals every stash of the chunk and pops its free list
+//! until it holds all `capacity` slots. Holding all of them proves that no reference and no
 //! allocation can exist; if it gets fewer, someone allocated meanwhile and
 //! it pushes them back. A sealed chunk is marked dead (CAS on its table
 //! word) and its segment unlinked; processes that still map it drop their
@@ -51,8 +51,8 @@ use std::{
 };
 
 use super::{
-    free_list::NIL, init_pool_untyped, make_inner, validate_header_untyped, Backing, HandleError,
-    PoolHeader, PoolInner, PoolOpenError,
+    free_list::NIL, init_pool_untyped, make_inner, stash::STASH_SLOTS, validate_header_untyped,
+    Backing, HandleError, PoolHeader, PoolInner, PoolOpenError,
 };
 use crate::{
     crash::crash_point,
@@ -312,6 +312,7 @@ fn map_chunk(
         inner.drop_slot = root.drop_slot;
         inner.identity = root.identity;
         inner.row = Some(segment.participant_row());
+        inner.stash_row = inner.row;
         inner.base = k * geom.capacity;
         inner.link = Some(RootLink {
             _segment: root_segment,
@@ -424,16 +425,28 @@ pub(super) fn maybe_retire(chunk: &PoolInner, link: &RootLink) {
     let ctl = chunk.ctl();
     let free = chunk.free_list();
     let cap = chunk.geom.capacity;
-    // Seal: pop every slot, chaining the popped ones through `next` (ours
-    // now) so that they can be given back without allocating.
+    // Seal: take every slot off the stashes and the free list, chaining
+    // them through `next` (ours now) so that they can be given back without
+    // allocating.
     let mut sealed = NIL;
     let mut n = 0;
-    while n < cap {
-        let Some(s) = free.pop(ctl) else { break };
+    let mut take = |s: u32| {
         ctl[s as usize].next.store(sealed, Ordering::Relaxed);
         sealed = s;
         n += 1;
         crash_point!("pool.retire.sealing");
+    };
+    let mut stolen = [0u32; STASH_SLOTS];
+    for r in 0..super::PARTICIPANT_ROWS as u32 {
+        let got = chunk.stash(r).steal(&mut stolen);
+        stolen[..got]
+            .iter()
+            .copied()
+            .filter(|&s| s < cap)
+            .for_each(&mut take);
+    }
+    while let Some(s) = free.pop(ctl) {
+        take(s);
     }
     if n == cap
         && table[k]

@@ -21,6 +21,7 @@ mod error;
 pub(crate) mod free_list;
 mod growth;
 mod sample;
+pub(crate) mod stash;
 
 use std::{
     alloc::Layout,
@@ -34,6 +35,7 @@ use std::{
 use self::free_list::{linked_ctl, FreeList, SlotCtl, NIL};
 pub(crate) use self::growth::remove_chunks;
 use self::growth::{Growth, RootLink};
+use self::stash::{Stash, STASH_SLOTS};
 pub use self::{
     error::{HandleError, PoolExhausted, PoolOpenError},
     growth::MAX_POOL_CHUNKS,
@@ -87,6 +89,9 @@ pub(crate) struct PoolHeader {
     /// First chunk only: per chunk `k`, `epoch << 1 | live`
     /// (see `growth.rs`). Read-mostly, on lines of its own.
     chunks: CacheLine<[AtomicU64; MAX_POOL_CHUNKS as usize]>,
+    /// Bit `r`: participant row `r` has stashed slots at some point (see
+    /// `stash.rs`); where thieves look first. Read-mostly.
+    stash_hint: CacheLine<AtomicU64>,
 }
 
 #[repr(C, align(64))]
@@ -99,7 +104,9 @@ const _: () = {
     assert!(std::mem::offset_of!(PoolHeader, max_chunks) == 64);
     assert!(std::mem::offset_of!(PoolHeader, free) == 128);
     assert!(std::mem::offset_of!(PoolHeader, chunks) == 192);
-    assert!(size_of::<PoolHeader>() == 448);
+    assert!(std::mem::offset_of!(PoolHeader, stash_hint) == 448);
+    assert!(size_of::<PoolHeader>() == 512);
+    assert!(size_of::<Stash>() == CACHE_LINE);
 };
 
 /// Sizes and offsets of a pool object.
@@ -114,6 +121,8 @@ struct Geometry {
     /// `holdings_row` bytes.
     holdings_offset: usize,
     holdings_row: usize,
+    /// Per-participant stashes of free slots: `PARTICIPANT_ROWS` lines.
+    stash_offset: usize,
     total_size: usize,
     align: usize,
     /// Chunks the pool may grow to (1: fixed size).
@@ -198,9 +207,12 @@ impl Geometry {
         // One bit per slot per participant row, each row on its own lines.
         let holdings_row = (capacity as usize).div_ceil(64) * 8;
         let holdings_row = holdings_row.next_multiple_of(CACHE_LINE);
-        let total_size = holdings_row
+        let stash_offset = holdings_row
             .checked_mul(PARTICIPANT_ROWS)
             .and_then(|b| b.checked_add(holdings_offset))
+            .ok_or_else(|| too_big.clone_geom())?;
+        let total_size = (PARTICIPANT_ROWS * size_of::<Stash>())
+            .checked_add(stash_offset)
             .filter(|&t| t <= isize::MAX as usize)
             .ok_or(too_big)?;
         Ok(Self {
@@ -211,6 +223,7 @@ impl Geometry {
             slots_offset,
             holdings_offset,
             holdings_row,
+            stash_offset,
             total_size,
             align,
             max_chunks: 1,
@@ -273,6 +286,10 @@ pub(crate) struct PoolInner {
     /// This process's participant row (its holdings bitmap), `None` for a
     /// heap pool.
     row: Option<u32>,
+    /// The stash this view frees into and allocates from first: its
+    /// participant row's (row 0 for a heap pool); `None` for a view made
+    /// only to reclaim or audit, which frees to the shared list.
+    stash_row: Option<u32>,
     name: String,
     timeout: Duration,
     _backing: Backing,
@@ -375,7 +392,7 @@ impl PoolInner {
     /// allocation names the owner: no separate record); returns (index,
     /// generation).
     fn try_alloc(&self) -> Option<(u32, u32)> {
-        let index = self.free_list().pop(self.ctl())?;
+        let index = self.take_free()?;
         crash_point!("pool.alloc.after_pop");
         if self.geom.chunk > 0 {
             // A hint for retirement, not a count anything depends on.
@@ -383,6 +400,112 @@ impl PoolInner {
         }
         let generation = self.ctl()[index as usize].allocate(self.owner_tag());
         Some((index, generation))
+    }
+
+    /// Participant row `row`'s stash.
+    fn stash(&self, row: u32) -> &Stash {
+        debug_assert!((row as usize) < PARTICIPANT_ROWS);
+        let off = self.geom.stash_offset + row as usize * size_of::<Stash>();
+        let p = self.header.as_ptr().cast::<u8>().wrapping_add(off);
+        // SAFETY: `row < PARTICIPANT_ROWS`, so the line lies inside the
+        // object (`Geometry` sized the stashes), 64-aligned; all atomics.
+        unsafe { &*p.cast::<Stash>() }
+    }
+
+    /// Takes a free slot off its list: this view's stash, else another
+    /// participant's whole stash (keeping the rest in ours), else the shared
+    /// free list, else any stash at all (the hint may be stale). The slot
+    /// is the caller's, with `refs == 0`.
+    fn take_free(&self) -> Option<u32> {
+        let own = self.stash_row;
+        if let Some(i) = own.and_then(|r| self.stash(r).pop()) {
+            return Some(i);
+        }
+        let hint = self.header().stash_hint.0.load(Ordering::Relaxed);
+        if let Some(i) = self.steal_from(hint, own) {
+            return Some(i);
+        }
+        if let Some(i) = self.free_list().pop(self.ctl()) {
+            return Some(i);
+        }
+        self.steal_from(u64::MAX, own)
+    }
+
+    /// Steals the stash of the first row in `rows` (a bitmap; never
+    /// `own`) that has slots: returns one, keeps the others in our stash
+    /// (or, if it is full, on the free list).
+    fn steal_from(&self, rows: u64, own: Option<u32>) -> Option<u32> {
+        let mut rows = rows & !own.map_or(0, |r| 1u64 << r);
+        let mut got = [0u32; STASH_SLOTS];
+        while rows != 0 {
+            let r = rows.trailing_zeros();
+            rows &= rows - 1;
+            if r as usize >= PARTICIPANT_ROWS {
+                break;
+            }
+            let n = self.stash(r).steal(&mut got);
+            if n == 0 {
+                continue;
+            }
+            crash_point!("pool.steal.after_claim");
+            let cap = self.geom.capacity;
+            let valid = got[..n].iter().copied().filter(|&i| i < cap);
+            let mut first = None;
+            for i in valid {
+                if first.is_none() {
+                    first = Some(i);
+                } else if self.stash_or_list(i) {
+                    futex::wake(&self.free_list().seq, 1);
+                }
+            }
+            if first.is_some() {
+                return first;
+            }
+        }
+        None
+    }
+
+    /// Puts a free slot (refs == 0, ours) in this view's stash, or on the
+    /// shared free list if the stash is full or this view has none. Returns
+    /// whether someone waits for a slot (the caller wakes one).
+    #[must_use]
+    fn stash_or_list(&self, index: u32) -> bool {
+        let free = self.free_list();
+        let stashed = self
+            .stash_row
+            .and_then(|r| Some((r, self.stash(r).push(index)?)));
+        match stashed {
+            Some((r, count)) => {
+                if count == 1 {
+                    let bit = 1u64 << r;
+                    let hint = &self.header().stash_hint.0;
+                    if hint.load(Ordering::Relaxed) & bit == 0 {
+                        hint.fetch_or(bit, Ordering::Relaxed);
+                    }
+                }
+                // The push's CAS is SeqCst: ordered before this read of the
+                // waiter count, as the free list's push is.
+                free.notify()
+            }
+            None => free.push(self.ctl(), index),
+        }
+    }
+
+    /// Empties participant `row`'s stash onto the shared free list (the row
+    /// died) and forgets it in the hint.
+    fn flush_stash(&self, row: u32) {
+        let mut got = [0u32; STASH_SLOTS];
+        let n = self.stash(row).steal(&mut got);
+        let free = self.free_list();
+        for &i in got[..n].iter().filter(|&&i| i < self.geom.capacity) {
+            if free.push(self.ctl(), i) {
+                futex::wake(&free.seq, 1);
+            }
+        }
+        self.header()
+            .stash_hint
+            .0
+            .fetch_and(!(1u64 << row), Ordering::Relaxed);
     }
 
     /// Like [`alloc_any`](growth::alloc_any), sleeping on the (first
@@ -430,7 +553,7 @@ impl PoolInner {
     pub(crate) fn push_free(&self, index: u32) {
         crash_point!("pool.free.before_push");
         let free = self.free_list();
-        if free.push(self.ctl(), index) {
+        if self.stash_or_list(index) {
             futex::wake(&free.seq, 1);
         }
         if self.geom.chunk > 0 {
@@ -798,6 +921,7 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
             );
             inner.identity = Some((self.segment.id(), placed.offset));
             inner.row = Some(self.segment.participant_row());
+            inner.stash_row = inner.row;
             inner.growth = Growth::new(&inner, self.segment, placed.offset, kind, fingerprint);
             Ok(Arc::new(inner))
         })
@@ -941,6 +1065,7 @@ unsafe fn init_pool_untyped(
         chunk_index: geom.chunk,
         free: CacheLine(FreeList::new(geom.capacity)),
         chunks: CacheLine(std::array::from_fn(|_| AtomicU64::new(0))),
+        stash_hint: CacheLine(AtomicU64::new(0)),
     };
     // SAFETY: `ptr` is valid and aligned for a header (caller; the header
     // is 64-aligned and geom.align >= 64).
@@ -1021,6 +1146,8 @@ pub(crate) fn reclaim_row(segment: &Segment, offset: u64, size: u64, row: u32) {
             }
         }
     }
+    // Its stash of free slots: back to the shared list.
+    view.flush_stash(row);
     // Slots it held exclusively (loaned, never shared) name it in their
     // control word. Only their owner could change such a word, and it is
     // dead: the CAS frees each exactly once, even against a second
@@ -1136,6 +1263,7 @@ fn make_inner<T>(
         base: 0,
         growth: None,
         link: None,
+        stash_row: None,
         drop_slot: drop_elements::<T>,
         identity: None,
         row: None,
@@ -1405,15 +1533,17 @@ impl<T: ShmSafe> LocalPool<T> {
         let ptr = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
         // SAFETY: freshly allocated with the geometry's size and alignment.
         unsafe { init_pool::<T>(ptr, &geom, pool_fingerprint::<T>(ObjectKind::POOL), 0) };
+        let mut inner = make_inner::<T>(
+            ptr,
+            geom,
+            "local".to_owned(),
+            Duration::from_secs(1),
+            Backing::Heap { ptr, layout },
+        );
+        inner.stash_row = Some(0);
         Ok(Self {
             core: PoolCore {
-                inner: Arc::new(make_inner::<T>(
-                    ptr,
-                    geom,
-                    "local".to_owned(),
-                    Duration::from_secs(1),
-                    Backing::Heap { ptr, layout },
-                )),
+                inner: Arc::new(inner),
                 _v: PhantomData,
             },
         })
@@ -1506,8 +1636,16 @@ fn audit_chunk(view: &PoolInner, auditor: u32, queued: impl Iterator<Item = u64>
             }
         }
     }
-    // Walk the free list (bounded: a cycle in a corrupt list ends it).
+    // Walk the free list (bounded: a cycle in a corrupt list ends it) and
+    // the stashes: slots on either are free and reachable.
     let mut on_list = vec![false; cap as usize];
+    for r in 0..PARTICIPANT_ROWS as u32 {
+        for i in view.stash(r).snapshot() {
+            if let Some(b) = on_list.get_mut(i as usize) {
+                *b = true;
+            }
+        }
+    }
     let mut at = view.free_list().head.load(Ordering::Acquire) as u32;
     for _ in 0..cap {
         match view.ctl().get(at as usize) {

@@ -502,6 +502,13 @@ fn crash_at(domain: &str, role: &str) -> Result<(), String> {
                 drop(m);
             }
         }
+        "loan" => {
+            let node = Node::builder(domain).open_or_create().map_err(|x| e(&x))?;
+            let router = node
+                .router::<u64>(CRASH_TOPIC, crash_config())
+                .map_err(|x| e(&x))?;
+            let _held = router.pool().try_make(1).map_err(|x| e(&x))?;
+        }
         "grow" => {
             let node = Node::builder(domain).open_or_create().map_err(|x| e(&x))?;
             let router = node
