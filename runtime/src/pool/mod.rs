@@ -106,7 +106,7 @@ const _: () = {
     assert!(std::mem::offset_of!(PoolHeader, chunks) == 192);
     assert!(std::mem::offset_of!(PoolHeader, stash_hint) == 448);
     assert!(size_of::<PoolHeader>() == 512);
-    assert!(size_of::<Stash>() == CACHE_LINE);
+    assert!(size_of::<Stash>() == 2 * CACHE_LINE);
 };
 
 /// Sizes and offsets of a pool object.

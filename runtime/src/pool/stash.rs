@@ -1,7 +1,8 @@
 //! Per-participant stashes of free slots: the pool's fast path.
 //!
 //! Every participant row has, in the pool's memory, a stash of up to
-//! [`STASH_SLOTS`] free slot indices on one cache line. A process frees
+//! [`STASH_SLOTS`] free slot indices on one cache line (followed by an
+//! unused one). A process frees
 //! into its own stash and allocates from it first, so a process that both
 //! loans and drops touches only its own line. A process whose stash is
 //! empty *steals* another's whole stash at once: a publisher fed by a
@@ -35,11 +36,14 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 /// Slots a stash holds: one cache line with its word.
 pub(crate) const STASH_SLOTS: usize = 14;
 
-/// One participant's stash: one cache line.
+/// One participant's stash: one cache line, then an unused one, so that
+/// the lines of two rows are never the pair the adjacent-line prefetcher
+/// moves together.
 #[repr(C, align(64))]
 pub(crate) struct Stash {
     word: AtomicU64,
     entries: [AtomicU32; STASH_SLOTS],
+    _gap: [u64; 8],
 }
 
 fn pack(tag: u32, count: u32) -> u64 {
@@ -57,6 +61,7 @@ impl Stash {
         Self {
             word: AtomicU64::new(0),
             entries: std::array::from_fn(|_| AtomicU32::new(0)),
+            _gap: [0; 8],
         }
     }
 
