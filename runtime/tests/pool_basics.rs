@@ -237,3 +237,34 @@ fn a_sample_keeps_its_pool_and_segment_alive() {
     drop(s);
     assert!(Segment::open(&name).is_err(), "the last pointer removed it");
 }
+
+#[test]
+fn slots_freed_into_one_participants_stash_serve_another() {
+    // Two segment handles are two participants, each with its own stash.
+    let a_seg = segment("stash");
+    let b_seg = Segment::open(a_seg.name()).unwrap();
+    let a = Pool::<u64>::builder(&a_seg, "p")
+        .capacity(20)
+        .open_or_create()
+        .unwrap();
+    let b = Pool::<u64>::builder(&b_seg, "p").open().unwrap();
+    // Everything B had goes back to B's stash (14 slots) and the list.
+    let all: Vec<_> = (0..20).map(|v| b.try_make(v).unwrap()).collect();
+    drop(all);
+    assert_eq!(a.free_count(), 20);
+    // A has an empty stash: it takes B's stash and the list, all 20.
+    let taken: Vec<_> = (0..20).map(|v| a.try_make(v).unwrap()).collect();
+    assert!(
+        a.try_make(99).is_err(),
+        "exhausted only when nothing is left"
+    );
+    let mut slots: Vec<u32> = taken.iter().map(|s| s.slot()).collect();
+    slots.sort_unstable();
+    assert_eq!(
+        slots,
+        (0..20).collect::<Vec<_>>(),
+        "each slot handed out once"
+    );
+    drop(taken);
+    assert_eq!(b.free_count(), 20);
+}

@@ -140,8 +140,12 @@ fn steal_window(point: &str) {
         .open_or_create()
         .unwrap();
     let router = node.router::<u64>(CRASH_TOPIC, crash_config()).unwrap();
-    let freed: Vec<_> = (0..3).map(|v| router.pool().try_make(v).unwrap()).collect();
-    drop(freed); // into this process's stash
+    // Ten freed slots in this process's stash: enough that a process with
+    // none of its own steals them rather than using the free list.
+    let freed: Vec<_> = (0..10)
+        .map(|v| router.pool().try_make(v).unwrap())
+        .collect();
+    drop(freed);
     expect_abort(child(point, &["crash-at", &domain, "loan"]), point);
     assert_eq!(node.cleanup_dead().unwrap(), 1);
     settle(&node, &router, point);

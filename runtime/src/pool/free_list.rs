@@ -198,6 +198,11 @@ impl FreeList {
         }
     }
 
+    /// Whether the list is empty now (a hint: it may change at once).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.load(Ordering::Relaxed) as u32 == NIL
+    }
+
     /// Pops a free slot, or `None` if the list is empty. An out-of-range
     /// link (only possible in a corrupted segment) reads as empty.
     pub(crate) fn pop(&self, ctl: &[SlotCtl]) -> Option<u32> {

@@ -438,7 +438,7 @@ pub(super) fn maybe_retire(chunk: &PoolInner, link: &RootLink) {
     };
     let mut stolen = [0u32; STASH_SLOTS];
     for r in 0..super::PARTICIPANT_ROWS as u32 {
-        let got = chunk.stash(r).steal(&mut stolen);
+        let got = chunk.stash(r).steal(&mut stolen, 1);
         stolen[..got]
             .iter()
             .copied()

@@ -399,6 +399,21 @@ impl PoolInner {
             self.free_list().in_use.fetch_add(1, Ordering::Relaxed);
         }
         let generation = self.ctl()[index as usize].allocate(self.owner_tag());
+        // The next allocations will most likely take the top of our stash:
+        // start moving their control blocks and first lines here now, so
+        // that writing them then does not wait for another core.
+        if let Some(r) = self.stash_row {
+            for depth in 0..2 {
+                let Some(next) = self.stash(r).peek(depth) else {
+                    break;
+                };
+                if next < self.geom.capacity {
+                    let ctl = std::ptr::from_ref(&self.ctl()[next as usize]);
+                    crate::sync::prefetch_write(ctl.cast());
+                    crate::sync::prefetch_write(self.slot_ptr(next).as_ptr());
+                }
+            }
+        }
         Some((index, generation))
     }
 
@@ -412,29 +427,39 @@ impl PoolInner {
         unsafe { &*p.cast::<Stash>() }
     }
 
-    /// Takes a free slot off its list: this view's stash, else another
-    /// participant's whole stash (keeping the rest in ours), else the shared
-    /// free list, else any stash at all (the hint may be stale). The slot
-    /// is the caller's, with `refs == 0`.
+    /// Takes a free slot off its list: this view's stash; else another
+    /// participant's stash if it is at least half full (taken whole, the
+    /// rest kept in ours: one cache line moves for many slots); else the
+    /// shared free list; else any stash with a slot at all (hinted rows
+    /// first; the hint may be stale). The slot is the caller's, with
+    /// `refs == 0`.
+    ///
+    /// Preferring the shared list to a nearly empty stash lets a stash
+    /// fill up between steals, so that a process fed by another steals
+    /// rarely and in bulk, and mostly allocates from its own line.
     fn take_free(&self) -> Option<u32> {
         let own = self.stash_row;
         if let Some(i) = own.and_then(|r| self.stash(r).pop()) {
             return Some(i);
         }
         let hint = self.header().stash_hint.0.load(Ordering::Relaxed);
-        if let Some(i) = self.steal_from(hint, own) {
-            return Some(i);
+        if !self.free_list().is_empty() {
+            if let Some(i) = self.steal_from(hint, own, STASH_SLOTS as u32 / 2) {
+                return Some(i);
+            }
+            if let Some(i) = self.free_list().pop(self.ctl()) {
+                return Some(i);
+            }
         }
-        if let Some(i) = self.free_list().pop(self.ctl()) {
-            return Some(i);
-        }
-        self.steal_from(u64::MAX, own)
+        self.steal_from(hint, own, 1)
+            .or_else(|| self.steal_from(!hint, own, 1))
+            .or_else(|| self.free_list().pop(self.ctl()))
     }
 
     /// Steals the stash of the first row in `rows` (a bitmap; never
-    /// `own`) that has slots: returns one, keeps the others in our stash
-    /// (or, if it is full, on the free list).
-    fn steal_from(&self, rows: u64, own: Option<u32>) -> Option<u32> {
+    /// `own`) that has at least `min` slots: returns one, keeps the others
+    /// in our stash (or, if it is full, on the free list).
+    fn steal_from(&self, rows: u64, own: Option<u32>, min: u32) -> Option<u32> {
         let mut rows = rows & !own.map_or(0, |r| 1u64 << r);
         let mut got = [0u32; STASH_SLOTS];
         while rows != 0 {
@@ -443,7 +468,7 @@ impl PoolInner {
             if r as usize >= PARTICIPANT_ROWS {
                 break;
             }
-            let n = self.stash(r).steal(&mut got);
+            let n = self.stash(r).steal(&mut got, min);
             if n == 0 {
                 continue;
             }
@@ -495,7 +520,7 @@ impl PoolInner {
     /// died) and forgets it in the hint.
     fn flush_stash(&self, row: u32) {
         let mut got = [0u32; STASH_SLOTS];
-        let n = self.stash(row).steal(&mut got);
+        let n = self.stash(row).steal(&mut got, 1);
         let free = self.free_list();
         for &i in got[..n].iter().filter(|&&i| i < self.geom.capacity) {
             if free.push(self.ctl(), i) {

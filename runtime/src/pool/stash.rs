@@ -119,13 +119,22 @@ impl Stash {
         }
     }
 
-    /// Takes every stashed slot into `out`; returns how many.
-    pub(crate) fn steal(&self, out: &mut [u32; STASH_SLOTS]) -> usize {
+    /// The slot the `depth`-th next [`pop`](Self::pop) would return now
+    /// (0: the next), without taking it. A hint: it may change at once.
+    pub(crate) fn peek(&self, depth: usize) -> Option<u32> {
+        let (_, count) = unpack(self.word.load(Ordering::Relaxed));
+        let i = (count as usize).checked_sub(1 + depth)?;
+        Some(self.entries.get(i)?.load(Ordering::Relaxed))
+    }
+
+    /// Takes every stashed slot into `out` if there are at least `min`
+    /// (≥ 1); returns how many.
+    pub(crate) fn steal(&self, out: &mut [u32; STASH_SLOTS], min: u32) -> usize {
         // SYNC POINT: as in `pop`.
         let mut word = self.word.load(Ordering::Acquire);
         loop {
             let (tag, count) = unpack(word);
-            if count == 0 || count as usize > STASH_SLOTS {
+            if count < min.max(1) || count as usize > STASH_SLOTS {
                 return 0;
             }
             for (o, e) in out.iter_mut().zip(&self.entries[..count as usize]) {
@@ -170,7 +179,7 @@ mod loom_tests {
                 let s = s.clone();
                 thread::spawn(move || {
                     let mut out = [0; STASH_SLOTS];
-                    let n = s.steal(&mut out);
+                    let n = s.steal(&mut out, 1);
                     out[..n].to_vec()
                 })
             };
@@ -182,7 +191,7 @@ mod loom_tests {
             let mut got = thief.join().unwrap();
             got.extend(mine);
             let mut out = [0; STASH_SLOTS];
-            let n = s.steal(&mut out);
+            let n = s.steal(&mut out, 1);
             got.extend_from_slice(&out[..n]);
             got.sort_unstable();
             assert_eq!(got, vec![1, 2, 3]);
@@ -200,7 +209,7 @@ mod loom_tests {
                     let s = s.clone();
                     thread::spawn(move || {
                         let mut out = [0; STASH_SLOTS];
-                        let n = s.steal(&mut out);
+                        let n = s.steal(&mut out, 1);
                         out[..n].to_vec()
                     })
                 })
@@ -232,9 +241,10 @@ mod tests {
         assert_eq!(s.push(99), None, "full");
         assert_eq!(s.pop(), Some(STASH_SLOTS as u32 - 1));
         let mut out = [0; STASH_SLOTS];
-        assert_eq!(s.steal(&mut out), STASH_SLOTS - 1);
+        assert_eq!(s.steal(&mut out, STASH_SLOTS as u32), 0, "too few");
+        assert_eq!(s.steal(&mut out, 1), STASH_SLOTS - 1);
         assert_eq!(&out[..3], &[0, 1, 2]);
         assert_eq!(s.pop(), None);
-        assert_eq!(s.steal(&mut out), 0);
+        assert_eq!(s.steal(&mut out, 1), 0);
     }
 }
