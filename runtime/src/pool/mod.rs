@@ -1097,7 +1097,7 @@ unsafe fn init_pool_untyped(
     unsafe { ptr.cast::<PoolHeader>().as_ptr().write(header) };
     for (i, ctl) in linked_ctl(geom.capacity).enumerate() {
         // SAFETY: control block `i < capacity` lies inside the object
-        // (`Geometry::new` sized it), 16-aligned within a 64-aligned object.
+        // (`Geometry::new` sized it), 64-aligned within a 64-aligned object.
         let p = ptr
             .as_ptr()
             .wrapping_add(geom.ctl_offset + i * size_of::<SlotCtl>())
@@ -1733,7 +1733,7 @@ pub(crate) fn stats_at(ptr: *mut u8, size: u64) -> Option<crate::segment::PoolSt
     let geom = validate_header_untyped(header, size)?;
     let ctl_at = ptr.as_ptr().wrapping_add(geom.ctl_offset).cast::<SlotCtl>();
     // SAFETY: `capacity` control blocks lie inside the object at
-    // `ctl_offset` (validated geometry), 16-aligned; all atomics.
+    // `ctl_offset` (validated geometry), 64-aligned; all atomics.
     let ctl = unsafe { std::slice::from_raw_parts(ctl_at, geom.capacity as usize) };
     Some(crate::segment::PoolStats {
         capacity: geom.capacity,
