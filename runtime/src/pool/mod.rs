@@ -399,21 +399,6 @@ impl PoolInner {
             self.free_list().in_use.fetch_add(1, Ordering::Relaxed);
         }
         let generation = self.ctl()[index as usize].allocate(self.owner_tag());
-        // The next allocations will most likely take the top of our stash:
-        // start moving their control blocks and first lines here now, so
-        // that writing them then does not wait for another core.
-        if let Some(r) = self.stash_row {
-            for depth in 0..2 {
-                let Some(next) = self.stash(r).peek(depth) else {
-                    break;
-                };
-                if next < self.geom.capacity {
-                    let ctl = std::ptr::from_ref(&self.ctl()[next as usize]);
-                    crate::sync::prefetch_write(ctl.cast());
-                    crate::sync::prefetch_write(self.slot_ptr(next).as_ptr());
-                }
-            }
-        }
         Some((index, generation))
     }
 

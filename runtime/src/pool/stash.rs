@@ -119,14 +119,6 @@ impl Stash {
         }
     }
 
-    /// The slot the `depth`-th next [`pop`](Self::pop) would return now
-    /// (0: the next), without taking it. A hint: it may change at once.
-    pub(crate) fn peek(&self, depth: usize) -> Option<u32> {
-        let (_, count) = unpack(self.word.load(Ordering::Relaxed));
-        let i = (count as usize).checked_sub(1 + depth)?;
-        Some(self.entries.get(i)?.load(Ordering::Relaxed))
-    }
-
     /// Takes every stashed slot into `out` if there are at least `min`
     /// (≥ 1); returns how many.
     pub(crate) fn steal(&self, out: &mut [u32; STASH_SLOTS], min: u32) -> usize {
