@@ -335,3 +335,16 @@ pub fn run_churn(
     drop((pool, makes, drops, mailbox, guard));
     outcome
 }
+
+/// The chunk segments of `segment`'s growable pools present in `/dev/shm`
+/// now (file names, sorted).
+pub fn chunk_files(segment: &str) -> Vec<String> {
+    let prefix = format!("shmidl.{segment}.chunk-");
+    let mut v: Vec<String> = std::fs::read_dir("/dev/shm")
+        .expect("reading /dev/shm")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    v.sort();
+    v
+}

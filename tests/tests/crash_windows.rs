@@ -180,14 +180,8 @@ fn retire_window(point: &str) {
     assert!(pool.try_make(99).is_err());
     drop(all);
     assert_eq!(pool.free_count(), pool.capacity(), "{point}");
-    let prefix = format!("shmidl.{domain}.chunk-");
     drop((router, node));
-    let left: Vec<_> = std::fs::read_dir("/dev/shm")
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
+    let left = shmidl_tests::chunk_files(&domain);
     assert!(left.is_empty(), "{point}: chunk segments left: {left:?}");
 }
 

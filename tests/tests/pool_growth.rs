@@ -9,22 +9,10 @@ use std::{
 
 use shmidl::{Pool, RawSample, Sample, Segment};
 use shmidl_tests::{
-    field, install_drop_counter, spawn_child, unique_name, wait_with_deadline, Counted,
+    chunk_files, field, install_drop_counter, spawn_child, unique_name, wait_with_deadline, Counted,
 };
 
 const CHILD: &str = env!("CARGO_BIN_EXE_shmidl-test-child");
-
-/// Chunk segments of `seg`'s pools present in `/dev/shm` now.
-fn chunk_files(seg: &str) -> Vec<String> {
-    let prefix = format!("shmidl.{seg}.chunk-");
-    let mut v: Vec<String> = std::fs::read_dir("/dev/shm")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn objects_in_chunks_grown_by_an_exited_process_are_read_and_retired() {
