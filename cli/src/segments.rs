@@ -16,10 +16,24 @@ pub fn ls(json: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let reports: Vec<_> = names
+        .into_iter()
+        .map(|name| {
+            let r = Segment::inspect(&name);
+            (name, r)
+        })
+        .collect();
+    // A pool chunk names its owner by id: find the owner's name.
+    let owner_of = |id: u64| {
+        reports
+            .iter()
+            .find_map(|(n, r)| r.as_ref().ok().filter(|r| r.id == id).map(|_| n.clone()))
+    };
     let mut rows = Vec::new();
-    for name in names {
-        match Segment::inspect(&name) {
+    for (name, report) in &reports {
+        match report {
             Ok(r) => {
+                let owner = r.owner_id.map(|id| owner_of(id).ok_or(id));
                 if json {
                     rows.push(serde_json::json!({
                         "name": r.name,
@@ -27,6 +41,10 @@ pub fn ls(json: bool) -> ExitCode {
                         "id": format!("{:#018x}", r.id),
                         "creator_pid": r.creator_pid,
                         "closing": r.closing,
+                        "chunk_of": owner.map(|o| match o {
+                            Ok(name) => serde_json::json!({"name": name}),
+                            Err(id) => serde_json::json!({"id": format!("{id:#018x}"), "gone": true}),
+                        }),
                         "objects": r.objects.iter().map(|o| serde_json::json!({
                             "name": o.name,
                             "kind": o.ty.kind.to_string(),
@@ -43,8 +61,13 @@ pub fn ls(json: bool) -> ExitCode {
                 }
                 let live = r.live_participants();
                 let dead = r.participants.len() - live;
+                let chunk = match &owner {
+                    None => String::new(),
+                    Some(Ok(o)) => format!("  (pool chunk of {o})"),
+                    Some(Err(_)) => "  (pool chunk; its owner is gone)".to_owned(),
+                };
                 println!(
-                    "{}  {} KiB  participants: {live} alive, {dead} dead{}",
+                    "{}  {} KiB  participants: {live} alive, {dead} dead{}{chunk}",
                     r.name,
                     r.size / 1024,
                     if r.closing { "  (closing)" } else { "" }

@@ -92,6 +92,10 @@ fn clean_removes_a_segment_left_by_a_killed_process_and_keeps_a_live_one() {
     assert!(listing.contains(&format!("{dead}  ")), "{listing}");
     assert!(listing.contains("0 alive, 1 dead"), "{listing}");
     assert!(listing.contains("8 of 8 slots free"), "{listing}");
+    assert!(
+        listing.contains(&format!("(pool chunk of {live})")),
+        "{listing}"
+    );
 
     let dry = shmidl(&["clean", "--dry-run"]);
     assert!(dry.contains(&format!("would remove {dead}")), "{dry}");

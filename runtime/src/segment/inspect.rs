@@ -48,6 +48,9 @@ pub struct SegmentReport {
     pub created: SystemTime,
     /// The last participant left and is removing it.
     pub closing: bool,
+    /// For a dependent segment (a growable pool's chunk), the id of the
+    /// segment it belongs to and goes with.
+    pub owner_id: Option<u64>,
     /// Directory objects.
     pub objects: Vec<ObjectReport>,
     /// Participant rows in use.
@@ -185,6 +188,7 @@ impl Segment {
             created: SystemTime::UNIX_EPOCH
                 + std::time::Duration::from_nanos(o.info.created_unix_ns),
             closing: control_of(&o.map).closing.load(Ordering::Acquire) != 0,
+            owner_id: (o.info.owner_id != 0).then_some(o.info.owner_id),
             objects,
             participants: participants_of(&o.map, &o.file),
         })
