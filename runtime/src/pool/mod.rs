@@ -1672,7 +1672,7 @@ fn audit_chunk(view: &PoolInner, auditor: u32, queued: impl Iterator<Item = u64>
         let (generation, refs) = ctl.snapshot();
         let (counted, expected) = match free_list::exclusive_owner(refs) {
             // Loaned to the auditor itself: held.
-            Some(owner) if owner == auditor + 1 => continue,
+            Some(owner) if owner.checked_sub(1) == Some(auditor) => continue,
             // Loaned to anyone else: the audit runs with no other live
             // participant, so its owner is dead and it leaked.
             Some(_) => (1, 0),
