@@ -277,3 +277,21 @@ fn write_bound(bound: &Bound, out: &mut String) {
         Bound::Const(p) => out.push_str(&p.text()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    fn format(text: &str) -> String {
+        crate::format_str("t.shmidl", text).unwrap_or_else(|d| panic!("{d}"))
+    }
+
+    #[test]
+    fn topic_options_are_kept_as_written_and_defaults_are_not_added() {
+        let text = "message M { x: u8 }\ntopic \"a\": M { pool: 16, pool_chunks: 0x4 }\ntopic \"b\": M { depth: 2 }\ntopic \"c\": M;\n";
+        let formatted = format(text);
+        assert_eq!(
+            formatted,
+            "message M {\n    x: u8,\n}\n\ntopic \"a\": M {\n    pool: 16,\n    pool_chunks: 0x4,\n}\n\ntopic \"b\": M {\n    depth: 2,\n}\n\ntopic \"c\": M;\n"
+        );
+        assert_eq!(format(&formatted), formatted);
+    }
+}

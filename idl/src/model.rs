@@ -402,8 +402,14 @@ impl Overflow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TopicOptions {
-    /// Slots in the topic's sample pool. Default 64.
+    /// Slots in the topic's sample pool; per chunk if the pool can grow. Default 64.
     pub pool: u32,
+    /// Chunks of `pool` slots the topic's pool may grow to, the first included; 1 is a
+    /// fixed-size pool. Each further chunk is a shared-memory segment of its own, added
+    /// when every slot of the existing chunks is in use (the runtime's
+    /// `PoolBuilder::growable`). `pool × pool_chunks` is at most
+    /// [`TopicOptions::MAX_POOL_SLOTS`]. Default 1.
+    pub pool_chunks: u32,
     /// Capacity of each publisher→subscriber queue. Default 8.
     pub depth: u32,
     /// What to do when a queue is full. Default `wait_if_full`.
@@ -418,6 +424,7 @@ impl Default for TopicOptions {
     fn default() -> Self {
         Self {
             pool: 64,
+            pool_chunks: 1,
             depth: 8,
             overflow: Overflow::WaitIfFull,
             max_publishers: 8,
@@ -428,12 +435,17 @@ impl Default for TopicOptions {
 
 impl TopicOptions {
     /// The integer options with their inclusive `(min, max)` bounds.
-    pub const LIMITS: [(&'static str, u32, u32); 4] = [
+    pub const LIMITS: [(&'static str, u32, u32); 5] = [
         ("pool", 1, 1 << 20),
+        ("pool_chunks", 1, 32),
         ("depth", 1, 1 << 16),
         ("max_publishers", 1, 1024),
         ("max_subscribers", 1, 1024),
     ];
+
+    /// The most slots a topic's pool may grow to, `pool × pool_chunks`: the runtime
+    /// numbers slots `chunk · pool + slot` below 2^30 (its `MAX_POOL_CAPACITY`).
+    pub const MAX_POOL_SLOTS: u64 = 1 << 30;
 }
 
 /// The longest topic name, in bytes.
@@ -712,6 +724,24 @@ mod tests {
             Layout::array(Primitive::U32.layout(), 4),
             Some(Layout { size: 16, align: 4 })
         );
+    }
+
+    #[test]
+    fn default_topic_options_are_within_their_limits() {
+        let o = TopicOptions::default();
+        assert_eq!(o.pool_chunks, 1);
+        for (name, min, max) in TopicOptions::LIMITS {
+            let value = match name {
+                "pool" => o.pool,
+                "pool_chunks" => o.pool_chunks,
+                "depth" => o.depth,
+                "max_publishers" => o.max_publishers,
+                "max_subscribers" => o.max_subscribers,
+                other => panic!("no field for `{other}`"),
+            };
+            assert!((min..=max).contains(&value), "{name}");
+        }
+        assert!(TopicOptions::LIMITS.contains(&("pool_chunks", 1, 32)));
     }
 
     #[test]

@@ -78,10 +78,11 @@ impl Schema {
                 let o = &t.options;
                 let _ = writeln!(
                     out,
-                    "  topic \"{}\": {} (pool {}, depth {}, overflow {}, max_publishers {}, max_subscribers {})",
+                    "  topic \"{}\": {} (pool {}, pool_chunks {}, depth {}, overflow {}, max_publishers {}, max_subscribers {})",
                     t.name,
                     self.type_def(t.payload).qualified_name,
                     o.pool,
+                    o.pool_chunks,
                     o.depth,
                     o.overflow.name(),
                     o.max_publishers,

@@ -86,6 +86,7 @@ fn the_model_exposes_resolved_types_layouts_constants_and_topics() {
     assert_eq!(topic.name, "robot/joint_states");
     assert_eq!(topic.payload, state.id);
     assert_eq!((topic.options.pool, topic.options.depth), (64, 8));
+    assert_eq!(topic.options.pool_chunks, 1);
     assert_eq!(topic.options.overflow, Overflow::OverwriteOldest);
     assert_eq!(
         (topic.options.max_publishers, topic.options.max_subscribers),

@@ -53,6 +53,7 @@ const TOKENS: &[&str] = &[
     "\n",
     " ",
     "pool",
+    "pool_chunks",
     "depth",
     "overflow",
     "soft_fail",
@@ -92,31 +93,38 @@ fn valid_schema() -> impl Strategy<Value = String> {
     ];
     let fields = prop::collection::vec((field_type, any::<bool>(), any::<bool>()), 1..8);
     let variants = prop::collection::btree_set(-100i32..100, 1..6);
-    (fields, variants, 1u32..100, any::<bool>()).prop_map(|(fields, variants, n, with_package)| {
-        let mut s = String::new();
-        if with_package {
-            s.push_str("/// Generated.\npackage generated.v1;\n");
-        }
-        s.push_str(&format!("const N: u32 = {n}; // bound\n"));
-        s.push_str("enum E: i16 {");
-        for (i, v) in variants.iter().enumerate() {
-            s.push_str(&format!(" V{i} = {v},"));
-        }
-        s.push_str(" }\n/* the struct */ struct S {\n");
-        for (i, (ty, doc, comment)) in fields.iter().enumerate() {
-            if *doc {
-                s.push_str(&format!("  /// field {i}\n"));
+    let chunks = prop::option::of(1u32..=32);
+    (fields, variants, 1u32..100, any::<bool>(), chunks).prop_map(
+        |(fields, variants, n, with_package, chunks)| {
+            let mut s = String::new();
+            if with_package {
+                s.push_str("/// Generated.\npackage generated.v1;\n");
             }
-            s.push_str(&format!("f{i}: {ty},"));
-            if *comment {
-                s.push_str(" // note\n");
+            s.push_str(&format!("const N: u32 = {n}; // bound\n"));
+            s.push_str("enum E: i16 {");
+            for (i, v) in variants.iter().enumerate() {
+                s.push_str(&format!(" V{i} = {v},"));
             }
-        }
-        s.push_str(
-            "}\nmessage M { s: S, e: E }\ntopic \"gen/m\": M { depth: 2, overflow: soft_fail }\n",
-        );
-        s
-    })
+            s.push_str(" }\n/* the struct */ struct S {\n");
+            for (i, (ty, doc, comment)) in fields.iter().enumerate() {
+                if *doc {
+                    s.push_str(&format!("  /// field {i}\n"));
+                }
+                s.push_str(&format!("f{i}: {ty},"));
+                if *comment {
+                    s.push_str(" // note\n");
+                }
+            }
+            s.push_str(
+                "}\nmessage M { s: S, e: E }\ntopic \"gen/m\": M { depth: 2, overflow: soft_fail",
+            );
+            if let Some(c) = chunks {
+                s.push_str(&format!(", pool_chunks: {c}"));
+            }
+            s.push_str(" }\n");
+            s
+        },
+    )
 }
 
 proptest! {
@@ -144,6 +152,9 @@ proptest! {
         // Same types, same layouts, same fingerprints after formatting.
         let summary = |s: &shmidl_idl::Schema| s.types().iter().map(|t| (t.qualified_name.clone(), t.layout, t.fingerprint)).collect::<Vec<_>>();
         prop_assert_eq!(summary(&schema), summary(&reformatted));
+        // Same topic options, `pool_chunks` included when given.
+        let options = |s: &shmidl_idl::Schema| s.topics().iter().map(|t| t.options).collect::<Vec<_>>();
+        prop_assert_eq!(options(&schema), options(&reformatted));
         check_input(text.as_bytes());
     }
 

@@ -146,8 +146,9 @@ impl<'a> Checker<'a> {
         file: FileId,
         options: &[ast::TopicOptionDecl],
     ) -> Option<TopicOptions> {
-        const KNOWN: [&str; 5] = [
+        const KNOWN: [&str; 6] = [
             "pool",
+            "pool_chunks",
             "depth",
             "overflow",
             "max_publishers",
@@ -156,8 +157,10 @@ impl<'a> Checker<'a> {
         let mut out = TopicOptions::default();
         let mut ok = true;
         let mut seen: HashMap<&str, Span> = HashMap::new();
-        // Where `pool` and `depth` were given, for the depth > pool warning.
+        // Where `pool`, `pool_chunks` and `depth` were given, for the depth > pool slots
+        // warning and the pool growth error.
         let mut pool_span: Option<Span> = None;
+        let mut chunks_span: Option<Span> = None;
         let mut depth_span: Option<Span> = None;
         for option in options {
             let name = option.name.name.as_str();
@@ -255,12 +258,19 @@ impl<'a> Checker<'a> {
                             out.pool = v;
                             pool_span = Some(option.value.span());
                         }
+                        "pool_chunks" => {
+                            out.pool_chunks = v;
+                            chunks_span = Some(option.value.span());
+                        }
                         "depth" => {
                             out.depth = v;
                             depth_span = Some(option.value.span());
                         }
                         "max_publishers" => out.max_publishers = v,
-                        _ => out.max_subscribers = v,
+                        "max_subscribers" => out.max_subscribers = v,
+                        // Every name of `LIMITS` has an arm above (a unit test sets
+                        // each one); `overflow` was handled before.
+                        _ => {}
                     }
                 }
                 None => {
@@ -276,21 +286,234 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        if ok && out.depth > out.pool {
+        if ok {
+            if let Some(d) = pool_growth_error(file, &out, pool_span, chunks_span) {
+                self.push(d);
+                ok = false;
+            }
+        }
+        // A growable pool holds up to `pool × pool_chunks` samples (within 2^30 here).
+        let slots = u64::from(out.pool) * u64::from(out.pool_chunks);
+        if ok && u64::from(out.depth) > slots {
             let span = depth_span.or(pool_span).unwrap_or_default();
+            let (pool, help) = if out.pool_chunks == 1 {
+                (
+                    format!("the pool of {slots} samples"),
+                    "make `pool` at least `depth`",
+                )
+            } else {
+                (
+                    format!(
+                        "the pool of {slots} samples ({} × {} chunks)",
+                        out.pool, out.pool_chunks
+                    ),
+                    "make `pool × pool_chunks` at least `depth`",
+                )
+            };
             self.push(
                 Diagnostic::warning(
                     file,
                     span,
-                    format!(
-                        "queue depth {} is larger than the pool of {} samples",
-                        out.depth, out.pool
-                    ),
+                    format!("queue depth {} is larger than {pool}", out.depth),
                 )
                 .with_note("every queued sample holds a pool slot, so the queues can never fill up")
-                .with_help("make `pool` at least `depth`"),
+                .with_help(help),
             );
         }
         ok.then_some(out)
+    }
+}
+
+/// The error for a pool that could grow past [`TopicOptions::MAX_POOL_SLOTS`] slots
+/// (`pool × pool_chunks`), or `None` if it stays within. Pointed at `pool_chunks` (or
+/// `pool`) where given. The option limits keep the product within today (at most
+/// 2^20 × 32 = 2^25); the check keeps the runtime's bound if the limits change.
+fn pool_growth_error(
+    file: FileId,
+    options: &TopicOptions,
+    pool_span: Option<Span>,
+    chunks_span: Option<Span>,
+) -> Option<Diagnostic> {
+    let slots = u64::from(options.pool) * u64::from(options.pool_chunks);
+    if slots <= TopicOptions::MAX_POOL_SLOTS {
+        return None;
+    }
+    let span = chunks_span.or(pool_span).unwrap_or_default();
+    let mut d = Diagnostic::error(
+        file,
+        span,
+        format!(
+            "the pool can grow to {slots} slots ({} × {} chunks), more than the limit of {}",
+            options.pool,
+            options.pool_chunks,
+            TopicOptions::MAX_POOL_SLOTS
+        ),
+    );
+    if let (Some(pool), Some(_)) = (pool_span, chunks_span) {
+        d = d.with_note_at(file, pool, "slots per chunk given here");
+    }
+    Some(
+        d.with_note(
+            "slots are numbered across chunks, so `pool × pool_chunks` must not exceed 2^30",
+        )
+        .with_help("lower `pool` or `pool_chunks`"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Severity;
+
+    fn limit(name: &str) -> u32 {
+        TopicOptions::LIMITS
+            .iter()
+            .find(|l| l.0 == name)
+            .map_or(0, |l| l.2)
+    }
+
+    fn options(body: &str) -> Result<TopicOptions, Vec<String>> {
+        let text = format!("message M {{ x: u8 }}\ntopic \"t\": M {{ {body} }}\n");
+        crate::parse_str("t.shmidl", &text)
+            .map(|s| s.topics()[0].options)
+            .map_err(|d| d.iter().map(|d| d.message.clone()).collect())
+    }
+
+    fn warnings(body: &str) -> Vec<String> {
+        let text = format!("message M {{ x: u8 }}\ntopic \"t\": M {{ {body} }}\n");
+        crate::parse_str("t.shmidl", &text)
+            .map(|s| s.warnings().iter().map(|d| d.message.clone()).collect())
+            .unwrap_or_else(|d| panic!("{d}"))
+    }
+
+    #[test]
+    fn pool_chunks_defaults_to_one_and_takes_literals_and_constants() {
+        assert_eq!(options("").map(|o| o.pool_chunks), Ok(1));
+        assert_eq!(options("pool_chunks: 4").map(|o| o.pool_chunks), Ok(4));
+        assert_eq!(options("pool_chunks: 0x20").map(|o| o.pool_chunks), Ok(32));
+        let text =
+            "const CHUNKS: u8 = 3;\nmessage M { x: u8 }\ntopic \"t\": M { pool_chunks: CHUNKS }\n";
+        let schema = crate::parse_str("t.shmidl", text).unwrap_or_else(|d| panic!("{d}"));
+        assert_eq!(schema.topics()[0].options.pool_chunks, 3);
+    }
+
+    #[test]
+    fn every_integer_option_is_stored_in_its_field() {
+        for (name, min, max) in TopicOptions::LIMITS {
+            for value in [min, max] {
+                let o = options(&format!("{name}: {value}")).unwrap_or_else(|e| panic!("{e:?}"));
+                let stored = match name {
+                    "pool" => o.pool,
+                    "pool_chunks" => o.pool_chunks,
+                    "depth" => o.depth,
+                    "max_publishers" => o.max_publishers,
+                    "max_subscribers" => o.max_subscribers,
+                    other => panic!("no field for `{other}`"),
+                };
+                assert_eq!(stored, value, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn pool_chunks_outside_its_range_is_an_error() {
+        for value in ["0", "33", "-1", "4294967296"] {
+            assert_eq!(
+                options(&format!("pool_chunks: {value}")),
+                Err(vec![format!(
+                    "topic option `pool_chunks` must be between 1 and 32, not {value}"
+                )])
+            );
+        }
+        let text = "const F: f32 = 1.0;\nmessage M { x: u8 }\ntopic \"t\": M { pool_chunks: F }\n";
+        let err = crate::parse_str("t.shmidl", text)
+            .err()
+            .map(|d| d.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e
+                    .contains("topic option `pool_chunks` must be an integer, but `F` is `f32`")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn pool_chunks_duplicates_and_misspellings_are_errors() {
+        assert_eq!(
+            options("pool_chunks: 2, pool_chunks: 3"),
+            Err(vec![
+                "topic option `pool_chunks` is given more than once".to_owned()
+            ])
+        );
+        let text = "message M { x: u8 }\ntopic \"t\": M { pool_chunk: 2 }\n";
+        let err = crate::parse_str("t.shmidl", text)
+            .err()
+            .map(|d| d.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("unknown topic option `pool_chunk`")
+                    && e.contains("did you mean `pool_chunks`?")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_largest_pool_may_grow_to_the_most_chunks() {
+        // Within the option limits `pool × pool_chunks` stays below 2^30 ...
+        let (pool, chunks) = (limit("pool"), limit("pool_chunks"));
+        assert!(u64::from(pool) * u64::from(chunks) <= TopicOptions::MAX_POOL_SLOTS);
+        let o = options(&format!("pool: {pool}, pool_chunks: {chunks}"));
+        assert_eq!(o.map(|o| (o.pool, o.pool_chunks)), Ok((1 << 20, 32)));
+    }
+
+    #[test]
+    fn a_pool_that_could_grow_past_two_to_the_thirty_slots_is_an_error() {
+        // ... so the growth check is reached only through its helper.
+        let file = FileId(0);
+        let (pool, chunks) = (Span::new(10, 12), Span::new(20, 22));
+        let at = |p: u32, c: u32| TopicOptions {
+            pool: p,
+            pool_chunks: c,
+            ..TopicOptions::default()
+        };
+        assert_eq!(
+            pool_growth_error(file, &at(1 << 25, 32), Some(pool), Some(chunks)),
+            None
+        );
+        assert_eq!(
+            pool_growth_error(file, &at(1 << 30, 1), Some(pool), None),
+            None
+        );
+
+        let d = pool_growth_error(file, &at(1 << 25, 33), Some(pool), Some(chunks))
+            .unwrap_or_else(|| panic!("no error"));
+        assert_eq!(d.severity, Severity::Error);
+        assert_eq!(
+            d.message,
+            "the pool can grow to 1107296256 slots (33554432 × 33 chunks), more than the limit of 1073741824"
+        );
+        assert_eq!(d.location.map(|l| l.span), Some(chunks));
+        assert_eq!(d.notes[0].location.map(|l| l.span), Some(pool));
+        assert_eq!(d.help.as_deref(), Some("lower `pool` or `pool_chunks`"));
+
+        // Without `pool_chunks` in the source, the error points at `pool`.
+        let d = pool_growth_error(file, &at(u32::MAX, 1), Some(pool), None);
+        assert_eq!(d.and_then(|d| d.location).map(|l| l.span), Some(pool));
+    }
+
+    #[test]
+    fn depth_is_compared_with_every_slot_the_pool_can_grow_to() {
+        assert_eq!(
+            warnings("pool: 4, pool_chunks: 4, depth: 16"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            warnings("pool: 4, pool_chunks: 4, depth: 17"),
+            ["queue depth 17 is larger than the pool of 16 samples (4 × 4 chunks)"]
+        );
+        assert_eq!(
+            warnings("pool: 4, depth: 5"),
+            ["queue depth 5 is larger than the pool of 4 samples"]
+        );
     }
 }
