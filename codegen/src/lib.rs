@@ -17,7 +17,8 @@
 //! };
 //! let tokens = shmidl_codegen::derive::expand(input);
 //! // An `unsafe impl ::shmidl::ShmSafe for Vec3` with the schema fingerprint
-//! // of `robot.v1.Vec3`, plus a compile-time check that it has no padding.
+//! // of `robot.v1.Vec3` and its layout, an `impl ShmMessage`, plus
+//! // compile-time checks that it has no padding.
 //! assert!(tokens.to_string().contains("FINGERPRINT"));
 //! ```
 //!
@@ -28,19 +29,26 @@
 //! - is `#[repr(C)]`, optionally with `align(N)` (not `packed`, not
 //!   `transparent`), and has no generic parameters or lifetimes;
 //! - has at least one field, and only field types that implement
-//!   `shmidl::ShmSafe`: primitives except `usize`/`isize`/`char`, atomics,
-//!   arrays of those, and other structs that derive `ShmMessage`. References,
-//!   raw and function pointers, `Box`, `String`, `Vec`, `Rc`, `Arc`, trait
-//!   objects, slices and tuples get an error that says why, on the field type;
-//! - has no implicit padding: its size must equal the sum of its fields'
-//!   sizes. Make padding explicit with `#[shm(padding)] __pad0: [u8; N]`
-//!   fields; they count for the size and not for the fingerprint, as in the
-//!   schema language.
+//!   `shmidl::ShmSafe`: integers, floats, atomic integers, arrays, `Bool`,
+//!   `Enum<E>`, the bounded `FixedSize*` types, and other structs that
+//!   derive `ShmMessage`. References, raw and function pointers, `Box`,
+//!   `String`, `Vec`, `Rc`, `Arc`, `bool`, `char`, `usize`, trait objects,
+//!   slices and tuples get an error that says why, on the field type;
+//! - has no implicit padding: each field starts where the previous one ends
+//!   (checked at compile time, field by field, with an error on the field
+//!   after which the padding falls). Make padding explicit with
+//!   `#[shm(padding)] __pad0: [u8; N]` fields; they count for the layout and
+//!   not for the fingerprint, as in the schema language.
+//!
+//! It also accepts a fieldless enum with an integer repr (`#[repr(u8)]` …
+//! `#[repr(i64)]`), for which it implements `shmidl::ShmEnum`.
 //!
 //! Attributes: `#[shm(name = "pkg.path.Type")]` sets the qualified name that
 //! the fingerprint hashes (default: the struct's identifier), so a derived
 //! struct can match a schema type; `#[shm(crate = "path")]` names the runtime
-//! when it is not reachable as `::shmidl`.
+//! when it is not reachable as `::shmidl`; `#[shm(default)]` implements
+//! `Default` as the all-zero value. The user-facing documentation of each
+//! is on `shmidl::ShmMessage`.
 //!
 //! The fingerprint is computed at compile time by `shmidl::fingerprint` with
 //! the algorithm of `docs/schema-language.md` §6: the struct's name, then each

@@ -1,9 +1,10 @@
 //! # shmidl-macros
 //!
 //! `#[derive(ShmMessage)]`: makes a `#[repr(C)]` struct usable in
-//! [shmidl](https://github.com/shmidl/shmidl) shared memory by implementing
-//! `shmidl::ShmSafe` for it, with the type fingerprint that lets processes
-//! (and `.shmidl` schemas) agree on the type. Use it through the runtime's
+//! [shmidl](https://github.com/shmidl/shmidl) shared memory and on the wire
+//! by implementing `shmidl::ShmSafe` and `shmidl::ShmMessage` for it, with
+//! the type fingerprint that lets processes (and `.shmidl` schemas) agree on
+//! the type. Use it through the runtime's
 //! re-export, `shmidl::ShmMessage`; this crate is a few lines around
 //! `shmidl_codegen::derive::expand`, where the rules are documented in full.
 //!
@@ -45,23 +46,105 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ## Rules
-//!
-//! The struct must be `#[repr(C)]` (optionally `align(N)`), without generic
-//! parameters, with at least one field, and without implicit padding (add
-//! `#[shm(padding)] name: [u8; N]` fields instead). Every field type must
-//! implement `ShmSafe`: primitives other than `usize`, `isize` and `char`,
-//! atomics, arrays, and structs that derive `ShmMessage`. References,
-//! pointers, `Box`, `String`, `Vec`, `Rc`, `Arc`, trait objects, slices and
-//! tuples are refused with an error on the field. Enums and unions are
-//! refused for now (enums arrive with the schema code generator).
-//!
-//! Attributes: `#[shm(name = "pkg.Type")]` (the qualified name hashed into
-//! the fingerprint; default: the struct's identifier) and
-//! `#[shm(crate = "path")]` (the runtime's path; default `::shmidl`).
+//! The full rules and every `#[shm(...)]` attribute are documented on
+//! [`ShmMessage`](derive@ShmMessage) (and on `shmidl::ShmMessage`, which
+//! re-exports it).
 
-/// Implements `shmidl::ShmSafe` for a `#[repr(C)]` struct after checking that
-/// it can live in shared memory; see the [crate docs](crate).
+/// Makes a `#[repr(C)]` struct usable in shared memory and on the wire, or
+/// a fieldless enum usable as a message field.
+///
+/// # On a struct
+///
+/// Implements `shmidl::ShmSafe` (the type fingerprint, the static layout
+/// description `LAYOUT`) and `shmidl::ShmMessage` (the qualified name and
+/// the wire codec) after checking at compile time that the struct can live
+/// in shared memory:
+///
+/// - it is `#[repr(C)]`, optionally with `align(N)`, never `packed` or
+///   `transparent`, and has no generic parameters or lifetimes;
+/// - it has at least one field that is not padding;
+/// - every field type implements `shmidl::ShmSafe`: integers, `f32`, `f64`,
+///   atomic integers, arrays, `shmidl::Bool`, `shmidl::Enum<E>`,
+///   `shmidl::FixedSizeString<N>`, `shmidl::FixedSizeBytes<N>`,
+///   `shmidl::FixedSizeVec<T, N>` and other structs that derive
+///   `ShmMessage`. A refused type gets an error on the field that says why
+///   and what to use instead: references and pointers (addresses differ
+///   between processes), `Box`/`String`/`Vec`/`Rc`/`Arc` (one process's
+///   heap), `usize`/`isize` (size depends on the target), `char` and `bool`
+///   (another process may write a byte that is not a valid value:
+///   use `u32` and `shmidl::Bool`), a Rust enum (use `shmidl::Enum<E>`),
+///   slices, tuples and trait objects;
+/// - it has no implicit padding: each field must start where the previous
+///   one ends, and the last one end at the struct's size. Otherwise the
+///   error, on the field after which the padding falls, gives the offsets,
+///   the number of bytes and the field to add, e.g. ``add `#[shm(padding)]
+///   __pad0: [u8; 3]` right after `flag` ``. (Code generated from a schema
+///   adds these fields itself.)
+///
+/// # On an enum
+///
+/// A fieldless enum with an integer repr (`#[repr(u8)]` … `#[repr(i64)]`)
+/// gets `shmidl::ShmEnum`: the schema's enum fingerprint (its name, repr,
+/// and each variant's name and value), its layout, and the checked
+/// conversion from the stored integer. Use it in messages as
+/// `shmidl::Enum<MyEnum>`, which reads back with `.get()` and returns an
+/// error, not undefined behaviour, for a value no variant declares. The
+/// enum must be `Copy`.
+///
+/// # Attributes
+///
+/// On the struct or enum:
+///
+/// - `#[shm(name = "robot.v1.Pose")]`: the schema's qualified name, hashed
+///   into the fingerprint and returned by `ShmMessage::TYPE_NAME`. Default:
+///   the Rust identifier (without `r#`). Give the schema's name so that a
+///   derived type and the schema type have the same fingerprint and can
+///   exchange messages.
+/// - `#[shm(crate = "path::to::shmidl")]`: where the runtime crate is, when
+///   it is not reachable as `::shmidl` (a renamed dependency, a re-export).
+/// - `#[shm(default)]` (structs only): implements `Default` as the all-zero
+///   value, with each enum field at its first variant when 0 is not a
+///   declared value. `#[derive(Default)]` cannot do this for arrays longer
+///   than 32 elements; this can, for any size.
+///
+/// On a field:
+///
+/// - `#[shm(padding)]`: an explicit padding field. It must be `[u8; N]`; it
+///   counts for the layout, not for the fingerprint, and must be zero on
+///   the wire. Name such fields `__pad0`, `__pad1`, … as generated code
+///   does.
+///
+/// Every problem is reported at once, each at its cause; the derive never
+/// panics.
+///
+/// ```
+/// use shmidl::{Bool, Enum, FixedSizeString, ShmMessage, ShmSafe};
+///
+/// #[derive(ShmMessage, Clone, Copy, Debug, PartialEq)]
+/// #[repr(u8)]
+/// #[shm(name = "robot.v1.Mode")]
+/// enum Mode { Idle = 0, Run = 1, Fault = 2 }
+///
+/// #[derive(ShmMessage, Debug)]
+/// #[repr(C)]
+/// #[shm(name = "robot.v1.Status", default)]
+/// struct Status {
+///     stamp_ns: u64,
+///     mode: Enum<Mode>,
+///     armed: Bool,
+///     name: FixedSizeString<32>,
+///     #[shm(padding)]
+///     __pad0: [u8; 2],
+/// }
+///
+/// let mut status = Status::default();
+/// status.mode.set(Mode::Run);
+/// assert_eq!(std::mem::size_of::<Status>(), 48);
+/// assert_eq!(<Status as ShmMessage>::TYPE_NAME, "robot.v1.Status");
+/// let bytes = status.encode_to_vec()?;
+/// assert_eq!(Status::decode(&bytes)?.mode.get(), Ok(Mode::Run));
+/// # Ok::<(), shmidl::wire::WireError>(())
+/// ```
 #[proc_macro_derive(ShmMessage, attributes(shm))]
 pub fn derive_shm_message(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

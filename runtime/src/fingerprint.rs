@@ -119,6 +119,17 @@ pub const fn struct_start(qualified_name: &str, field_count: u64) -> Hasher {
         .u64(field_count)
 }
 
+/// Starts an enum's fingerprint; feed each variant with
+/// [`Hasher::str`]`(name)` then [`Hasher::u64`]`(value as two's-complement u64)`.
+#[must_use]
+pub const fn enum_start(qualified_name: &str, repr: &str, variant_count: u64) -> Hasher {
+    Hasher::new()
+        .str("enum")
+        .str(qualified_name)
+        .str(repr)
+        .u64(variant_count)
+}
+
 /// Fingerprint of a runtime-internal type that no schema can name (atomics,
 /// control words): `str("runtime") str(name) u64(version)`.
 #[must_use]
@@ -152,6 +163,21 @@ mod tests {
             .u64(f64_fp)
             .finish();
         assert_eq!(vec3, 0x02b4_5cb4_3104_7436);
+    }
+
+    #[test]
+    fn enums_agree_with_the_schema_compiler() {
+        // `enum Mode: u8 { Idle = 0, Run = 1, Fault = 2 }` in `robot.v1`,
+        // pinned in docs/schema-language.md.
+        let mode = enum_start("robot.v1.Mode", "u8", 3)
+            .str("Idle")
+            .u64(0)
+            .str("Run")
+            .u64(1)
+            .str("Fault")
+            .u64(2)
+            .finish();
+        assert_eq!(mode, 0xc5ae_4fc3_7fbd_3973);
     }
 
     #[test]

@@ -37,12 +37,20 @@
 
 #[cfg(not(shmidl_loom))]
 mod audit;
+#[cfg(not(shmidl_loom))]
+mod bounded;
 mod crash;
 pub mod fingerprint;
 /// Re-exported for [`Pool::loan_recycled`]'s `FromBytes` bound.
 pub use zerocopy;
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 #[cfg(not(shmidl_loom))]
 mod futex;
+pub mod layout;
+#[cfg(not(shmidl_loom))]
+mod message;
 mod name;
 #[cfg(not(shmidl_loom))]
 mod node;
@@ -59,13 +67,20 @@ mod router;
 #[cfg(shmidl_loom)]
 #[path = "router/ring.rs"]
 mod router_ring_model;
+mod scalar;
 #[cfg(not(shmidl_loom))]
 mod segment;
 mod shm_safe;
 mod sync;
+#[cfg(not(shmidl_loom))]
+pub mod wire;
 
 #[cfg(not(shmidl_loom))]
 pub use crate::audit::{AuditError, AuditReport};
+#[cfg(not(shmidl_loom))]
+pub use crate::bounded::{CapacityError, FixedSizeBytes, FixedSizeString, FixedSizeVec};
+#[cfg(not(shmidl_loom))]
+pub use crate::message::ShmMessage;
 #[cfg(not(shmidl_loom))]
 pub use crate::node::{Node, NodeBuilder, TopicConfig, TopicError, MAX_TOPIC_LEN};
 #[cfg(not(shmidl_loom))]
@@ -87,9 +102,7 @@ pub use crate::segment::{
 };
 pub use crate::{
     name::{NameError, SegmentName, MAX_OBJECT_NAME_LEN, MAX_SEGMENT_NAME_LEN},
+    scalar::{Bool, Enum, EnumRepr, ShmEnum, UndeclaredValue},
     shm_safe::ShmSafe,
 };
-/// Derives [`ShmSafe`] for a `#[repr(C)]` struct, with its schema-compatible
-/// fingerprint, after checking at compile time that it can live in shared
-/// memory (rules and examples: the `shmidl-macros` crate docs).
 pub use shmidl_macros::ShmMessage;

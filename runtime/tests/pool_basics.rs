@@ -6,9 +6,7 @@ use std::{
     time::Duration,
 };
 
-use shmidl::{
-    ArrayPool, HandleError, LocalPool, ObjectError, Pool, PoolOpenError, Segment, ShmSafe,
-};
+use shmidl::{ArrayPool, HandleError, LocalPool, ObjectError, Pool, PoolOpenError, Segment};
 
 fn segment(tag: &str) -> Segment {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -25,17 +23,11 @@ fn segment(tag: &str) -> Segment {
 
 static DROPS: AtomicUsize = AtomicUsize::new(0);
 
+/// Its destructor only touches a static, valid in any process.
+#[derive(shmidl::ShmMessage)]
 #[repr(C)]
+#[shm(name = "test.Counted")]
 struct Counted(u64);
-
-// SAFETY: a `#[repr(C)]` wrapper of one `u64`: fixed layout, no pointers;
-// its destructor only touches a static, valid in any process.
-unsafe impl ShmSafe for Counted {
-    const FINGERPRINT: u64 = shmidl::fingerprint::struct_start("test.Counted", 1)
-        .str("0")
-        .u64(<u64 as ShmSafe>::FINGERPRINT)
-        .finish();
-}
 
 impl Drop for Counted {
     fn drop(&mut self) {

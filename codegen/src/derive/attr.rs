@@ -15,6 +15,8 @@ pub(super) struct StructAttrs {
     pub(super) name: Option<String>,
     /// `crate = "path"`: where the runtime is, instead of `::shmidl`.
     pub(super) krate: Option<Path>,
+    /// `default`: implement `Default` as the all-zero value (structs only).
+    pub(super) default: Option<proc_macro2::Span>,
 }
 
 /// Reads every `#[shm(...)]` attribute of the struct. Unknown keys, repeated
@@ -48,11 +50,21 @@ pub(super) fn struct_attrs(attrs: &[Attribute], errors: &mut Errors) -> StructAt
                     out.krate = Some(path);
                 }
                 Ok(())
+            } else if meta.path.is_ident("default") {
+                if out.default.is_some() {
+                    errors.push(syn::Error::new(
+                        meta.path.span(),
+                        "duplicate `default` in `#[shm(...)]`",
+                    ));
+                }
+                out.default = Some(meta.path.span());
+                Ok(())
             } else if meta.path.is_ident("padding") {
                 Err(meta.error("`padding` belongs on a field, not on the struct"))
             } else {
                 Err(meta.error(
-                    "unknown `shm` attribute; expected `name = \"pkg.Type\"` or `crate = \"path\"`",
+                    "unknown `shm` attribute; expected `name = \"pkg.Type\"`, \
+                     `crate = \"path\"` or `default`",
                 ))
             }
         });
@@ -72,9 +84,13 @@ pub(super) fn field_is_padding(attrs: &[Attribute], errors: &mut Errors) -> bool
             if meta.path.is_ident("padding") {
                 padding = true;
                 Ok(())
-            } else if meta.path.is_ident("name") || meta.path.is_ident("crate") {
+            } else if meta.path.is_ident("name")
+                || meta.path.is_ident("crate")
+                || meta.path.is_ident("default")
+            {
                 Err(meta.error(
-                    "`name` and `crate` belong on the struct; a field takes only `#[shm(padding)]`",
+                    "`name`, `crate` and `default` belong on the struct; a field takes only \
+                     `#[shm(padding)]`",
                 ))
             } else {
                 Err(meta.error("unknown `shm` field attribute; expected `#[shm(padding)]`"))

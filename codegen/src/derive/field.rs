@@ -34,8 +34,8 @@ pub(super) fn check_type(ty: &Type, errors: &mut Errors) {
              vtable in one process"
         }
         Type::Slice(_) => {
-            "slices have no fixed size; use a fixed array `[T; N]` (a bounded \
-             sequence is an array plus a length field)"
+            "slices have no fixed size; use a fixed array `[T; N]` or \
+             `shmidl::FixedSizeVec<T, N>`"
         }
         Type::Tuple(_) => {
             "tuples have no fixed layout (Rust may reorder their fields); use a \
@@ -85,11 +85,11 @@ fn refusal(name: &str) -> Option<&'static str> {
         }
         "String" => {
             "`String` points into one process's heap, so it cannot live in shared \
-             memory; use a fixed-capacity byte array `[u8; N]` with a length field"
+             memory; use `shmidl::FixedSizeString<N>` (the schema's `string<N>`)"
         }
         "Vec" => {
             "`Vec` points into one process's heap, so it cannot live in shared \
-             memory; use a fixed array `[T; N]` with a length field"
+             memory; use `shmidl::FixedSizeVec<T, N>` (the schema's `sequence<T, N>`)"
         }
         "NonNull" => {
             "`NonNull` is a pointer: each process maps a segment at its own \
@@ -103,7 +103,12 @@ fn refusal(name: &str) -> Option<&'static str> {
             "`char` has invalid bit patterns another process could write, and the \
              schema language has no `char`; use `u32`"
         }
-        "str" => "`str` has no fixed size; use a fixed-capacity byte array `[u8; N]`",
+        "str" => "`str` has no fixed size; use `shmidl::FixedSizeString<N>`",
+        "bool" | "AtomicBool" => {
+            "a Rust `bool` is undefined behaviour for any byte but 0 and 1, and \
+             another process may write any byte; use `shmidl::Bool` (the schema's \
+             `bool`: `.get()` reads it, `true.into()` writes it)"
+        }
         _ => return None,
     })
 }
@@ -130,7 +135,9 @@ mod tests {
 
     #[test]
     fn every_refused_kind_is_reported() {
-        let refused: [Type; 16] = [
+        let refused: [Type; 18] = [
+            parse_quote!(bool),
+            parse_quote!(std::sync::atomic::AtomicBool),
             parse_quote!(&'static u8),
             parse_quote!(*const u8),
             parse_quote!(*mut u8),

@@ -13,6 +13,7 @@
 //!   would read).
 
 mod attr;
+mod enums;
 mod field;
 
 use proc_macro2::TokenStream;
@@ -23,7 +24,7 @@ use syn::{
 
 /// Expands `#[derive(ShmMessage)]` on `input`.
 ///
-/// Returns the generated items, or, if the struct breaks any rule, one
+/// Returns the generated items, or, if the type breaks any rule, one
 /// `compile_error!` per problem (all of them, each spanned at its cause).
 /// Never panics.
 ///
@@ -35,6 +36,7 @@ use syn::{
 /// };
 /// let tokens = shmidl_codegen::derive::expand(input).to_string();
 /// assert!(tokens.contains("unsafe impl :: shmidl :: ShmSafe for Vec3"));
+/// assert!(tokens.contains("impl :: shmidl :: ShmMessage for Vec3"));
 /// assert!(tokens.contains("\"robot.v1.Vec3\""));
 ///
 /// // Without `#[repr(C)]` and with a `String` field: two errors.
@@ -45,10 +47,11 @@ use syn::{
 /// assert_eq!(tokens.matches("compile_error").count(), 2);
 /// ```
 pub fn expand(input: DeriveInput) -> TokenStream {
-    match Message::parse(&input) {
-        Ok(message) => message.generate(),
-        Err(error) => error.into_compile_error(),
-    }
+    let result = match &input.data {
+        Data::Enum(data) => enums::Enum::parse(&input, data).map(|e| e.generate()),
+        _ => Message::parse(&input).map(|m| m.generate()),
+    };
+    result.unwrap_or_else(syn::Error::into_compile_error)
 }
 
 /// Errors collected along the way, merged with [`syn::Error::combine`].
@@ -94,15 +97,21 @@ struct Message<'a> {
     fields: Vec<MessageField<'a>>,
     /// The predicates of the struct's own `where` clause, kept as written.
     where_predicates: Option<&'a syn::WhereClause>,
+    /// `#[shm(default)]`: implement `Default` as the all-zero value.
+    default: Option<proc_macro2::Span>,
 }
 
 struct MessageField<'a> {
     /// The name hashed into the fingerprint: the identifier without `r#`, or
     /// the position of a tuple field.
     name: String,
+    /// The member, as `offset_of!` takes it.
+    member: syn::Member,
     ty: &'a Type,
     /// `#[shm(padding)]`: counted in the size check, not in the fingerprint.
     padding: bool,
+    /// Where errors about the field point.
+    span: proc_macro2::Span,
 }
 
 impl<'a> Message<'a> {
@@ -115,8 +124,7 @@ impl<'a> Message<'a> {
             Data::Enum(data) => {
                 return Err(errors.fail_with(syn::Error::new(
                     data.enum_token.span(),
-                    "`ShmMessage` cannot be derived for enums yet: enums come with the \
-                     schema code generator; use an integer field (`u8`, `u32`, ...) for now",
+                    "internal: enums are expanded by `enums.rs`",
                 )));
             }
             Data::Union(data) => {
@@ -144,14 +152,24 @@ impl<'a> Message<'a> {
             } else {
                 field::check_type(&field.ty, &mut errors);
             }
-            let name = match &field.ident {
-                Some(ident) => ident.unraw().to_string(),
-                None => index.to_string(),
+            let (name, member, span) = match &field.ident {
+                Some(ident) => (
+                    ident.unraw().to_string(),
+                    syn::Member::Named(ident.clone()),
+                    ident.span(),
+                ),
+                None => (
+                    index.to_string(),
+                    syn::Member::Unnamed(syn::Index::from(index)),
+                    field.ty.span(),
+                ),
             };
             fields.push(MessageField {
                 name,
+                member,
                 ty: &field.ty,
                 padding,
+                span,
             });
         }
         if fields.iter().all(|f| f.padding) {
@@ -175,6 +193,7 @@ impl<'a> Message<'a> {
             krate: attrs.krate.unwrap_or_else(|| parse_quote!(::shmidl)),
             fields,
             where_predicates: input.generics.where_clause.as_ref(),
+            default: attrs.default,
         })
     }
 
@@ -187,7 +206,7 @@ impl<'a> Message<'a> {
         // One bound per distinct field type, spanned at the field type so an
         // unsupported type is blamed where it is written.
         let mut seen = std::collections::HashSet::new();
-        let bounds = self
+        let bounds: Vec<_> = self
             .fields
             .iter()
             .filter(|f| seen.insert(f.ty.to_token_stream().to_string()))
@@ -197,12 +216,14 @@ impl<'a> Message<'a> {
                 // field type's span: rustc blames a bound at its trait path.
                 let krate = respan(krate.to_token_stream(), ty.span());
                 quote_spanned!(ty.span()=> #ty: #krate::ShmSafe)
-            });
-        let own_predicates = self
+            })
+            .collect();
+        let own_predicates: Vec<_> = self
             .where_predicates
             .map(|w| w.predicates.iter())
             .into_iter()
-            .flatten();
+            .flatten()
+            .collect();
 
         let data_fields: Vec<_> = self.fields.iter().filter(|f| !f.padding).collect();
         let count = data_fields.len() as u64;
@@ -211,23 +232,39 @@ impl<'a> Message<'a> {
             quote_spanned!(ty.span()=> .str(#field_name).u64(<#ty as #krate::ShmSafe>::FINGERPRINT))
         });
 
-        // `parse` guarantees at least one field, so the sum is never empty.
-        let sizes = self.fields.iter().map(|f| {
-            let ty = f.ty;
-            quote_spanned!(ty.span()=> ::core::mem::size_of::<#ty>())
+        let field_layouts = self.fields.iter().map(|f| {
+            let (field_name, ty, member, padding) = (&f.name, f.ty, &f.member, f.padding);
+            quote! {
+                #krate::layout::FieldLayout {
+                    name: #field_name,
+                    offset: ::core::mem::offset_of!(#ident, #member),
+                    ty: <#ty as #krate::ShmSafe>::LAYOUT,
+                    padding: #padding,
+                }
+            }
         });
-        let padding_message = format!(
-            "`{}` has implicit padding: add explicit `#[shm(padding)] __padN: [u8; K]` \
-             fields where the compiler would insert padding (as the schema code \
-             generator does), so that no byte of a message is uninitialised",
-            ident.unraw()
-        );
-        let padding_check = quote_spanned! {ident.span()=>
-            const _: () = ::core::assert!(
-                ::core::mem::size_of::<#ident>() == #(#sizes)+*,
-                #padding_message
-            );
-        };
+        let has_padding = self.fields.iter().any(|f| f.padding);
+        let plain_flags = self.fields.iter().map(|f| {
+            let ty = f.ty;
+            quote!(<#ty as #krate::ShmSafe>::LAYOUT.plain)
+        });
+        let atomic_flags = self.fields.iter().map(|f| {
+            let ty = f.ty;
+            quote!(<#ty as #krate::ShmSafe>::LAYOUT.atomic)
+        });
+
+        let padding_checks = self.padding_checks();
+        let default_impl = self.default.map(|span| {
+            quote_spanned! {span=>
+                impl ::core::default::Default for #ident {
+                    /// All zero, except enums whose 0 is undeclared: their
+                    /// first variant (`#[shm(default)]`).
+                    fn default() -> Self {
+                        #krate::__private::default_value::<Self>()
+                    }
+                }
+            }
+        });
 
         quote! {
             #[allow(
@@ -246,14 +283,18 @@ impl<'a> Message<'a> {
                 //   Reference, type layout);
                 // - contents: the `where` clause requires every field type to
                 //   be `ShmSafe`, so no field holds a pointer, a reference or a
-                //   process-local handle, and the struct is `Send + Sync +
-                //   'static` because all its fields are; no generic
-                //   parameters or lifetimes are accepted;
-                // - every byte is initialised: the assertion below proves the
-                //   size is the sum of the field sizes, so there is no padding;
+                //   process-local handle, every field accepts every byte
+                //   pattern (hence so does the struct), and the struct is
+                //   `Send + Sync + 'static` because all its fields are; no
+                //   generic parameters or lifetimes are accepted;
+                // - no padding: the assertions below prove that each field
+                //   starts where the previous one ends and the last one ends
+                //   at the struct's size, and fields have no padding of their
+                //   own (`ShmSafe`);
                 // - `FINGERPRINT` is the struct row of `shmidl::fingerprint`
                 //   over the name, the field names in order and each field
-                //   type's own fingerprint.
+                //   type's own fingerprint; `LAYOUT` lists each field with the
+                //   offset `offset_of!` gives.
                 unsafe impl #krate::ShmSafe for #ident
                 where
                     #(#own_predicates,)*
@@ -263,11 +304,63 @@ impl<'a> Message<'a> {
                         #krate::fingerprint::struct_start(#name, #count)
                             #(#steps)*
                             .finish();
+                    const LAYOUT: &'static #krate::layout::TypeLayout = &#krate::layout::TypeLayout {
+                        size: ::core::mem::size_of::<#ident>(),
+                        align: ::core::mem::align_of::<#ident>(),
+                        fingerprint: <#ident as #krate::ShmSafe>::FINGERPRINT,
+                        plain: !#has_padding && #krate::layout::all(&[#(#plain_flags),*]),
+                        atomic: #krate::layout::any(&[#(#atomic_flags),*]),
+                        kind: #krate::layout::TypeKind::Struct {
+                            name: #name,
+                            fields: &[#(#field_layouts),*],
+                        },
+                    };
                 }
 
-                #padding_check
+                impl #krate::ShmMessage for #ident
+                where
+                    #(#own_predicates,)*
+                    #(#bounds,)*
+                {
+                    const TYPE_NAME: &'static str = #name;
+                }
+
+                #default_impl
+
+                #padding_checks
             };
         }
+    }
+
+    /// One compile-time check per field that the next field (or the end of
+    /// the struct) starts where it ends, spanned at the field, naming the
+    /// field, the offsets and the padding field to add.
+    fn padding_checks(&self) -> TokenStream {
+        let Message { ident, krate, .. } = self;
+        let type_name = ident.unraw().to_string();
+        let checks = self.fields.iter().enumerate().map(|(i, f)| {
+            let (ty, member, field_name) = (f.ty, &f.member, &f.name);
+            let next = match self.fields.get(i + 1) {
+                Some(next) => {
+                    let next_member = &next.member;
+                    quote!(::core::mem::offset_of!(#ident, #next_member))
+                }
+                None => quote!(::core::mem::size_of::<#ident>()),
+            };
+            let padding_index = self.fields[..=i].iter().filter(|f| f.padding).count();
+            // Every token at the field, so the error points there.
+            let krate = respan(krate.to_token_stream(), f.span);
+            quote_spanned! {f.span=>
+                const _: () = #krate::__private::check_padding(
+                    #type_name,
+                    #field_name,
+                    #padding_index,
+                    ::core::mem::offset_of!(#ident, #member) + ::core::mem::size_of::<#ty>(),
+                    #next,
+                );
+            }
+        });
+        quote!(#(#checks)*)
     }
 }
 
@@ -333,17 +426,28 @@ mod tests {
             out.contains(". str (\"x\") . u64 (< f64 as :: shmidl :: ShmSafe > :: FINGERPRINT)"),
             "{out}"
         );
+        // Each field must end where the next starts; the last, at the end.
         assert!(
             out.contains(
-                ":: core :: mem :: size_of :: < Vec3 > () == \
-                 :: core :: mem :: size_of :: < f64 > () + "
+                "check_padding (\"Vec3\" , \"x\" , 0usize , :: core :: mem :: offset_of ! \
+                 (Vec3 , x) + :: core :: mem :: size_of :: < f64 > () , :: core :: mem :: \
+                 offset_of ! (Vec3 , y) ,)"
             ),
             "{out}"
         );
-        // One bound for the three `f64` fields.
+        assert!(
+            out.contains("size_of :: < f64 > () , :: core :: mem :: size_of :: < Vec3 > () ,)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("impl :: shmidl :: ShmMessage for Vec3"),
+            "{out}"
+        );
+        assert!(out.contains("plain : ! false"), "{out}");
+        // One bound for the three `f64` fields, on each of the two impls.
         assert_eq!(
             out.matches("f64 : :: shmidl :: ShmSafe").count(),
-            1,
+            2,
             "{out}"
         );
     }
@@ -392,8 +496,11 @@ mod tests {
         });
         assert!(!out.contains("compile_error"), "{out}");
         assert!(out.contains("struct_start (\"P\" , 2u64)"), "{out}");
-        assert!(!out.contains("\"__pad0\""), "{out}");
+        assert!(!out.contains(". str (\"__pad0\")"), "{out}");
         assert!(out.contains("size_of :: < [u8 ; 3] > ()"), "{out}");
+        assert!(out.contains("name : \"__pad0\""), "{out}");
+        assert!(out.contains("padding : true"), "{out}");
+        assert!(out.contains("plain : ! true"), "{out}");
     }
 
     #[test]
@@ -407,16 +514,7 @@ mod tests {
     }
 
     #[test]
-    fn enums_and_unions_are_refused() {
-        assert_eq!(
-            error_count(parse_quote!(
-                #[repr(u8)]
-                enum E {
-                    A,
-                }
-            )),
-            1
-        );
+    fn unions_are_refused() {
         assert_eq!(error_count(parse_quote!(#[repr(C)] union U { a: u8 })), 1);
     }
 

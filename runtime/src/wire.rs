@@ -1,0 +1,549 @@
+//! The wire codec: a message's bytes for the network, and back, fully
+//! validated.
+//!
+//! The wire form of a `ShmSafe` type is its memory: little-endian, the
+//! `#[repr(C)]` layout of the type, padding and unused tails zero
+//! (`docs/wire-format.md` gives it byte by byte). Since shmidl's types have
+//! no implicit padding and every byte pattern is a valid value in memory,
+//! [`encode`] is one copy and [`decode`] is one copy plus a validation pass
+//! that walks the type's [`TypeLayout`]; for a type with nothing to check
+//! (integers and floats only: [`TypeLayout::plain`]) the pass is skipped.
+//!
+//! Validation refuses, each with its own [`WireError`]: a `bool` other than
+//! 0 or 1, an enum value no variant declares, a length past a bounded type's
+//! capacity, a string that is not UTF-8, a non-zero byte in padding, in a
+//! sequence's reserved bytes or past a bounded type's length, and a buffer
+//! of the wrong size. Nothing in the input can make it panic.
+//!
+//! ```
+//! use shmidl::{wire, FixedSizeString, ShmMessage};
+//!
+//! #[derive(ShmMessage, Debug, PartialEq)]
+//! #[repr(C)]
+//! struct Hello { id: u32, name: FixedSizeString<12> }
+//!
+//! let hello = Hello { id: 7, name: "world".try_into()? };
+//! let bytes = hello.encode_to_vec()?;
+//! assert_eq!(bytes.len(), 20);
+//! assert_eq!(&bytes[..9], &[7, 0, 0, 0, 5, 0, 0, 0, b'w']);
+//! assert_eq!(Hello::decode(&bytes)?, hello);
+//!
+//! let mut bad = bytes.clone();
+//! bad[4] = 13; // a length past the capacity of 12
+//! assert!(matches!(Hello::decode(&bad), Err(wire::WireError::TooLong { .. })));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#[cfg(target_endian = "big")]
+compile_error!("shmidl supports little-endian targets only: its wire form is the in-memory layout");
+
+use std::mem::size_of;
+
+use crate::{
+    layout::{TypeKind, TypeLayout},
+    ShmSafe,
+};
+
+/// Bytes that are not a valid wire form of the expected type, or a buffer
+/// that cannot hold one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The input is not exactly the type's size.
+    #[error("wrong length: `{type_name}` is {expected} bytes on the wire, got {found}")]
+    Length {
+        /// The Rust type expected.
+        type_name: &'static str,
+        /// Its size.
+        expected: usize,
+        /// The input's size.
+        found: usize,
+    },
+    /// The output buffer is smaller than the type.
+    #[error("buffer too small: encoding needs {needed} bytes, the buffer has {found}")]
+    BufferTooSmall {
+        /// The type's size.
+        needed: usize,
+        /// The buffer's size.
+        found: usize,
+    },
+    /// The type contains atomics, which live in shared memory only.
+    #[error("`{type_name}` contains atomics and has no wire form")]
+    NoWireForm {
+        /// The Rust type.
+        type_name: &'static str,
+    },
+    /// A `bool` byte other than 0 or 1.
+    #[error("`{field}` at byte {offset}: a bool must be 0 or 1, found {value}")]
+    Bool {
+        /// The innermost field's name.
+        field: &'static str,
+        /// Offset in the input.
+        offset: usize,
+        /// The byte found.
+        value: u8,
+    },
+    /// An enum value that no variant declares.
+    #[error("`{field}` at byte {offset}: {value} is not a value of enum `{enum_name}`")]
+    Enum {
+        /// The innermost field's name.
+        field: &'static str,
+        /// Offset in the input.
+        offset: usize,
+        /// The enum's qualified name.
+        enum_name: &'static str,
+        /// The value found.
+        value: i128,
+    },
+    /// A bounded type's length past its capacity.
+    #[error("`{field}` at byte {offset}: length {len} exceeds the capacity {capacity}")]
+    TooLong {
+        /// The innermost field's name.
+        field: &'static str,
+        /// Offset of the length in the input.
+        offset: usize,
+        /// The length found.
+        len: u32,
+        /// The capacity.
+        capacity: usize,
+    },
+    /// A string that is not UTF-8.
+    #[error("`{field}` at byte {offset}: invalid UTF-8")]
+    Utf8 {
+        /// The innermost field's name.
+        field: &'static str,
+        /// Offset of the first invalid byte in the input.
+        offset: usize,
+    },
+    /// A non-zero byte in a padding field.
+    #[error("`{field}` at byte {offset}: padding must be zero")]
+    Padding {
+        /// The padding field's name.
+        field: &'static str,
+        /// Offset of the non-zero byte.
+        offset: usize,
+    },
+    /// A non-zero byte in a sequence's reserved bytes.
+    #[error("`{field}` at byte {offset}: a sequence's reserved bytes must be zero")]
+    Reserved {
+        /// The innermost field's name.
+        field: &'static str,
+        /// Offset of the non-zero byte.
+        offset: usize,
+    },
+    /// A non-zero byte past a bounded type's length.
+    #[error("`{field}` at byte {offset}: bytes past the length must be zero")]
+    Tail {
+        /// The innermost field's name.
+        field: &'static str,
+        /// Offset of the non-zero byte.
+        offset: usize,
+    },
+    /// The type's [`TypeLayout`] contradicts its size (a hand-written
+    /// `ShmSafe` impl; derived ones are always consistent).
+    #[error("the layout description of `{type_name}` does not match its size")]
+    Layout {
+        /// The Rust type.
+        type_name: &'static str,
+    },
+}
+
+/// Writes `value`'s wire form into the start of `buf`; returns the number
+/// of bytes written (`size_of::<T>()`).
+///
+/// One copy. A value that another process left broken (a length past the
+/// capacity, say) is copied as it is, and refused by the decoder.
+pub fn encode<T: ShmSafe>(value: &T, buf: &mut [u8]) -> Result<usize, WireError> {
+    let bytes = as_bytes(value)?;
+    let found = buf.len();
+    let out = buf
+        .get_mut(..bytes.len())
+        .ok_or(WireError::BufferTooSmall {
+            needed: bytes.len(),
+            found,
+        })?;
+    out.copy_from_slice(bytes);
+    Ok(bytes.len())
+}
+
+/// `value`'s wire form in a new `Vec`.
+pub fn encode_to_vec<T: ShmSafe>(value: &T) -> Result<Vec<u8>, WireError> {
+    Ok(as_bytes(value)?.to_vec())
+}
+
+/// Appends `value`'s wire form to `out`.
+pub fn encode_extend<T: ShmSafe>(value: &T, out: &mut Vec<u8>) -> Result<(), WireError> {
+    out.extend_from_slice(as_bytes(value)?);
+    Ok(())
+}
+
+/// The bytes of `value`, which are its wire form.
+fn as_bytes<T: ShmSafe>(value: &T) -> Result<&[u8], WireError> {
+    if T::LAYOUT.atomic {
+        return Err(WireError::NoWireForm {
+            type_name: std::any::type_name::<T>(),
+        });
+    }
+    let ptr = (value as *const T).cast::<u8>();
+    // SAFETY: `ptr` points to a live `T` of `size_of::<T>()` bytes, borrowed
+    // for the returned lifetime. Every byte is initialised: `ShmSafe`
+    // promises "no byte is padding". Nothing writes the bytes while they are
+    // borrowed: `T` has no atomic (checked above; `ShmSafe` types have no
+    // other interior mutability), so `&T` makes them immutable.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, size_of::<T>()) })
+}
+
+/// Checks that `bytes` is a valid wire form of `T`, rule by rule.
+pub fn validate<T: ShmSafe>(bytes: &[u8]) -> Result<(), WireError> {
+    if T::LAYOUT.atomic {
+        return Err(WireError::NoWireForm {
+            type_name: std::any::type_name::<T>(),
+        });
+    }
+    if bytes.len() != size_of::<T>() {
+        return Err(WireError::Length {
+            type_name: std::any::type_name::<T>(),
+            expected: size_of::<T>(),
+            found: bytes.len(),
+        });
+    }
+    check(T::LAYOUT, bytes, 0, "").map_err(|e| match e {
+        Invalid::Wire(e) => e,
+        Invalid::Layout => WireError::Layout {
+            type_name: std::any::type_name::<T>(),
+        },
+    })
+}
+
+/// Decodes a `T` from exactly `size_of::<T>()` bytes: validation, then one
+/// copy.
+pub fn decode<T: ShmSafe>(bytes: &[u8]) -> Result<T, WireError> {
+    validate::<T>(bytes)?;
+    // SAFETY: `validate` checked `bytes.len() == size_of::<T>()`, so the
+    // read stays inside `bytes`; `read_unaligned` needs no alignment; and
+    // every byte pattern is a valid `T` (`ShmSafe`).
+    Ok(unsafe { bytes.as_ptr().cast::<T>().read_unaligned() })
+}
+
+/// Decodes `bytes` straight into a pool slot: validation, then one copy
+/// into shared memory (no copy on the heap). On error the slot goes back to
+/// its pool.
+pub fn decode_into<T: ShmSafe>(
+    bytes: &[u8],
+    mut slot: crate::UninitSample<T>,
+) -> Result<crate::SampleMut<T>, WireError> {
+    validate::<T>(bytes)?;
+    let dst = slot.as_mut_ptr().cast::<u8>();
+    // SAFETY: `dst` is the slot, valid for `size_of::<T>()` bytes and ours
+    // alone (an `UninitSample` is the only handle to it); `bytes` has that
+    // length (checked by `validate`) and cannot overlap a slot we own
+    // exclusively.
+    unsafe {
+        dst.as_ptr()
+            .copy_from_nonoverlapping(bytes.as_ptr(), bytes.len())
+    };
+    // SAFETY: every byte of the slot was just written, and every byte
+    // pattern is a valid `T` (`ShmSafe`).
+    Ok(unsafe { slot.assume_init() })
+}
+
+/// Why `check` failed: bad input, or a layout that contradicts itself.
+enum Invalid {
+    Wire(WireError),
+    Layout,
+}
+
+impl From<WireError> for Invalid {
+    fn from(e: WireError) -> Self {
+        Invalid::Wire(e)
+    }
+}
+
+/// `bytes[range]`, or `Invalid::Layout` if the layout points outside.
+fn sub(bytes: &[u8], start: usize, len: usize) -> Result<&[u8], Invalid> {
+    start
+        .checked_add(len)
+        .and_then(|end| bytes.get(start..end))
+        .ok_or(Invalid::Layout)
+}
+
+/// The offset of the first non-zero byte of `bytes`, if any.
+fn first_nonzero(bytes: &[u8]) -> Option<usize> {
+    // Compare eight bytes at a time: tails of bounded types can be long.
+    let mut chunks = bytes.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
+        if word != 0 {
+            return chunk.iter().position(|&b| b != 0).map(|i| base + i);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b != 0)
+        .map(|i| base + i)
+}
+
+/// Validates `bytes` (exactly `layout.size` of them) found at offset `at`
+/// of the input, inside field `field`.
+fn check(layout: &TypeLayout, bytes: &[u8], at: usize, field: &'static str) -> Result<(), Invalid> {
+    if bytes.len() != layout.size {
+        return Err(Invalid::Layout);
+    }
+    if layout.plain {
+        return Ok(());
+    }
+    match layout.kind {
+        TypeKind::Primitive(_) | TypeKind::Atomic(_) => Ok(()),
+        TypeKind::Bool => match bytes.first() {
+            Some(0 | 1) => Ok(()),
+            Some(&value) => Err(WireError::Bool {
+                field,
+                offset: at,
+                value,
+            }
+            .into()),
+            None => Err(Invalid::Layout),
+        },
+        TypeKind::Enum {
+            name,
+            repr,
+            variants,
+        } => {
+            let value = repr.read_int(bytes).ok_or(Invalid::Layout)?;
+            if variants.iter().any(|v| v.value == value) {
+                Ok(())
+            } else {
+                Err(WireError::Enum {
+                    field,
+                    offset: at,
+                    enum_name: name,
+                    value,
+                }
+                .into())
+            }
+        }
+        TypeKind::Array { element, len } => {
+            if element.plain {
+                return Ok(());
+            }
+            for i in 0..len {
+                let offset = i * element.size;
+                check(
+                    element,
+                    sub(bytes, offset, element.size)?,
+                    at + offset,
+                    field,
+                )?;
+            }
+            Ok(())
+        }
+        TypeKind::String { capacity } | TypeKind::Bytes { capacity } => {
+            let len = bounded_len(bytes, capacity, at, field)?;
+            let content = sub(bytes, 4, len)?;
+            if matches!(layout.kind, TypeKind::String { .. }) {
+                if let Err(e) = std::str::from_utf8(content) {
+                    return Err(WireError::Utf8 {
+                        field,
+                        offset: at + 4 + e.valid_up_to(),
+                    }
+                    .into());
+                }
+            }
+            let tail = bytes.get(4 + len..).ok_or(Invalid::Layout)?;
+            match first_nonzero(tail) {
+                None => Ok(()),
+                Some(i) => Err(WireError::Tail {
+                    field,
+                    offset: at + 4 + len + i,
+                }
+                .into()),
+            }
+        }
+        TypeKind::Sequence { element, capacity } => {
+            let len = bounded_len(bytes, capacity, at, field)?;
+            if let Some(i) = first_nonzero(sub(bytes, 4, 4)?) {
+                return Err(WireError::Reserved {
+                    field,
+                    offset: at + 4 + i,
+                }
+                .into());
+            }
+            if !element.plain {
+                for i in 0..len {
+                    let offset = 8 + i * element.size;
+                    check(
+                        element,
+                        sub(bytes, offset, element.size)?,
+                        at + offset,
+                        field,
+                    )?;
+                }
+            }
+            let used = 8 + len * element.size;
+            let tail = bytes.get(used..).ok_or(Invalid::Layout)?;
+            match first_nonzero(tail) {
+                None => Ok(()),
+                Some(i) => Err(WireError::Tail {
+                    field,
+                    offset: at + used + i,
+                }
+                .into()),
+            }
+        }
+        TypeKind::Struct { fields, .. } => {
+            for f in fields {
+                let part = sub(bytes, f.offset, f.ty.size)?;
+                if f.padding {
+                    if let Some(i) = first_nonzero(part) {
+                        return Err(WireError::Padding {
+                            field: f.name,
+                            offset: at + f.offset + i,
+                        }
+                        .into());
+                    }
+                } else {
+                    check(f.ty, part, at + f.offset, f.name)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The length of a bounded type at the start of `bytes`, checked against
+/// its capacity.
+fn bounded_len(
+    bytes: &[u8],
+    capacity: usize,
+    at: usize,
+    field: &'static str,
+) -> Result<usize, Invalid> {
+    let raw: [u8; 4] = sub(bytes, 0, 4)?.try_into().map_err(|_| Invalid::Layout)?;
+    let len = u32::from_le_bytes(raw);
+    if len as usize > capacity {
+        return Err(WireError::TooLong {
+            field,
+            offset: at,
+            len,
+            capacity,
+        }
+        .into());
+    }
+    Ok(len as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Bool, FixedSizeBytes, FixedSizeString, FixedSizeVec};
+
+    #[test]
+    fn first_nonzero_finds_the_first_byte_in_any_position() {
+        for len in 0..40 {
+            for hot in 0..len {
+                let mut b = vec![0u8; len];
+                b[hot] = 1;
+                if hot + 1 < len {
+                    b[len - 1] = 2;
+                }
+                assert_eq!(first_nonzero(&b), Some(hot));
+            }
+            assert_eq!(first_nonzero(&vec![0u8; len]), None);
+        }
+    }
+
+    #[test]
+    fn plain_types_round_trip_and_check_their_length() {
+        let v = [1.5f64, -2.0, 3.25];
+        let bytes = encode_to_vec(&v).unwrap();
+        assert_eq!(decode::<[f64; 3]>(&bytes).unwrap(), v);
+        assert!(matches!(
+            decode::<[f64; 3]>(&bytes[1..]),
+            Err(WireError::Length {
+                expected: 24,
+                found: 23,
+                ..
+            })
+        ));
+        let mut small = [0u8; 4];
+        assert_eq!(
+            encode(&v, &mut small),
+            Err(WireError::BufferTooSmall {
+                needed: 24,
+                found: 4
+            })
+        );
+    }
+
+    #[test]
+    fn bounded_types_reject_each_broken_rule() {
+        let s = FixedSizeString::<4>::try_from("hé").unwrap();
+        let good = encode_to_vec(&s).unwrap();
+        assert_eq!(good, [3, 0, 0, 0, b'h', 0xc3, 0xa9, 0]);
+        decode::<FixedSizeString<4>>(&good).unwrap();
+        let mut long = good.clone();
+        long[0] = 5;
+        assert!(matches!(
+            decode::<FixedSizeString<4>>(&long),
+            Err(WireError::TooLong { len: 5, .. })
+        ));
+        let mut utf8 = good.clone();
+        utf8[6] = 0x41; // breaks the two-byte `é`
+        assert!(matches!(
+            decode::<FixedSizeString<4>>(&utf8),
+            Err(WireError::Utf8 { offset: 5, .. })
+        ));
+        let mut tail = good.clone();
+        tail[7] = 1;
+        assert!(matches!(
+            decode::<FixedSizeString<4>>(&tail),
+            Err(WireError::Tail { offset: 7, .. })
+        ));
+
+        let b = FixedSizeBytes::<2>::try_from(&[0xff][..]).unwrap();
+        let bytes = encode_to_vec(&b).unwrap();
+        assert_eq!(decode::<FixedSizeBytes<2>>(&bytes).unwrap(), b);
+
+        let v = FixedSizeVec::<Bool, 3>::try_from(&[Bool::TRUE][..]).unwrap();
+        let good = encode_to_vec(&v).unwrap();
+        assert_eq!(good, [1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
+        let mut reserved = good.clone();
+        reserved[6] = 9;
+        assert!(matches!(
+            decode::<FixedSizeVec<Bool, 3>>(&reserved),
+            Err(WireError::Reserved { offset: 6, .. })
+        ));
+        let mut bool2 = good.clone();
+        bool2[8] = 2;
+        assert!(matches!(
+            decode::<FixedSizeVec<Bool, 3>>(&bool2),
+            Err(WireError::Bool {
+                offset: 8,
+                value: 2,
+                ..
+            })
+        ));
+        let mut item_tail = good;
+        item_tail[10] = 1;
+        assert!(matches!(
+            decode::<FixedSizeVec<Bool, 3>>(&item_tail),
+            Err(WireError::Tail { offset: 10, .. })
+        ));
+    }
+
+    #[test]
+    fn atomics_have_no_wire_form() {
+        let a = std::sync::atomic::AtomicU32::new(1);
+        assert!(matches!(
+            encode_to_vec(&a),
+            Err(WireError::NoWireForm { .. })
+        ));
+        assert!(matches!(
+            validate::<std::sync::atomic::AtomicU32>(&[0; 4]),
+            Err(WireError::NoWireForm { .. })
+        ));
+    }
+}
