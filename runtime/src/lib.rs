@@ -48,6 +48,9 @@ pub use zerocopy;
 pub mod __private;
 #[cfg(not(shmidl_loom))]
 mod futex;
+#[doc(hidden)]
+#[cfg(not(shmidl_loom))]
+pub mod fuzzing;
 pub mod layout;
 #[cfg(not(shmidl_loom))]
 mod message;

@@ -72,6 +72,12 @@ pub trait ShmMessage: ShmSafe {
         wire::decode(bytes)
     }
 
+    /// Decodes and validates over `self` (one copy, no temporary); on error
+    /// `self` is unchanged. See [`wire::decode_in_place`].
+    fn decode_in_place(&mut self, bytes: &[u8]) -> Result<(), WireError> {
+        wire::decode_in_place(bytes, self)
+    }
+
     /// Decodes and validates straight into a pool slot. See
     /// [`wire::decode_into`].
     fn decode_into(bytes: &[u8], slot: UninitSample<Self>) -> Result<SampleMut<Self>, WireError> {

@@ -262,6 +262,19 @@ proptest! {
         }
     }
 
+    /// The cargo-fuzz harness (`fuzz/fuzz_targets/wire_decode.rs`), on
+    /// stable: random bytes, most of them exactly one harness type's size.
+    #[test]
+    fn the_fuzz_harness_holds_on_random_input(
+        bytes in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..200),
+            prop::collection::vec(any::<u8>(), shmidl::fuzzing::OUTER_SIZE),
+            prop::collection::vec(prop_oneof![Just(0u8), Just(1u8), any::<u8>()], shmidl::fuzzing::OUTER_SIZE),
+        ],
+    ) {
+        shmidl::fuzzing::check_wire_input(&bytes);
+    }
+
     #[test]
     fn a_single_corrupted_byte_is_refused_or_round_trips(
         m in everything(),
