@@ -35,17 +35,15 @@
 // Under the loom model only the lock-free parts are compiled and used.
 #![cfg_attr(shmidl_loom, allow(dead_code, unused_imports))]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 #[cfg(not(shmidl_loom))]
 mod audit;
 #[cfg(not(shmidl_loom))]
 mod bounded;
 mod crash;
 pub mod fingerprint;
-/// Re-exported for [`Pool::loan_recycled`]'s `FromBytes` bound.
-pub use zerocopy;
-#[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
 #[cfg(not(shmidl_loom))]
 mod futex;
 #[doc(hidden)]

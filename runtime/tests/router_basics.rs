@@ -276,3 +276,55 @@ async fn an_async_subscriber_is_woken_without_polling() {
     drop(sub);
     assert_eq!(pool.free_count(), 16);
 }
+
+/// A message without `Default` (std has none for `[u8; 2000]`).
+#[derive(shmidl::ShmMessage)]
+#[repr(C)]
+struct Big {
+    id: u64,
+    data: [u8; 2000],
+}
+
+#[test]
+fn loans_need_no_default_zeroed_uninit_or_recycled() {
+    let static_name = format!("t-router-big-{}", std::process::id());
+    let seg = Segment::builder(&static_name)
+        .size(4 << 20)
+        .create_exclusive()
+        .unwrap();
+    let pool = Pool::<Big>::builder(&seg, "pool")
+        .capacity(4)
+        .open_or_create()
+        .unwrap();
+    let router = Router::builder(&pool, "r")
+        .depth(4)
+        .open_or_create()
+        .unwrap();
+    let mut sub = router.subscriber().unwrap();
+    let mut publisher = router.publisher().unwrap();
+
+    let mut big = publisher.loan_zeroed().unwrap();
+    assert!(big.data.iter().all(|&b| b == 0) && big.id == 0);
+    big.id = 1;
+    big.data[1999] = 9;
+    publisher.publish(big).unwrap();
+
+    let slot = publisher.loan_uninit().unwrap();
+    let big = slot.write(Big {
+        id: 2,
+        data: [7; 2000],
+    });
+    publisher.publish(big).unwrap();
+
+    let first = sub.try_recv().unwrap().unwrap();
+    assert_eq!((first.id, first.data[1999]), (1, 9));
+    let second = sub.try_recv().unwrap().unwrap();
+    assert_eq!((second.id, second.data[0]), (2, 7));
+    drop((first, second));
+
+    // A recycled slot may hold an earlier message's bytes: valid, not zeroed.
+    let recycled = publisher.loan_recycled().unwrap();
+    assert!(recycled.id <= 2);
+    drop(recycled);
+    assert_eq!(pool.free_count(), 4);
+}

@@ -1396,27 +1396,40 @@ impl<T: ShmSafe> Pool<T> {
 
     /// A slot with whatever bytes it held (zero if never used), waiting up
     /// to the pool's timeout: nothing is written, so loaning a multi-megabyte
-    /// slot costs the same as a small one. Only for types for which every
-    /// byte pattern is a valid value ([`zerocopy::FromBytes`]).
-    pub fn loan_recycled(&self) -> Result<SampleMut<T>, PoolExhausted>
-    where
-        T: zerocopy::FromBytes,
-    {
-        let slot = self.loan_uninit_timeout(self.core.inner.timeout)?;
+    /// slot costs the same as a small one. Any bytes are a valid `T`
+    /// (`ShmSafe`), but they may be a previous message's.
+    pub fn loan_recycled(&self) -> Result<SampleMut<T>, PoolExhausted> {
+        let slot = self.loan_uninit()?;
         // SAFETY: pool memory always holds initialised bytes (zero-filled
-        // segment or heap pages, or a previous value's bytes), and any
-        // bytes are a valid `T` because `T: FromBytes`.
+        // segment or heap pages, or a previous value's bytes, which have no
+        // padding), and any bytes are a valid `T` ("every byte pattern is a
+        // valid value", `ShmSafe`).
         Ok(unsafe { slot.assume_init() })
     }
 
     /// Like [`loan_recycled`](Self::loan_recycled), without waiting.
-    pub fn try_loan_recycled(&self) -> Result<SampleMut<T>, PoolExhausted>
-    where
-        T: zerocopy::FromBytes,
-    {
+    pub fn try_loan_recycled(&self) -> Result<SampleMut<T>, PoolExhausted> {
         let slot = self.try_loan_uninit()?;
         // SAFETY: as in `loan_recycled`.
         Ok(unsafe { slot.assume_init() })
+    }
+
+    /// A slot with uninitialised contents, waiting up to the pool's
+    /// timeout: write it with [`UninitSample::write`], or through
+    /// [`UninitSample::as_mut_ptr`] then `assume_init`.
+    pub fn loan_uninit(&self) -> Result<UninitSample<T>, PoolExhausted> {
+        self.loan_uninit_timeout(self.core.inner.timeout)
+    }
+
+    /// A slot whose bytes are all zero, waiting up to the pool's timeout;
+    /// no `Default` needed, whatever the size of `T`.
+    pub fn loan_zeroed(&self) -> Result<SampleMut<T>, PoolExhausted> {
+        Ok(self.loan_uninit()?.zeroed())
+    }
+
+    /// Like [`loan_zeroed`](Self::loan_zeroed), without waiting.
+    pub fn try_loan_zeroed(&self) -> Result<SampleMut<T>, PoolExhausted> {
+        Ok(self.try_loan_uninit()?.zeroed())
     }
 
     /// A slot holding `T::default()`, waiting up to the pool's timeout.

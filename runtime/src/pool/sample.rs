@@ -29,6 +29,10 @@ pub unsafe trait SlotView: sealed::Sealed {
     /// The slot at `ptr`, holding `elements` values, as `Self`.
     #[doc(hidden)]
     fn view(ptr: NonNull<u8>, elements: usize) -> NonNull<Self>;
+
+    /// The bytes of a slot holding `elements` values.
+    #[doc(hidden)]
+    fn slot_bytes(elements: usize) -> usize;
 }
 
 // SAFETY: a single-value slot is the value itself.
@@ -36,12 +40,20 @@ unsafe impl<T: ShmSafe> SlotView for T {
     fn view(ptr: NonNull<u8>, _: usize) -> NonNull<Self> {
         ptr.cast()
     }
+
+    fn slot_bytes(_: usize) -> usize {
+        std::mem::size_of::<T>()
+    }
 }
 
 // SAFETY: an array slot holds `elements` consecutive `T`s.
 unsafe impl<T: ShmSafe> SlotView for [T] {
     fn view(ptr: NonNull<u8>, elements: usize) -> NonNull<Self> {
         NonNull::slice_from_raw_parts(ptr.cast(), elements)
+    }
+
+    fn slot_bytes(elements: usize) -> usize {
+        elements * std::mem::size_of::<T>()
     }
 }
 
@@ -113,6 +125,21 @@ impl<V: ?Sized + SlotView> UninitSample<V> {
             index: this.index,
             _v: PhantomData,
         }
+    }
+}
+
+impl<V: ?Sized + SlotView> UninitSample<V> {
+    /// Fills the slot with zero bytes, a valid value of every `ShmSafe`
+    /// type (and of every element of an array slot).
+    pub fn zeroed(mut self) -> SampleMut<V> {
+        let len = V::slot_bytes(self.inner.geom.elements as usize);
+        let ptr = self.as_mut_ptr().cast::<u8>();
+        // SAFETY: the slot is ours alone and `slot_bytes` long.
+        unsafe { ptr.as_ptr().write_bytes(0, len) };
+        // SAFETY: every byte was just written, and zero bytes are a valid
+        // value of every `ShmSafe` type ("every byte pattern is a valid
+        // value").
+        unsafe { self.assume_init() }
     }
 }
 

@@ -679,11 +679,23 @@ impl<T: ShmSafe> Publisher<T> {
     /// A sample from the router's pool holding whatever bytes the slot held,
     /// without writing it (see [`Pool::loan_recycled`]): for large payloads
     /// that the caller overwrites anyway.
-    pub fn loan_recycled(&self) -> Result<SampleMut<T>, crate::PoolExhausted>
-    where
-        T: zerocopy::FromBytes,
-    {
+    pub fn loan_recycled(&self) -> Result<SampleMut<T>, crate::PoolExhausted> {
         self.router.inner.pool.loan_recycled()
+    }
+
+    /// A sample whose bytes are all zero (a valid value of every message
+    /// type), waiting up to the pool's timeout: no `Default` needed, for a
+    /// struct with a `[u8; 2000]` field or any other.
+    pub fn loan_zeroed(&self) -> Result<SampleMut<T>, crate::PoolExhausted> {
+        self.router.inner.pool.loan_zeroed()
+    }
+
+    /// An uninitialised slot from the router's pool, waiting up to the
+    /// pool's timeout: [`write`](crate::UninitSample::write) a value into
+    /// it (or write through `as_mut_ptr`, then `assume_init`), or decode
+    /// into it with [`ShmMessage::decode_into`](crate::ShmMessage::decode_into).
+    pub fn loan_uninit(&self) -> Result<crate::UninitSample<T>, crate::PoolExhausted> {
+        self.router.inner.pool.loan_uninit()
     }
 
     /// Sends `sample` with the router's default mode. Its reference moves
