@@ -107,3 +107,9 @@ pub use crate::{
     shm_safe::ShmSafe,
 };
 pub use shmidl_macros::ShmMessage;
+
+/// The README's Rust snippets, compiled and run as doctests so that they
+/// cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
