@@ -126,6 +126,23 @@ impl NodeBuilder {
         self
     }
 
+    /// Also accepts a domain segment owned by the user `uid` (by default only
+    /// this user's own segments are opened; see
+    /// [`SegmentBuilder::allow_owner`](crate::SegmentBuilder::allow_owner)).
+    #[must_use]
+    pub fn allow_owner(mut self, uid: u32) -> Self {
+        self.segment = self.segment.allow_owner(uid);
+        self
+    }
+
+    /// Also accepts a domain segment whose file belongs to the group `gid`
+    /// (see [`SegmentBuilder::allow_group`](crate::SegmentBuilder::allow_group)).
+    #[must_use]
+    pub fn allow_group(mut self, gid: u32) -> Self {
+        self.segment = self.segment.allow_group(gid);
+        self
+    }
+
     /// Joins the domain, creating its segment if no participant has. An
     /// existing segment is joined whatever its size.
     pub fn open_or_create(self) -> Result<Node, SegmentCreateError> {

@@ -253,8 +253,9 @@ fn map_chunk(
     // The object sits at the start of the data area (its alignment, at most
     // a page, divides the data offset).
     let size = (crate::segment::layout::DATA_OFFSET + geom.total_size as u64).max(MIN_SEGMENT_SIZE);
-    let segment = Segment::builder(&name)
-        .owned_by(g.segment.id())
+    let segment = g
+        .segment
+        .dependent_builder(&name)
         .size(size)
         .timeout(root.timeout.max(std::time::Duration::from_secs(1)))
         .open_or_create()?;

@@ -80,6 +80,40 @@ pub enum SegmentOpenError {
         /// The segment name.
         name: String,
     },
+    /// The name is a symbolic link. shmidl never follows one: another local
+    /// user could point it at any file the victim can write.
+    #[error(
+        "`/dev/shm/shmidl.{name}` is a symbolic link, which shmidl refuses to follow \
+         (another local user may have planted it); remove it if it is not yours"
+    )]
+    SymbolicLink {
+        /// The segment name.
+        name: String,
+    },
+    /// The name is not a regular file (a FIFO, a directory, a device).
+    #[error("`/dev/shm/shmidl.{name}` is not a regular file")]
+    NotAFile {
+        /// The segment name.
+        name: String,
+    },
+    /// The file belongs to another user, and the builder did not allow that
+    /// user or the file's group.
+    #[error(
+        "segment `{name}` belongs to uid {owner} (group {group}), not to this user \
+         (uid {ours}): another local user may have created it to squat the name. If \
+         sharing with them is intended, allow it with `.allow_owner({owner})` or \
+         `.allow_group({group})` on the segment or node builder"
+    )]
+    ForeignOwner {
+        /// The segment name.
+        name: String,
+        /// The file's owner.
+        owner: u32,
+        /// The file's group.
+        group: u32,
+        /// This process's effective uid.
+        ours: u32,
+    },
     /// Every participant row is taken by a live participant.
     #[error("segment `{name}` has {capacity} live participants already")]
     TooManyParticipants {

@@ -99,7 +99,7 @@ struct Opened {
 
 fn open_raw(name: &str) -> Result<Opened, SegmentOpenError> {
     let name = SegmentName::new(name)?;
-    let file = open_file(&name)?;
+    let file = open_file(&name, &super::Trust::default())?;
     let (map, info) = map_validated(&name, &file)?;
     Ok(Opened {
         name,

@@ -148,6 +148,8 @@ struct Inner {
     /// Process-local views of shared objects opened through this handle
     /// (one per object, so per-row bookkeeping has a single writer).
     registry: Mutex<HashMap<u64, Weak<dyn Any + Send + Sync>>>,
+    /// Whose files this handle accepted, passed on to dependent segments.
+    trust: Trust,
 }
 
 // SAFETY: `Inner` only hands out shared references into the mapping whose
@@ -184,6 +186,32 @@ pub struct SegmentBuilder {
     timeout: Duration,
     /// Id of the owning segment, for a dependent one; 0 otherwise.
     owner: u64,
+    /// Owners other than this user whose segments may be opened.
+    trust: Trust,
+}
+
+/// Whose segment files this process accepts besides its own (local security:
+/// `/dev/shm` is writable by every local user; `docs/security.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Trust {
+    owners: Vec<u32>,
+    groups: Vec<u32>,
+}
+
+impl Trust {
+    /// Checks the owner and group of a segment file.
+    fn check(&self, name: &SegmentName, owner: u32, group: u32) -> Result<(), SegmentOpenError> {
+        let ours = rustix::process::geteuid().as_raw();
+        if owner == ours || self.owners.contains(&owner) || self.groups.contains(&group) {
+            return Ok(());
+        }
+        Err(SegmentOpenError::ForeignOwner {
+            name: name.to_string(),
+            owner,
+            group,
+            ours,
+        })
+    }
 }
 
 impl SegmentBuilder {
@@ -210,6 +238,25 @@ impl SegmentBuilder {
         self
     }
 
+    /// Also accepts an existing segment owned by the user `uid` (by default
+    /// only this process's own user's segments are opened: another user could
+    /// have created the file first to read or corrupt what is written to it).
+    /// Pair it with [`permissions`](Self::permissions) for the creating side.
+    #[must_use]
+    pub fn allow_owner(mut self, uid: u32) -> Self {
+        self.trust.owners.push(uid);
+        self
+    }
+
+    /// Also accepts an existing segment whose file belongs to the group
+    /// `gid`, whoever owns it: for a domain shared by the members of a group
+    /// (create it with `permissions(0o660)`).
+    #[must_use]
+    pub fn allow_group(mut self, gid: u32) -> Self {
+        self.trust.groups.push(gid);
+        self
+    }
+
     /// The segment name this builder was made for.
     pub fn name(&self) -> &str {
         &self.name
@@ -228,7 +275,13 @@ impl SegmentBuilder {
         let name = SegmentName::new(&self.name)?;
         let size = self.checked_size()?;
         match create_published(&name, size, self.mode, self.owner)? {
-            Some(file) => Ok(Segment::attach_file(name, file, None, self.timeout)?),
+            Some(file) => Ok(Segment::attach_file(
+                name,
+                file,
+                None,
+                self.timeout,
+                &self.trust,
+            )?),
             None => Err(SegmentCreateError::AlreadyExists {
                 name: name.to_string(),
             }),
@@ -242,7 +295,7 @@ impl SegmentBuilder {
         let size = self.checked_size()?;
         let deadline = Instant::now() + self.timeout;
         loop {
-            match Segment::open_once(&name, Some(size), self.timeout) {
+            match Segment::open_once(&name, Some(size), self.timeout, &self.trust) {
                 Ok(seg) => return Ok(seg),
                 Err(SegmentOpenError::NotFound { .. }) => {}
                 Err(SegmentOpenError::Closing { .. }) if Instant::now() < deadline => {
@@ -252,7 +305,13 @@ impl SegmentBuilder {
                 Err(e) => return Err(e.into()),
             }
             if let Some(file) = create_published(&name, size, self.mode, self.owner)? {
-                return Ok(Segment::attach_file(name, file, None, self.timeout)?);
+                return Ok(Segment::attach_file(
+                    name,
+                    file,
+                    None,
+                    self.timeout,
+                    &self.trust,
+                )?);
             }
             // Lost the race to another creator: open theirs — unless it keeps
             // vanishing before we can (created and removed faster than we
@@ -286,14 +345,14 @@ impl SegmentBuilder {
     /// Opens an existing segment of any size.
     pub fn open(self) -> Result<Segment, SegmentOpenError> {
         let name = SegmentName::new(&self.name)?;
-        Segment::open_waiting(&name, None, self.timeout)
+        Segment::open_waiting(&name, None, self.timeout, &self.trust)
     }
 
     /// Opens an existing segment and checks its size.
     pub fn open_sized(self) -> Result<Segment, SegmentOpenError> {
         let name = SegmentName::new(&self.name)?;
         let size = round_up(self.size, PAGE);
-        Segment::open_waiting(&name, Some(size), self.timeout)
+        Segment::open_waiting(&name, Some(size), self.timeout, &self.trust)
     }
 
     fn checked_size(&self) -> Result<u64, SegmentCreateError> {
@@ -440,7 +499,24 @@ impl Segment {
             mode: 0o600,
             timeout: DEFAULT_TIMEOUT,
             owner: 0,
+            trust: Trust::default(),
         }
+    }
+
+    /// A builder for a segment that depends on this one (a pool chunk):
+    /// owned by it, with this segment's permission bits and accepted owners,
+    /// so a domain shared by a group stays shared as its pools grow.
+    pub(crate) fn dependent_builder(&self, name: &str) -> SegmentBuilder {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = self
+            .inner
+            .file
+            .metadata()
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0o600);
+        let mut builder = Segment::builder(name).owned_by(self.id()).permissions(mode);
+        builder.trust = self.inner.trust.clone();
+        builder
     }
 
     /// Opens an existing segment of any size, with the default timeout.
@@ -468,10 +544,11 @@ impl Segment {
         name: &SegmentName,
         size: Option<u64>,
         timeout: Duration,
+        trust: &Trust,
     ) -> Result<Self, SegmentOpenError> {
         let deadline = Instant::now() + timeout;
         loop {
-            match Self::open_once(name, size, timeout) {
+            match Self::open_once(name, size, timeout, trust) {
                 Err(SegmentOpenError::Closing { .. }) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_micros(200));
                 }
@@ -484,8 +561,9 @@ impl Segment {
         name: &SegmentName,
         size: Option<u64>,
         timeout: Duration,
+        trust: &Trust,
     ) -> Result<Self, SegmentOpenError> {
-        Self::attach_file(name.clone(), open_file(name)?, size, timeout)
+        Self::attach_file(name.clone(), open_file(name, trust)?, size, timeout, trust)
     }
 
     /// Maps an open segment file, validates its header and attaches.
@@ -494,6 +572,7 @@ impl Segment {
         file: File,
         expect_size: Option<u64>,
         timeout: Duration,
+        trust: &Trust,
     ) -> Result<Self, SegmentOpenError> {
         let io = |op: &'static str, source: io::Error| SegmentOpenError::Io {
             name: name.to_string(),
@@ -550,6 +629,7 @@ impl Segment {
             row_generation,
             id,
             registry: Mutex::new(HashMap::new()),
+            trust: trust.clone(),
         };
         let segment = Self {
             inner: Arc::new(seg),
@@ -1026,20 +1106,46 @@ fn entry_name(e: &DirEntry) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// Opens the existing segment file `name` for reading and writing.
-fn open_file(name: &SegmentName) -> Result<File, SegmentOpenError> {
-    shm::open(name.shm_path(), ShmOFlags::RDWR, Mode::empty())
-        .map(File::from)
-        .map_err(|e| match e {
-            Errno::NOENT => SegmentOpenError::NotFound {
-                name: name.to_string(),
-            },
-            e => SegmentOpenError::Io {
-                name: name.to_string(),
-                op: "shm_open",
-                source: e.into(),
-            },
-        })
+/// Opens the existing segment file `name` for reading and writing, if it
+/// is a regular file (never through a symbolic link, never blocking on a
+/// FIFO) owned by this user or one `trust` allows.
+///
+/// `shm_open` would follow a symbolic link (rustix's raw backend, like the
+/// kernel, does unless told not to), so this opens the file under `/dev/shm`
+/// itself, as glibc's `shm_open` does, with `O_NOFOLLOW`.
+pub(crate) fn open_file(name: &SegmentName, trust: &Trust) -> Result<File, SegmentOpenError> {
+    use rustix::fs::{FileType, OFlags};
+    let io = |op: &'static str, e: Errno| SegmentOpenError::Io {
+        name: name.to_string(),
+        op,
+        source: e.into(),
+    };
+    let path = format!("{SHM_DIR}{}", name.shm_path());
+    let fd = rustix::fs::open(
+        path.as_str(),
+        OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::NOENT => SegmentOpenError::NotFound {
+            name: name.to_string(),
+        },
+        Errno::LOOP => SegmentOpenError::SymbolicLink {
+            name: name.to_string(),
+        },
+        e => io("open", e),
+    })?;
+    let stat = rustix::fs::fstat(&fd).map_err(|e| io("fstat", e))?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(SegmentOpenError::NotAFile {
+            name: name.to_string(),
+        });
+    }
+    trust.check(name, stat.st_uid, stat.st_gid)?;
+    // Back to blocking mode for everything after the open (it never
+    // matters for a regular file, but say what we mean).
+    rustix::fs::fcntl_setfl(&fd, OFlags::RDWR).map_err(|e| io("fcntl", e))?;
+    Ok(File::from(fd))
 }
 
 /// Maps a segment file and validates its header and control block.
