@@ -74,6 +74,8 @@ mod segment;
 mod shm_safe;
 mod sync;
 #[cfg(not(shmidl_loom))]
+mod topic;
+#[cfg(not(shmidl_loom))]
 pub mod wire;
 
 #[cfg(not(shmidl_loom))]
@@ -83,7 +85,10 @@ pub use crate::bounded::{CapacityError, FixedSizeBytes, FixedSizeString, FixedSi
 #[cfg(not(shmidl_loom))]
 pub use crate::message::ShmMessage;
 #[cfg(not(shmidl_loom))]
-pub use crate::node::{Node, NodeBuilder, TopicConfig, TopicError, MAX_TOPIC_LEN};
+pub use crate::node::{
+    Join, Node, NodeBuilder, NodeOpenError, TopicConfig, TopicError, TopicInfo, TopicRequest,
+    DEFAULT_MAX_TOPICS, MAX_TOPIC_LEN,
+};
 #[cfg(not(shmidl_loom))]
 pub use crate::pool::{
     ArrayPool, ArrayPoolBuilder, HandleError, LocalPool, Pool, PoolBuilder, PoolExhausted,

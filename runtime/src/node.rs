@@ -1,21 +1,35 @@
 //! [`Node`]: one process's presence in a shmidl domain, and the shortest
 //! path from a topic name to a typed publisher or subscriber.
+//!
+//! A domain is a small registry segment (`/dev/shm/shmidl.<domain>`): one
+//! entry per topic with its name, type name, fingerprint and configuration
+//! (`topic/registry.rs`). Each topic's pool, router and pool chunks live in
+//! a segment of the topic's own, created by its first user with a size
+//! computed from its configuration, and removed when its last live user
+//! leaves; so no topic can run out of room because another took it, and a
+//! domain holds thousands of topics.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
 use thiserror::Error;
 
 use crate::{
-    name::{NameError, MAX_OBJECT_NAME_LEN},
-    pool::{Pool, PoolOpenError},
-    router::{PortsExhausted, Publisher, Router, RouterOpenError, SendMode, Subscriber},
-    segment::{Segment, SegmentCreateError, SegmentOpenError},
+    audit::{AuditError, AuditReport},
+    pool::{pool_object_bytes, Pool, PoolOpenError},
+    router::{
+        router_object_bytes, PortsExhausted, Publisher, Router, RouterConfig, RouterOpenError,
+        SendMode, Subscriber,
+    },
+    segment::{ObjectError, Segment, SegmentCreateError, SegmentOpenError, WeakSegment},
     shm_safe::ShmSafe,
+    topic::registry::{Registry, TopicRecord},
 };
 
-/// Longest topic name: the router's object name is the topic with `/`
-/// replaced by `.`, and its pool's adds `.pool`.
-pub const MAX_TOPIC_LEN: usize = MAX_OBJECT_NAME_LEN - ".pool".len();
+/// Longest topic name in bytes (the schema language's limit too).
+pub const MAX_TOPIC_LEN: usize = crate::topic::registry::MAX_TOPIC_NAME_LEN;
+
+/// Topics a domain holds unless [`NodeBuilder::max_topics`] says otherwise.
+pub const DEFAULT_MAX_TOPICS: u32 = 4096;
 
 /// A topic's pool and router settings; the schema's `topic` options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +62,104 @@ impl Default for TopicConfig {
     }
 }
 
+impl fmt::Display for TopicConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pool {} × {} chunk(s), depth {}, overflow {:?}, {} publishers, {} subscribers",
+            self.pool,
+            self.pool_chunks,
+            self.depth,
+            self.overflow,
+            self.max_publishers,
+            self.max_subscribers
+        )
+    }
+}
+
+/// What a process asks of a topic when it opens it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicRequest {
+    /// Exactly this configuration: the topic is created with it, or, if it
+    /// exists, must have it (`TopicError::ConfigMismatch` otherwise). What
+    /// a program that defines the topic (generated code, a schema) passes.
+    Exact(TopicConfig),
+    /// Whatever the topic's creator chose, with these minimums: a process
+    /// that only joins states what matters to it. If nobody created the
+    /// topic yet, it is created with the defaults raised to the minimums.
+    Join(Join),
+}
+
+impl From<TopicConfig> for TopicRequest {
+    fn from(config: TopicConfig) -> Self {
+        TopicRequest::Exact(config)
+    }
+}
+
+impl From<Join> for TopicRequest {
+    fn from(join: Join) -> Self {
+        TopicRequest::Join(join)
+    }
+}
+
+/// Joins a topic with its creator's settings, checking only what the joiner
+/// states, each as "at least".
+///
+/// ```
+/// # use shmidl::{Join, Node, TopicConfig, SendMode};
+/// # let domain = format!("doc-join-{}", std::process::id());
+/// let node = Node::builder(&domain).open_or_create()?;
+/// let config = TopicConfig { depth: 32, overflow: SendMode::OverwriteOldest, ..Default::default() };
+/// let mut publisher = node.publisher::<u64>("robot/ticks", config)?;
+/// // The subscriber does not repeat the publisher's overflow mode or pool size.
+/// let mut subscriber = node.subscriber::<u64>("robot/ticks", Join::new().min_depth(16))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Join {
+    min_depth: u32,
+    min_pool: u32,
+}
+
+impl Join {
+    /// No requirement.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The queue depth must be at least `depth`.
+    #[must_use]
+    pub fn min_depth(mut self, depth: u32) -> Self {
+        self.min_depth = depth;
+        self
+    }
+
+    /// The pool must have at least `slots` slots (per chunk).
+    #[must_use]
+    pub fn min_pool(mut self, slots: u32) -> Self {
+        self.min_pool = slots;
+        self
+    }
+}
+
+impl TopicRequest {
+    /// The configuration a topic gets if this request creates it.
+    fn config_for_create(&self) -> TopicConfig {
+        match *self {
+            TopicRequest::Exact(c) => c,
+            TopicRequest::Join(j) => {
+                let d = TopicConfig::default();
+                TopicConfig {
+                    depth: d.depth.max(j.min_depth),
+                    pool: d.pool.max(j.min_pool),
+                    ..d
+                }
+            }
+        }
+    }
+}
+
 /// Joining a topic failed.
 #[derive(Debug, Error)]
 pub enum TopicError {
@@ -58,6 +170,71 @@ pub enum TopicError {
         name: String,
         /// What is wrong.
         why: &'static str,
+    },
+    /// The topic carries another type.
+    #[error(
+        "topic `{topic}` carries `{existing_type}` (fingerprint {existing_fingerprint:#018x}), \
+         not `{requested_type}` (fingerprint {requested_fingerprint:#018x})"
+    )]
+    TypeMismatch {
+        /// The topic.
+        topic: String,
+        /// The type it was created with (its canonical description).
+        existing_type: String,
+        /// That type's fingerprint.
+        existing_fingerprint: u64,
+        /// The type asked for.
+        requested_type: String,
+        /// Its fingerprint.
+        requested_fingerprint: u64,
+    },
+    /// The topic exists with another configuration than the one required
+    /// exactly.
+    #[error(
+        "topic `{topic}` exists with {existing}, not {requested}; join it with \
+         `shmidl::Join` to accept its settings, or use the same configuration"
+    )]
+    ConfigMismatch {
+        /// The topic.
+        topic: String,
+        /// Its configuration.
+        existing: Box<TopicConfig>,
+        /// The one asked for.
+        requested: Box<TopicConfig>,
+    },
+    /// The topic exists, and a [`Join`] minimum is not met.
+    #[error("topic `{topic}` has {what} {existing}; this process requires at least {required}")]
+    Unmet {
+        /// The topic.
+        topic: String,
+        /// Which setting.
+        what: &'static str,
+        /// Its value.
+        existing: u32,
+        /// The minimum asked for.
+        required: u32,
+    },
+    /// Every entry of the domain's topic registry is taken.
+    #[error(
+        "domain `{domain}` holds {capacity} topics already; create the domain with a larger \
+         `NodeBuilder::max_topics`"
+    )]
+    RegistryFull {
+        /// The domain.
+        domain: String,
+        /// Its registry's capacity.
+        capacity: u32,
+    },
+    /// The domain's registry could not be read or written.
+    #[error(transparent)]
+    Registry(#[from] ObjectError),
+    /// The topic's segment could not be created or opened.
+    #[error("topic `{topic}`: {source}")]
+    Segment {
+        /// The topic.
+        topic: String,
+        /// Why.
+        source: SegmentCreateError,
     },
     /// The topic's pool could not be opened or created.
     #[error(transparent)]
@@ -70,15 +247,14 @@ pub enum TopicError {
     Ports(#[from] PortsExhausted),
 }
 
-/// One process's presence in a domain: a segment that every participant of
-/// the domain opens by name, and the participant row it holds there (whose
-/// liveness lock tells survivors when it died, so they can reclaim what it
-/// held).
+/// One process's presence in a domain: the domain's registry segment, the
+/// participant row it holds there (whose liveness lock tells survivors when
+/// it died), and the topic segments this process has open.
 ///
 /// ```
 /// use shmidl::{Node, TopicConfig};
 /// # let domain = format!("doc-node-{}", std::process::id());
-/// let node = Node::builder(&domain).size(4 << 20).open_or_create()?;
+/// let node = Node::builder(&domain).open_or_create()?;
 /// let mut subscriber = node.subscriber::<u64>("robot/ticks", TopicConfig::default())?;
 /// let mut publisher = node.publisher::<u64>("robot/ticks", TopicConfig::default())?;
 /// let mut sample = publisher.loan()?;
@@ -94,6 +270,10 @@ pub struct Node {
 
 struct NodeInner {
     segment: Segment,
+    registry: Registry,
+    /// Topic segments open in this process, by segment name; weak, so a
+    /// topic's segment is left when this process's last port of it drops.
+    topics: std::sync::Mutex<HashMap<String, WeakSegment>>,
 }
 
 impl fmt::Debug for Node {
@@ -105,21 +285,57 @@ impl fmt::Debug for Node {
     }
 }
 
+/// Joining a domain failed.
+#[derive(Debug, Error)]
+pub enum NodeOpenError {
+    /// The domain's segment could not be opened or created.
+    #[error(transparent)]
+    Segment(#[from] SegmentCreateError),
+    /// The domain's topic registry could not be found, created or read.
+    #[error("domain `{domain}`: topic registry: {source}")]
+    Registry {
+        /// The domain.
+        domain: String,
+        /// Why.
+        source: ObjectError,
+    },
+}
+
+impl From<SegmentOpenError> for NodeOpenError {
+    fn from(e: SegmentOpenError) -> Self {
+        NodeOpenError::Segment(e.into())
+    }
+}
+
 /// Builds a [`Node`].
 #[derive(Debug, Clone)]
 pub struct NodeBuilder {
     segment: crate::segment::SegmentBuilder,
+    max_topics: u32,
 }
 
 impl NodeBuilder {
-    /// Size of the domain's segment when this node creates it (default 16 MiB).
+    /// Size of the domain's registry segment when this node creates it
+    /// (default: room for [`max_topics`](Self::max_topics) entries; a
+    /// smaller segment holds as many topics as fit, 512 bytes each). Topic
+    /// data does not live there: each topic has a segment of its own.
     #[must_use]
     pub fn size(mut self, bytes: u64) -> Self {
         self.segment = self.segment.size(bytes);
         self
     }
 
-    /// Permission bits of the domain's segment (default `0o600`).
+    /// Topics the domain can hold when this node creates it (default
+    /// [`DEFAULT_MAX_TOPICS`]; 512 bytes of registry each).
+    #[must_use]
+    pub fn max_topics(mut self, topics: u32) -> Self {
+        self.max_topics = topics.max(1);
+        self.segment = self.segment.size(domain_size(self.max_topics));
+        self
+    }
+
+    /// Permission bits of the domain's segments (default `0o600`); topic
+    /// segments and pool chunks get the same.
     #[must_use]
     pub fn permissions(mut self, mode: u32) -> Self {
         self.segment = self.segment.permissions(mode);
@@ -145,7 +361,7 @@ impl NodeBuilder {
 
     /// Joins the domain, creating its segment if no participant has. An
     /// existing segment is joined whatever its size.
-    pub fn open_or_create(self) -> Result<Node, SegmentCreateError> {
+    pub fn open_or_create(self) -> Result<Node, NodeOpenError> {
         let deadline = std::time::Instant::now() + crate::segment::DEFAULT_TIMEOUT;
         let segment = loop {
             if std::time::Instant::now() >= deadline {
@@ -164,24 +380,43 @@ impl NodeBuilder {
                 Ok(s) => break s,
                 // Another participant created it first: join theirs.
                 Err(SegmentCreateError::AlreadyExists { .. }) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         };
+        // A segment sized by hand holds as many topics as fit.
+        let fit = (segment.free_bytes().saturating_sub(4096) / 512).min(u64::from(u32::MAX)) as u32;
+        let capacity = self.max_topics.min(fit).max(1);
+        let registry =
+            Registry::open(&segment, capacity).map_err(|source| NodeOpenError::Registry {
+                domain: segment.name().to_owned(),
+                source,
+            })?;
         Ok(Node {
-            inner: Arc::new(NodeInner { segment }),
+            inner: Arc::new(NodeInner {
+                segment,
+                registry,
+                topics: std::sync::Mutex::new(HashMap::new()),
+            }),
         })
     }
 }
 
+/// A domain segment with room for `topics` registry entries, the directory
+/// and the participant table.
+fn domain_size(topics: u32) -> u64 {
+    crate::segment::layout::DATA_OFFSET + crate::topic::registry::registry_bytes(topics) + 64 * 1024
+}
+
 impl Node {
-    /// Starts building a node of `domain` (the segment name).
+    /// Starts building a node of `domain` (the registry segment's name).
     pub fn builder(domain: &str) -> NodeBuilder {
         NodeBuilder {
-            segment: Segment::builder(domain).size(16 << 20),
+            segment: Segment::builder(domain).size(domain_size(DEFAULT_MAX_TOPICS)),
+            max_topics: DEFAULT_MAX_TOPICS,
         }
     }
 
-    /// The domain's segment.
+    /// The domain's registry segment.
     pub fn segment(&self) -> &Segment {
         &self.inner.segment
     }
@@ -192,52 +427,272 @@ impl Node {
         self.inner.segment.participant_id()
     }
 
-    /// Reclaims what dead participants of the domain held (see
-    /// [`Segment::cleanup_dead`]). Returns how many were reclaimed.
+    /// Topic segments this process has open now.
+    pub fn topic_segments(&self) -> Vec<Segment> {
+        let mut topics = self.inner.topics.lock().unwrap_or_else(|p| p.into_inner());
+        topics.retain(|_, weak| weak.upgrade().is_some());
+        topics.values().filter_map(WeakSegment::upgrade).collect()
+    }
+
+    /// Reclaims what dead participants held in the domain segment and in
+    /// every topic segment this process has open (see
+    /// [`Segment::cleanup_dead`]). Returns how many were reclaimed in the
+    /// domain segment (a dead process is one participant of each segment
+    /// it had joined).
     pub fn cleanup_dead(&self) -> std::io::Result<usize> {
+        for segment in self.topic_segments() {
+            segment.cleanup_dead()?;
+        }
         self.inner.segment.cleanup_dead()
     }
 
-    /// The pool and router of `topic`, found or created with `config`.
+    /// Audits the domain segment and every topic segment this process has
+    /// open ([`Segment::audit`]), summing the reports. Every one must be
+    /// quiescent.
+    pub fn audit(&self) -> Result<AuditReport, AuditError> {
+        let mut total = self.inner.segment.audit()?;
+        for segment in self.topic_segments() {
+            let r = segment.audit()?;
+            total.reclaimed_participants += r.reclaimed_participants;
+            total.pools += r.pools;
+            total.counts_fixed += r.counts_fixed;
+            total.slots_freed += r.slots_freed;
+        }
+        Ok(total)
+    }
+
+    /// Every topic ever opened in the domain: name, type, fingerprint,
+    /// configuration.
+    pub fn topics(&self) -> Vec<TopicInfo> {
+        self.inner
+            .registry
+            .records()
+            .into_iter()
+            .map(|(name, r)| TopicInfo {
+                segment: topic_segment_name(&self.inner.segment, &r),
+                name,
+                type_name: r.type_name,
+                fingerprint: r.fingerprint,
+                config: r.config,
+            })
+            .collect()
+    }
+
+    /// The pool and router of `topic`: found, or created with the
+    /// request's configuration. See [`TopicRequest`] for what is checked
+    /// when the topic exists.
     pub fn router<T: ShmSafe>(
         &self,
         topic: &str,
-        config: TopicConfig,
+        request: impl Into<TopicRequest>,
     ) -> Result<Router<T>, TopicError> {
-        let object = topic_object_name(topic)?;
-        let pool = Pool::<T>::builder(&self.inner.segment, &format!("{object}.pool"))
-            .capacity(config.pool)
-            .growable(config.pool_chunks)
+        validate_topic(topic)?;
+        let request = request.into();
+        let wanted = TopicRecord {
+            index: 0,
+            generation: 0,
+            type_name: T::LAYOUT.describe(),
+            fingerprint: T::FINGERPRINT,
+            elements: 0,
+            config: request.config_for_create(),
+        };
+        let record = self.resolve(topic, &wanted, &request)?;
+        let c = record.config;
+        let router_config = RouterConfig {
+            max_publishers: c.max_publishers,
+            max_subscribers: c.max_subscribers,
+            depth: c.depth,
+            default_mode: c.overflow,
+        };
+        let segment = self.topic_segment(topic, &record, || {
+            let (pool_bytes, pool_align) = pool_object_bytes::<T>(c.pool, 1)?;
+            let router_bytes = router_object_bytes(&router_config)?;
+            Ok(pool_bytes + pool_align + router_bytes + 64)
+        })?;
+        let pool = Pool::<T>::builder(&segment, "pool")
+            .capacity(c.pool)
+            .growable(c.pool_chunks)
             .open_or_create()?;
-        Ok(Router::builder(&pool, &object)
-            .max_publishers(config.max_publishers)
-            .max_subscribers(config.max_subscribers)
-            .depth(config.depth)
-            .default_mode(config.overflow)
+        Ok(Router::builder(&pool, "router")
+            .max_publishers(c.max_publishers)
+            .max_subscribers(c.max_subscribers)
+            .depth(c.depth)
+            .default_mode(c.overflow)
             .open_or_create()?)
     }
 
-    /// A publisher on `topic`.
+    /// A publisher on `topic` (see [`router`](Self::router)).
     pub fn publisher<T: ShmSafe>(
         &self,
         topic: &str,
-        config: TopicConfig,
+        request: impl Into<TopicRequest>,
     ) -> Result<Publisher<T>, TopicError> {
-        Ok(self.router::<T>(topic, config)?.publisher()?)
+        Ok(self.router::<T>(topic, request)?.publisher()?)
     }
 
-    /// A subscriber on `topic`.
+    /// A subscriber on `topic` (see [`router`](Self::router)).
     pub fn subscriber<T: ShmSafe>(
         &self,
         topic: &str,
-        config: TopicConfig,
+        request: impl Into<TopicRequest>,
     ) -> Result<Subscriber<T>, TopicError> {
-        Ok(self.router::<T>(topic, config)?.subscriber()?)
+        Ok(self.router::<T>(topic, request)?.subscriber()?)
+    }
+
+    /// The registry record `topic` is opened with: the existing one if it
+    /// fits the request, a new one if the topic is new, or a redefinition
+    /// if it does not fit but no segment of it exists (nobody uses it).
+    fn resolve(
+        &self,
+        topic: &str,
+        wanted: &TopicRecord,
+        request: &TopicRequest,
+    ) -> Result<TopicRecord, TopicError> {
+        let registry = &self.inner.registry;
+        // Two rounds: define or redefine, then check what is in force.
+        for _ in 0..3 {
+            let Some(current) = registry.lookup(topic) else {
+                match registry.define(topic, wanted, |_| false)? {
+                    Some(_) => continue,
+                    None => {
+                        return Err(TopicError::RegistryFull {
+                            domain: self.inner.segment.name().to_owned(),
+                            capacity: registry.capacity(),
+                        })
+                    }
+                }
+            };
+            let Err(conflict) = fits(topic, &current, wanted, request) else {
+                return Ok(current);
+            };
+            let unused = !Segment::exists(&topic_segment_name(&self.inner.segment, &current));
+            if !unused {
+                return Err(conflict);
+            }
+            // Nobody uses the topic: it takes the new definition.
+            registry.define(topic, wanted, |now| {
+                *now == current && !Segment::exists(&topic_segment_name(&self.inner.segment, now))
+            })?;
+        }
+        // Still no fit after redefining: report what is there now.
+        let current = registry.lookup(topic).ok_or(TopicError::RegistryFull {
+            domain: self.inner.segment.name().to_owned(),
+            capacity: registry.capacity(),
+        })?;
+        fits(topic, &current, wanted, request).map(|()| current)
+    }
+
+    /// The segment of `topic` for `record`: already open in this process,
+    /// or opened, or created with room for `payload()` bytes of objects.
+    fn topic_segment(
+        &self,
+        topic: &str,
+        record: &TopicRecord,
+        payload: impl FnOnce() -> Result<u64, TopicError>,
+    ) -> Result<Segment, TopicError> {
+        let name = topic_segment_name(&self.inner.segment, record);
+        let mut open = self.inner.topics.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(segment) = open.get(&name).and_then(WeakSegment::upgrade) {
+            return Ok(segment);
+        }
+        let size = crate::segment::layout::DATA_OFFSET + payload()?;
+        let segment = self
+            .inner
+            .segment
+            .sibling_builder(&name)
+            .size(size.max(crate::segment::MIN_SEGMENT_SIZE))
+            .open_or_create()
+            .map_err(|source| TopicError::Segment {
+                topic: topic.to_owned(),
+                source,
+            })?;
+        open.insert(name, segment.downgrade());
+        Ok(segment)
     }
 }
 
-/// `robot/joint_states` → `robot.joint_states`, after validation.
-fn topic_object_name(topic: &str) -> Result<String, TopicError> {
+/// A topic of a domain, as its registry records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// The topic name.
+    pub name: String,
+    /// The payload type's canonical description (`robot.v1.JointState`,
+    /// `[u8; 64]`).
+    pub type_name: String,
+    /// Its fingerprint.
+    pub fingerprint: u64,
+    /// The topic's configuration.
+    pub config: TopicConfig,
+    /// The name of the topic's segment (present while a process uses it).
+    pub segment: String,
+}
+
+/// Whether `current` serves `request` for the type of `wanted`.
+fn fits(
+    topic: &str,
+    current: &TopicRecord,
+    wanted: &TopicRecord,
+    request: &TopicRequest,
+) -> Result<(), TopicError> {
+    if current.fingerprint != wanted.fingerprint || current.elements != wanted.elements {
+        return Err(TopicError::TypeMismatch {
+            topic: topic.to_owned(),
+            existing_type: current.type_name.clone(),
+            existing_fingerprint: current.fingerprint,
+            requested_type: wanted.type_name.clone(),
+            requested_fingerprint: wanted.fingerprint,
+        });
+    }
+    match request {
+        TopicRequest::Exact(c) if *c != current.config => Err(TopicError::ConfigMismatch {
+            topic: topic.to_owned(),
+            existing: Box::new(current.config),
+            requested: Box::new(*c),
+        }),
+        TopicRequest::Join(j) => {
+            let unmet = |what, existing, required| TopicError::Unmet {
+                topic: topic.to_owned(),
+                what,
+                existing,
+                required,
+            };
+            if current.config.depth < j.min_depth {
+                return Err(unmet("depth", current.config.depth, j.min_depth));
+            }
+            if current.config.pool < j.min_pool {
+                return Err(unmet("pool", current.config.pool, j.min_pool));
+            }
+            Ok(())
+        }
+        TopicRequest::Exact(_) => Ok(()),
+    }
+}
+
+/// The segment name of a topic: `<domain>.t<entry>-<generation>-<domain id>`,
+/// or, when that is too long, a hash of it. The domain's random id makes a
+/// leftover topic segment of an earlier domain of the same name never match.
+fn topic_segment_name(domain: &Segment, record: &TopicRecord) -> String {
+    let full = format!(
+        "{}.t{}-{}-{:016x}",
+        domain.name(),
+        record.index,
+        record.generation,
+        domain.id()
+    );
+    if full.len() <= crate::MAX_SEGMENT_NAME_LEN - 48 {
+        full
+    } else {
+        let h = crate::fingerprint::Hasher::new()
+            .str(domain.name())
+            .u64(domain.id())
+            .finish();
+        format!("t-{h:016x}-{}-{}", record.index, record.generation)
+    }
+}
+
+/// Checks a topic name: 1 to [`MAX_TOPIC_LEN`] bytes of `[A-Za-z0-9_]+`
+/// segments separated by `/`.
+fn validate_topic(topic: &str) -> Result<(), TopicError> {
     let bad = |why| TopicError::InvalidTopic {
         name: topic.to_owned(),
         why,
@@ -246,7 +701,7 @@ fn topic_object_name(topic: &str) -> Result<String, TopicError> {
         return Err(bad("it is empty"));
     }
     if topic.len() > MAX_TOPIC_LEN {
-        return Err(bad("it is longer than 59 bytes"));
+        return Err(bad("it is longer than 128 bytes"));
     }
     for part in topic.split('/') {
         if part.is_empty() {
@@ -256,12 +711,7 @@ fn topic_object_name(topic: &str) -> Result<String, TopicError> {
             return Err(bad("segments may hold only ASCII letters, digits and '_'"));
         }
     }
-    let object = topic.replace('/', ".");
-    crate::name::validate_object_name(&object).map_err(|e: NameError| match e {
-        NameError::TooLong { .. } => bad("it is too long"),
-        _ => bad("it does not make a valid object name"),
-    })?;
-    Ok(object)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -269,13 +719,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn topic_names_map_to_object_names() {
-        assert_eq!(
-            topic_object_name("robot/joint_states").unwrap(),
-            "robot.joint_states"
-        );
-        for bad in ["", "/a", "a/", "a//b", "a.b", "a b", &"x".repeat(60)] {
-            assert!(topic_object_name(bad).is_err(), "{bad:?} accepted");
+    fn topic_names_are_checked() {
+        assert!(validate_topic("robot/joint_states").is_ok());
+        assert!(validate_topic(&"x".repeat(128)).is_ok());
+        for bad in ["", "/a", "a/", "a//b", "a.b", "a b", &"x".repeat(129)] {
+            assert!(validate_topic(bad).is_err(), "{bad:?} accepted");
         }
     }
 }

@@ -339,11 +339,13 @@ pub fn run_churn(
 /// The chunk segments of `segment`'s growable pools present in `/dev/shm`
 /// now (file names, sorted).
 pub fn chunk_files(segment: &str) -> Vec<String> {
-    let prefix = format!("shmidl.{segment}.chunk-");
+    // A domain's topic segments are `<domain>.t…`, their chunks
+    // `<topic segment>.chunk-…`: every chunk under the name counts.
+    let prefix = format!("shmidl.{segment}.");
     let mut v: Vec<String> = std::fs::read_dir("/dev/shm")
         .expect("reading /dev/shm")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with(&prefix))
+        .filter(|n| n.starts_with(&prefix) && n.contains(".chunk-"))
         .collect();
     v.sort();
     v

@@ -94,7 +94,7 @@ fn killing_members_at_random_never_corrupts_duplicates_or_leaks() {
         let out = wait_with_deadline(m.child, deadline);
         assert!(out.status.success(), "a soak member failed: {out:?}");
     }
-    let report = node.segment().audit().unwrap();
+    let report = node.audit().unwrap();
     eprintln!("soak: {kills} kills; audit after cleanup: {report:?}");
     assert_eq!(router.publisher_count(), 0);
     assert_eq!(router.subscriber_count(), 0);

@@ -164,7 +164,7 @@ fn retire_window(point: &str) {
         .unwrap();
     expect_abort(child(point, &["crash-at", &domain, "grow"]), point);
     assert_eq!(node.cleanup_dead().unwrap(), 1);
-    let report = node.segment().audit().unwrap();
+    let report = node.audit().unwrap();
     eprintln!("{point}: {report:?}");
     let pool = router.pool();
     assert_eq!(
@@ -187,7 +187,7 @@ fn retire_window(point: &str) {
 
 /// After the death: an audit leaves every slot free and the topic working.
 fn settle(node: &Node, router: &shmidl::Router<u64>, point: &str) {
-    let report = node.segment().audit().unwrap();
+    let report = node.audit().unwrap();
     eprintln!("{point}: {report:?}");
     assert_eq!(
         router.pool().free_count(),

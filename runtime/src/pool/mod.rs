@@ -795,6 +795,16 @@ macro_rules! pool_make {
     };
 }
 
+/// Bytes and alignment of a pool object of `capacity` slots of `elements`
+/// values of `T` (one chunk): what a segment needs to hold it.
+pub(crate) fn pool_object_bytes<T>(
+    capacity: u32,
+    elements: u32,
+) -> Result<(u64, u64), PoolOpenError> {
+    let geom = Geometry::new::<T>(capacity, elements)?;
+    Ok((geom.total_size as u64, geom.align as u64))
+}
+
 /// Builds a pool in a segment. The finishing method names the policy.
 #[derive(Debug)]
 pub struct PoolBuilder<'s, T> {

@@ -76,7 +76,7 @@ pub enum SendMode {
 }
 
 impl SendMode {
-    fn encode(self) -> (u32, u64) {
+    pub(crate) fn encode(self) -> (u32, u64) {
         match self {
             Self::WaitIfFull(d) => (0, d.as_nanos().min(u128::from(u64::MAX)) as u64),
             Self::SoftFailIfFull => (1, 0),
@@ -84,7 +84,7 @@ impl SendMode {
         }
     }
 
-    fn decode(kind: u32, nanos: u64) -> Option<Self> {
+    pub(crate) fn decode(kind: u32, nanos: u64) -> Option<Self> {
         match kind {
             0 => Some(Self::WaitIfFull(Duration::from_nanos(nanos))),
             1 => Some(Self::SoftFailIfFull),
@@ -207,6 +207,11 @@ impl Geometry {
             total_size: rings_offset + rings * ring_stride,
         })
     }
+}
+
+/// Bytes of a router object with `config`: what a segment needs to hold it.
+pub(crate) fn router_object_bytes(config: &RouterConfig) -> Result<u64, RouterOpenError> {
+    Ok(Geometry::new(config)?.total_size as u64)
 }
 
 /// Untyped access to a router object's ports and rings.
@@ -666,6 +671,15 @@ pub struct Publisher<T: ShmSafe> {
     _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
+impl<T: ShmSafe> fmt::Debug for Publisher<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher")
+            .field("router", &self.router.inner.name)
+            .field("port", &self.index)
+            .finish()
+    }
+}
+
 impl<T: ShmSafe> Publisher<T> {
     /// A mutable sample from the router's pool, waiting up to the pool's
     /// timeout; write it in place, then [`publish`](Self::publish) it.
@@ -961,6 +975,15 @@ pub struct Subscriber<T: ShmSafe> {
     /// Polls before sleeping in a blocking receive.
     spins: u32,
     _not_sync: PhantomData<std::cell::Cell<()>>,
+}
+
+impl<T: ShmSafe> fmt::Debug for Subscriber<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("router", &self.router.inner.name)
+            .field("port", &self.index)
+            .finish()
+    }
 }
 
 impl<T: ShmSafe> Subscriber<T> {

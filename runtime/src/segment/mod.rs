@@ -75,6 +75,8 @@ pub struct ObjectKind(pub u32);
 impl ObjectKind {
     /// A plain `T: ShmSafe` value.
     pub const PLAIN: Self = Self(1);
+    /// A domain's topic registry.
+    pub const TOPIC_REGISTRY: Self = Self(5);
     /// A [`Pool`](crate::Pool).
     pub const POOL: Self = Self(2);
     /// An array pool.
@@ -88,6 +90,7 @@ impl ObjectKind {
             Self::POOL => "pool",
             Self::ARRAY_POOL => "array pool",
             Self::ROUTER => "router",
+            Self::TOPIC_REGISTRY => "topic registry",
             _ => "object of unknown kind",
         }
     }
@@ -128,6 +131,17 @@ pub(crate) struct Placed {
 #[derive(Clone)]
 pub struct Segment {
     inner: Arc<Inner>,
+}
+
+/// A [`Segment`] that does not keep its mapping alive.
+#[derive(Clone)]
+pub(crate) struct WeakSegment(std::sync::Weak<Inner>);
+
+impl WeakSegment {
+    /// The segment, if a handle to it still lives in this process.
+    pub(crate) fn upgrade(&self) -> Option<Segment> {
+        self.0.upgrade().map(|inner| Segment { inner })
+    }
 }
 
 struct Inner {
@@ -501,6 +515,27 @@ impl Segment {
             owner: 0,
             trust: Trust::default(),
         }
+    }
+
+    /// A builder for an independent segment with this segment's permission
+    /// bits and accepted owners (a domain's topic segments).
+    pub(crate) fn sibling_builder(&self, name: &str) -> SegmentBuilder {
+        let mut builder = self.dependent_builder(name);
+        builder.owner = 0;
+        builder
+    }
+
+    /// Whether a file of that segment name exists in `/dev/shm` (of any
+    /// kind: a symbolic link counts).
+    pub(crate) fn exists(name: &str) -> bool {
+        SegmentName::new(name)
+            .map(|n| std::fs::symlink_metadata(format!("{SHM_DIR}{}", n.shm_path())).is_ok())
+            .unwrap_or(false)
+    }
+
+    /// A handle that does not keep the segment mapped.
+    pub(crate) fn downgrade(&self) -> WeakSegment {
+        WeakSegment(Arc::downgrade(&self.inner))
     }
 
     /// A builder for a segment that depends on this one (a pool chunk):
@@ -1044,6 +1079,13 @@ impl Segment {
             index,
             what,
         }
+    }
+
+    /// Runs `f` holding the segment's directory lock (the kernel releases it
+    /// if this process dies inside `f`).
+    pub(crate) fn with_directory_lock<R>(&self, f: impl FnOnce() -> R) -> Result<R, ObjectError> {
+        let _guard = self.lock_dir()?;
+        Ok(f())
     }
 
     fn lock_dir(&self) -> Result<lock::DirLockGuard<'_>, ObjectError> {

@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use shmidl::{Node, ObjectError, Pool, RawSample, Router, Sample, Segment, SendMode};
+use shmidl::{Join, Node, ObjectError, Pool, RawSample, Router, Sample, Segment, SendMode};
 use shmidl_tests::{
     crash_config, crash_grow_config, install_drop_counter, soak_config, wait_for, Counted,
     DropCounterGuard, Msg, CRASH_TOPIC, SOAK_TOPIC,
@@ -34,6 +34,8 @@ fn main() -> ExitCode {
         ["crash-holder", domain] => crash_holder(domain),
         ["crash-grow-holder", domain] => crash_grow_holder(domain),
         ["crash-at", domain, role] => crash_at(domain, role),
+        ["topic-join", domain, topics] => topic_join(domain, topics),
+        ["topic-hold", domain, topic] => topic_hold(domain, topic),
         ["soak-pub", domain, id] => soak_publisher(domain, id),
         ["soak-sub", domain] => soak_subscriber(domain),
         ["idle-subscriber", domain] => idle_subscriber(domain),
@@ -386,6 +388,70 @@ fn idle_subscriber(domain: &str) -> Result<(), String> {
     wait_to_be_killed()
 }
 
+/// Joins each topic of the comma-separated list (accepting its creator's
+/// settings) as a subscriber, says `ready=1`, then expects one message on
+/// each: `small/<i>` topics carry the `u64` `i`; `big:<topic>` topics carry
+/// 1 MiB frames whose every byte is 0xab.
+fn topic_join(domain: &str, topics: &str) -> Result<(), String> {
+    let node = Node::builder(domain)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let mut small = Vec::new();
+    let mut big = Vec::new();
+    for topic in topics.split(',') {
+        match topic.strip_prefix("big:") {
+            Some(name) => big.push(
+                node.subscriber::<[u8; 1 << 20]>(name, Join::new())
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => {
+                let expect: u64 = topic
+                    .rsplit('/')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("small topics end in a number")?;
+                let sub = node
+                    .subscriber::<u64>(topic, Join::new())
+                    .map_err(|e| e.to_string())?;
+                small.push((expect, sub));
+            }
+        }
+    }
+    println!("ready=1");
+    for (expect, sub) in &mut small {
+        let m = sub.recv_timeout(DEADLINE).map_err(|e| e.to_string())?;
+        if *m != *expect {
+            return Err(format!("expected {expect}, got {}", *m));
+        }
+    }
+    for sub in &mut big {
+        let frame = sub.recv_timeout(DEADLINE).map_err(|e| e.to_string())?;
+        if frame.iter().any(|&b| b != 0xab) {
+            return Err("a 1 MiB frame arrived damaged".into());
+        }
+    }
+    Ok(())
+}
+
+/// Joins `topic` as a subscriber, says `ready=1`, and leaves when its
+/// stdin closes.
+fn topic_hold(domain: &str, topic: &str) -> Result<(), String> {
+    let node = Node::builder(domain)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let _sub = node
+        .subscriber::<u64>(topic, Join::new())
+        .map_err(|e| e.to_string())?;
+    println!("ready=1");
+    let mut line = String::new();
+    while std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?
+        > 0
+    {}
+    Ok(())
+}
+
 /// Attaches a publisher, never sends, waits to be killed.
 fn idle_publisher(domain: &str) -> Result<(), String> {
     let node = Node::builder(domain)
@@ -471,6 +537,12 @@ fn crash_at(domain: &str, role: &str) -> Result<(), String> {
     match role {
         "attach" | "reclaim" => {
             let node = Node::builder(domain).open_or_create().map_err(|x| e(&x))?;
+            if role == "reclaim" {
+                // The dead holder's pool records are in the topic's segment:
+                // joining the topic attaches there and reclaims them.
+                node.router::<u64>(CRASH_TOPIC, crash_config())
+                    .map_err(|x| e(&x))?;
+            }
             node.segment()
                 .find_or_create("fresh", || AtomicU64::new(1))
                 .map_err(|x| e(&x))?;

@@ -1,0 +1,318 @@
+//! A domain's topic registry: one fixed-size entry per topic (name, type
+//! name, fingerprint, element count, configuration), in one object of the
+//! domain segment.
+//!
+//! Layout (`docs/segment-format.md`, "Topic registry"): a 64-byte header
+//! (`capacity`, `entry_size`, `count`), then `capacity` entries of 512 bytes.
+//! Entries are found by open addressing on the FNV-1a hash of the topic
+//! name, probing linearly; an entry is never removed, so a lookup stops at
+//! the first empty entry. Entries are written only under the domain's
+//! directory lock (the kernel releases it if the writer dies), and published
+//! by a Release store of `state`; readers take no lock.
+
+use crate::{
+    fingerprint::Hasher,
+    router::SendMode,
+    segment::{ObjectError, ObjectKind, ObjectSpec, ObjectType, Segment},
+    sync::{AtomicU32, AtomicU64, Ordering},
+    TopicConfig,
+};
+
+/// Longest topic name (bytes), as in the schema language.
+pub const MAX_TOPIC_NAME_LEN: usize = 128;
+/// Longest stored type name; longer descriptions are cut (the fingerprint,
+/// not the name, decides whether two types match).
+const MAX_TYPE_NAME_LEN: usize = 256;
+
+const ENTRY_EMPTY: u32 = 0;
+const ENTRY_READY: u32 = 1;
+
+#[repr(C, align(64))]
+struct Header {
+    capacity: AtomicU32,
+    entry_size: AtomicU32,
+    /// Entries in use (for `shmidl ls` and the full check).
+    count: AtomicU32,
+    _reserved: [AtomicU32; 13],
+}
+
+#[repr(C, align(64))]
+struct Entry {
+    state: AtomicU32,
+    name_len: AtomicU32,
+    name_hash: AtomicU64,
+    fingerprint: AtomicU64,
+    /// Elements per sample for a runtime-sized topic; 0 for a fixed-size one.
+    elements: AtomicU32,
+    type_name_len: AtomicU32,
+    pool: AtomicU32,
+    pool_chunks: AtomicU32,
+    depth: AtomicU32,
+    max_publishers: AtomicU32,
+    max_subscribers: AtomicU32,
+    overflow_mode: AtomicU32,
+    overflow_timeout_ns: AtomicU64,
+    /// Bumped each time the topic is redefined (while no segment of it
+    /// existed); part of the topic segment's name.
+    generation: AtomicU32,
+    _pad: AtomicU32,
+    name: [AtomicU64; MAX_TOPIC_NAME_LEN / 8],
+    type_name: [AtomicU64; MAX_TYPE_NAME_LEN / 8],
+}
+
+const _: () = {
+    assert!(std::mem::size_of::<Header>() == 64);
+    assert!(std::mem::size_of::<Entry>() == 512);
+};
+
+/// What a registry entry says about a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TopicRecord {
+    pub index: u32,
+    pub generation: u32,
+    pub type_name: String,
+    pub fingerprint: u64,
+    pub elements: u32,
+    pub config: TopicConfig,
+}
+
+/// The registry of one domain, mapped in this process.
+pub(crate) struct Registry {
+    segment: Segment,
+    offset: u64,
+    capacity: u32,
+}
+
+/// Bytes of a registry of `capacity` entries.
+pub(crate) fn registry_bytes(capacity: u32) -> u64 {
+    64 + 512 * u64::from(capacity)
+}
+
+fn words_of<const N: usize>(s: &str) -> [u64; N] {
+    let mut bytes = vec![0u8; N * 8];
+    let len = s.len().min(N * 8);
+    bytes[..len].copy_from_slice(&s.as_bytes()[..len]);
+    let mut words = [0u64; N];
+    for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *w = u64::from_le_bytes(b);
+    }
+    words
+}
+
+fn string_of(words: &[AtomicU64], len: u32) -> String {
+    let bytes: Vec<u8> = words
+        .iter()
+        .flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes())
+        .take((len as usize).min(words.len() * 8))
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn hash_of(name: &str) -> u64 {
+    Hasher::new().str(name).finish()
+}
+
+impl Registry {
+    /// Finds or creates the registry object of `capacity` entries in the
+    /// domain segment. An existing registry is used whatever its capacity.
+    pub(crate) fn open(segment: &Segment, capacity: u32) -> Result<Self, ObjectError> {
+        let size = registry_bytes(capacity);
+        let spec = ObjectSpec {
+            ty: ObjectType {
+                kind: ObjectKind::TOPIC_REGISTRY,
+                fingerprint: crate::fingerprint::runtime("topic_registry", 1),
+                size,
+            },
+            align: 64,
+            any_size: true,
+        };
+        let placed = segment.find_or_create_raw("topics", spec, |ptr| {
+            // SAFETY: the directory reserved `size` bytes at `ptr`, 64-aligned,
+            // for us alone until the entry is marked ready; zero bytes are
+            // empty entries.
+            unsafe { ptr.as_ptr().write_bytes(0, size as usize) };
+            // SAFETY: the object starts with a `Header` (64-aligned, now
+            // zero-initialised atomics), written before publication.
+            let header = unsafe { ptr.cast::<Header>().as_ref() };
+            header.capacity.store(capacity, Ordering::Relaxed);
+            header.entry_size.store(512, Ordering::Relaxed);
+        })?;
+        let corrupt = |what: &'static str| ObjectError::Corrupt {
+            segment: segment.name().to_owned(),
+            index: 0,
+            what,
+        };
+        if placed.size < 64 {
+            return Err(corrupt("topic registry smaller than its header"));
+        }
+        // SAFETY: the object is initialised, 64-aligned and at least 64
+        // bytes; the header's fields are atomics.
+        let header = unsafe { segment.ptr_at(placed.offset).cast::<Header>().as_ref() };
+        let found = header.capacity.load(Ordering::Relaxed);
+        if header.entry_size.load(Ordering::Relaxed) != 512
+            || found == 0
+            || registry_bytes(found) > placed.size
+        {
+            return Err(corrupt("topic registry header does not match its object"));
+        }
+        Ok(Registry {
+            segment: segment.clone(),
+            offset: placed.offset,
+            capacity: found,
+        })
+    }
+
+    pub(crate) fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: checked in `open`: an initialised header at `offset`,
+        // kept mapped by `self.segment`.
+        unsafe { self.segment.ptr_at(self.offset).cast::<Header>().as_ref() }
+    }
+
+    fn entry(&self, i: u32) -> &Entry {
+        debug_assert!(i < self.capacity);
+        let at = self.offset + 64 + 512 * u64::from(i);
+        // SAFETY: `i < capacity` and `open` checked that `capacity` entries
+        // fit in the object; entries are 64-aligned and all atomics.
+        unsafe { self.segment.ptr_at(at).cast::<Entry>().as_ref() }
+    }
+
+    /// The probe sequence of `name`: where it is, or the empty entry where
+    /// it would go. `None` if every entry is taken by other names.
+    fn probe(&self, name: &str) -> (Option<u32>, Option<u32>) {
+        let hash = hash_of(name);
+        let start = (hash % u64::from(self.capacity)) as u32;
+        for k in 0..self.capacity {
+            let i = (start + k) % self.capacity;
+            let e = self.entry(i);
+            // SYNC POINT: pairs with the Release store of `state` in
+            // `define`: a READY entry's fields are visible.
+            match e.state.load(Ordering::Acquire) {
+                ENTRY_READY
+                    if e.name_hash.load(Ordering::Relaxed) == hash
+                        && e.name_len.load(Ordering::Relaxed) as usize == name.len()
+                        && string_of(&e.name, name.len() as u32) == name =>
+                {
+                    return (Some(i), None);
+                }
+                ENTRY_READY => {}
+                ENTRY_EMPTY => return (None, Some(i)),
+                // A corrupt state: never reuse the entry, keep probing.
+                _ => {}
+            }
+        }
+        (None, None)
+    }
+
+    /// The record of `name`, if the topic was ever defined in this domain.
+    pub(crate) fn lookup(&self, name: &str) -> Option<TopicRecord> {
+        self.probe(name).0.map(|i| self.record(i))
+    }
+
+    fn record(&self, i: u32) -> TopicRecord {
+        let e = self.entry(i);
+        let load = |a: &AtomicU32| a.load(Ordering::Relaxed);
+        TopicRecord {
+            index: i,
+            generation: load(&e.generation),
+            type_name: string_of(&e.type_name, load(&e.type_name_len)),
+            fingerprint: e.fingerprint.load(Ordering::Relaxed),
+            elements: load(&e.elements),
+            config: TopicConfig {
+                pool: load(&e.pool),
+                pool_chunks: load(&e.pool_chunks),
+                depth: load(&e.depth),
+                // An undecodable mode (a corrupt entry) reads as the default;
+                // the router's own header decides what really happens.
+                overflow: SendMode::decode(
+                    load(&e.overflow_mode),
+                    e.overflow_timeout_ns.load(Ordering::Relaxed),
+                )
+                .unwrap_or(TopicConfig::default().overflow),
+                max_publishers: load(&e.max_publishers),
+                max_subscribers: load(&e.max_subscribers),
+            },
+        }
+    }
+
+    /// Every topic of the domain, in registry order.
+    pub(crate) fn records(&self) -> Vec<(String, TopicRecord)> {
+        (0..self.capacity)
+            .filter(|&i| self.entry(i).state.load(Ordering::Acquire) == ENTRY_READY)
+            .map(|i| {
+                let e = self.entry(i);
+                (
+                    string_of(&e.name, e.name_len.load(Ordering::Relaxed)),
+                    self.record(i),
+                )
+            })
+            .collect()
+    }
+
+    /// Defines `name` (under the directory lock): a new entry, or, with
+    /// `redefine`, new type and configuration for an existing one (the
+    /// caller checked that no segment of the topic exists). Returns the
+    /// record now in force, or `None` if the registry is full.
+    pub(crate) fn define(
+        &self,
+        name: &str,
+        new: &TopicRecord,
+        redefine: impl FnOnce(&TopicRecord) -> bool,
+    ) -> Result<Option<TopicRecord>, ObjectError> {
+        self.segment.with_directory_lock(|| {
+            let (found, empty) = self.probe(name);
+            let (i, fresh) = match (found, empty) {
+                (Some(i), _) => {
+                    let current = self.record(i);
+                    if !redefine(&current) {
+                        return Some(current);
+                    }
+                    (i, false)
+                }
+                (None, Some(i)) => (i, true),
+                (None, None) => return None,
+            };
+            let e = self.entry(i);
+            let store = |a: &AtomicU32, v: u32| a.store(v, Ordering::Relaxed);
+            store(&e.name_len, name.len() as u32);
+            e.name_hash.store(hash_of(name), Ordering::Relaxed);
+            for (w, v) in e.name.iter().zip(words_of::<16>(name)) {
+                w.store(v, Ordering::Relaxed);
+            }
+            e.fingerprint.store(new.fingerprint, Ordering::Relaxed);
+            store(&e.elements, new.elements);
+            let type_len = new.type_name.len().min(MAX_TYPE_NAME_LEN);
+            store(&e.type_name_len, type_len as u32);
+            for (w, v) in e.type_name.iter().zip(words_of::<32>(&new.type_name)) {
+                w.store(v, Ordering::Relaxed);
+            }
+            let c = &new.config;
+            store(&e.pool, c.pool);
+            store(&e.pool_chunks, c.pool_chunks);
+            store(&e.depth, c.depth);
+            store(&e.max_publishers, c.max_publishers);
+            store(&e.max_subscribers, c.max_subscribers);
+            let (mode, timeout) = c.overflow.encode();
+            store(&e.overflow_mode, mode);
+            e.overflow_timeout_ns.store(timeout, Ordering::Relaxed);
+            if fresh {
+                // SYNC POINT: pairs with the Acquire loads of `state` in
+                // `probe` and `records`: whoever sees READY sees the fields.
+                e.state.store(ENTRY_READY, Ordering::Release);
+                self.header().count.fetch_add(1, Ordering::Relaxed);
+            } else {
+                // A redefinition changes fields of a READY entry that no
+                // process uses (no segment of the topic exists); the new
+                // generation names a new segment, so a reader that saw a mix
+                // of old and new fields fails to match and retries.
+                e.generation.fetch_add(1, Ordering::Release);
+            }
+            Some(self.record(i))
+        })
+    }
+}

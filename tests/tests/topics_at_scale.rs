@@ -1,0 +1,238 @@
+//! Topics at an application's scale, with real processes: a segment per
+//! topic (a 64 MiB camera topic next to a thousand small ones in a default
+//! domain), the lifetime of a topic's segment, joining with the creator's
+//! settings, and the errors for another type or another configuration.
+
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use shmidl::{Join, Node, SendMode, TopicConfig, TopicError};
+use shmidl_tests::{read_field, unique_name, wait_with_deadline};
+
+const CHILD: &str = env!("CARGO_BIN_EXE_shmidl-test-child");
+
+fn child(args: &[&str]) -> std::process::Child {
+    Command::new(CHILD)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawning the child")
+}
+
+/// Each open topic segment costs two descriptors (its file and a probe for
+/// liveness locks): raise the soft limit to the hard one.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    setrlimit(Resource::Nofile, limit).expect("raising RLIMIT_NOFILE");
+}
+
+#[test]
+fn a_default_domain_holds_a_64_mib_topic_and_a_thousand_small_ones() {
+    raise_fd_limit();
+    let domain = unique_name("scale");
+    let node = Node::builder(&domain).open_or_create().unwrap();
+
+    // 64 slots of 1 MiB: far more than any shared budget would allow.
+    let camera = TopicConfig {
+        pool: 64,
+        ..TopicConfig::default()
+    };
+    let mut frames = node
+        .publisher::<[u8; 1 << 20]>("cam/image", camera)
+        .unwrap();
+
+    let mut small = Vec::new();
+    let mut join_times = Vec::new();
+    for i in 0..1000 {
+        let t = Instant::now();
+        small.push(
+            node.publisher::<u64>(&format!("small/{i}"), TopicConfig::default())
+                .unwrap(),
+        );
+        join_times.push(t.elapsed());
+    }
+    let first: Duration = join_times[..10].iter().sum::<Duration>() / 10;
+    let last: Duration = join_times[990..].iter().sum::<Duration>() / 10;
+    eprintln!("joining a new topic: first ten {first:?} each, last ten {last:?} each");
+    assert_eq!(node.topics().len(), 1001);
+
+    // Another process joins the camera and three small topics, accepting
+    // their settings, and checks what arrives.
+    let mut c = child(&[
+        "topic-join",
+        &domain,
+        "big:cam/image,small/0,small/500,small/999",
+    ]);
+    assert_eq!(
+        read_field(&mut c, "ready", Duration::from_secs(60)).as_deref(),
+        Some("1")
+    );
+    let mut frame = frames.loan_zeroed().unwrap();
+    frame.fill(0xab);
+    assert_eq!(frames.publish(frame).unwrap(), 0);
+    for i in [0usize, 500, 999] {
+        let mut m = small[i].loan().unwrap();
+        *m = i as u64;
+        assert_eq!(small[i].publish(m).unwrap(), 0);
+    }
+    let out = wait_with_deadline(c, Instant::now() + Duration::from_secs(60));
+    assert!(out.status.success(), "{out:?}");
+
+    drop((frames, small));
+    assert!(
+        node.topic_segments().is_empty(),
+        "ports gone, segments left"
+    );
+    for topic in node.topics() {
+        assert!(
+            !std::path::Path::new(&format!("/dev/shm/shmidl.{}", topic.segment)).exists(),
+            "{} outlived its last user",
+            topic.name
+        );
+    }
+}
+
+#[test]
+fn a_topic_segment_lives_exactly_as_long_as_its_users() {
+    let domain = unique_name("life");
+    let node = Node::builder(&domain).open_or_create().unwrap();
+    let publisher = node
+        .publisher::<u64>("life/x", TopicConfig::default())
+        .unwrap();
+    let segment = node.topics()[0].segment.clone();
+    let path = format!("/dev/shm/shmidl.{segment}");
+    assert!(std::path::Path::new(&path).exists());
+
+    let mut holder = child(&["topic-hold", &domain, "life/x"]);
+    let stdin = holder.stdin.take().unwrap();
+    assert_eq!(
+        read_field(&mut holder, "ready", Duration::from_secs(30)).as_deref(),
+        Some("1")
+    );
+    drop(publisher);
+    assert!(node.topic_segments().is_empty());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "the other process still uses the topic"
+    );
+    drop(stdin); // the holder leaves
+    let out = wait_with_deadline(holder, Instant::now() + Duration::from_secs(30));
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "the last user left: the topic's segment is gone"
+    );
+    // The topic is still known, and comes back with its settings.
+    let again = node.subscriber::<u64>("life/x", Join::new()).unwrap();
+    assert!(std::path::Path::new(&path).exists());
+    drop(again);
+    // The domain segment itself never held topic data.
+    assert!(node.segment().size() < 4 << 20);
+    let _ = std::io::stdout().flush();
+}
+
+#[test]
+fn joining_accepts_the_creators_settings_and_checks_only_minimums() {
+    let domain = unique_name("join");
+    let node = Node::builder(&domain).open_or_create().unwrap();
+    let config = TopicConfig {
+        depth: 32,
+        overflow: SendMode::OverwriteOldest,
+        ..TopicConfig::default()
+    };
+    let mut publisher = node.publisher::<u64>("j/x", config).unwrap();
+    let mut subscriber = node
+        .subscriber::<u64>("j/x", Join::new().min_depth(16))
+        .unwrap();
+    let mut m = publisher.loan().unwrap();
+    *m = 5;
+    publisher.publish(m).unwrap();
+    assert_eq!(*subscriber.try_recv().unwrap().unwrap(), 5);
+
+    let err = node
+        .subscriber::<u64>("j/x", Join::new().min_depth(64))
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        TopicError::Unmet {
+            what: "depth",
+            existing: 32,
+            required: 64,
+            ..
+        }
+    ));
+    assert_eq!(
+        err.to_string(),
+        "topic `j/x` has depth 32; this process requires at least 64"
+    );
+}
+
+#[test]
+fn another_configuration_is_refused_with_both_configurations() {
+    let domain = unique_name("cfg");
+    let node = Node::builder(&domain).open_or_create().unwrap();
+    let _p = node
+        .publisher::<u64>("c/x", TopicConfig::default())
+        .unwrap();
+    let other = TopicConfig {
+        depth: 16,
+        overflow: SendMode::OverwriteOldest,
+        ..TopicConfig::default()
+    };
+    let err = node.subscriber::<u64>("c/x", other).unwrap_err();
+    assert!(matches!(err, TopicError::ConfigMismatch { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("depth 8, overflow WaitIfFull(1s)")
+            && text.contains("depth 16, overflow OverwriteOldest"),
+        "{text}"
+    );
+}
+
+#[test]
+fn another_type_is_refused_naming_the_topic_both_types_and_fingerprints() {
+    let domain = unique_name("type");
+    let node = Node::builder(&domain).open_or_create().unwrap();
+    let _p = node
+        .publisher::<[u32; 4]>("probe/pose", TopicConfig::default())
+        .unwrap();
+    let err = node
+        .subscriber::<[u32; 5]>("probe/pose", Join::new())
+        .unwrap_err();
+    let text = err.to_string();
+    assert_eq!(
+        text,
+        "topic `probe/pose` carries `[u32; 4]` (fingerprint 0xe89a81911de58196), \
+         not `[u32; 5]` (fingerprint 0x0795489a28d4cbb7)"
+    );
+}
+
+#[test]
+fn an_unused_topic_can_be_redefined() {
+    let domain = unique_name("redef");
+    let node = Node::builder(&domain).open_or_create().unwrap();
+    drop(
+        node.publisher::<u64>("r/x", TopicConfig::default())
+            .unwrap(),
+    );
+    // Nobody uses it now: a new definition replaces the old one.
+    let p = node
+        .publisher::<u32>(
+            "r/x",
+            TopicConfig {
+                depth: 4,
+                ..TopicConfig::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(node.topics()[0].type_name, "u32");
+    assert_eq!(node.topics()[0].config.depth, 4);
+    drop(p);
+}
