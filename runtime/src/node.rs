@@ -243,8 +243,13 @@ pub enum TopicError {
     #[error(transparent)]
     Router(#[from] RouterOpenError),
     /// No free publisher or subscriber slot.
-    #[error(transparent)]
-    Ports(#[from] PortsExhausted),
+    #[error("topic `{topic}`: {source}")]
+    Ports {
+        /// The topic.
+        topic: String,
+        /// The router's error, naming the setting that raises the limit.
+        source: PortsExhausted,
+    },
 }
 
 /// One process's presence in a domain: the domain's registry segment, the
@@ -527,7 +532,12 @@ impl Node {
         topic: &str,
         request: impl Into<TopicRequest>,
     ) -> Result<Publisher<T>, TopicError> {
-        Ok(self.router::<T>(topic, request)?.publisher()?)
+        self.router::<T>(topic, request)?
+            .publisher()
+            .map_err(|source| TopicError::Ports {
+                topic: topic.to_owned(),
+                source,
+            })
     }
 
     /// A subscriber on `topic` (see [`router`](Self::router)).
@@ -536,7 +546,12 @@ impl Node {
         topic: &str,
         request: impl Into<TopicRequest>,
     ) -> Result<Subscriber<T>, TopicError> {
-        Ok(self.router::<T>(topic, request)?.subscriber()?)
+        self.router::<T>(topic, request)?
+            .subscriber()
+            .map_err(|source| TopicError::Ports {
+                topic: topic.to_owned(),
+                source,
+            })
     }
 
     /// The registry record `topic` is opened with: the existing one if it

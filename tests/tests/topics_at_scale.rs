@@ -236,3 +236,24 @@ fn an_unused_topic_can_be_redefined() {
     assert_eq!(node.topics()[0].config.depth, 4);
     drop(p);
 }
+
+#[test]
+fn a_full_topic_names_the_limit_and_the_setting_that_raises_it() {
+    let domain = unique_name("ports");
+    let node = Node::builder(&domain).open_or_create().unwrap();
+    let config = TopicConfig {
+        max_subscribers: 1,
+        ..TopicConfig::default()
+    };
+    let _first = node.subscriber::<u64>("p/x", config).unwrap();
+    let text = node
+        .subscriber::<u64>("p/x", config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.starts_with("topic `p/x`: ")
+            && text.contains("all 1 in use")
+            && text.contains("TopicConfig::max_subscribers"),
+        "{text}"
+    );
+}

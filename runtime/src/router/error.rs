@@ -45,7 +45,11 @@ pub enum RouterOpenError {
 
 /// No free publisher or subscriber slot.
 #[derive(Debug, Clone, Error)]
-#[error("router `{router}` has no free {role} slot (all {capacity} in use)")]
+#[error(
+    "router `{router}` has no free {role} slot (all {capacity} in use); raise `max_{role}s` \
+     in the topic's configuration (`TopicConfig::max_{role}s`, the schema's `max_{role}s:` \
+     option or `RouterBuilder::max_{role}s`), up to 256"
+)]
 pub struct PortsExhausted {
     /// Router name.
     pub router: String,

@@ -115,7 +115,11 @@ pub enum SegmentOpenError {
         ours: u32,
     },
     /// Every participant row is taken by a live participant.
-    #[error("segment `{name}` has {capacity} live participants already")]
+    #[error(
+        "segment `{name}` has {capacity} live participants already: the segment format's \
+         fixed limit of {capacity} processes per domain and per topic (no setting raises it; \
+         each process needs one row, however many ports it opens)"
+    )]
     TooManyParticipants {
         /// The segment name.
         name: String,
