@@ -149,29 +149,32 @@ impl Layout {
         })
     }
 
-    /// Layout of `string<capacity>` and `bytes<capacity>`: `{ len: u32, bytes: [u8; N] }`.
+    /// Layout of `string<capacity>` and `bytes<capacity>`: `{ len: u32 as 4
+    /// little-endian bytes, bytes: [u8; N] }`, size `4 + N`, alignment 1 (no padding
+    /// anywhere, so every byte of a message is initialised and its memory is its wire
+    /// form).
     pub fn string(capacity: u64) -> Option<Layout> {
         Some(Layout {
-            size: round_up(capacity.checked_add(4)?, 4)?,
-            align: 4,
+            size: capacity.checked_add(4)?,
+            align: 1,
         })
     }
 
-    /// Layout of `sequence<T, capacity>`: `{ len: u32, <padding>, items: [T; N] }`.
+    /// Layout of `sequence<T, capacity>`: `{ len: u32 as 4 little-endian bytes,
+    /// reserved: 4 zero bytes, items: [T; N] }`, items at offset 8 (aligned for every
+    /// schema type), size `8 + N × size(T)`, the alignment of `T`.
     pub fn sequence(element: Layout, capacity: u64) -> Option<Layout> {
-        let align = element.align.max(4);
         let items = Self::sequence_items_offset(element);
         let size = items.checked_add(element.size.checked_mul(capacity)?)?;
         Some(Layout {
-            size: round_up(size, align)?,
-            align,
+            size: round_up(size, element.align)?,
+            align: element.align,
         })
     }
 
-    /// Offset of the `items` array inside a sequence of `element`: 4 rounded up to the
-    /// element's alignment.
-    pub fn sequence_items_offset(element: Layout) -> u64 {
-        element.align.max(4)
+    /// Offset of the `items` array inside a sequence: always 8.
+    pub fn sequence_items_offset(_element: Layout) -> u64 {
+        8
     }
 }
 
@@ -581,12 +584,12 @@ impl Schema {
             Type::String { capacity } | Type::Bytes { capacity } => Layout::string(*capacity)
                 .unwrap_or(Layout {
                     size: u64::MAX,
-                    align: 4,
+                    align: 1,
                 }),
             Type::Sequence { element, capacity } => {
                 Layout::sequence(self.layout_of(element), *capacity).unwrap_or(Layout {
                     size: u64::MAX,
-                    align: 4,
+                    align: 1,
                 })
             }
             Type::Named(id) => self.type_def(*id).layout,
@@ -693,15 +696,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn string_layout_rounds_length_prefix_and_bytes_to_four() {
-        assert_eq!(Layout::string(32), Some(Layout { size: 36, align: 4 }));
-        assert_eq!(Layout::string(1), Some(Layout { size: 8, align: 4 }));
-        assert_eq!(Layout::string(5), Some(Layout { size: 12, align: 4 }));
+    fn string_layout_is_a_four_byte_length_then_the_bytes_without_padding() {
+        assert_eq!(Layout::string(32), Some(Layout { size: 36, align: 1 }));
+        assert_eq!(Layout::string(1), Some(Layout { size: 5, align: 1 }));
+        assert_eq!(Layout::string(5), Some(Layout { size: 9, align: 1 }));
     }
 
     #[test]
-    fn sequence_layout_pads_items_to_their_alignment() {
-        // len u32 at 0, padding to 8, 16 f64 items.
+    fn sequence_items_start_at_eight_without_padding() {
+        // len and reserved bytes, then 16 f64 items.
         assert_eq!(
             Layout::sequence(Primitive::F64.layout(), 16),
             Some(Layout {
@@ -709,12 +712,12 @@ mod tests {
                 align: 8
             })
         );
-        // u8 items start right after the length; the total rounds up to 4.
+        // u8 items: no rounding, alignment 1.
         assert_eq!(
             Layout::sequence(Primitive::U8.layout(), 3),
-            Some(Layout { size: 8, align: 4 })
+            Some(Layout { size: 11, align: 1 })
         );
-        assert_eq!(Layout::sequence_items_offset(Primitive::U16.layout()), 4);
+        assert_eq!(Layout::sequence_items_offset(Primitive::U16.layout()), 8);
     }
 
     #[test]

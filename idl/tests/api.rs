@@ -71,7 +71,7 @@ fn the_model_exposes_resolved_types_layouts_constants_and_topics() {
             len: 16
         }
     );
-    assert_eq!((names.offset, names.padding_before), (12, 3));
+    assert_eq!((names.offset, names.padding_before), (9, 0));
     assert_eq!(sut.describe(&names.ty), "[string<32>; 16]");
     let Type::Named(mode) = s.fields[1].ty else {
         panic!("mode is not named")

@@ -510,11 +510,11 @@ pub(super) fn type_layout(ty: &Type, layouts: &[Option<Layout>]) -> Option<Layou
             Some(Layout::array(e, *len).unwrap_or(saturated(e.align)))
         }
         Type::String { capacity } | Type::Bytes { capacity } => {
-            Some(Layout::string(*capacity).unwrap_or(saturated(4)))
+            Some(Layout::string(*capacity).unwrap_or(saturated(1)))
         }
         Type::Sequence { element, capacity } => {
             let e = type_layout(element, layouts)?;
-            Some(Layout::sequence(e, *capacity).unwrap_or(saturated(e.align.max(4))))
+            Some(Layout::sequence(e, *capacity).unwrap_or(saturated(e.align)))
         }
         Type::Named(id) => layouts.get(id.index()).copied().flatten(),
     }
