@@ -73,3 +73,8 @@
 //! writes `ShmSafe` impls.
 
 pub mod derive;
+#[cfg(feature = "schema")]
+mod schema;
+
+#[cfg(feature = "schema")]
+pub use schema::{compile, Config, Error, GeneratedFile};

@@ -150,3 +150,106 @@ pub fn derive_shm_message(input: proc_macro::TokenStream) -> proc_macro::TokenSt
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     shmidl_codegen::derive::expand(input).into()
 }
+
+/// Includes the Rust code that `shmidl_codegen::compile` generated in
+/// `build.rs` for the given schema packages, inside modules that mirror the
+/// package paths.
+///
+/// ```ignore
+/// // src/lib.rs, with build.rs compiling schema/robot.shmidl (package robot.v1)
+/// shmidl::include_schema!("robot.v1");
+/// // now: robot::v1::JointState, robot::v1::topics::robot_joint_states, ...
+/// ```
+///
+/// Several packages in one call share their common module prefixes
+/// (`include_schema!("robot.v1", "robot.common")` makes one `pub mod robot`
+/// holding `v1` and `common`), so references between them resolve. `"_"`
+/// includes the root package (files without `package`) in place. The files
+/// are `$OUT_DIR/<package>.rs`, so Cargo rebuilds when they change.
+#[proc_macro]
+pub fn include_schema(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    include::expand(input.into()).into()
+}
+
+mod include {
+    use std::collections::BTreeMap;
+
+    use proc_macro2::{Span, TokenStream};
+    use syn::{parse::Parser, punctuated::Punctuated, LitStr, Token};
+
+    /// The module tree: children by name, and the packages included here.
+    #[derive(Default)]
+    struct Tree {
+        children: BTreeMap<String, Tree>,
+        files: Vec<String>,
+    }
+
+    pub(super) fn expand(input: TokenStream) -> TokenStream {
+        match try_expand(input) {
+            Ok(tokens) => tokens,
+            Err(e) => e.into_compile_error(),
+        }
+    }
+
+    fn try_expand(input: TokenStream) -> syn::Result<TokenStream> {
+        let packages = Punctuated::<LitStr, Token![,]>::parse_terminated.parse2(input)?;
+        if packages.is_empty() {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "name the packages to include, e.g. `include_schema!(\"robot.v1\")`",
+            ));
+        }
+        let mut tree = Tree::default();
+        for lit in &packages {
+            let package = lit.value();
+            if package == "_" {
+                tree.files.push("_".to_owned());
+                continue;
+            }
+            let valid = package.split('.').all(|s| {
+                s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+            if !valid {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "`{package}` is not a package path: expected identifiers joined by \
+                         `.` (as in the schema's `package robot.v1;`), or `_` for the root"
+                    ),
+                ));
+            }
+            let mut node = &mut tree;
+            for segment in package.split('.') {
+                node = node.children.entry(segment.to_owned()).or_default();
+            }
+            node.files.push(package);
+        }
+        Ok(emit(&tree))
+    }
+
+    fn emit(tree: &Tree) -> TokenStream {
+        let mut out = TokenStream::new();
+        for file in &tree.files {
+            let path = format!("/{file}.rs");
+            out.extend(quote::quote! {
+                include!(concat!(env!("OUT_DIR"), #path));
+            });
+        }
+        for (name, child) in &tree.children {
+            let ident = match syn::parse_str::<syn::Ident>(name) {
+                Ok(ident) => ident,
+                Err(_) => syn::Ident::new_raw(name, Span::call_site()),
+            };
+            let inner = emit(child);
+            let doc = format!(" Generated from the schema package `{name}` and below.");
+            out.extend(quote::quote! {
+                #[doc = #doc]
+                pub mod #ident {
+                    #inner
+                }
+            });
+        }
+        out
+    }
+}

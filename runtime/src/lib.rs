@@ -111,7 +111,7 @@ pub use crate::{
     scalar::{Bool, Enum, EnumRepr, ShmEnum, UndeclaredValue},
     shm_safe::ShmSafe,
 };
-pub use shmidl_macros::ShmMessage;
+pub use shmidl_macros::{include_schema, ShmMessage};
 
 /// The README's Rust snippets, compiled and run as doctests so that they
 /// cannot drift from the API.

@@ -7,7 +7,8 @@
 //!
 //! This process joins a domain (a shared-memory segment), subscribes to the
 //! topic `quickstart/ticks`, and starts a second copy of itself as the
-//! publisher. The publisher writes each message in place in shared memory
+//! publisher. The message type and the topic come from
+//! `examples/schema/quickstart.shmidl`, compiled to Rust by `build.rs`. The publisher writes each message in place in shared memory
 //! (no copy, no serialisation), stamped with the system-wide monotonic
 //! clock; the subscriber measures how long each took to arrive.
 //!
@@ -22,43 +23,27 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shmidl::{Node, SendMode, ShmMessage, TopicConfig};
-
-/// One 64-byte message, written in place in shared memory. The derive
-/// checks that it can live there (`#[repr(C)]`, no pointers, no implicit
-/// padding) and computes its type fingerprint.
-#[repr(C)]
-#[derive(Clone, Copy, Default, ShmMessage)]
-#[shm(name = "quickstart.Tick")]
-struct Tick {
-    seq: u64,
-    sent_ns: u64,
-    phase: u64,
-    filler: [u64; 4],
-    check: u64,
-}
+use shmidl::{Node, SendMode, TopicConfig};
+use shmidl_examples::{
+    now_ns,
+    quickstart::{topics::quickstart_ticks, Tick},
+};
 
 const PACED: u64 = 50_000;
 const PACE: Duration = Duration::from_micros(20);
 const BURST: u64 = 1_000_000;
-const TOPIC: &str = "quickstart/ticks";
+const TOPIC: &str = quickstart_ticks::NAME;
 /// How long either side waits for the other before giving up.
 const DEADLINE: Duration = Duration::from_secs(60);
 
+/// The topic's options from the schema (pool 256, depth 64, one publisher,
+/// one subscriber), with a longer wait when a queue is full than the
+/// schema's default second: the two processes may share one core.
 fn config() -> TopicConfig {
     TopicConfig {
-        pool: 256,
-        pool_chunks: 1,
-        depth: 64,
         overflow: SendMode::WaitIfFull(DEADLINE),
-        max_publishers: 1,
-        max_subscribers: 1,
+        ..quickstart_ticks::config()
     }
-}
-
-fn now_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 fn checksum(t: &Tick) -> u64 {
@@ -104,7 +89,7 @@ fn publisher(domain: &str) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(1));
     }
     let mut send = |seq: u64, phase: u64| -> Result<(), String> {
-        let mut tick = publisher.loan().map_err(|e| e.to_string())?;
+        let mut tick = publisher.loan_zeroed().map_err(|e| e.to_string())?;
         tick.seq = seq;
         tick.phase = phase;
         tick.filler = [seq; 4];

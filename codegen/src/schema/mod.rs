@@ -1,0 +1,349 @@
+//! `.shmidl` schemas → Rust source files, for `build.rs` and `shmidl gen`.
+//!
+//! [`compile`] is the three-line `build.rs`; [`Config`] is the builder with
+//! the options. The output is one file per package, `<package>.rs` in
+//! `$OUT_DIR` (`_.rs` for files without a `package` declaration), formatted
+//! with prettyplease, starting with an `@generated` header, and written only
+//! when its content changed, so Cargo does not rebuild for nothing.
+
+mod generate;
+mod ident;
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+/// Why code generation failed.
+///
+/// `Debug` prints the same as `Display`: in a `build.rs` whose `main`
+/// returns this error, Cargo shows the schema diagnostics (`path:line:col:
+/// error: …` with the source line and a caret), not a struct dump.
+pub enum Error {
+    /// The schemas have errors: every one, rendered as `shmidl check` does.
+    Schema(String),
+    /// Reading or writing a file failed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No output directory: not run by Cargo (no `$OUT_DIR`) and none set.
+    NoOutDir,
+    /// An attribute given to [`Config::type_attribute`] does not parse.
+    InvalidAttribute {
+        /// The type path it was given for.
+        path: String,
+        /// The attribute.
+        attribute: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The generated code does not parse (a bug in this crate).
+    Internal(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Schema(diagnostics) => write!(f, "{}", diagnostics.trim_end()),
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::NoOutDir => write!(
+                f,
+                "no output directory: $OUT_DIR is not set (not run from build.rs?); \
+                 set one with `Config::out_dir`"
+            ),
+            Error::InvalidAttribute {
+                path,
+                attribute,
+                message,
+            } => write!(
+                f,
+                "the attribute `{attribute}` for `{path}` does not parse: {message}"
+            ),
+            Error::Internal(message) => write!(
+                f,
+                "internal error: the generated code does not parse ({message}); please report it"
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// One generated file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// The file name (`robot.v1.rs`).
+    pub name: String,
+    /// The package it holds (`robot.v1`; empty for the root package).
+    pub package: String,
+    /// The formatted source.
+    pub content: String,
+}
+
+/// Options of the schema → Rust generator. A `&mut Self` builder:
+///
+/// ```no_run
+/// // build.rs
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     shmidl_codegen::Config::new()
+///         .derive("robot.v1", "serde::Serialize")
+///         .topics(true)
+///         .compile(&["schema/robot.shmidl"], &["schema"])?;
+///     Ok(())
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    out_dir: Option<PathBuf>,
+    attributes: Vec<(String, String)>,
+    runtime: String,
+    topics: bool,
+    rerun_if_changed: Option<bool>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Config {
+    /// The defaults: output to `$OUT_DIR`, runtime at `::shmidl`, topic
+    /// modules on, `cargo:rerun-if-changed` lines when run by Cargo.
+    pub fn new() -> Self {
+        Config {
+            out_dir: None,
+            attributes: Vec::new(),
+            runtime: "::shmidl".to_owned(),
+            topics: true,
+            rerun_if_changed: None,
+        }
+    }
+
+    /// Where the files go (default `$OUT_DIR`).
+    pub fn out_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Adds `attribute` (such as `#[serde(rename_all = "camelCase")]`) to
+    /// the types matching `path`: `"."` for every type, a package
+    /// (`"robot.v1"`) for its types, or a qualified type name
+    /// (`"robot.v1.Pose"`).
+    pub fn type_attribute(&mut self, path: &str, attribute: &str) -> &mut Self {
+        self.attributes
+            .push((path.to_owned(), attribute.to_owned()));
+        self
+    }
+
+    /// Adds `#[derive(<derive>)]` to the types matching `path` (see
+    /// [`type_attribute`](Self::type_attribute)).
+    pub fn derive(&mut self, path: &str, derive: &str) -> &mut Self {
+        self.type_attribute(path, &format!("#[derive({derive})]"))
+    }
+
+    /// The path of the runtime crate in generated code (default `::shmidl`),
+    /// for a renamed dependency or a re-export.
+    pub fn runtime_crate(&mut self, path: &str) -> &mut Self {
+        self.runtime = path.to_owned();
+        self
+    }
+
+    /// Whether to generate a `topics` module per package (default `true`).
+    pub fn topics(&mut self, on: bool) -> &mut Self {
+        self.topics = on;
+        self
+    }
+
+    /// Whether to print `cargo:rerun-if-changed=` for every schema and
+    /// import (default: when `$OUT_DIR` is set, i.e. under Cargo).
+    pub fn emit_rerun_if_changed(&mut self, on: bool) -> &mut Self {
+        self.rerun_if_changed = Some(on);
+        self
+    }
+
+    /// Loads and checks `schemas` (imports looked up next to each file,
+    /// then in `includes`), and returns the generated files without writing
+    /// them.
+    pub fn generate(
+        &self,
+        schemas: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<Vec<GeneratedFile>, Error> {
+        Ok(self.load_and_generate(schemas, includes)?.0)
+    }
+
+    /// Generates the files and writes those whose content changed.
+    pub fn compile(
+        &self,
+        schemas: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<(), Error> {
+        let out_dir = match &self.out_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or(Error::NoOutDir)?,
+        };
+        let (files, inputs) = self.load_and_generate(schemas, includes)?;
+        if self
+            .rerun_if_changed
+            .unwrap_or_else(|| std::env::var_os("OUT_DIR").is_some())
+        {
+            // The build-script protocol is lines on stdout.
+            #[allow(clippy::print_stdout)]
+            for input in &inputs {
+                println!("cargo:rerun-if-changed={}", input.display());
+            }
+        }
+        std::fs::create_dir_all(&out_dir).map_err(|source| Error::Io {
+            path: out_dir.clone(),
+            source,
+        })?;
+        for file in files {
+            write_if_changed(&out_dir.join(&file.name), &file.content)?;
+        }
+        Ok(())
+    }
+
+    fn load_and_generate(
+        &self,
+        schemas: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<(Vec<GeneratedFile>, Vec<PathBuf>), Error> {
+        let paths: Vec<PathBuf> = schemas.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        let includes: Vec<PathBuf> = includes.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        let schema =
+            shmidl_idl::load_all(&paths, &includes).map_err(|d| Error::Schema(d.to_string()))?;
+        let inputs: Vec<PathBuf> = schema
+            .files()
+            .iter()
+            .map(|f| f.path().to_path_buf())
+            .collect();
+        let mut files = Vec::new();
+        for package in schema.packages() {
+            // The files that declare the package, by file name (not the
+            // full path, so the output does not depend on where it is built).
+            let sources: Vec<String> = package
+                .files
+                .iter()
+                .filter_map(|&id| schema.file(id))
+                .map(|f| {
+                    f.path()
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                })
+                .collect();
+            let gen = generate::PackageGen {
+                schema: &schema,
+                package,
+                config: self,
+            };
+            let tokens = gen.items().map_err(Error::Internal)?;
+            let name = package.path.join(".");
+            files.push(GeneratedFile {
+                name: if name.is_empty() {
+                    "_.rs".to_owned()
+                } else {
+                    format!("{name}.rs")
+                },
+                content: format_file(&name, &sources, tokens)?,
+                package: name,
+            });
+        }
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok((files, inputs))
+    }
+
+    pub(crate) fn runtime_path_tokens(&self) -> TokenStream {
+        self.runtime.parse().unwrap_or_else(|_| quote!(::shmidl))
+    }
+
+    /// The configured attributes for the type `qualified`, parsed.
+    pub(crate) fn attributes_for<'a>(
+        &'a self,
+        qualified: &'a str,
+    ) -> impl Iterator<Item = Result<TokenStream, String>> + 'a {
+        self.attributes
+            .iter()
+            .filter(move |(path, _)| {
+                path.is_empty()
+                    || path == "."
+                    || qualified == path
+                    || qualified
+                        .strip_prefix(path.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+            .map(|(path, attribute)| {
+                let parsed = syn::parse::Parser::parse_str(syn::Attribute::parse_outer, attribute)
+                    .map_err(|e| {
+                        Error::InvalidAttribute {
+                            path: path.clone(),
+                            attribute: attribute.clone(),
+                            message: e.to_string(),
+                        }
+                        .to_string()
+                    })?;
+                Ok(quote!(#(#parsed)*))
+            })
+    }
+}
+
+/// Formats a package's items as a file with its header.
+fn format_file(package: &str, sources: &[String], items: TokenStream) -> Result<String, Error> {
+    let file: syn::File = syn::parse2(items).map_err(|e| Error::Internal(e.to_string()))?;
+    let body = prettyplease::unparse(&file);
+    let package = if package.is_empty() {
+        "the root package".to_owned()
+    } else {
+        format!("package `{package}`")
+    };
+    Ok(format!(
+        "// @generated by shmidl-codegen from {}: {package}. Do not edit.\n\n{body}",
+        sources.join(", ")
+    ))
+}
+
+/// Writes `content` to `path` unless the file already holds exactly that.
+fn write_if_changed(path: &Path, content: &str) -> Result<(), Error> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == content) {
+        return Ok(());
+    }
+    std::fs::write(path, content).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Compiles `schemas` with the default [`Config`]: the whole `build.rs`.
+///
+/// ```no_run
+/// // build.rs
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     shmidl_codegen::compile(&["schema/robot.shmidl"], &["schema"])?;
+///     Ok(())
+/// }
+/// ```
+pub fn compile(schemas: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<(), Error> {
+    Config::new().compile(schemas, includes)
+}

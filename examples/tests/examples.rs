@@ -1,0 +1,79 @@
+//! Every example runs to completion as a user would run it, with a deadline.
+
+use std::{
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+/// Waits for `child` with a deadline; kills it and fails if it hangs.
+fn finish(mut child: Child, what: &str) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{what} did not finish in time");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn spawn(exe: &str, args: &[&str]) -> Child {
+    Command::new(exe)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn producer_and_consumer_exchange_joint_states_in_two_processes() {
+    let domain = format!("ex-joints-{}", std::process::id());
+    let common = ["--domain", &domain, "--count", "300"];
+    let consumer = spawn(
+        env!("CARGO_BIN_EXE_consumer"),
+        &[&common[..], &["--idle-secs", "60"]].concat(),
+    );
+    let producer = spawn(
+        env!("CARGO_BIN_EXE_producer"),
+        &[&common[..], &["--rate", "2000", "--wait-secs", "60"]].concat(),
+    );
+    let produced = finish(producer, "producer");
+    let consumed = finish(consumer, "consumer");
+    let produced = String::from_utf8(produced.stdout).unwrap();
+    let consumed = String::from_utf8(consumed.stdout).unwrap();
+    assert!(produced.contains("sent 300"), "{produced}");
+    assert!(consumed.contains("received 300 joint states"), "{consumed}");
+    // The last message switches the arm to Idle, read through the checked enum.
+    assert!(consumed.contains("mode Idle"), "{consumed}");
+    assert!(consumed.contains("joint_1 = "), "{consumed}");
+}
+
+#[test]
+fn the_camera_hands_whole_frames_to_the_viewer() {
+    let out = finish(
+        spawn(env!("CARGO_BIN_EXE_camera"), &["--frames", "20"]),
+        "camera",
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("640×480 RGB, checksums ok"), "{stdout}");
+}
+
+#[test]
+fn the_derive_only_example_publishes_and_encodes() {
+    let out = finish(spawn(env!("CARGO_BIN_EXE_derive_only"), &[]), "derive_only");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("received Warn \"disk 91% full\" [507, 28]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("wire: 88 bytes"), "{stdout}");
+}
