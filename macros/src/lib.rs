@@ -113,6 +113,11 @@
 ///   counts for the layout, not for the fingerprint, and must be zero on
 ///   the wire. Name such fields `__pad0`, `__pad1`, … as generated code
 ///   does.
+/// - `#[shm(name = "self")]`: the field's name in the fingerprint and the
+///   layout description, when the Rust identifier cannot be the schema's
+///   (a schema field `self` is the Rust field `self_`). Default: the
+///   identifier without `r#` (`r#type` is `type`), or the position of a
+///   tuple field.
 ///
 /// Every problem is reported at once, each at its cause; the derive never
 /// panics.

@@ -75,32 +75,67 @@ pub(super) fn struct_attrs(attrs: &[Attribute], errors: &mut Errors) -> StructAt
     out
 }
 
-/// Reads the `#[shm(...)]` attributes of a field: `true` if it is marked
-/// `#[shm(padding)]`.
-pub(super) fn field_is_padding(attrs: &[Attribute], errors: &mut Errors) -> bool {
-    let mut padding = false;
+/// What `#[shm(...)]` on a field says.
+#[derive(Default)]
+pub(super) struct FieldAttrs {
+    /// `padding`: an explicit padding field.
+    pub(super) padding: bool,
+    /// `name = "type"`: the name hashed into the fingerprint, when the Rust
+    /// identifier cannot be the schema's (`self_` for `self`).
+    pub(super) name: Option<String>,
+}
+
+/// Reads the `#[shm(...)]` attributes of a field.
+pub(super) fn field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
+    let mut out = FieldAttrs::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident("shm")) {
         let parsed = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("padding") {
-                padding = true;
+                out.padding = true;
                 Ok(())
-            } else if meta.path.is_ident("name")
-                || meta.path.is_ident("crate")
-                || meta.path.is_ident("default")
-            {
+            } else if meta.path.is_ident("name") {
+                let lit: LitStr = meta.value()?.parse()?;
+                let name = lit.value();
+                let valid = name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    errors.push(syn::Error::new(
+                        lit.span(),
+                        format!("`{name}` is not a field name: expected an identifier"),
+                    ));
+                } else if out.name.replace(name).is_some() {
+                    errors.push(syn::Error::new(
+                        meta.path.span(),
+                        "duplicate `name` in `#[shm(...)]`",
+                    ));
+                }
+                Ok(())
+            } else if meta.path.is_ident("crate") || meta.path.is_ident("default") {
                 Err(meta.error(
-                    "`name`, `crate` and `default` belong on the struct; a field takes only \
-                     `#[shm(padding)]`",
+                    "`crate` and `default` belong on the struct; a field takes \
+                     `#[shm(padding)]` or `#[shm(name = \"...\")]`",
                 ))
             } else {
-                Err(meta.error("unknown `shm` field attribute; expected `#[shm(padding)]`"))
+                Err(meta.error(
+                    "unknown `shm` field attribute; expected `#[shm(padding)]` or \
+                     `#[shm(name = \"...\")]`",
+                ))
             }
         });
         if let Err(e) = parsed {
             errors.push(e);
         }
     }
-    padding
+    if out.padding && out.name.is_some() {
+        errors.push(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "a padding field has no name in the fingerprint: drop `name`",
+        ));
+    }
+    out
 }
 
 /// Checks that the struct is `#[repr(C)]`, optionally with `align(N)`, and

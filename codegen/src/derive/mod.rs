@@ -146,7 +146,8 @@ impl<'a> Message<'a> {
 
         let mut fields = Vec::new();
         for (index, field) in data.fields.iter().enumerate() {
-            let padding = attr::field_is_padding(&field.attrs, &mut errors);
+            let field_attrs = attr::field_attrs(&field.attrs, &mut errors);
+            let padding = field_attrs.padding;
             if padding {
                 check_padding_type(&field.ty, &mut errors);
             } else {
@@ -154,12 +155,18 @@ impl<'a> Message<'a> {
             }
             let (name, member, span) = match &field.ident {
                 Some(ident) => (
-                    ident.unraw().to_string(),
+                    field_attrs
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| ident.unraw().to_string()),
                     syn::Member::Named(ident.clone()),
                     ident.span(),
                 ),
                 None => (
-                    index.to_string(),
+                    field_attrs
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| index.to_string()),
                     syn::Member::Unnamed(syn::Index::from(index)),
                     field.ty.span(),
                 ),

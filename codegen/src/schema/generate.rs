@@ -159,8 +159,18 @@ impl PackageGen<'_> {
             let field = ident(&f.name);
             let ty = self.field_type(&f.ty, &self.package.path);
             let doc = docs(&f.docs, &format!("`{}` of `{}`.", f.name, qualified));
+            // The fingerprint hashes the schema's name: say it when the
+            // identifier had to differ (`self_` for `self`).
+            let unraw = field.to_string();
+            let rename = if unraw.trim_start_matches("r#") == f.name {
+                quote!()
+            } else {
+                let schema_name = &f.name;
+                quote!(#[shm(name = #schema_name)])
+            };
             fields.push(quote! {
                 #doc
+                #rename
                 pub #field: #ty,
             });
         }

@@ -20,7 +20,7 @@ struct BadPadding {
     a: u16,
     #[shm(padding)]
     pad: [u16; 1],
-    #[shm(name = "b")]
+    #[shm(crate = "b")]
     b: u32,
 }
 

@@ -1,0 +1,164 @@
+//! Snapshot tests of the schema generator: every valid golden schema of
+//! `idl/tests/fixtures/valid/<case>/input.shmidl` (with its case directory's
+//! `include/` as include path) generates exactly
+//! `codegen/tests/fixtures/<case>/<package>.rs`. Set `SHMIDL_BLESS=1` to
+//! rewrite them; a snapshot whose case or package is gone fails the test.
+//! (`shmidl-tests` compiles every one of these files and checks their sizes
+//! and fingerprints against the schema compiler.)
+
+#![cfg(feature = "schema")]
+
+use std::{
+    collections::BTreeSet,
+    fs,
+    path::{Path, PathBuf},
+};
+
+fn golden_cases() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../idl/tests/fixtures/valid");
+    let mut cases: Vec<PathBuf> = fs::read_dir(&root)
+        .expect("listing the golden schemas")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("input.shmidl").is_file())
+        .collect();
+    cases.sort();
+    cases
+}
+
+fn snapshot_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+#[test]
+fn every_golden_schema_generates_its_snapshot() {
+    let bless = std::env::var_os("SHMIDL_BLESS").is_some();
+    let mut failures = Vec::new();
+    let mut expected_files = BTreeSet::new();
+    for case in golden_cases() {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let include = case.join("include");
+        let includes: Vec<PathBuf> = if include.is_dir() {
+            vec![include]
+        } else {
+            Vec::new()
+        };
+        let files = shmidl_codegen::Config::new()
+            .generate(&[case.join("input.shmidl")], &includes)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!files.is_empty(), "{name}: nothing generated");
+        let dir = snapshot_root().join(&name);
+        for file in files {
+            let path = dir.join(&file.name);
+            expected_files.insert(path.clone());
+            if bless {
+                fs::create_dir_all(&dir).unwrap();
+                fs::write(&path, &file.content).unwrap();
+                continue;
+            }
+            let expected = fs::read_to_string(&path).unwrap_or_default();
+            if expected != file.content {
+                failures.push(format!(
+                    "{}: generated code differs (SHMIDL_BLESS=1 to accept)\n--- expected\n{expected}\n--- actual\n{}",
+                    path.display(),
+                    file.content
+                ));
+            }
+        }
+    }
+    // Orphans: snapshots no case produces any more.
+    for entry in fs::read_dir(snapshot_root())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for file in fs::read_dir(entry.path()).into_iter().flatten().flatten() {
+            let path = file.path();
+            if !expected_files.contains(&path) {
+                if bless {
+                    fs::remove_file(&path).unwrap();
+                } else {
+                    failures.push(format!("{} is orphaned: delete it", path.display()));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn a_schema_error_renders_like_shmidl_check_in_display_and_debug() {
+    let dir = std::env::temp_dir().join(format!("shmidl-codegen-err-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let schema = dir.join("bad.shmidl");
+    fs::write(&schema, "package p;\nstruct A { x: Vec4 }\n").unwrap();
+    let err = shmidl_codegen::Config::new()
+        .out_dir(&dir)
+        .emit_rerun_if_changed(false)
+        .compile(&[&schema], &[] as &[&Path])
+        .unwrap_err();
+    let shown = format!("{err:?}");
+    assert_eq!(shown, err.to_string());
+    assert!(
+        shown.contains("bad.shmidl:2:15: error: unknown type `Vec4`"),
+        "{shown}"
+    );
+    assert!(shown.contains("struct A { x: Vec4 }"), "{shown}");
+    assert!(shown.contains('^'), "{shown}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn files_are_written_only_when_their_content_changes() {
+    let dir = std::env::temp_dir().join(format!("shmidl-codegen-write-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let schema = dir.join("a.shmidl");
+    fs::write(&schema, "package a;\nstruct P { x: u32 }\n").unwrap();
+    let mut config = shmidl_codegen::Config::new();
+    config.out_dir(dir.join("out")).emit_rerun_if_changed(false);
+    config.compile(&[&schema], &[] as &[&Path]).unwrap();
+    let out = dir.join("out/a.rs");
+    let first = fs::metadata(&out).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    config.compile(&[&schema], &[] as &[&Path]).unwrap();
+    assert_eq!(fs::metadata(&out).unwrap().modified().unwrap(), first);
+    fs::write(&schema, "package a;\nstruct P { x: u64 }\n").unwrap();
+    config.compile(&[&schema], &[] as &[&Path]).unwrap();
+    assert!(fs::read_to_string(&out).unwrap().contains("pub x: u64"));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn attributes_apply_by_type_path_and_the_runtime_path_is_configurable() {
+    let dir = std::env::temp_dir().join(format!("shmidl-codegen-attr-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let schema = dir.join("a.shmidl");
+    fs::write(
+        &schema,
+        "package a.b;\nstruct P { x: u32 }\nmessage Q { y: u32 }\ntopic \"t\": Q;\n",
+    )
+    .unwrap();
+    let files = shmidl_codegen::Config::new()
+        .derive("a.b.P", "serde::Serialize")
+        .type_attribute("a", "#[must_use]")
+        .runtime_crate("::rt")
+        .topics(false)
+        .generate(&[&schema], &[] as &[&Path])
+        .unwrap();
+    let code = &files[0].content;
+    let p = code.find("pub struct P").unwrap();
+    let q = code.find("pub struct Q").unwrap();
+    assert_eq!(code[..p].matches("serde::Serialize").count(), 1, "{code}");
+    assert!(!code[p..q].contains("serde"), "{code}");
+    assert_eq!(code.matches("#[must_use]").count(), 2, "{code}");
+    assert!(code.contains("crate = \"::rt\"") && code.contains("::rt::ShmMessage"));
+    assert!(!code.contains("::shmidl"), "{code}");
+    assert!(!code.contains("mod topics"), "{code}");
+
+    let bad = shmidl_codegen::Config::new()
+        .type_attribute(".", "#[derive(")
+        .generate(&[&schema], &[] as &[&Path])
+        .unwrap_err();
+    assert!(bad.to_string().contains("#[derive("), "{bad}");
+    fs::remove_dir_all(&dir).unwrap();
+}
