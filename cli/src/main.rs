@@ -2,7 +2,9 @@
 //!
 //! - `shmidl check FILE... [-I DIR]... [-v]`: validate schemas (exit 1 with
 //!   diagnostics on stderr when invalid);
-//! - `shmidl fmt FILE [-I DIR]...`: print a schema in canonical formatting;
+//! - `shmidl fmt FILE [--check]`: print a schema in canonical formatting, or
+//!   check that it is;
+//! - `shmidl gen FILE... [-I DIR]... -o DIR`: generate Rust, as build.rs does;
 //! - `shmidl ls [--json]` / `shmidl clean [--dry-run]`: segments in
 //!   `/dev/shm`, and removal of those whose participants all died;
 //! - `shmidl bench pubsub [--json]`: publish-subscribe latency and
@@ -13,6 +15,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod gen;
 mod schema;
 mod segments;
 
@@ -61,13 +64,37 @@ enum Command {
         /// Role and parameters.
         args: Vec<String>,
     },
-    /// Print a schema in canonical formatting.
+    /// Print a schema in canonical formatting (needs only the file: imports
+    /// are not loaded).
     Fmt {
         /// Schema file.
         file: PathBuf,
+        /// Accepted for compatibility; formatting does not read imports.
+        #[arg(short = 'I', long = "include", hide = true)]
+        includes: Vec<PathBuf>,
+        /// Print nothing and exit 0 if the file is formatted; else print a
+        /// diff and exit 1.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Generate Rust from schemas: one `<package>.rs` per package, as
+    /// `shmidl_codegen::compile` does in build.rs.
+    Gen {
+        /// Schema files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// Directories searched for imports.
         #[arg(short = 'I', long = "include")]
         includes: Vec<PathBuf>,
+        /// Output directory.
+        #[arg(short = 'o', long = "out", required = true)]
+        out: PathBuf,
+        /// Path of the runtime crate in the generated code (default `::shmidl`).
+        #[arg(long)]
+        runtime_crate: Option<String>,
+        /// Do not generate topic modules.
+        #[arg(long)]
+        no_topics: bool,
     },
 }
 
@@ -104,7 +131,18 @@ fn main() -> ExitCode {
             includes,
             verbose,
         } => schema::check(&files, &includes, verbose),
-        Command::Fmt { file, includes } => schema::fmt(&file, &includes),
+        Command::Fmt {
+            file,
+            includes: _,
+            check,
+        } => schema::fmt(&file, check),
+        Command::Gen {
+            files,
+            includes,
+            out,
+            runtime_crate,
+            no_topics,
+        } => gen::gen(&files, &includes, &out, runtime_crate.as_deref(), no_topics),
         Command::Bench {
             which:
                 BenchKind::Pubsub {
