@@ -87,6 +87,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     table.push_str("    ]\n}\n");
+
+    // The agreement schema, whose types tests/src/lib.rs also derives.
+    let agreement = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/agreement.shmidl");
+    println!("cargo:rerun-if-changed={}", agreement.display());
+    shmidl_codegen::Config::new()
+        .out_dir(out.join("agreement"))
+        .compile(&[&agreement], &[] as &[&Path])?;
+    modules.push_str(
+        "pub mod agreement { pub mod agree { pub mod v1 { \
+         include!(concat!(env!(\"OUT_DIR\"), \"/agreement/agree.v1.rs\")); } } }\n",
+    );
     fs::write(
         out.join("golden.rs"),
         format!("/// The golden cases.\n#[allow(missing_docs, dead_code)]\npub mod golden {{\n{modules}}}\n\n{table}"),

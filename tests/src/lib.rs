@@ -350,3 +350,161 @@ pub fn chunk_files(segment: &str) -> Vec<String> {
     v.sort();
     v
 }
+
+/// The types of `tests/schema/agreement.shmidl`, declared by hand with
+/// `#[derive(ShmMessage)]` (explicit padding where the schema compiler puts
+/// it): they must agree with the schema, and with the code generated from
+/// it, on fingerprints, sizes and offsets.
+pub mod derived {
+    use shmidl::{Bool, Enum, FixedSizeBytes, FixedSizeString, FixedSizeVec, ShmMessage};
+
+    /// `enum Mode: u8`.
+    #[derive(ShmMessage, Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[repr(u8)]
+    #[shm(name = "agree.v1.Mode")]
+    pub enum Mode {
+        /// 0
+        #[default]
+        Idle = 0,
+        /// 1
+        Run = 1,
+        /// 2
+        Fault = 2,
+    }
+
+    /// `enum Dir: i16` with a negative value.
+    #[derive(ShmMessage, Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(i16)]
+    #[shm(name = "agree.v1.Dir")]
+    pub enum Dir {
+        /// -1
+        Back = -1,
+        /// 0
+        Stop = 0,
+        /// 1
+        Ahead = 1,
+    }
+
+    /// `struct Vec3`.
+    #[derive(ShmMessage, Clone, Copy, Debug, Default, PartialEq)]
+    #[repr(C)]
+    #[shm(name = "agree.v1.Vec3")]
+    pub struct Vec3 {
+        /// x
+        pub x: f64,
+        /// y
+        pub y: f64,
+        /// z
+        pub z: f64,
+    }
+
+    /// `message JointState`.
+    #[derive(ShmMessage, Clone, Copy, Debug, PartialEq)]
+    #[repr(C)]
+    #[shm(name = "agree.v1.JointState", default)]
+    pub struct JointState {
+        /// stamp
+        pub stamp_ns: u64,
+        /// mode
+        pub mode: Enum<Mode>,
+        /// names
+        pub names: [FixedSizeString<32>; 16],
+        /// padding
+        #[shm(padding)]
+        pub __pad0: [u8; 7],
+        /// position
+        pub position: FixedSizeVec<f64, 16>,
+        /// pose
+        pub pose: Vec3,
+    }
+
+    /// `message Text`.
+    #[derive(ShmMessage, Clone, Copy, Debug, PartialEq)]
+    #[repr(C)]
+    #[shm(name = "agree.v1.Text", default)]
+    pub struct Text {
+        /// flag
+        pub flag: Bool,
+        /// name
+        pub name: FixedSizeString<5>,
+        /// blob
+        pub blob: FixedSizeBytes<3>,
+        /// padding
+        #[shm(padding)]
+        pub __pad0: [u8; 1],
+        /// count
+        pub count: u16,
+    }
+
+    /// `message Steps`.
+    #[derive(ShmMessage, Clone, Copy, Debug, PartialEq)]
+    #[repr(C)]
+    #[shm(name = "agree.v1.Steps")]
+    pub struct Steps {
+        /// dirs
+        pub dirs: FixedSizeVec<Enum<Dir>, 4>,
+        /// last
+        pub last: Enum<Dir>,
+    }
+
+    /// `message Grid`.
+    #[derive(ShmMessage, Clone, Copy, Debug, PartialEq)]
+    #[repr(C)]
+    #[shm(name = "agree.v1.Grid")]
+    pub struct Grid {
+        /// cells
+        pub cells: [[u8; 3]; 2],
+        /// padding
+        #[shm(padding)]
+        pub __pad0: [u8; 2],
+        /// points
+        pub points: FixedSizeVec<Vec3, 4>,
+    }
+
+    /// `message Keywords`: `type` and `self` as Rust fields.
+    #[derive(ShmMessage, Clone, Copy, Debug, PartialEq)]
+    #[repr(C)]
+    #[shm(name = "agree.v1.Keywords")]
+    pub struct Keywords {
+        /// type
+        pub r#type: u8,
+        /// padding
+        #[shm(padding)]
+        pub __pad0: [u8; 3],
+        /// self
+        #[shm(name = "self")]
+        pub self_: u32,
+    }
+
+    /// Like `JointState` but with a field renamed: another fingerprint.
+    #[derive(ShmMessage, Clone, Copy, Debug)]
+    #[repr(C)]
+    #[shm(name = "agree.v1.JointState", default)]
+    pub struct WrongJointState {
+        /// stamp, under another name
+        pub stamp: u64,
+        /// mode
+        pub mode: Enum<Mode>,
+        /// names
+        pub names: [FixedSizeString<32>; 16],
+        /// padding
+        #[shm(padding)]
+        pub __pad0: [u8; 7],
+        /// position
+        pub position: FixedSizeVec<f64, 16>,
+        /// pose
+        pub pose: Vec3,
+    }
+
+    /// The topic both sides use.
+    pub const TOPIC: &str = "agree/joints";
+
+    /// The schema's options of `agree/joints`.
+    pub fn config() -> shmidl::TopicConfig {
+        shmidl::TopicConfig {
+            pool: 16,
+            depth: 8,
+            ..shmidl::TopicConfig::default()
+        }
+    }
+}

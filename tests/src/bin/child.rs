@@ -35,6 +35,8 @@ fn main() -> ExitCode {
         ["crash-grow-holder", domain] => crash_grow_holder(domain),
         ["crash-at", domain, role] => crash_at(domain, role),
         ["topic-join", domain, topics] => topic_join(domain, topics),
+        ["agree-publish", domain, count] => agree_publish(domain, count),
+        ["agree-wrong", domain] => agree_wrong(domain),
         ["topic-hold", domain, topic] => topic_hold(domain, topic),
         ["soak-pub", domain, id] => soak_publisher(domain, id),
         ["soak-sub", domain] => soak_subscriber(domain),
@@ -431,6 +433,61 @@ fn topic_join(domain: &str, topics: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Publishes `count` joint states with the hand-derived type on the topic
+/// that the test subscribes to with the generated type.
+fn agree_publish(domain: &str, count: &str) -> Result<(), String> {
+    use shmidl_tests::derived::{config, JointState, Mode, Vec3, TOPIC};
+    let count: u64 = count.parse().map_err(|_| "bad count")?;
+    let node = Node::builder(domain)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let mut publisher = node
+        .publisher::<JointState>(TOPIC, config())
+        .map_err(|e| e.to_string())?;
+    if !wait_for(DEADLINE, || publisher.subscriber_count() > 0) {
+        return Err("no subscriber showed up".into());
+    }
+    for seq in 0..count {
+        let mut m = publisher.loan_zeroed().map_err(|e| e.to_string())?;
+        m.stamp_ns = seq;
+        m.mode
+            .set(if seq % 2 == 0 { Mode::Run } else { Mode::Fault });
+        for j in 0..4 {
+            m.names[j] = format!("j{j}-{seq}")
+                .as_str()
+                .try_into()
+                .map_err(|_| "name")?;
+            m.position
+                .push(seq as f64 + j as f64 / 10.0)
+                .map_err(|_| "position")?;
+        }
+        m.pose = Vec3 {
+            x: seq as f64,
+            y: -1.0,
+            z: 0.5,
+        };
+        publisher.publish(m).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Tries to publish a type with another fingerprint on the same topic:
+/// must be refused with `TypeMismatch`.
+fn agree_wrong(domain: &str) -> Result<(), String> {
+    use shmidl_tests::derived::{config, WrongJointState, TOPIC};
+    let node = Node::builder(domain)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    match node.publisher::<WrongJointState>(TOPIC, config()) {
+        Err(e @ shmidl::TopicError::TypeMismatch { .. }) => {
+            println!("refused={e}");
+            Ok(())
+        }
+        Err(e) => Err(format!("refused for another reason: {e}")),
+        Ok(_) => Err("a type with another fingerprint was accepted".into()),
+    }
 }
 
 /// Joins `topic` as a subscriber, says `ready=1`, and leaves when its
