@@ -15,6 +15,13 @@
 
 shmidl::include_schema!("robot.v1", "quickstart");
 
+/// The README's Rust snippets, compiled (and run, unless marked `no_run`) as
+/// doctests of this crate, whose build.rs generates the README's
+/// `robot.v1` schema: they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// Parses `--name value` flags with defaults; the examples need nothing
 /// fancier.
 pub fn flag<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {

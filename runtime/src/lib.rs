@@ -112,9 +112,3 @@ pub use crate::{
     shm_safe::ShmSafe,
 };
 pub use shmidl_macros::{include_schema, ShmMessage};
-
-/// The README's Rust snippets, compiled and run as doctests so that they
-/// cannot drift from the API.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
