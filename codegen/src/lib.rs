@@ -1,13 +1,95 @@
 //! # shmidl-codegen
 //!
-//! Code generation for [shmidl](https://github.com/shmidl/shmidl): turns Rust
-//! structs (and, in a later release, `.shmidl` schemas) into the items that
-//! make a type usable in shared memory.
+//! Code generation for [shmidl](https://github.com/shmidl/shmidl): `.shmidl`
+//! schemas → Rust source (for `build.rs` and `shmidl gen`, feature
+//! `schema`), and the expansion behind `#[derive(ShmMessage)]`
+//! ([`derive::expand`]).
 //!
-//! Today this crate holds the expansion of `#[derive(ShmMessage)]`,
-//! [`derive::expand`]. The `shmidl-macros` proc-macro crate is a few lines
-//! around it, and tests call it directly. Users don't depend on this crate
-//! for the derive: they write `#[derive(shmidl::ShmMessage)]`.
+//! ## From a schema, in `build.rs`
+//!
+//! ```toml
+//! [dependencies]
+//! shmidl = "0.1"
+//! [build-dependencies]
+//! shmidl-codegen = { version = "0.1", features = ["schema"] }
+//! ```
+//!
+//! ```no_run
+//! # #[cfg(feature = "schema")]
+//! // build.rs
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     shmidl_codegen::compile(&["schema/robot.shmidl"], &["schema"])?;
+//!     Ok(())
+//! }
+//! # #[cfg(not(feature = "schema"))] fn main() {}
+//! ```
+//!
+//! ```text
+//! // src/lib.rs: the package `robot.v1` becomes the module `robot::v1`.
+//! shmidl::include_schema!("robot.v1");
+//! ```
+//!
+//! `compile` loads the schemas and their imports (next to each file, then in
+//! the include directories), checks them (a schema error fails the build with
+//! `path:line:col: error: …`, the source line and a caret, as `shmidl check`
+//! prints it), and writes one file per package to `$OUT_DIR`:
+//! `<package>.rs`, or `_.rs` for files without `package`. Each file starts
+//! with an `@generated` header, is formatted with prettyplease, and is
+//! written only when its content changed; `cargo:rerun-if-changed` is printed
+//! for every schema and import.
+//!
+//! `Config` (a `&mut Self` builder) sets the options: `out_dir`,
+//! `type_attribute(path, "#[...]")` and `derive(path, "serde::Serialize")`
+//! for the types under a path (`"."` all, `"robot.v1"` a package,
+//! `"robot.v1.Pose"` one type), `runtime_crate("::my_shmidl")`,
+//! `topics(false)`, `emit_rerun_if_changed(false)`; `generate` returns the
+//! files instead of writing them.
+//!
+//! ## What is generated
+//!
+//! For `package robot.v1;` with `enum Mode: u8 { Idle = 0, Run = 1 }`,
+//! `message Pose { stamp: u64, mode: Mode, name: string<8>, ok: bool }` and
+//! `topic "robot/pose": Pose { depth: 4 }`:
+//!
+//! ```text
+//! #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, ::shmidl::ShmMessage)]
+//! #[repr(u8)]
+//! #[shm(name = "robot.v1.Mode", crate = "::shmidl")]
+//! pub enum Mode { #[default] Idle = 0, Run = 1 }
+//!
+//! #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ::shmidl::ShmMessage)]
+//! #[repr(C)]
+//! #[shm(name = "robot.v1.Pose", crate = "::shmidl", default)]
+//! pub struct Pose {
+//!     pub stamp: u64,
+//!     pub mode: ::shmidl::Enum<Mode>,          // checked when read: `.get()`
+//!     pub name: ::shmidl::FixedSizeString<8>,
+//!     pub ok: ::shmidl::Bool,
+//!     #[doc(hidden)]
+//!     #[shm(padding)]
+//!     pub __pad0: [u8; 2],                     // explicit, zeroed padding
+//! }
+//!
+//! pub mod topics {
+//!     pub mod robot_pose {
+//!         pub const NAME: &str = "robot/pose";
+//!         pub type Message = super::super::Pose;
+//!         pub fn config() -> ::shmidl::TopicConfig { /* the schema's options */ }
+//!         pub fn publisher(node: &::shmidl::Node) -> Result<::shmidl::Publisher<Message>, ::shmidl::TopicError>;
+//!         pub fn subscriber(node: &::shmidl::Node) -> Result<::shmidl::Subscriber<Message>, ::shmidl::TopicError>;
+//!     }
+//! }
+//! ```
+//!
+//! Constants become `pub const`, `///` docs are carried over, keyword field
+//! names are escaped (`r#type`; `self` becomes `self_` with
+//! `#[shm(name = "self")]`), and references across packages are relative
+//! (`super::common::Vec3`), resolved by the module tree `include_schema!`
+//! builds. Eq and Hash are derived where no float is inside. The generated
+//! code writes no impl itself: `#[derive(ShmMessage)]` is the one place that
+//! does, so a hand-written struct and a generated one behave the same.
+//!
+//! ## The derive
 //!
 //! ```
 //! let input: syn::DeriveInput = syn::parse_quote! {
@@ -66,11 +148,11 @@
 //!
 //! ## Module boundary
 //!
-//! [`derive`](mod@derive) works on `syn` items only and never sees a schema. The schema →
-//! Rust generator (a `build.rs` API over `shmidl-idl`) will be a separate
-//! module behind a `schema` feature, emitting plain `#[repr(C)]` structs with
-//! `#[derive(ShmMessage)]`, so that [`derive::expand`] stays the one place that
-//! writes `ShmSafe` impls.
+//! [`derive`](mod@derive) works on `syn` items only and never sees a schema.
+//! The schema generator (`schema/`, feature `schema`) reads `shmidl-idl`'s
+//! checked model and emits plain `#[repr(C)]` structs with
+//! `#[derive(ShmMessage)]`, so that [`derive::expand`] stays the one place
+//! that writes `ShmSafe` impls.
 
 pub mod derive;
 #[cfg(feature = "schema")]

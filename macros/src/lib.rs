@@ -160,7 +160,7 @@ pub fn derive_shm_message(input: proc_macro::TokenStream) -> proc_macro::TokenSt
 /// `build.rs` for the given schema packages, inside modules that mirror the
 /// package paths.
 ///
-/// ```ignore
+/// ```text
 /// // src/lib.rs, with build.rs compiling schema/robot.shmidl (package robot.v1)
 /// shmidl::include_schema!("robot.v1");
 /// // now: robot::v1::JointState, robot::v1::topics::robot_joint_states, ...
