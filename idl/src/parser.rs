@@ -174,10 +174,16 @@ fn translate(
     } else {
         format!("expected {expected_words}, found {found}")
     };
-    let span = if only_punctuation {
-        Span::point(lexer::prev_token_end(text, at, item_start, comments))
+    // Missing punctuation: point at the offending token when it stands on
+    // the same line (`amount: u64 $,` points at `$`); when it starts a later
+    // line or the file ends, point just after the last token, where the
+    // punctuation is missing (the end of the line with the missing `;`).
+    let prev = lexer::prev_token_end(text, at, item_start, comments);
+    let on_later_line = text.get(prev..at).is_none_or(|gap| gap.contains('\n'));
+    let span = if only_punctuation && (found == "end of file" || on_later_line) {
+        Span::point(prev)
     } else {
-        Span::new(at, at + token_len(text, at))
+        Span::new(at, at + token_len(text, at).max(1))
     };
     let after_doc = {
         let prev = lexer::prev_token_end(text, at, item_start, comments);
@@ -789,6 +795,14 @@ mod tests {
         let sut = first_error(text);
         assert_eq!(sut.message, "expected `;`, found keyword `enum`");
         assert_eq!(sut.span, Span::point(16));
+    }
+
+    #[test]
+    fn an_unexpected_token_on_the_same_line_is_pointed_at() {
+        let text = "message M { amount: u64 $, b: u8 }\n";
+        let sut = first_error(text);
+        assert_eq!(sut.message, "expected `,` or `}`, found `$`");
+        assert_eq!(sut.span, Span::new(24, 25));
     }
 
     #[test]

@@ -203,6 +203,16 @@ impl<'a> Checker<'a> {
                 };
                 match policy {
                     Some(p) => out.overflow = p,
+                    None if matches!(option.value, OptionValue::Int(_)) => {
+                        self.error(
+                            file,
+                            option.value.span(),
+                            "topic option `overflow` expects a policy (`overwrite_oldest`, \
+                             `wait_if_full` or `soft_fail`), not an integer"
+                                .to_owned(),
+                        );
+                        ok = false;
+                    }
                     None => {
                         let text = match &option.value {
                             OptionValue::Path(p) => p.text(),
@@ -229,6 +239,22 @@ impl<'a> Checker<'a> {
                 .map_or((1, 1), |l| (l.1, l.2));
             let value = match &option.value {
                 OptionValue::Int(lit) => lit.value(),
+                OptionValue::Path(p)
+                    if p.segments.len() == 1
+                        && Overflow::ALL.iter().any(|o| o.name() == p.segments[0]) =>
+                {
+                    self.error(
+                        file,
+                        p.span,
+                        format!(
+                            "topic option `{name}` expects an integer (a literal or an integer \
+                             constant), not the overflow policy `{}`",
+                            p.text()
+                        ),
+                    );
+                    ok = false;
+                    continue;
+                }
                 OptionValue::Path(p) => {
                     match self.lookup(file, p, Want::Const) {
                         Some(Decl::Const(i)) => match self.const_values[i] {
