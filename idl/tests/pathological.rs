@@ -132,3 +132,24 @@ fn control_characters_and_invalid_tokens_are_syntax_errors() {
         let _ = sut.to_string();
     }
 }
+
+#[test]
+fn many_declarations_on_one_line_parse_like_one_per_line() {
+    // Each declaration once scanned the rest of its line for the next one:
+    // quadratic in the line's length (a 5 MB line of 195,000 declarations
+    // took 52 s against 4 s one per line; now 2.6 s, `shmidl check` in
+    // release). The schema must come out the same either way.
+    let decls: Vec<String> = (0..10_000)
+        .map(|i| format!("struct S{i} {{ a: u32, b: [u8; 4] }}"))
+        .collect();
+    let one_line = format!("package big; {}\n", decls.join(" "));
+    let many_lines = format!("package big;\n{}\n", decls.join("\n"));
+    let a = parse_str("one.shmidl", &one_line).expect("valid");
+    let b = parse_str("many.shmidl", &many_lines).expect("valid");
+    assert_eq!(a.types().len(), 10_000);
+    assert_eq!(b.types().len(), 10_000);
+    assert_eq!(
+        a.type_by_name("big.S9999").map(|t| t.fingerprint),
+        b.type_by_name("big.S9999").map(|t| t.fingerprint)
+    );
+}
