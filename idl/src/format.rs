@@ -93,7 +93,12 @@ impl Printer<'_> {
         if let Some(&c) = self.comments.get(self.next) {
             let between = self.text.get(after..c.start).unwrap_or("\n");
             let comment = self.text.get(c.start..c.end).unwrap_or("");
-            if c.start >= after && !between.contains('\n') && !comment.contains('\n') {
+            // Only separators may stand between: a comment after the next field on
+            // the same line belongs before that field, not at the end of this one.
+            let adjacent = between
+                .chars()
+                .all(|ch| matches!(ch, ' ' | '\t' | ',' | ';'));
+            if c.start >= after && adjacent && !comment.contains('\n') {
                 self.out.push(' ');
                 self.out.push_str(comment.trim_end());
                 self.next += 1;
