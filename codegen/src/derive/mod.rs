@@ -478,6 +478,18 @@ mod tests {
     }
 
     #[test]
+    fn a_field_name_can_be_given_for_the_fingerprint() {
+        let out = expand_str(parse_quote! {
+            #[repr(C)]
+            struct K { #[shm(name = "self")] self_: u32 }
+        });
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains(". str (\"self\")"), "{out}");
+        assert!(out.contains("name : \"self\""), "{out}");
+        assert!(out.contains("offset_of ! (K , self_)"), "{out}");
+    }
+
+    #[test]
     fn raw_identifiers_and_tuple_fields_are_named_as_in_the_schema() {
         let out = expand_str(parse_quote! {
             #[repr(C)]
@@ -624,7 +636,14 @@ mod tests {
             parse_quote!(
                 #[repr(C)]
                 struct S {
-                    #[shm(name = "x")]
+                    #[shm(crate = "x")]
+                    a: u8,
+                }
+            ),
+            parse_quote!(
+                #[repr(C)]
+                struct S {
+                    #[shm(name = "not a name")]
                     a: u8,
                 }
             ),
