@@ -4,10 +4,12 @@
 
 use std::process::ExitCode;
 
-use shmidl::{CleanOutcome, ObjectKind, Segment, SegmentOpenError};
+use shmidl::{CleanOutcome, Node, ObjectKind, Segment, SegmentOpenError, SegmentReport, TopicInfo};
 
 /// `shmidl ls`: every shmidl segment with its size, objects, pools and
-/// participants (alive or dead), read without joining it.
+/// participants (alive or dead), read without joining it. A domain lists
+/// its topics (type, fingerprint, configuration) with their segments under
+/// it: slot use and live ports.
 pub fn ls(json: bool) -> ExitCode {
     let names = match Segment::list() {
         Ok(n) => n,
@@ -23,6 +25,29 @@ pub fn ls(json: bool) -> ExitCode {
             (name, r)
         })
         .collect();
+    // Domains and their topics; topic segments are shown under them.
+    let topics: Vec<(String, Vec<TopicInfo>)> = reports
+        .iter()
+        .filter(|(_, r)| {
+            r.as_ref().is_ok_and(|r| {
+                r.objects
+                    .iter()
+                    .any(|o| o.ty.kind == ObjectKind::TOPIC_REGISTRY)
+            })
+        })
+        .map(|(name, _)| (name.clone(), Node::inspect_topics(name).unwrap_or_default()))
+        .collect();
+    let topic_segment = |name: &str| {
+        topics
+            .iter()
+            .any(|(_, ts)| ts.iter().any(|t| t.segment == name))
+    };
+    let report_of = |name: &str| {
+        reports
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, r)| r.as_ref().ok())
+    };
     // A pool chunk names its owner by id: find the owner's name.
     let owner_of = |id: u64| {
         reports
@@ -31,6 +56,14 @@ pub fn ls(json: bool) -> ExitCode {
     };
     let mut rows = Vec::new();
     for (name, report) in &reports {
+        if topic_segment(name) {
+            continue;
+        }
+        let domain_topics = topics
+            .iter()
+            .find(|(d, _)| d == name)
+            .map(|(_, ts)| ts.as_slice())
+            .unwrap_or_default();
         match report {
             Ok(r) => {
                 let owner = r.owner_id.map(|id| owner_of(id).ok_or(id));
@@ -56,6 +89,7 @@ pub fn ls(json: bool) -> ExitCode {
                             "row": p.row, "pid": p.pid, "id": format!("{:#018x}", p.id),
                             "alive": p.alive, "reclaiming": p.reclaiming,
                         })).collect::<Vec<_>>(),
+                        "topics": domain_topics.iter().map(|t| topic_json(t, report_of(&t.segment))).collect::<Vec<_>>(),
                     }));
                     continue;
                 }
@@ -103,6 +137,9 @@ pub fn ls(json: bool) -> ExitCode {
                         }
                     );
                 }
+                for t in domain_topics {
+                    print_topic(t, report_of(&t.segment));
+                }
             }
             Err(e) => {
                 if json {
@@ -119,12 +156,65 @@ pub fn ls(json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// A topic under its domain: type, configuration, and its segment's state.
+fn print_topic(t: &TopicInfo, segment: Option<&SegmentReport>) {
+    println!(
+        "  topic {}  {} ({:#018x})  pool {}×{}, depth {}, {:?}",
+        t.name,
+        t.type_name,
+        t.fingerprint,
+        t.config.pool,
+        t.config.pool_chunks,
+        t.config.depth,
+        t.config.overflow
+    );
+    match segment {
+        None => println!("    no segment (no process uses the topic now)"),
+        Some(r) => {
+            let pool = r.objects.iter().find_map(|o| o.pool);
+            let live = r.live_participants();
+            let dead = r.participants.len() - live;
+            println!(
+                "    segment {}  {} KiB, {} of {} slots free, processes: {live} alive, {dead} dead",
+                r.name,
+                r.size / 1024,
+                pool.map_or(0, |p| p.free),
+                pool.map_or(0, |p| p.capacity),
+            );
+        }
+    }
+}
+
+fn topic_json(t: &TopicInfo, segment: Option<&SegmentReport>) -> serde_json::Value {
+    serde_json::json!({
+        "name": t.name,
+        "type": t.type_name,
+        "fingerprint": format!("{:#018x}", t.fingerprint),
+        "config": {
+            "pool": t.config.pool,
+            "pool_chunks": t.config.pool_chunks,
+            "depth": t.config.depth,
+            "overflow": format!("{:?}", t.config.overflow),
+            "max_publishers": t.config.max_publishers,
+            "max_subscribers": t.config.max_subscribers,
+        },
+        "segment": t.segment,
+        "live": segment.map(|r| serde_json::json!({
+            "size": r.size,
+            "pool": r.objects.iter().find_map(|o| o.pool).map(|p| serde_json::json!({"capacity": p.capacity, "free": p.free})),
+            "processes_alive": r.live_participants(),
+            "processes_dead": r.participants.len() - r.live_participants(),
+        })),
+    })
+}
+
 fn kind_name(kind: ObjectKind) -> &'static str {
     match kind {
         ObjectKind::PLAIN => "object",
         ObjectKind::POOL => "pool",
         ObjectKind::ARRAY_POOL => "array pool",
         ObjectKind::ROUTER => "router",
+        ObjectKind::TOPIC_REGISTRY => "topics",
         _ => "unknown",
     }
 }

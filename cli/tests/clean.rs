@@ -16,6 +16,17 @@ const SHMIDL: &str = env!("CARGO_BIN_EXE_shmidl");
 /// `SHMIDL_HOLD=<segment>`, the same binary is the holder process the test
 /// spawns — it attaches to the segment with a pool and waits to be killed.
 fn main() {
+    if let Ok(domain) = std::env::var("SHMIDL_HOLD_TOPIC") {
+        // A domain with one topic, three samples held.
+        let node = shmidl::Node::builder(&domain).open_or_create().unwrap();
+        let publisher = node
+            .publisher::<u64>("cli/topic", shmidl::TopicConfig::default())
+            .unwrap();
+        let _held: Vec<_> = (0..3).map(|_| publisher.loan().unwrap()).collect();
+        println!("ready");
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
     if let Ok(name) = std::env::var("SHMIDL_HOLD") {
         let seg = Segment::builder(&name).open_or_create().unwrap();
         let _pool = shmidl::Pool::<u64>::builder(&seg, "p")
@@ -37,6 +48,63 @@ fn main() {
     println!("test clean_removes_a_segment_left_by_a_killed_process_and_keeps_a_live_one ... ok");
     clean_keeps_the_chunks_of_a_pool_whose_segment_exists();
     println!("test clean_keeps_the_chunks_of_a_pool_whose_segment_exists ... ok");
+    ls_shows_topics_under_their_domain_and_clean_removes_their_segments();
+    println!("test ls_shows_topics_under_their_domain_and_clean_removes_their_segments ... ok");
+}
+
+fn ls_shows_topics_under_their_domain_and_clean_removes_their_segments() {
+    let domain = unique("topics");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env("SHMIDL_HOLD_TOPIC", &domain)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if line.trim() == "ready" {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("holder ready");
+
+    let json: serde_json::Value = serde_json::from_str(&shmidl(&["ls", "--json"])).unwrap();
+    let rows = json.as_array().unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r["name"] == domain.as_str())
+        .expect("the domain is listed");
+    let topic = &row["topics"][0];
+    assert_eq!(topic["name"], "cli/topic");
+    assert_eq!(topic["type"], "u64");
+    // The type's fingerprint, as `shmidl check -v` prints it for `u64`.
+    assert_eq!(
+        topic["fingerprint"],
+        format!("{:#018x}", <u64 as shmidl::ShmSafe>::FINGERPRINT)
+    );
+    assert_eq!(topic["live"]["processes_alive"], 1);
+    assert_eq!(topic["live"]["pool"]["free"], 64 - 3);
+    let segment = topic["segment"].as_str().unwrap().to_owned();
+    assert!(
+        !rows.iter().any(|r| r["name"] == segment.as_str()),
+        "a topic segment is listed under its domain, not beside it"
+    );
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = shmidl(&["ls"]);
+    assert!(text.contains("topic cli/topic  u64"), "{text}");
+    assert!(text.contains("processes: 0 alive, 1 dead"), "{text}");
+    shmidl(&["clean"]);
+    for name in [&domain, &segment] {
+        assert!(
+            !std::path::Path::new(&format!("/dev/shm/shmidl.{name}")).exists(),
+            "{name} was not cleaned"
+        );
+    }
 }
 
 fn hold(name: &str) -> std::process::Child {

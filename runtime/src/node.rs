@@ -469,18 +469,30 @@ impl Node {
     /// Every topic ever opened in the domain: name, type, fingerprint,
     /// configuration.
     pub fn topics(&self) -> Vec<TopicInfo> {
+        let domain = &self.inner.segment;
         self.inner
             .registry
             .records()
             .into_iter()
-            .map(|(name, r)| TopicInfo {
-                segment: topic_segment_name(&self.inner.segment, &r),
-                name,
-                type_name: r.type_name,
-                fingerprint: r.fingerprint,
-                config: r.config,
-            })
+            .map(|(name, r)| TopicInfo::new(domain.name(), domain.id(), name, r))
             .collect()
+    }
+
+    /// The topics of the domain `domain` as its registry lists them, read
+    /// without joining it (what `shmidl ls` shows); empty if the segment
+    /// is not a domain.
+    pub fn inspect_topics(domain: &str) -> Result<Vec<TopicInfo>, SegmentOpenError> {
+        let report = Segment::inspect(domain)?;
+        let Some((ty, bytes)) = Segment::read_object(domain, "topics")? else {
+            return Ok(Vec::new());
+        };
+        if ty.kind != crate::segment::ObjectKind::TOPIC_REGISTRY {
+            return Ok(Vec::new());
+        }
+        Ok(crate::topic::registry::decode_records(&bytes)
+            .into_iter()
+            .map(|(name, r)| TopicInfo::new(domain, report.id, name, r))
+            .collect())
     }
 
     /// The pool and router of `topic`: found, or created with the
@@ -580,13 +592,22 @@ impl Node {
             let Err(conflict) = fits(topic, &current, wanted, request) else {
                 return Ok(current);
             };
-            let unused = !Segment::exists(&topic_segment_name(&self.inner.segment, &current));
+            let unused = !Segment::exists(&topic_segment_name(
+                self.inner.segment.name(),
+                self.inner.segment.id(),
+                &current,
+            ));
             if !unused {
                 return Err(conflict);
             }
             // Nobody uses the topic: it takes the new definition.
             registry.define(topic, wanted, |now| {
-                *now == current && !Segment::exists(&topic_segment_name(&self.inner.segment, now))
+                *now == current
+                    && !Segment::exists(&topic_segment_name(
+                        self.inner.segment.name(),
+                        self.inner.segment.id(),
+                        now,
+                    ))
             })?;
         }
         // Still no fit after redefining: report what is there now.
@@ -605,7 +626,7 @@ impl Node {
         record: &TopicRecord,
         payload: impl FnOnce() -> Result<u64, TopicError>,
     ) -> Result<Segment, TopicError> {
-        let name = topic_segment_name(&self.inner.segment, record);
+        let name = topic_segment_name(self.inner.segment.name(), self.inner.segment.id(), record);
         let mut open = self.inner.topics.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(segment) = open.get(&name).and_then(WeakSegment::upgrade) {
             return Ok(segment);
@@ -640,6 +661,18 @@ pub struct TopicInfo {
     pub config: TopicConfig,
     /// The name of the topic's segment (present while a process uses it).
     pub segment: String,
+}
+
+impl TopicInfo {
+    fn new(domain: &str, domain_id: u64, name: String, r: TopicRecord) -> Self {
+        TopicInfo {
+            segment: topic_segment_name(domain, domain_id, &r),
+            name,
+            type_name: r.type_name,
+            fingerprint: r.fingerprint,
+            config: r.config,
+        }
+    }
 }
 
 /// Whether `current` serves `request` for the type of `wanted`.
@@ -686,20 +719,17 @@ fn fits(
 /// The segment name of a topic: `<domain>.t<entry>-<generation>-<domain id>`,
 /// or, when that is too long, a hash of it. The domain's random id makes a
 /// leftover topic segment of an earlier domain of the same name never match.
-fn topic_segment_name(domain: &Segment, record: &TopicRecord) -> String {
+fn topic_segment_name(domain: &str, domain_id: u64, record: &TopicRecord) -> String {
     let full = format!(
-        "{}.t{}-{}-{:016x}",
-        domain.name(),
-        record.index,
-        record.generation,
-        domain.id()
+        "{domain}.t{}-{}-{domain_id:016x}",
+        record.index, record.generation
     );
     if full.len() <= crate::MAX_SEGMENT_NAME_LEN - 48 {
         full
     } else {
         let h = crate::fingerprint::Hasher::new()
-            .str(domain.name())
-            .u64(domain.id())
+            .str(domain)
+            .u64(domain_id)
             .finish();
         format!("t-{h:016x}-{}-{}", record.index, record.generation)
     }

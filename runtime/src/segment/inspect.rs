@@ -194,6 +194,56 @@ impl Segment {
         })
     }
 
+    /// A copy of the bytes of object `object` of segment `name`, read
+    /// without joining it (as `inspect` does), with its type; `None` if
+    /// there is no such ready object. The bytes are read with relaxed
+    /// atomic loads, 8 at a time: a snapshot, not a consistent one.
+    pub(crate) fn read_object(
+        name: &str,
+        object: &str,
+    ) -> Result<Option<(ObjectType, Vec<u8>)>, SegmentOpenError> {
+        let o = open_raw(name)?;
+        for i in 0..DIR_CAPACITY {
+            let e = entry_of(&o.map, i);
+            let state = e.state.load(Ordering::Acquire);
+            if state == ENTRY_EMPTY {
+                break;
+            }
+            if state != ENTRY_READY || entry_name(e).as_deref() != Some(object) {
+                continue;
+            }
+            let ty = entry_type(e);
+            let offset = e.offset.load(Ordering::Relaxed);
+            let fits = offset >= DATA_OFFSET
+                && offset % 8 == 0
+                && ty.size % 8 == 0
+                && offset
+                    .checked_add(ty.size)
+                    .is_some_and(|end| end <= o.info.total_size);
+            if !fits {
+                return Ok(None);
+            }
+            let mut bytes = Vec::with_capacity(ty.size as usize);
+            for w in 0..ty.size / 8 {
+                let ptr = o
+                    .map
+                    .as_mut_ptr()
+                    .wrapping_add((offset + 8 * w) as usize)
+                    .cast::<crate::sync::AtomicU64>();
+                // SAFETY: `ptr` is inside the mapping (checked above: the
+                // object lies within the segment, which the mapping covers
+                // entirely), 8-aligned (offset and step are multiples of 8
+                // from a page-aligned base), and every 8 bytes of shared
+                // memory may be read as an `AtomicU64`, which has the size
+                // and alignment of `u64` and any bit pattern is valid.
+                let word = unsafe { &*ptr };
+                bytes.extend_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+            }
+            return Ok(Some((ty, bytes)));
+        }
+        Ok(None)
+    }
+
     /// Removes the segment if no live participant is attached (all rows
     /// free or held by dead processes); never removes one with a live
     /// participant. Uses the same closing handshake as a last participant

@@ -76,6 +76,72 @@ pub(crate) struct TopicRecord {
     pub config: TopicConfig,
 }
 
+/// Decodes a copy of a registry object (see `Segment::read_object`):
+/// every ready entry, bounds-checked; a corrupt copy yields fewer entries,
+/// never a panic.
+pub(crate) fn decode_records(bytes: &[u8]) -> Vec<(String, TopicRecord)> {
+    let u32_at = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    let u64_at = |at: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+    };
+    let text_at = |at: usize, len: u32, max: usize| -> Option<String> {
+        let len = (len as usize).min(max);
+        Some(String::from_utf8_lossy(bytes.get(at..at + len)?).into_owned())
+    };
+    let (Some(capacity), Some(512)) = (u32_at(0), u32_at(4)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for i in 0..capacity {
+        let base = 64 + 512 * i as usize;
+        let entry = (|| {
+            if u32_at(base)? != ENTRY_READY {
+                return None;
+            }
+            let name = text_at(base + 72, u32_at(base + 4)?, MAX_TOPIC_NAME_LEN)?;
+            let record = TopicRecord {
+                index: i,
+                generation: u32_at(base + 64)?,
+                type_name: text_at(base + 200, u32_at(base + 28)?, MAX_TYPE_NAME_LEN)?,
+                fingerprint: u64_at(base + 16)?,
+                elements: u32_at(base + 24)?,
+                config: TopicConfig {
+                    pool: u32_at(base + 32)?,
+                    pool_chunks: u32_at(base + 36)?,
+                    depth: u32_at(base + 40)?,
+                    max_publishers: u32_at(base + 44)?,
+                    max_subscribers: u32_at(base + 48)?,
+                    overflow: SendMode::decode(u32_at(base + 52)?, u64_at(base + 56)?)?,
+                },
+            };
+            Some((name, record))
+        })();
+        match entry {
+            Some(e) => out.push(e),
+            // Past the end of the copy: stop.
+            None if bytes.len() < base + 512 => break,
+            None => {}
+        }
+    }
+    out
+}
+
+const _: () = {
+    // `decode_records` reads these offsets; keep them in step with `Entry`.
+    assert!(std::mem::offset_of!(Entry, name_len) == 4);
+    assert!(std::mem::offset_of!(Entry, fingerprint) == 16);
+    assert!(std::mem::offset_of!(Entry, elements) == 24);
+    assert!(std::mem::offset_of!(Entry, type_name_len) == 28);
+    assert!(std::mem::offset_of!(Entry, pool) == 32);
+    assert!(std::mem::offset_of!(Entry, overflow_mode) == 52);
+    assert!(std::mem::offset_of!(Entry, overflow_timeout_ns) == 56);
+    assert!(std::mem::offset_of!(Entry, generation) == 64);
+    assert!(std::mem::offset_of!(Entry, name) == 72);
+    assert!(std::mem::offset_of!(Entry, type_name) == 200);
+};
+
 /// The registry of one domain, mapped in this process.
 pub(crate) struct Registry {
     segment: Segment,
