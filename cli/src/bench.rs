@@ -14,7 +14,12 @@
 //!   at once (spin count 0), so the figure is the futex wake-up path;
 //! - `shmidl-async/64`: the blocking ping-pong awaited through an
 //!   `AsyncSubscriber` on a tokio current-thread runtime;
-//! - `shmidl-throughput/64`: one publisher streams to one subscriber.
+//! - `shmidl-throughput/64`: one publisher streams to one subscriber;
+//! - `shmidl-block-1to<n>/64`: blocking ping-pong from one publisher to `n`
+//!   subscriber processes (1 and 4), each answering; the one-way figure is
+//!   the latency to the last of them;
+//! - `shmidl-throughput-1to<n>/64`: one publisher streams to `n` subscriber
+//!   processes (1 and 4) that each receive every message.
 //!
 //! Payloads are written in place; large ones are loaned without being
 //! filled (`loan_recycled`), so their cost shows the transport, not memcpy.
@@ -161,6 +166,15 @@ fn run_all(opts: &Options) -> Result<Vec<Stats>, String> {
         out.push(async_pingpong(opts, placement)?);
     }
     out.push(throughput(opts)?);
+    // One publisher to one and to four subscriber processes, blocking (five
+    // busy-polling processes on a two-core machine would measure the
+    // scheduler), in the same run so they compare.
+    for subscribers in [1, 4] {
+        out.push(fanout_pingpong(opts, subscribers)?);
+    }
+    for subscribers in [1, 4] {
+        out.push(fanout_throughput(opts, subscribers)?);
+    }
     if let Some(peers) = &opts.peers {
         out.extend(iceoryx2(peers, opts)?);
     }
@@ -641,6 +655,176 @@ fn throughput(opts: &Options) -> Result<Stats, String> {
     Ok(s)
 }
 
+// ---- fan-out: one publisher, several subscribers ------------------------
+
+/// The segment, the ping router and the pong router of a fan-out run.
+type FanoutTopics = (Segment, Router<[u8; 64]>, Router<[u8; 64]>);
+
+/// A ping topic with `subscribers` subscribers and a pong topic they all
+/// answer on, in a segment of their own.
+fn fanout_topics(
+    name: &str,
+    create: bool,
+    subscribers: u32,
+    (slots, depth): (u32, u32),
+) -> Result<FanoutTopics, String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let seg = if create {
+        Segment::builder(name)
+            .size(8 << 20)
+            .create_exclusive()
+            .map_err(|x| e(&x))?
+    } else {
+        Segment::open(name).map_err(|x| e(&x))?
+    };
+    let router = |topic: &str, pubs: u32, subs: u32| -> Result<Router<[u8; 64]>, String> {
+        let pool = Pool::<[u8; 64]>::builder(&seg, &format!("{topic}.pool"))
+            .capacity(slots)
+            .timeout(DEADLINE)
+            .open_or_create()
+            .map_err(|x| e(&x))?;
+        Router::builder(&pool, topic)
+            .max_publishers(pubs)
+            .max_subscribers(subs)
+            .depth(depth)
+            .default_mode(SendMode::WaitIfFull(DEADLINE))
+            .open_or_create()
+            .map_err(|x| e(&x))
+    };
+    let ping = router("ping", 1, subscribers)?;
+    let pong = router("pong", subscribers, 1)?;
+    Ok((seg, ping, pong))
+}
+
+/// Blocking ping-pong to `subscribers` processes: the leader publishes one
+/// message, every follower answers, and the round trip ends with the last
+/// answer; half of it is the one-way latency to the last subscriber.
+fn fanout_pingpong(opts: &Options, subscribers: u32) -> Result<Stats, String> {
+    let name = domain("fo");
+    let (_seg, ping_router, pong_router) =
+        fanout_topics(&name, true, subscribers, (4 * subscribers + 8, 4))?;
+    let mut pong = pong_router.subscriber().map_err(|e| e.to_string())?;
+    pong.set_spin_count(0);
+    let mut ping = ping_router.publisher().map_err(|e| e.to_string())?;
+    let total = opts.warmup + opts.iterations;
+    let children = (0..subscribers)
+        .map(|_| {
+            spawn_peer(
+                &[
+                    "fanout",
+                    &name,
+                    &subscribers.to_string(),
+                    &total.to_string(),
+                ],
+                None,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    spin_until(|| {
+        ping.subscriber_count() == subscribers && pong_router.publisher_count() == subscribers
+    })?;
+    let mut rtt = Vec::with_capacity(opts.iterations as usize);
+    for i in 0..total {
+        let start = Instant::now();
+        let mut s = ping.loan_recycled().map_err(|e| e.to_string())?;
+        s[..4].copy_from_slice(&i.to_le_bytes());
+        ping.publish(s).map_err(|e| e.to_string())?;
+        for _ in 0..subscribers {
+            let reply = receive(&mut pong, Wait::Block)?;
+            if reply[..4] != i.to_le_bytes() {
+                return Err(format!("reply {i} out of order"));
+            }
+        }
+        if i >= opts.warmup {
+            rtt.push(start.elapsed().as_nanos() as u64);
+        }
+    }
+    for child in children {
+        finish(child)?;
+    }
+    Ok(summarize(
+        format!("shmidl-block-1to{subscribers}/64"),
+        64,
+        rtt,
+    ))
+}
+
+fn fanout_peer(name: &str, subscribers: u32, total: u32) -> Result<(), String> {
+    let (_seg, ping_router, pong_router) =
+        fanout_topics(name, false, subscribers, (4 * subscribers + 8, 4))?;
+    let mut ping = ping_router.subscriber().map_err(|e| e.to_string())?;
+    ping.set_spin_count(0);
+    let mut pong = pong_router.publisher().map_err(|e| e.to_string())?;
+    spin_until(|| pong.subscriber_count() == 1)?;
+    for _ in 0..total {
+        let m = receive(&mut ping, Wait::Block)?;
+        let mut r = pong.loan_recycled().map_err(|e| e.to_string())?;
+        r[..4].copy_from_slice(&m[..4]);
+        pong.publish(r).map_err(|e| e.to_string())?;
+        drop(m);
+    }
+    Ok(())
+}
+
+/// Streams 64-byte messages to `subscribers` processes that each receive
+/// every one (busy-polling, yielding when idle): messages published per
+/// second, counted when the slowest subscriber has them all.
+fn fanout_throughput(opts: &Options, subscribers: u32) -> Result<Stats, String> {
+    let name = domain("ft");
+    let (seg, ping_router, _pong) = fanout_topics(&name, true, subscribers, STREAM)?;
+    let mut ping = ping_router.publisher().map_err(|e| e.to_string())?;
+    let total = opts.stream / 4;
+    let children = (0..subscribers)
+        .map(|_| {
+            spawn_peer(
+                &[
+                    "fanout-stream",
+                    &name,
+                    &subscribers.to_string(),
+                    &total.to_string(),
+                ],
+                None,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let _ = seg;
+    spin_until(|| ping.subscriber_count() == subscribers)?;
+    let start = Instant::now();
+    for i in 0..total {
+        let mut s = ping.loan_recycled().map_err(|e| e.to_string())?;
+        s[..8].copy_from_slice(&i.to_le_bytes());
+        ping.publish(s).map_err(|e| e.to_string())?;
+    }
+    for child in children {
+        finish(child)?;
+    }
+    let took = start.elapsed();
+    let mut s = summarize(
+        format!("shmidl-throughput-1to{subscribers}/64"),
+        64,
+        vec![0],
+    );
+    s.extra = Some((
+        "million_messages_per_s",
+        total as f64 / took.as_secs_f64() / 1e6,
+    ));
+    Ok(s)
+}
+
+fn fanout_stream_peer(name: &str, subscribers: u32, total: u64) -> Result<(), String> {
+    let (_seg, ping_router, _pong) = fanout_topics(name, false, subscribers, STREAM)?;
+    let mut sub = ping_router.subscriber().map_err(|e| e.to_string())?;
+    for i in 0..total {
+        // Busy-poll, yielding the CPU when the queue stays empty: with more
+        // processes than cores, a futex wake-up per message is slower.
+        let m = receive(&mut sub, Wait::Poll)?;
+        if m[..8] != i.to_le_bytes() {
+            return Err(format!("message {i} lost or out of order"));
+        }
+    }
+    Ok(())
+}
+
 fn stream_peer(name: &str, total: u64) -> Result<(), String> {
     let t = topics::<64>(name, false, STREAM)?;
     let done = t
@@ -671,6 +855,10 @@ pub fn peer(args: &[String]) -> ExitCode {
         ["cacheline", name, total] => cacheline_peer(name, num(total)?),
         ["futex", name, total] => futex_peer(name, num(total)? as u32),
         ["stream", name, total] => stream_peer(name, num(total)?),
+        ["fanout", name, subs, total] => fanout_peer(name, num(subs)? as u32, num(total)? as u32),
+        ["fanout-stream", name, subs, total] => {
+            fanout_stream_peer(name, num(subs)? as u32, num(total)?)
+        }
         ["router", name, size, mode, total] => {
             let wait = if *mode == "block" {
                 Wait::Block
