@@ -194,6 +194,16 @@ fn churn(seg: &str, seed: &str, ops: &str) -> Result<(), String> {
     let mut held: Vec<Sample<Counted>> = Vec::new();
     for _ in 0..ops {
         let r = next();
+        // Keep at most a few references: otherwise clones pile up, every
+        // slot stays held, and the pool is exhausted for most of the run
+        // (the churn then makes few objects, fewer still on a loaded CPU).
+        if held.len() >= 12 {
+            let s = held.swap_remove((r >> 8) as usize % held.len());
+            if !s.intact() {
+                return Err(format!("corrupted object in slot {}", s.slot()));
+            }
+            continue;
+        }
         match r % 6 {
             0 | 1 => {
                 match pool.try_make(Counted::new(r)) {
