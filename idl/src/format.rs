@@ -5,14 +5,19 @@
 //! topic bodies always one member per line with a trailing comma; `topic "t": T;` when a
 //! topic has no body. Literals keep their spelling (`0xff` stays `0xff`).
 //!
-//! Comments are kept: a comment on its own line stays before the declaration, field,
-//! variant or option that follows it; a comment at the end of a line stays at the end
-//! of that line. A comment inside a declaration's header or inside a type moves to the
-//! line before the next member. Formatting is idempotent: formatting the output again
-//! changes nothing.
+//! Comments are kept, in order: a comment on its own line, or followed on its line by
+//! the next member (`a: u8, /* c */ b: u8`), stays before the declaration, doc line,
+//! field, variant or option that follows it, on a line of its own; a comment that ends
+//! a line after a declaration or member stays at the end of that line. A comment inside
+//! a declaration's header, a member or a type stays between the same two tokens: a
+//! `/* */` comment in line, a `//` comment at the end of the line, the rest continuing
+//! on the next line, indented once more. So every comment keeps its place among the
+//! names, keywords and literals (only punctuation may move past it). Formatting is
+//! idempotent: formatting the output again changes nothing.
 
 use crate::{
     ast::{self, Bound, ConstExprKind, ItemKind, OptionValue, TypeExprKind},
+    lexer,
     source::Span,
 };
 
@@ -88,17 +93,30 @@ impl Printer<'_> {
     }
 
     /// Ends the current line, appending a one-line comment that follows `after` on the
-    /// same source line.
+    /// same source line (with at most the member's `,` between) and ends that line. A
+    /// comment with more tokens before it, or with the next member after it on its line,
+    /// is left for [`leading`](Self::leading) to print before what follows it.
     fn end_line(&mut self, after: usize) {
         if let Some(&c) = self.comments.get(self.next) {
-            let between = self.text.get(after..c.start).unwrap_or("\n");
             let comment = self.text.get(c.start..c.end).unwrap_or("");
-            // Only separators may stand between: a comment after the next field on
-            // the same line belongs before that field, not at the end of this one.
-            let adjacent = between
-                .chars()
-                .all(|ch| matches!(ch, ' ' | '\t' | ',' | ';'));
-            if c.start >= after && adjacent && !comment.contains('\n') {
+            // Both scans stop at the first character that fails them, so on a file
+            // written as one line they do not read ahead to its end for every member.
+            let mut commas = 0;
+            let only_separator = c.start >= after
+                && self.text.get(after..c.start).is_some_and(|between| {
+                    between.chars().all(|ch| {
+                        commas += usize::from(ch == ',');
+                        (ch == ',' && commas == 1) || (ch.is_whitespace() && ch != '\n')
+                    })
+                });
+            let ends_its_line = || {
+                self.text.get(c.end..).is_some_and(|rest| {
+                    rest.chars()
+                        .find(|ch| !ch.is_whitespace() || *ch == '\n')
+                        .is_none_or(|ch| ch == '\n')
+                })
+            };
+            if only_separator && !comment.contains('\n') && ends_its_line() {
                 self.out.push(' ');
                 self.out.push_str(comment.trim_end());
                 self.next += 1;
@@ -107,8 +125,18 @@ impl Printer<'_> {
         self.out.push('\n');
     }
 
-    fn docs(&mut self, docs: &[String], indent: &str) {
+    /// Prints the doc lines of a declaration or member that starts at `start` (at its
+    /// first doc line), each after the comments that stand before it.
+    fn docs(&mut self, start: usize, docs: &[String], indent: &str) {
+        let mut pos = start;
         for line in docs {
+            let doc_start = lexer::skip_trivia(self.text, pos);
+            self.leading(doc_start, indent);
+            pos = self
+                .text
+                .get(doc_start..)
+                .and_then(|rest| rest.find('\n'))
+                .map_or(self.text.len(), |p| doc_start + p + 1);
             self.out.push_str(indent);
             if line.is_empty() {
                 self.out.push_str("///\n");
@@ -121,51 +149,52 @@ impl Printer<'_> {
     }
 
     fn item(&mut self, item: &ast::Item) {
+        self.docs(item.span.start, &item.docs, "");
         self.leading(item.keyword_span.start, "");
-        self.docs(&item.docs, "");
         match &item.kind {
             ItemKind::Package(path) => {
                 self.out.push_str("package ");
-                self.out.push_str(&path.text());
+                self.word(path.span.start, &path.text(), "");
                 self.out.push(';');
                 self.end_line(item.span.end);
             }
             ItemKind::Import(lit) => {
                 self.out.push_str("import ");
-                write_string(&lit.value, &mut self.out);
+                self.word(lit.span.start, &quoted(&lit.value), "");
                 self.out.push(';');
                 self.end_line(item.span.end);
             }
             ItemKind::Const(c) => {
                 self.out.push_str("const ");
-                self.out.push_str(&c.name.name);
+                self.word(c.name.span.start, &c.name.name, "");
                 self.out.push_str(": ");
-                write_type(&c.ty, &mut self.out);
+                self.type_expr(&c.ty, "");
                 self.out.push_str(" = ");
-                match &c.value.kind {
-                    ConstExprKind::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
-                    ConstExprKind::Int(i) => self.out.push_str(&i.text),
-                    ConstExprKind::Float(f) => self.out.push_str(f),
-                    ConstExprKind::Path(p) => self.out.push_str(&p.text()),
-                }
+                let value = match &c.value.kind {
+                    ConstExprKind::Bool(b) => if *b { "true" } else { "false" }.to_owned(),
+                    ConstExprKind::Int(i) => i.text.clone(),
+                    ConstExprKind::Float(f) => f.clone(),
+                    ConstExprKind::Path(p) => p.text(),
+                };
+                self.word(c.value.span.start, &value, "");
                 self.out.push(';');
                 self.end_line(item.span.end);
             }
             ItemKind::Enum(e) => {
                 self.out.push_str("enum ");
-                self.out.push_str(&e.name.name);
+                self.word(e.name.span.start, &e.name.name, "");
                 self.out.push_str(": ");
-                write_type(&e.repr, &mut self.out);
+                self.type_expr(&e.repr, "");
                 let close = Span::point(item.span.end.saturating_sub(1));
                 self.body(e.variants.is_empty(), close, item.span.end, |p| {
                     for v in &e.variants {
+                        p.docs(v.span.start, &v.docs, INDENT);
                         p.leading(v.name.span.start, INDENT);
-                        p.docs(&v.docs, INDENT);
                         p.out.push_str(INDENT);
                         p.out.push_str(&v.name.name);
                         if let Some(value) = &v.value {
                             p.out.push_str(" = ");
-                            p.out.push_str(&value.text);
+                            p.word(value.span.start, &value.text, INDENT);
                         }
                         p.out.push(',');
                         p.end_line(v.span.end);
@@ -175,15 +204,15 @@ impl Printer<'_> {
             ItemKind::Struct(s) => {
                 self.out
                     .push_str(if s.is_message { "message " } else { "struct " });
-                self.out.push_str(&s.name.name);
+                self.word(s.name.span.start, &s.name.name, "");
                 self.body(s.fields.is_empty(), s.close_span, item.span.end, |p| {
                     for f in &s.fields {
+                        p.docs(f.span.start, &f.docs, INDENT);
                         p.leading(f.name.span.start, INDENT);
-                        p.docs(&f.docs, INDENT);
                         p.out.push_str(INDENT);
                         p.out.push_str(&f.name.name);
                         p.out.push_str(": ");
-                        write_type(&f.ty, &mut p.out);
+                        p.type_expr(&f.ty, INDENT);
                         p.out.push(',');
                         p.end_line(f.span.end);
                     }
@@ -191,9 +220,9 @@ impl Printer<'_> {
             }
             ItemKind::Topic(t) => {
                 self.out.push_str("topic ");
-                write_string(&t.name.value, &mut self.out);
+                self.word(t.name.span.start, &quoted(&t.name.value), "");
                 self.out.push_str(": ");
-                self.out.push_str(&t.payload.text());
+                self.word(t.payload.span.start, &t.payload.text(), "");
                 match &t.options {
                     None => {
                         self.out.push(';');
@@ -206,10 +235,11 @@ impl Printer<'_> {
                                 p.out.push_str(INDENT);
                                 p.out.push_str(&o.name.name);
                                 p.out.push_str(": ");
-                                match &o.value {
-                                    OptionValue::Int(i) => p.out.push_str(&i.text),
-                                    OptionValue::Path(path) => p.out.push_str(&path.text()),
-                                }
+                                let value = match &o.value {
+                                    OptionValue::Int(i) => i.text.clone(),
+                                    OptionValue::Path(path) => path.text(),
+                                };
+                                p.word(o.value.span().start, &value, INDENT);
                                 p.out.push(',');
                                 p.end_line(o.span.end);
                             }
@@ -217,6 +247,74 @@ impl Printer<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// Prints `text`, the token at `at` in the source, after the comments that stand
+    /// before it inside a declaration's header or a member (where [`leading`] does not
+    /// reach): a `/* */` comment in line, a `//` comment at the end of the line, the
+    /// token then continuing on the next, indented once more than `indent`.
+    ///
+    /// [`leading`]: Self::leading
+    fn word(&mut self, at: usize, text: &str, indent: &str) {
+        while let Some(&c) = self.comments.get(self.next) {
+            if c.start >= at {
+                break;
+            }
+            let comment = self.text.get(c.start..c.end).unwrap_or("").trim_end();
+            if !self.out.ends_with([' ', '\n', '[', '<']) {
+                self.out.push(' ');
+            }
+            self.out.push_str(comment);
+            if comment.starts_with("//") {
+                self.out.push('\n');
+                self.out.push_str(indent);
+                self.out.push_str(INDENT);
+            } else {
+                self.out.push(' ');
+            }
+            self.next += 1;
+        }
+        self.out.push_str(text);
+    }
+
+    /// [`write_type`], with the comments inside the type kept in place by [`word`].
+    ///
+    /// [`word`]: Self::word
+    fn type_expr(&mut self, ty: &ast::TypeExpr, indent: &str) {
+        match &ty.kind {
+            TypeExprKind::Named(p) => self.word(p.span.start, &p.text(), indent),
+            TypeExprKind::Array(element, bound) => {
+                self.word(ty.span.start, "[", indent);
+                self.type_expr(element, indent);
+                self.out.push_str("; ");
+                self.bound(bound, indent);
+                self.out.push(']');
+            }
+            TypeExprKind::String(bound) => {
+                self.word(ty.span.start, "string<", indent);
+                self.bound(bound, indent);
+                self.out.push('>');
+            }
+            TypeExprKind::Bytes(bound) => {
+                self.word(ty.span.start, "bytes<", indent);
+                self.bound(bound, indent);
+                self.out.push('>');
+            }
+            TypeExprKind::Sequence(element, bound) => {
+                self.word(ty.span.start, "sequence<", indent);
+                self.type_expr(element, indent);
+                self.out.push_str(", ");
+                self.bound(bound, indent);
+                self.out.push('>');
+            }
+        }
+    }
+
+    fn bound(&mut self, bound: &Bound, indent: &str) {
+        match bound {
+            Bound::Int(i) => self.word(i.span.start, &i.text, indent),
+            Bound::Const(p) => self.word(p.span.start, &p.text(), indent),
         }
     }
 
@@ -239,10 +337,8 @@ impl Printer<'_> {
     }
 }
 
-fn write_string(value: &str, out: &mut String) {
-    out.push('"');
-    out.push_str(value);
-    out.push('"');
+fn quoted(value: &str) -> String {
+    format!("\"{value}\"")
 }
 
 /// Writes a type expression in canonical spelling.

@@ -11,7 +11,8 @@ use crate::ast::ClearSpans as _;
 ///
 /// * parsing, validating, rendering diagnostics and summarising never panic;
 /// * text that parses formats to text that parses to the same syntax tree;
-/// * formatting is idempotent.
+/// * formatting is idempotent;
+/// * formatting keeps every comment, in order.
 pub fn check_input(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -41,6 +42,17 @@ pub fn check_input(data: &[u8]) {
     };
     let again = crate::format_file(&reparsed, &formatted);
     assert_eq!(formatted, again, "formatting is not idempotent");
+    let comments = |file: &crate::ast::File, text: &str| -> Vec<String> {
+        file.comments
+            .iter()
+            .map(|c| text.get(c.start..c.end).unwrap_or("").trim_end().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        comments(&tree, text),
+        comments(&reparsed, &formatted),
+        "formatting lost or reordered a comment\n--- input\n{text}\n--- formatted\n{formatted}"
+    );
     tree.clear_spans();
     reparsed.clear_spans();
     assert_eq!(

@@ -176,6 +176,177 @@ proptest! {
     }
 }
 
+/// One comment or blank between two members or declarations, numbered so that a moved
+/// comment shows: `kind` picks nothing, a space or a line break, or a comment of either
+/// kind, alone on its line or at the end (or start) of a line with tokens.
+fn gap(kind: u8, number: &mut usize) -> String {
+    *number += 1;
+    let n = *number;
+    match kind % 7 {
+        0 => String::new(),
+        1 => " ".to_owned(),
+        2 => "\n".to_owned(),
+        3 => format!(" /* c{n} */ "),
+        4 => format!(" // c{n}\n"),
+        5 => format!("\n// c{n}\n\n"),
+        _ => format!("\n/* c{n}\n   more */\n"),
+    }
+}
+
+/// `template` with each `@` replaced by a [`gap`] of `kind` (at least a space: it may
+/// stand between two words).
+fn fill(template: &str, kind: u8, number: &mut usize) -> String {
+    let mut out = String::new();
+    for (k, part) in template.split('@').enumerate() {
+        if k > 0 {
+            out.push_str(&gap(kind.max(1), number));
+        }
+        out.push_str(part);
+    }
+    out
+}
+
+/// A schema with comments in all the places where one may stand: between declarations,
+/// doc lines and members, after `{` and before `}`, inside declaration headers and
+/// types; on lines of their own, after tokens and before tokens on the same line.
+fn schema_with_comments() -> impl Strategy<Value = String> {
+    // (documented, gap between its doc lines, gap inside it, gap after it, its type)
+    let member = (any::<bool>(), 0u8..7, 0u8..7, 0u8..7, 0usize..5);
+    // (kind, members, gap before, gap inside the header, gap after `{`, trailing comma)
+    let item = (
+        0u8..4,
+        prop::collection::vec(member, 0..5),
+        0u8..7,
+        0u8..7,
+        0u8..7,
+        any::<bool>(),
+    );
+    prop::collection::vec(item, 1..5).prop_map(|items| {
+        const TYPES: [&str; 5] = [
+            "u8",
+            "[u16;@3]",
+            "string<@4>",
+            "sequence<a.B,@2>",
+            "@[u8; N]",
+        ];
+        let mut n = 0;
+        let mut s = String::new();
+        for (i, (kind, members, before, inside_head, after_open, trailing_comma)) in
+            items.into_iter().enumerate()
+        {
+            s.push_str(&gap(before, &mut n));
+            if kind == 0 {
+                s.push_str(&fill(
+                    &format!("const C{i}:@u32 =@{i};"),
+                    inside_head,
+                    &mut n,
+                ));
+                continue;
+            }
+            let (head, member_text): (String, fn(usize, usize) -> String) = match kind {
+                1 => (format!("enum@E{i}: u8 {{"), |j, _| format!("V{j} =@{j}")),
+                2 => (format!("message M{i}@{{"), |j, t| {
+                    format!("f{j}:@{}", TYPES[t])
+                }),
+                _ => (format!("topic \"t/{i}\":@M {{"), |j, _| {
+                    format!("pool:@{j}")
+                }),
+            };
+            s.push_str(&fill(&head, inside_head, &mut n));
+            s.push_str(&gap(after_open, &mut n));
+            let count = members.len();
+            for (j, (doc, between_docs, inside, after, ty)) in members.into_iter().enumerate() {
+                if doc && kind != 3 {
+                    s.push_str("\n/// doc\n");
+                    s.push_str(&gap(between_docs, &mut n));
+                    s.push_str("\n/// more\n");
+                }
+                s.push_str(&fill(&member_text(j, ty), inside, &mut n));
+                if j + 1 < count || trailing_comma {
+                    s.push(',');
+                }
+                s.push_str(&gap(after, &mut n));
+            }
+            s.push('}');
+        }
+        s.push('\n');
+        s
+    })
+}
+
+/// The comments of `text` in order, each with the number of words (names, keywords,
+/// literals, doc lines) before it: punctuation is left out, as formatting adds and
+/// removes trailing commas.
+fn comments_among_words(text: &str) -> Vec<(String, usize)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut words = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &text[i..];
+        if rest.starts_with("///") && !rest.starts_with("////") {
+            words += 1;
+            i += rest.find('\n').unwrap_or(rest.len());
+        } else if rest.starts_with("//") {
+            let end = rest.find('\n').unwrap_or(rest.len());
+            out.push((rest[..end].trim_end().to_owned(), words));
+            i += end;
+        } else if rest.starts_with("/*") {
+            let end = rest.find("*/").map_or(rest.len(), |e| e + 2);
+            out.push((rest[..end].to_owned(), words));
+            i += end;
+        } else if bytes[i] == b'"' {
+            words += 1;
+            i += 1 + rest[1..].find('"').map_or(rest.len() - 1, |e| e + 1);
+        } else if bytes[i].is_ascii_alphanumeric() || b"_.-".contains(&bytes[i]) {
+            words += 1;
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || b"_.-".contains(&bytes[i]))
+            {
+                i += 1;
+            }
+        } else {
+            i += rest.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 1000, failure_persistence: None, ..Config::default() })]
+
+    #[test]
+    fn formatting_keeps_every_comment_in_its_place_among_the_tokens(text in schema_with_comments()) {
+        let formatted = shmidl_idl::format_str("gen.shmidl", &text).map_err(|d| TestCaseError::fail(format!("{d}\n{text}")))?;
+        prop_assert_eq!(
+            comments_among_words(&formatted),
+            comments_among_words(&text),
+            "--- input\n{}\n--- formatted\n{}", text, formatted
+        );
+        let again = shmidl_idl::format_str("fmt.shmidl", &formatted).map_err(|d| TestCaseError::fail(d.to_string()))?;
+        prop_assert_eq!(&again, &formatted, "formatting is not idempotent");
+        check_input(text.as_bytes());
+    }
+}
+
+#[test]
+fn a_comment_before_a_member_on_the_same_line_stays_before_that_member() {
+    let text = "message Cmd { mode: Mode, target: Vec3, /* inline */ names: [string<8>; 2] }\n";
+    let sut = shmidl_idl::format_str("cmd.shmidl", text).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(
+        sut,
+        "message Cmd {\n    mode: Mode,\n    target: Vec3,\n    /* inline */\n    names: [string<8>; 2],\n}\n"
+    );
+}
+
+#[test]
+fn a_comment_between_doc_lines_stays_between_them() {
+    let text =
+        "/// One.\n// plain\n/// Two.\nstruct A {\n    /// x.\n    /* c */\n    x: u8, // end\n}\n";
+    let sut = shmidl_idl::format_str("docs.shmidl", text).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(sut, text);
+}
+
 /// Inputs that the fuzzer found; each once broke an invariant.
 #[test]
 fn fuzzer_findings_stay_fixed() {
