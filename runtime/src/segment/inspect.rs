@@ -110,8 +110,8 @@ fn open_raw(name: &str) -> Result<Opened, SegmentOpenError> {
 }
 
 /// Participants of a mapping, probed from `probe` (a descriptor that
-/// holds no participant lock).
-pub(super) fn participants_of(map: &MmapRaw, probe: &File) -> Vec<ParticipantInfo> {
+/// holds no participant lock); without one, every row in use reads alive.
+pub(super) fn participants_of(map: &MmapRaw, probe: Option<&File>) -> Vec<ParticipantInfo> {
     use participants::{state_of, ALIVE, RECLAIMING};
     (0..layout::PARTICIPANT_CAPACITY)
         .filter_map(|r| {
@@ -125,7 +125,7 @@ pub(super) fn participants_of(map: &MmapRaw, probe: &File) -> Vec<ParticipantInf
                 pid: row.pid.load(Ordering::Relaxed),
                 id: row.id.load(Ordering::Relaxed),
                 start_time: row.start_time.load(Ordering::Relaxed),
-                alive: participants::is_alive(probe, r).unwrap_or(true),
+                alive: probe.is_none_or(|p| participants::is_alive(p, r).unwrap_or(true)),
                 reclaiming: state == RECLAIMING,
             })
         })
@@ -190,7 +190,7 @@ impl Segment {
             closing: control_of(&o.map).closing.load(Ordering::Acquire) != 0,
             owner_id: (o.info.owner_id != 0).then_some(o.info.owner_id),
             objects,
-            participants: participants_of(&o.map, &o.file),
+            participants: participants_of(&o.map, Some(&o.file)),
         })
     }
 
@@ -264,12 +264,12 @@ impl Segment {
             }
         }
         let live = |o: &Opened| {
-            participants_of(&o.map, &o.file)
+            participants_of(&o.map, Some(&o.file))
                 .iter()
                 .filter(|p| p.alive)
                 .count()
         };
-        let dead = participants_of(&o.map, &o.file)
+        let dead = participants_of(&o.map, Some(&o.file))
             .iter()
             .filter(|p| !p.alive)
             .count();

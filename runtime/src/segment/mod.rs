@@ -148,8 +148,6 @@ struct Inner {
     name: SegmentName,
     /// Holds this participant's liveness lock (OFD lock on its row byte).
     file: File,
-    /// A second open file description, holding no lock: for probing.
-    probe: File,
     map: MmapRaw,
     info: HeaderInfo,
     dir_local: Mutex<()>,
@@ -625,11 +623,9 @@ impl Segment {
             }
         }
         let control = control_of(&map);
-        let probe = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
-            .map_err(|e| io("reopen for probing", e))?;
+        // Probing needs a second open file description; fail early if it
+        // cannot be made (no /proc), rather than on the first probe.
+        reopen(&file).map_err(|e| io("reopen for probing", e))?;
         let id = random_u64() | 1;
         // A full table stays full only while its participants live: every
         // attach, and every wait that times out, frees dead rows.
@@ -655,7 +651,6 @@ impl Segment {
         let seg = Inner {
             name,
             file,
-            probe,
             map,
             info,
             dir_local: Mutex::new(()),
@@ -701,7 +696,11 @@ impl Segment {
     /// Number of live participants (attached handles) across all
     /// processes, probed now; participants that died are not counted.
     pub fn attached(&self) -> u32 {
-        live_rows(&self.inner.map, &self.inner.probe, None)
+        match reopen(&self.inner.file) {
+            Ok(probe) => live_rows(&self.inner.map, &probe, None),
+            // Without a probe every row in use counts as alive.
+            Err(_) => rows_in_use(&self.inner.map),
+        }
     }
 
     /// This handle's participant row.
@@ -716,7 +715,11 @@ impl Segment {
 
     /// Every participant row in use, with its liveness probed now.
     pub fn participants(&self) -> Vec<ParticipantInfo> {
-        inspect::participants_of(&self.inner.map, &self.inner.probe)
+        // Without a probe, liveness reads as alive (as for a probe error).
+        // Never probe through `file`: it holds our own row's lock, and
+        // locking and unlocking that byte through it would release it.
+        let probe = reopen(&self.inner.file).ok();
+        inspect::participants_of(&self.inner.map, probe.as_ref())
     }
 
     /// Finds participants that died without leaving and reclaims everything
@@ -728,6 +731,7 @@ impl Segment {
     /// receive path.
     pub fn cleanup_dead(&self) -> io::Result<usize> {
         use participants::{generation_of, pack, state_of, ALIVE, FREE, RECLAIMING};
+        let probe = reopen(&self.inner.file)?;
         let mut reclaimed = 0;
         for r in 0..layout::PARTICIPANT_CAPACITY {
             if r == self.inner.row {
@@ -741,16 +745,14 @@ impl Segment {
                 // survivor died too (each reclaim step is safe to repeat).
                 RECLAIMING => {
                     let by = row.reclaimer.load(Ordering::Acquire);
-                    if by >= layout::PARTICIPANT_CAPACITY
-                        || participants::is_alive(&self.inner.probe, by)?
-                    {
+                    if by >= layout::PARTICIPANT_CAPACITY || participants::is_alive(&probe, by)? {
                         continue;
                     }
                     true
                 }
                 _ => continue,
             };
-            if participants::is_alive(&self.inner.probe, r)? {
+            if participants::is_alive(&probe, r)? {
                 continue;
             }
             row.reclaimer.store(self.inner.row, Ordering::Release);
@@ -1350,6 +1352,31 @@ fn release_row(map: &MmapRaw, file: &File, row: u32, generation: u32) {
     );
 }
 
+/// A second open file description of the segment file, holding no lock:
+/// what liveness probes lock through (one of our own would not conflict
+/// with our own locks). Opened for each probing operation and closed after
+/// (taking no lock of its own, closing releases nothing), so an attached
+/// segment costs one descriptor, not two: a process with a thousand topics
+/// open holds a thousand. `/proc/self/fd` reaches the file even after it
+/// was unlinked.
+fn reopen(file: &File) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
+/// Rows in state ALIVE or RECLAIMING, without probing their locks.
+fn rows_in_use(map: &MmapRaw) -> u32 {
+    use participants::{state_of, ALIVE, RECLAIMING};
+    (0..layout::PARTICIPANT_CAPACITY)
+        .filter(|&r| {
+            let st = state_of(row_of(map, r).state.load(Ordering::SeqCst));
+            st == ALIVE || st == RECLAIMING
+        })
+        .count() as u32
+}
+
 /// Rows (other than `except`) held by a live participant: state ALIVE or
 /// RECLAIMING and its lock held. An unreadable probe counts as alive.
 fn live_rows(map: &MmapRaw, probe: &File, except: Option<u32>) -> u32 {
@@ -1379,7 +1406,12 @@ fn leave(inner: &Inner) {
         // A dependent segment: its owner (or retirement) removes it.
         return;
     }
-    if live_rows(&inner.map, &inner.probe, None) > 0 {
+    // Without a probe, stay conservative: keep the file (a leak that
+    // `shmidl clean` removes), never remove one a live process uses.
+    let Ok(probe) = reopen(&inner.file) else {
+        return;
+    };
+    if live_rows(&inner.map, &probe, None) > 0 {
         return;
     }
     let closing = &inner.control().closing;
@@ -1389,7 +1421,7 @@ fn leave(inner: &Inner) {
     {
         return; // someone else is closing it
     }
-    if live_rows(&inner.map, &inner.probe, None) > 0 {
+    if live_rows(&inner.map, &probe, None) > 0 {
         closing.store(0, Ordering::SeqCst);
         return;
     }
