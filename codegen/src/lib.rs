@@ -89,6 +89,13 @@
 //! code writes no impl itself: `#[derive(ShmMessage)]` is the one place that
 //! does, so a hand-written struct and a generated one behave the same.
 //!
+//! A topic's module is its name lowercased with `/` as `_`
+//! (`"robot/Pose"` → `robot_pose`). Names that are distinct in the schema but
+//! would meet in Rust (fields `self` and `self_`; topics `a/b` and `A_b`; a
+//! type named `topics` next to the topics module, or named like a
+//! sub-package's module) are schema errors, reported like `shmidl check`
+//! reports them, never code that does not compile.
+//!
 //! ## The derive
 //!
 //! ```

@@ -162,3 +162,102 @@ fn attributes_apply_by_type_path_and_the_runtime_path_is_configurable() {
     assert!(bad.to_string().contains("#[derive("), "{bad}");
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Generates `schema` (one file, `package p;` added unless it has one) and
+/// returns the error's rendering.
+fn generate_error(name: &str, schema: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("shmidl-codegen-{name}-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.shmidl");
+    fs::write(&path, schema).unwrap();
+    let err = shmidl_codegen::Config::new()
+        .generate(&[&path], &[] as &[&Path])
+        .unwrap_err();
+    fs::remove_dir_all(&dir).unwrap();
+    let shown = format!("{err:?}");
+    assert_eq!(shown, err.to_string());
+    shown
+}
+
+#[test]
+fn names_that_meet_in_rust_are_schema_errors_with_carets() {
+    let shown = generate_error("fields", "package p;\nstruct A { self: u8, self_: u8 }\n");
+    assert!(
+        shown.contains(
+            "s.shmidl:2:22: error: fields `self` and `self_` of `p.A` are both `self_` in Rust"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("^^^^^"), "{shown}");
+
+    let shown = generate_error(
+        "topics",
+        "package p;\nmessage M { x: u8 }\ntopic \"a/b\": M;\ntopic \"A_b\": M;\n",
+    );
+    assert!(
+        shown.contains("s.shmidl:4:7: error: topics \"a/b\" and \"A_b\" both generate the module `topics::a_b`"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("s.shmidl:3:7: note: the first one"),
+        "{shown}"
+    );
+
+    let shown = generate_error(
+        "topics-type",
+        "package p;\nmessage topics { x: u8 }\ntopic \"t\": topics;\n",
+    );
+    assert!(
+        shown.contains(
+            "error: type `p.topics` has the name of the generated module of the package's topics"
+        ),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_type_may_not_share_its_name_with_a_sub_package_module() {
+    let dir = std::env::temp_dir().join(format!("shmidl-codegen-subpkg-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("a.shmidl"),
+        "package robot;\nstruct v1 { x: u8 }\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("b.shmidl"),
+        "package robot.v1;\nstruct P { x: u8 }\n",
+    )
+    .unwrap();
+    let err = shmidl_codegen::Config::new()
+        .generate(
+            &[dir.join("a.shmidl"), dir.join("b.shmidl")],
+            &[] as &[&Path],
+        )
+        .unwrap_err();
+    fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        err.to_string().contains(
+            "a.shmidl:2:8: error: type `robot.v1` has the name of the module of package `robot.v1`"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_topic_named_underscore_gets_a_module() {
+    let dir =
+        std::env::temp_dir().join(format!("shmidl-codegen-underscore-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.shmidl");
+    fs::write(&path, "package p;\nmessage M { x: u8 }\ntopic \"_\": M;\n").unwrap();
+    let files = shmidl_codegen::Config::new()
+        .generate(&[&path], &[] as &[&Path])
+        .unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        files[0].content.contains("pub mod __ {"),
+        "{}",
+        files[0].content
+    );
+}

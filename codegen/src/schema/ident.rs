@@ -1,6 +1,9 @@
 //! Every identifier the schema generator writes goes through here: Rust
 //! keywords become raw identifiers (`r#type`), and the four that cannot be
-//! raw (`self`, `Self`, `super`, `crate`) get a trailing `_`.
+//! raw (`self`, `Self`, `super`, `crate`) get a trailing `_`, as does `_`
+//! (only a topic can be named so); a name starting with a digit (only a
+//! topic's) gets a leading `_`. Names that meet after this mapping are
+//! refused by `names.rs`.
 
 use proc_macro2::{Ident, Span};
 
@@ -16,7 +19,9 @@ const KEYWORDS: &[&str] = &[
 /// The identifier for a schema name.
 pub(crate) fn ident(name: &str) -> Ident {
     match name {
-        "self" | "Self" | "super" | "crate" => Ident::new(&format!("{name}_"), Span::call_site()),
+        "self" | "Self" | "super" | "crate" | "_" => {
+            Ident::new(&format!("{name}_"), Span::call_site())
+        }
         _ if KEYWORDS.contains(&name) => Ident::new_raw(name, Span::call_site()),
         _ if name.starts_with(|c: char| c.is_ascii_digit()) => {
             Ident::new(&format!("_{name}"), Span::call_site())
@@ -50,5 +55,7 @@ mod tests {
         );
         assert_eq!(topic_module("type").to_string(), "r#type");
         assert_eq!(topic_module("2d/scan").to_string(), "_2d_scan");
+        assert_eq!(topic_module("_").to_string(), "__");
+        assert_eq!(topic_module("Robot/Scan").to_string(), "robot_scan");
     }
 }

@@ -8,6 +8,7 @@
 
 mod generate;
 mod ident;
+mod names;
 
 use std::{
     fmt,
@@ -234,6 +235,7 @@ impl Config {
         let includes: Vec<PathBuf> = includes.iter().map(|p| p.as_ref().to_path_buf()).collect();
         let schema =
             shmidl_idl::load_all(&paths, &includes).map_err(|d| Error::Schema(d.to_string()))?;
+        names::check(&schema, self)?;
         let inputs: Vec<PathBuf> = schema
             .files()
             .iter()
