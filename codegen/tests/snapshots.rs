@@ -261,3 +261,30 @@ fn a_topic_named_underscore_gets_a_module() {
         files[0].content
     );
 }
+
+#[test]
+fn a_runtime_crate_that_is_not_a_path_is_refused() {
+    let dir = std::env::temp_dir().join(format!("shmidl-codegen-rt-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.shmidl");
+    fs::write(&path, "package p;\nstruct A { x: u8 }\n").unwrap();
+    let err = shmidl_codegen::Config::new()
+        .runtime_crate("::my rt")
+        .generate(&[&path], &[] as &[&Path])
+        .unwrap_err();
+    assert!(
+        matches!(err, shmidl_codegen::Error::InvalidRuntimeCrate { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("`::my rt`"), "{err}");
+    let files = shmidl_codegen::Config::new()
+        .runtime_crate("crate::rt")
+        .generate(&[&path], &[] as &[&Path])
+        .unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        files[0].content.contains("crate::rt::ShmMessage"),
+        "{}",
+        files[0].content
+    );
+}

@@ -23,6 +23,7 @@ use quote::quote;
 /// `Debug` prints the same as `Display`: in a `build.rs` whose `main`
 /// returns this error, Cargo shows the schema diagnostics (`path:line:col:
 /// error: …` with the source line and a caret), not a struct dump.
+#[non_exhaustive]
 pub enum Error {
     /// The schemas have errors: every one, rendered as `shmidl check` does.
     Schema(String),
@@ -41,6 +42,13 @@ pub enum Error {
         path: String,
         /// The attribute.
         attribute: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The path given to [`Config::runtime_crate`] is not a Rust path.
+    InvalidRuntimeCrate {
+        /// The path.
+        path: String,
         /// The parser's message.
         message: String,
     },
@@ -65,6 +73,11 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "the attribute `{attribute}` for `{path}` does not parse: {message}"
+            ),
+            Error::InvalidRuntimeCrate { path, message } => write!(
+                f,
+                "the runtime crate path `{path}` is not a Rust path such as `::shmidl` \
+                 or `crate::rt`: {message}"
             ),
             Error::Internal(message) => write!(
                 f,
@@ -163,7 +176,9 @@ impl Config {
     }
 
     /// The path of the runtime crate in generated code (default `::shmidl`),
-    /// for a renamed dependency or a re-export.
+    /// for a renamed dependency or a re-export; written as the paths'
+    /// prefix and as `#[shm(crate = "…")]` on every type. Generation fails
+    /// with [`Error::InvalidRuntimeCrate`] when it is not a Rust path.
     pub fn runtime_crate(&mut self, path: &str) -> &mut Self {
         self.runtime = path.to_owned();
         self
@@ -231,6 +246,12 @@ impl Config {
         schemas: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<(Vec<GeneratedFile>, Vec<PathBuf>), Error> {
+        if let Err(e) = syn::parse_str::<syn::Path>(&self.runtime) {
+            return Err(Error::InvalidRuntimeCrate {
+                path: self.runtime.clone(),
+                message: e.to_string(),
+            });
+        }
         let paths: Vec<PathBuf> = schemas.iter().map(|p| p.as_ref().to_path_buf()).collect();
         let includes: Vec<PathBuf> = includes.iter().map(|p| p.as_ref().to_path_buf()).collect();
         let schema =
@@ -277,8 +298,11 @@ impl Config {
         Ok((files, inputs))
     }
 
+    /// The runtime path as tokens; checked to be a path before generating.
     pub(crate) fn runtime_path_tokens(&self) -> TokenStream {
-        self.runtime.parse().unwrap_or_else(|_| quote!(::shmidl))
+        syn::parse_str::<syn::Path>(&self.runtime)
+            .map(|p| quote!(#p))
+            .unwrap_or_else(|_| quote!(::shmidl))
     }
 
     /// The configured attributes for the type `qualified`, parsed.
