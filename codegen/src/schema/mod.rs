@@ -227,8 +227,8 @@ impl Config {
         {
             // The build-script protocol is lines on stdout.
             #[allow(clippy::print_stdout)]
-            for input in &inputs {
-                println!("cargo:rerun-if-changed={}", input.display());
+            for line in rerun_if_changed(&inputs) {
+                println!("{line}");
             }
         }
         std::fs::create_dir_all(&out_dir).map_err(|source| Error::Io {
@@ -335,6 +335,15 @@ impl Config {
     }
 }
 
+/// The `cargo:rerun-if-changed` lines for every loaded file: the schemas
+/// given and every file they import.
+fn rerun_if_changed(inputs: &[PathBuf]) -> Vec<String> {
+    inputs
+        .iter()
+        .map(|input| format!("cargo:rerun-if-changed={}", input.display()))
+        .collect()
+}
+
 /// Formats a package's items as a file with its header.
 fn format_file(package: &str, sources: &[String], items: TokenStream) -> Result<String, Error> {
     let file: syn::File = syn::parse2(items).map_err(|e| Error::Internal(e.to_string()))?;
@@ -372,4 +381,45 @@ fn write_if_changed(path: &Path, content: &str) -> Result<(), Error> {
 /// ```
 pub fn compile(schemas: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<(), Error> {
     Config::new().compile(schemas, includes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_reruns_when_a_schema_or_any_file_it_imports_changes() {
+        let dir = std::env::temp_dir().join(format!("shmidl-codegen-rerun-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("inc/deep")).unwrap();
+        std::fs::write(
+            dir.join("app.shmidl"),
+            "package app;\nimport \"geo.shmidl\";\nstruct A { p: geo.P }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("inc/geo.shmidl"),
+            "package geo;\nimport \"deep/time.shmidl\";\nstruct P { t: time.T }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("inc/deep/time.shmidl"),
+            "package time;\nstruct T { ns: u64 }\n",
+        )
+        .unwrap();
+        let (files, inputs) = Config::new()
+            .load_and_generate(&[dir.join("app.shmidl")], &[dir.join("inc")])
+            .unwrap();
+        assert_eq!(files.len(), 3);
+        let mut lines = rerun_if_changed(&inputs);
+        lines.sort();
+        let want = |p: &str| format!("cargo:rerun-if-changed={}", dir.join(p).display());
+        let mut expected = vec![
+            want("app.shmidl"),
+            want("inc/deep/time.shmidl"),
+            want("inc/geo.shmidl"),
+        ];
+        expected.sort();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(lines, expected);
+    }
 }
