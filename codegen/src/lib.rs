@@ -162,6 +162,8 @@
 //! that writes `ShmSafe` impls.
 
 pub mod derive;
+mod ident;
+pub mod include;
 #[cfg(feature = "schema")]
 mod schema;
 

@@ -14,7 +14,8 @@ use shmidl_idl::{
     ConstValue, Overflow, Package, Primitive, Schema, StructDef, Topic, Type, TypeDef, TypeDefKind,
 };
 
-use super::{ident::ident, ident::topic_module, Config};
+use super::Config;
+use crate::ident::{ident, topic_module};
 
 /// Lints that schema names can trip in generated code, allowed on every
 /// generated item (a fixed list, so users' `deny`s apply to their own code).

@@ -7,7 +7,6 @@
 //! when its content changed, so Cargo does not rebuild for nothing.
 
 mod generate;
-mod ident;
 mod names;
 
 use std::{

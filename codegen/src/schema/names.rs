@@ -17,10 +17,8 @@ use std::collections::HashMap;
 
 use shmidl_idl::{Diagnostic, Diagnostics, FileId, Schema, Span, TypeDefKind};
 
-use super::{
-    ident::{ident, topic_module},
-    Config, Error,
-};
+use super::{Config, Error};
+use crate::ident::{ident, topic_module};
 
 /// Every Rust-level name collision in `schema`, as one [`Error::Schema`]
 /// rendered with the schema's warnings, as `shmidl check` would print it.

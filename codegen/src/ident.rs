@@ -1,4 +1,5 @@
-//! Every identifier the schema generator writes goes through here: Rust
+//! Every identifier the schema generator and `include_schema!` write goes
+//! through here: Rust
 //! keywords become raw identifiers (`r#type`), and the four that cannot be
 //! raw (`self`, `Self`, `super`, `crate`) get a trailing `_`, as does `_`
 //! (only a topic can be named so); a name starting with a digit (only a
@@ -30,6 +31,7 @@ pub(crate) fn ident(name: &str) -> Ident {
     }
 }
 
+#[cfg_attr(not(feature = "schema"), allow(dead_code))]
 /// The module name of a topic: its name with `/` as `_`, lowercased
 /// (`robot/JointStates` → `robot_jointstates`).
 pub(crate) fn topic_module(topic: &str) -> Ident {
