@@ -1,5 +1,6 @@
 //! Generates Rust code for every valid golden schema of `idl/tests/fixtures`
-//! (one directory per case in `$OUT_DIR/golden/`), plus `golden.rs`: a
+//! and every case of `codegen/tests/fixtures` (one directory per case in
+//! `$OUT_DIR/golden/`), plus `golden.rs`: a
 //! module per case that includes the case's packages, and a table of every
 //! generated type (size, fingerprint, layout) that `tests/generated.rs`
 //! compares with the schema compiler.
@@ -12,14 +13,29 @@ use std::{
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../idl/tests/fixtures/valid");
-    println!("cargo:rerun-if-changed={}", root.display());
-    let mut cases: Vec<PathBuf> = fs::read_dir(&root)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("input.shmidl").is_file())
-        .collect();
-    cases.sort();
+    // The golden schemas of idl, then the generator's own snapshot cases
+    // (`codegen/tests/snapshots.rs` keeps their names distinct).
+    let mut cases = Vec::new();
+    for root in ["../idl/tests/fixtures/valid", "../codegen/tests/fixtures"] {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(root);
+        println!("cargo:rerun-if-changed={}", root.display());
+        let mut found: Vec<PathBuf> = fs::read_dir(&root)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join("input.shmidl").is_file())
+            .collect();
+        found.sort();
+        cases.extend(found);
+    }
+
+    // One case straight into `$OUT_DIR`, as a user's build.rs does, for
+    // `shmidl::include_schema!` in `tests/include_schema.rs`.
+    let siblings =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../codegen/tests/fixtures/sibling_packages");
+    shmidl_codegen::compile(
+        &[siblings.join("input.shmidl")],
+        &[siblings.join("include")],
+    )?;
 
     let mut modules = String::new();
     let mut table = String::from(
@@ -40,27 +56,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .compile(&inputs, &includes)?;
         let schema = shmidl_idl::load_all(&inputs, &includes).map_err(|e| e.to_string())?;
 
-        // The package tree of the case, each package including its file.
+        // The package tree of the case, each package including its file;
+        // packages sorted by path, so those sharing a prefix share its
+        // modules (`robot { common {..} v1 {..} }`), as include_schema! does.
         writeln!(modules, "pub mod {name} {{")?;
         let mut packages: Vec<&shmidl_idl::Package> = schema.packages().iter().collect();
         packages.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut open: Vec<String> = Vec::new();
         for package in packages {
+            let common = open
+                .iter()
+                .zip(&package.path)
+                .take_while(|(a, b)| a == b)
+                .count();
+            for _ in common..open.len() {
+                writeln!(modules, "}}")?;
+            }
+            open.truncate(common);
+            for segment in &package.path[common..] {
+                writeln!(modules, "pub mod {segment} {{")?;
+                open.push(segment.clone());
+            }
             let file = if package.path.is_empty() {
                 "_".to_owned()
             } else {
                 package.path.join(".")
             };
-            for segment in &package.path {
-                write!(modules, "pub mod {segment} {{ ")?;
-            }
-            write!(
+            writeln!(
                 modules,
                 "include!(concat!(env!(\"OUT_DIR\"), \"/golden/{name}/{file}.rs\"));"
             )?;
-            for _ in &package.path {
-                write!(modules, " }}")?;
-            }
-            writeln!(modules)?;
+        }
+        for _ in &open {
+            writeln!(modules, "}}")?;
         }
         writeln!(modules, "}}")?;
 

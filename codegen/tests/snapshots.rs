@@ -1,6 +1,7 @@
 //! Snapshot tests of the schema generator: every valid golden schema of
-//! `idl/tests/fixtures/valid/<case>/input.shmidl` (with its case directory's
-//! `include/` as include path) generates exactly
+//! `idl/tests/fixtures/valid/<case>/input.shmidl`, and every case of the
+//! generator's own in `codegen/tests/fixtures/<case>/input.shmidl` (each with
+//! its case directory's `include/` as include path), generates exactly
 //! `codegen/tests/fixtures/<case>/<package>.rs`. Set `SHMIDL_BLESS=1` to
 //! rewrite them; a snapshot whose case or package is gone fails the test.
 //! (`shmidl-tests` compiles every one of these files and checks their sizes
@@ -14,16 +15,31 @@ use std::{
     path::{Path, PathBuf},
 };
 
-fn golden_cases() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../idl/tests/fixtures/valid");
-    let mut cases: Vec<PathBuf> = fs::read_dir(&root)
-        .expect("listing the golden schemas")
+/// The case directories holding an `input.shmidl` under `root`.
+fn cases_in(root: &Path) -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = fs::read_dir(root)
+        .expect("listing schema cases")
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.join("input.shmidl").is_file())
         .collect();
     cases.sort();
     cases
+}
+
+/// The golden cases of `idl`, then the generator's own.
+fn cases() -> Vec<PathBuf> {
+    let golden =
+        cases_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../idl/tests/fixtures/valid"));
+    let own = cases_in(&snapshot_root());
+    for case in &own {
+        assert!(
+            !golden.iter().any(|g| g.file_name() == case.file_name()),
+            "{}: a golden case of idl has this name already",
+            case.display()
+        );
+    }
+    golden.into_iter().chain(own).collect()
 }
 
 fn snapshot_root() -> PathBuf {
@@ -35,7 +51,7 @@ fn every_golden_schema_generates_its_snapshot() {
     let bless = std::env::var_os("SHMIDL_BLESS").is_some();
     let mut failures = Vec::new();
     let mut expected_files = BTreeSet::new();
-    for case in golden_cases() {
+    for case in cases() {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let include = case.join("include");
         let includes: Vec<PathBuf> = if include.is_dir() {
@@ -74,6 +90,10 @@ fn every_golden_schema_generates_its_snapshot() {
     {
         for file in fs::read_dir(entry.path()).into_iter().flatten().flatten() {
             let path = file.path();
+            // A case of the generator's own: its schema and imports.
+            if path.ends_with("input.shmidl") || path.ends_with("include") {
+                continue;
+            }
             if !expected_files.contains(&path) {
                 if bless {
                     fs::remove_file(&path).unwrap();

@@ -1,4 +1,5 @@
-//! The code generated from every valid golden schema compiles (this file
+//! The code generated from every valid golden schema (and every case of
+//! `codegen/tests/fixtures`) compiles (this file
 //! includes all of it, see `build.rs`), and each generated type has the size,
 //! fingerprint, field offsets and canonical description that the schema
 //! compiler gives the schema type.
@@ -9,9 +10,13 @@ use shmidl_idl::{Schema, TypeDefKind};
 include!(concat!(env!("OUT_DIR"), "/golden.rs"));
 
 fn load(case: &str) -> Schema {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../idl/tests/fixtures/valid")
-        .join(case);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let own = root.join("../codegen/tests/fixtures").join(case);
+    let dir = if own.join("input.shmidl").is_file() {
+        own
+    } else {
+        root.join("../idl/tests/fixtures/valid").join(case)
+    };
     let include = dir.join("include");
     let includes = if include.is_dir() {
         vec![include]
