@@ -323,11 +323,11 @@ impl PackageGen<'_> {
         let message = relative_path(&from, &payload.package, &payload.name);
         let o = &t.options;
         let (pool, chunks, depth, pubs, subs) = (
-            o.pool,
-            o.pool_chunks,
-            o.depth,
-            o.max_publishers,
-            o.max_subscribers,
+            Literal::u32_unsuffixed(o.pool),
+            Literal::u32_unsuffixed(o.pool_chunks),
+            Literal::u32_unsuffixed(o.depth),
+            Literal::u32_unsuffixed(o.max_publishers),
+            Literal::u32_unsuffixed(o.max_subscribers),
         );
         let overflow = match o.overflow {
             Overflow::OverwriteOldest => quote!(#rt::SendMode::OverwriteOldest),
