@@ -89,6 +89,11 @@
 //! code writes no impl itself: `#[derive(ShmMessage)]` is the one place that
 //! does, so a hand-written struct and a generated one behave the same.
 //!
+//! An enum's `#[default]` is its variant of value 0, or its first variant
+//! when none is 0: the value a zeroed message's field holds (the derive's
+//! `#[shm(default)]`), so `Mode::default()` is what `Pose::default().mode`
+//! reads.
+//!
 //! A topic's module is its name lowercased with `/` as `_`
 //! (`"robot/Pose"` → `robot_pose`). Names that are distinct in the schema but
 //! would meet in Rust (fields `self` and `self_`; topics `a/b` and `A_b`; a

@@ -44,3 +44,18 @@ fn topic_modules_name_their_message_and_the_schema_options() {
     ));
     assert_eq!(common::topics::robot_pose::NAME, "robot/pose");
 }
+
+#[test]
+fn an_enum_defaults_to_what_a_default_message_holds() {
+    // `Mode` declares `Off = -1` first; a zeroed message holds `Idle = 0`,
+    // and so does `Mode::default()`.
+    assert_eq!(common::Mode::default(), common::Mode::Idle);
+    assert_eq!(
+        common::Pose::default().mode.get(),
+        Ok(common::Mode::default())
+    );
+    assert_eq!(
+        v1::Status::default().health.mode.get(),
+        Ok(common::Mode::default())
+    );
+}

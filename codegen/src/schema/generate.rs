@@ -219,11 +219,20 @@ impl PackageGen<'_> {
         let rt = self.rt();
         let repr = format_ident!("{}", e.repr.name());
         let qualified = &def.qualified_name;
+        // The variant `Default` gives is the one a message's default holds
+        // (the runtime's `#[shm(default)]`): value 0 if declared, else the
+        // first variant. So `Mode::default()` is what `Pose::default().mode`
+        // reads.
+        let default_index = e.variants.iter().position(|v| v.value == 0).unwrap_or(0);
         let variants = e.variants.iter().enumerate().map(|(i, v)| {
             let variant = ident(&v.name);
             let value = int_literal(v.value);
             let doc = docs(&v.docs, &format!("`{}` = {}.", v.name, v.value));
-            let default = if i == 0 { quote!(#[default]) } else { quote!() };
+            let default = if i == default_index {
+                quote!(#[default])
+            } else {
+                quote!()
+            };
             quote! {
                 #doc
                 #default
