@@ -34,19 +34,33 @@ fn allow() -> TokenStream {
 
 /// `/// text` for each doc line, or a fallback line when there is none
 /// (generated items are documented, so `missing_docs` holds).
+///
+/// A fenced code block in a schema doc opens as ```` ```text ````: the
+/// generated code is part of the user's crate, where rustdoc would
+/// otherwise compile and run the schema's snippets as doctests.
 fn docs(lines: &[String], fallback: &str) -> TokenStream {
     if lines.is_empty() {
         let text = format!(" {fallback}");
         return quote!(#[doc = #text]);
     }
+    let mut in_fence = false;
     let lines = lines.iter().map(|l| {
-        let text = if l.is_empty() || l.starts_with(' ') {
+        let mut text = if l.is_empty() || l.starts_with(' ') {
             l.clone()
         } else {
             format!(" {l}")
         };
+        let body = text.trim_start();
+        if let Some(fence) = ["```", "~~~"].into_iter().find(|f| body.starts_with(f)) {
+            if !in_fence {
+                let indent = &text[..text.len() - body.len()];
+                text = format!("{indent}{fence}text");
+            }
+            in_fence = !in_fence;
+        }
         quote!(#[doc = #text])
     });
+    let lines: Vec<TokenStream> = lines.collect();
     quote!(#(#lines)*)
 }
 
@@ -441,6 +455,24 @@ mod tests {
             p(&["robot", "v1", "topics", "x"], &["robot", "v1"]),
             "super :: super :: T"
         );
+    }
+
+    #[test]
+    fn code_blocks_in_schema_docs_do_not_become_doctests() {
+        let lines = v(&[
+            "Example:",
+            "```",
+            "let x = 1;",
+            "```",
+            "  ~~~rust",
+            "y",
+            "  ~~~",
+        ]);
+        let sut = docs(&lines, "").to_string();
+        assert!(sut.contains(r#"" ```text""#), "{sut}");
+        assert!(sut.contains(r#"" ```""#), "{sut}");
+        assert!(sut.contains(r#""  ~~~text""#), "{sut}");
+        assert!(!sut.contains("~~~rust"), "{sut}");
     }
 
     #[test]
