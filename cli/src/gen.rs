@@ -23,6 +23,7 @@ pub fn gen(
     config
         .out_dir(out)
         .emit_rerun_if_changed(false)
+        .emit_warnings(false)
         .topics(!no_topics);
     if let Some(path) = runtime {
         config.runtime_crate(path);

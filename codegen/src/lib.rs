@@ -36,14 +36,15 @@
 //! `<package>.rs`, or `_.rs` for files without `package`. Each file starts
 //! with an `@generated` header, is formatted with prettyplease, and is
 //! written only when its content changed; `cargo:rerun-if-changed` is printed
-//! for every schema and import.
+//! for every schema and import, and each schema warning as a
+//! `cargo:warning=` line (`path:line:col: message`).
 //!
 //! `Config` (a `&mut Self` builder) sets the options: `out_dir`,
 //! `type_attribute(path, "#[...]")` and `derive(path, "serde::Serialize")`
 //! for the types under a path (`"."` all, `"robot.v1"` a package,
 //! `"robot.v1.Pose"` one type), `runtime_crate("::my_shmidl")`,
-//! `topics(false)`, `emit_rerun_if_changed(false)`; `generate` returns the
-//! files instead of writing them.
+//! `topics(false)`, `emit_rerun_if_changed(false)`, `emit_warnings(false)`;
+//! `generate` returns the files instead of writing them.
 //!
 //! ## What is generated
 //!

@@ -131,6 +131,7 @@ pub struct Config {
     runtime: String,
     topics: bool,
     rerun_if_changed: Option<bool>,
+    warnings: Option<bool>,
 }
 
 impl Default for Config {
@@ -149,6 +150,7 @@ impl Config {
             runtime: "::shmidl".to_owned(),
             topics: true,
             rerun_if_changed: None,
+            warnings: None,
         }
     }
 
@@ -196,6 +198,15 @@ impl Config {
         self
     }
 
+    /// Whether to print each schema warning (a style problem, a queue
+    /// deeper than its pool) as a `cargo:warning=` line (default: when
+    /// `$OUT_DIR` is set, i.e. under Cargo, which shows them for the user's
+    /// own packages and not for dependencies).
+    pub fn emit_warnings(&mut self, on: bool) -> &mut Self {
+        self.warnings = Some(on);
+        self
+    }
+
     /// Loads and checks `schemas` (imports looked up next to each file,
     /// then in `includes`), and returns the generated files without writing
     /// them.
@@ -204,7 +215,7 @@ impl Config {
         schemas: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<Vec<GeneratedFile>, Error> {
-        Ok(self.load_and_generate(schemas, includes)?.0)
+        Ok(self.load_and_generate(schemas, includes)?.files)
     }
 
     /// Generates the files and writes those whose content changed.
@@ -219,16 +230,23 @@ impl Config {
                 .map(PathBuf::from)
                 .ok_or(Error::NoOutDir)?,
         };
-        let (files, inputs) = self.load_and_generate(schemas, includes)?;
-        if self
-            .rerun_if_changed
-            .unwrap_or_else(|| std::env::var_os("OUT_DIR").is_some())
-        {
-            // The build-script protocol is lines on stdout.
-            #[allow(clippy::print_stdout)]
-            for line in rerun_if_changed(&inputs) {
-                println!("{line}");
-            }
+        let Generated {
+            files,
+            inputs,
+            warnings,
+        } = self.load_and_generate(schemas, includes)?;
+        let under_cargo = std::env::var_os("OUT_DIR").is_some();
+        let mut lines = Vec::new();
+        if self.rerun_if_changed.unwrap_or(under_cargo) {
+            lines.extend(rerun_if_changed(&inputs));
+        }
+        if self.warnings.unwrap_or(under_cargo) {
+            lines.extend(warnings);
+        }
+        // The build-script protocol is lines on stdout.
+        #[allow(clippy::print_stdout)]
+        for line in lines {
+            println!("{line}");
         }
         std::fs::create_dir_all(&out_dir).map_err(|source| Error::Io {
             path: out_dir.clone(),
@@ -244,7 +262,7 @@ impl Config {
         &self,
         schemas: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
-    ) -> Result<(Vec<GeneratedFile>, Vec<PathBuf>), Error> {
+    ) -> Result<Generated, Error> {
         if let Err(e) = syn::parse_str::<syn::Path>(&self.runtime) {
             return Err(Error::InvalidRuntimeCrate {
                 path: self.runtime.clone(),
@@ -294,7 +312,11 @@ impl Config {
             });
         }
         files.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok((files, inputs))
+        Ok(Generated {
+            files,
+            inputs,
+            warnings: cargo_warnings(&schema),
+        })
     }
 
     /// The runtime path as tokens; checked to be a path before generating.
@@ -340,6 +362,42 @@ fn rerun_if_changed(inputs: &[PathBuf]) -> Vec<String> {
     inputs
         .iter()
         .map(|input| format!("cargo:rerun-if-changed={}", input.display()))
+        .collect()
+}
+
+/// What one run of the generator produced.
+struct Generated {
+    /// The files, by name.
+    files: Vec<GeneratedFile>,
+    /// Every loaded schema file, imports included.
+    inputs: Vec<PathBuf>,
+    /// The schema's warnings as `cargo:warning=` lines.
+    warnings: Vec<String>,
+}
+
+/// One `cargo:warning=` line per schema warning (`path:line:col: message`),
+/// so a style problem shows in `cargo build` as it does in `shmidl check`.
+/// Cargo shows them for the user's own packages, not for dependencies.
+fn cargo_warnings(schema: &shmidl_idl::Schema) -> Vec<String> {
+    let warnings = schema.warnings();
+    warnings
+        .iter()
+        .map(|d| {
+            let place = d
+                .location
+                .and_then(|l| {
+                    let file = warnings.source(l.file).or_else(|| schema.file(l.file))?;
+                    let (line, col) = file.line_col(l.span.start);
+                    Some(format!("{}:{line}:{col}: ", file.path().display()))
+                })
+                .unwrap_or_default();
+            let help = d
+                .help
+                .as_deref()
+                .map(|h| format!(" (help: {h})"))
+                .unwrap_or_default();
+            format!("cargo:warning={place}{}{help}", d.message).replace(['\n', '\r'], " ")
+        })
         .collect()
 }
 
@@ -405,10 +463,15 @@ mod tests {
             "package time;\nstruct T { ns: u64 }\n",
         )
         .unwrap();
-        let (files, inputs) = Config::new()
+        let Generated {
+            files,
+            inputs,
+            warnings,
+        } = Config::new()
             .load_and_generate(&[dir.join("app.shmidl")], &[dir.join("inc")])
             .unwrap();
         assert_eq!(files.len(), 3);
+        assert!(warnings.is_empty(), "{warnings:?}");
         let mut lines = rerun_if_changed(&inputs);
         lines.sort();
         let want = |p: &str| format!("cargo:rerun-if-changed={}", dir.join(p).display());
@@ -420,5 +483,21 @@ mod tests {
         expected.sort();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(lines, expected);
+    }
+
+    #[test]
+    fn schema_warnings_become_cargo_warnings_with_their_place() {
+        let dir = std::env::temp_dir().join(format!("shmidl-codegen-warn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.shmidl");
+        std::fs::write(&path, "package w;\nstruct bad_name { x: u8 }\n").unwrap();
+        let Generated { warnings, .. } = Config::new()
+            .load_and_generate(std::slice::from_ref(&path), &[] as &[PathBuf])
+            .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let prefix = format!("cargo:warning={}:2:8: ", path.display());
+        assert!(warnings[0].starts_with(&prefix), "{warnings:?}");
+        assert!(warnings[0].contains("bad_name"), "{warnings:?}");
     }
 }
