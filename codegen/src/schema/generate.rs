@@ -35,33 +35,63 @@ fn allow() -> TokenStream {
 /// `/// text` for each doc line, or a fallback line when there is none
 /// (generated items are documented, so `missing_docs` holds).
 ///
-/// A fenced code block in a schema doc opens as ```` ```text ````: the
-/// generated code is part of the user's crate, where rustdoc would
-/// otherwise compile and run the schema's snippets as doctests.
+/// Code in a schema doc stays text: a fenced block opens as ```` ```text ````
+/// and an indented block (4 spaces deeper than the text, after a blank
+/// line) is fenced as one. The generated code is part of the user's crate,
+/// where rustdoc would otherwise compile and run the schema's snippets as
+/// doctests.
 fn docs(lines: &[String], fallback: &str) -> TokenStream {
     if lines.is_empty() {
         let text = format!(" {fallback}");
         return quote!(#[doc = #text]);
     }
-    let mut in_fence = false;
-    let lines = lines.iter().map(|l| {
-        let mut text = if l.is_empty() || l.starts_with(' ') {
-            l.clone()
-        } else {
-            format!(" {l}")
-        };
+    let lines: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            if l.is_empty() || l.starts_with(' ') {
+                l.clone()
+            } else {
+                format!(" {l}")
+            }
+        })
+        .collect();
+    let indent_of = |l: &str| l.len() - l.trim_start().len();
+    // rustdoc removes the indentation common to all lines.
+    let base = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| indent_of(l))
+        .min()
+        .unwrap_or(1);
+    let pad = " ".repeat(base);
+    let mut out = Vec::with_capacity(lines.len() + 2);
+    let (mut in_fence, mut in_indented, mut after_blank) = (false, false, true);
+    for mut text in lines {
+        let blank = text.trim().is_empty();
         let body = text.trim_start();
-        if let Some(fence) = ["```", "~~~"].into_iter().find(|f| body.starts_with(f)) {
+        let fence = ["```", "~~~"].into_iter().find(|f| body.starts_with(f));
+        if in_indented && !blank && indent_of(&text) < base + 4 {
+            out.push(format!("{pad}```"));
+            in_indented = false;
+        }
+        if let Some(fence) = fence.filter(|_| !in_indented) {
             if !in_fence {
                 let indent = &text[..text.len() - body.len()];
                 text = format!("{indent}{fence}text");
             }
             in_fence = !in_fence;
+        } else if !in_fence && !in_indented && !blank && after_blank && indent_of(&text) >= base + 4
+        {
+            out.push(format!("{pad}```text"));
+            in_indented = true;
         }
-        quote!(#[doc = #text])
-    });
-    let lines: Vec<TokenStream> = lines.collect();
-    quote!(#(#lines)*)
+        after_blank = blank;
+        out.push(text);
+    }
+    if in_indented {
+        out.push(format!("{pad}```"));
+    }
+    quote!(#(#[doc = #out])*)
 }
 
 pub(crate) struct PackageGen<'a> {
@@ -473,6 +503,36 @@ mod tests {
         assert!(sut.contains(r#"" ```""#), "{sut}");
         assert!(sut.contains(r#""  ~~~text""#), "{sut}");
         assert!(!sut.contains("~~~rust"), "{sut}");
+
+        let lines = v(&[
+            "Text",
+            "",
+            "     let y = 2;",
+            "     y",
+            "",
+            "More",
+            "     not code",
+        ]);
+        let sut: Vec<String> = docs(&lines, "")
+            .to_string()
+            .split("# [doc = ")
+            .skip(1)
+            .map(|d| d.trim().trim_end_matches(']').trim().to_owned())
+            .collect();
+        assert_eq!(
+            sut,
+            [
+                r#"" Text""#,
+                r#""""#,
+                r#"" ```text""#,
+                r#""     let y = 2;""#,
+                r#""     y""#,
+                r#""""#,
+                r#"" ```""#,
+                r#"" More""#,
+                r#""     not code""#,
+            ]
+        );
     }
 
     #[test]
