@@ -82,8 +82,9 @@
 //! }
 //! ```
 //!
-//! Constants become `pub const`, `///` docs are carried over, keyword field
-//! names are escaped (`r#type`; `self` becomes `self_` with
+//! Constants become `pub const`, `///` docs are carried over (code blocks
+//! in them as `text`, so they never run as doctests of your crate), keyword
+//! field names are escaped (`r#type`; `self` becomes `self_` with
 //! `#[shm(name = "self")]`), and references across packages are relative
 //! (`super::common::Vec3`), resolved by the module tree `include_schema!`
 //! builds. Eq and Hash are derived where no float is inside. The generated
