@@ -54,22 +54,7 @@ fn main() {
 
 fn ls_shows_topics_under_their_domain_and_clean_removes_their_segments() {
     let domain = unique("topics");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .env("SHMIDL_HOLD_TOPIC", &domain)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if line.trim() == "ready" {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("holder ready");
+    let mut child = spawn_holder("SHMIDL_HOLD_TOPIC", &domain);
 
     let json: serde_json::Value = serde_json::from_str(&shmidl(&["ls", "--json"])).unwrap();
     let rows = json.as_array().unwrap();
@@ -108,8 +93,14 @@ fn ls_shows_topics_under_their_domain_and_clean_removes_their_segments() {
 }
 
 fn hold(name: &str) -> std::process::Child {
+    spawn_holder("SHMIDL_HOLD", name)
+}
+
+/// Starts this binary as a holder (`role` = `value`) and waits until it is
+/// ready.
+fn spawn_holder(role: &str, value: &str) -> std::process::Child {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .env("SHMIDL_HOLD", name)
+        .env(role, value)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

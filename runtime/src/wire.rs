@@ -362,21 +362,7 @@ fn check(layout: &TypeLayout, bytes: &[u8], at: usize, field: &'static str) -> C
                 .into())
             }
         }
-        TypeKind::Array { element, len } => {
-            if element.plain {
-                return Ok(());
-            }
-            for i in 0..len {
-                let offset = i * element.size;
-                check(
-                    element,
-                    sub(bytes, offset, element.size)?,
-                    at + offset,
-                    field,
-                )?;
-            }
-            Ok(())
-        }
+        TypeKind::Array { element, len } => check_elements(element, bytes, 0, len, at, field),
         TypeKind::String { capacity } | TypeKind::Bytes { capacity } => {
             let len = bounded_len(bytes, capacity, at, field)?;
             let content = sub(bytes, 4, len)?;
@@ -389,58 +375,19 @@ fn check(layout: &TypeLayout, bytes: &[u8], at: usize, field: &'static str) -> C
                     .into());
                 }
             }
-            let tail = bytes.get(4 + len..).ok_or_else(bad_layout)?;
-            match first_nonzero(tail) {
-                None => Ok(()),
-                Some(i) => Err(WireError::Tail {
-                    field,
-                    offset: at + 4 + len + i,
-                }
-                .into()),
-            }
+            all_zero(bytes, 4 + len, at, field, tail)
         }
         TypeKind::Sequence { element, capacity } => {
             let len = bounded_len(bytes, capacity, at, field)?;
-            if let Some(i) = first_nonzero(sub(bytes, 4, 4)?) {
-                return Err(WireError::Reserved {
-                    field,
-                    offset: at + 4 + i,
-                }
-                .into());
-            }
-            if !element.plain {
-                for i in 0..len {
-                    let offset = 8 + i * element.size;
-                    check(
-                        element,
-                        sub(bytes, offset, element.size)?,
-                        at + offset,
-                        field,
-                    )?;
-                }
-            }
-            let used = 8 + len * element.size;
-            let tail = bytes.get(used..).ok_or_else(bad_layout)?;
-            match first_nonzero(tail) {
-                None => Ok(()),
-                Some(i) => Err(WireError::Tail {
-                    field,
-                    offset: at + used + i,
-                }
-                .into()),
-            }
+            all_zero(sub(bytes, 0, 8)?, 4, at, field, reserved)?;
+            check_elements(element, bytes, 8, len, at, field)?;
+            all_zero(bytes, 8 + len * element.size, at, field, tail)
         }
         TypeKind::Struct { fields, .. } => {
             for f in fields {
                 let part = sub(bytes, f.offset, f.ty.size)?;
                 if f.padding {
-                    if let Some(i) = first_nonzero(part) {
-                        return Err(WireError::Padding {
-                            field: f.name,
-                            offset: at + f.offset + i,
-                        }
-                        .into());
-                    }
+                    all_zero(part, 0, at + f.offset, f.name, padding)?;
                 } else {
                     check(f.ty, part, at + f.offset, f.name)?;
                 }
@@ -448,6 +395,59 @@ fn check(layout: &TypeLayout, bytes: &[u8], at: usize, field: &'static str) -> C
             Ok(())
         }
     }
+}
+
+/// Checks `count` elements of `element` laid out from `start` of `bytes`
+/// (nothing to do for plain elements).
+fn check_elements(
+    element: &TypeLayout,
+    bytes: &[u8],
+    start: usize,
+    count: usize,
+    at: usize,
+    field: &'static str,
+) -> Checked {
+    if element.plain {
+        return Ok(());
+    }
+    for i in 0..count {
+        let offset = start + i * element.size;
+        check(
+            element,
+            sub(bytes, offset, element.size)?,
+            at + offset,
+            field,
+        )?;
+    }
+    Ok(())
+}
+
+/// Checks that `bytes[from..]` are all zero; `error` names the rule a
+/// non-zero byte breaks, given the field and its offset in the input.
+fn all_zero(
+    bytes: &[u8],
+    from: usize,
+    at: usize,
+    field: &'static str,
+    error: fn(&'static str, usize) -> WireError,
+) -> Checked {
+    let rest = bytes.get(from..).ok_or_else(bad_layout)?;
+    match first_nonzero(rest) {
+        None => Ok(()),
+        Some(i) => Err(error(field, at + from + i).into()),
+    }
+}
+
+fn tail(field: &'static str, offset: usize) -> WireError {
+    WireError::Tail { field, offset }
+}
+
+fn reserved(field: &'static str, offset: usize) -> WireError {
+    WireError::Reserved { field, offset }
+}
+
+fn padding(field: &'static str, offset: usize) -> WireError {
+    WireError::Padding { field, offset }
 }
 
 /// The length of a bounded type at the start of `bytes`, checked against

@@ -32,8 +32,8 @@ use crate::{
 pub struct FixedSizeBytes<const N: usize> {
     // INVARIANTS (kept by every method, never trusted when read): len ≤ N,
     // bytes[len..] are zero.
-    len: [u8; 4],
-    bytes: [u8; N],
+    pub(super) len: [u8; 4],
+    pub(super) bytes: [u8; N],
 }
 
 impl<const N: usize> FixedSizeBytes<N> {

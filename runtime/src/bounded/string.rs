@@ -2,7 +2,7 @@
 
 use std::{borrow::Borrow, cmp::Ordering, fmt, hash::Hash, ops::Deref};
 
-use super::{check_capacity, clamp_len, store_len, CapacityError};
+use super::{check_capacity, CapacityError, FixedSizeBytes};
 use crate::{
     layout::{TypeKind, TypeLayout},
     ShmSafe,
@@ -24,24 +24,21 @@ use crate::{
 /// assert!(FixedSizeString::<4>::try_from("too long").is_err());
 /// # Ok::<(), shmidl::CapacityError>(())
 /// ```
-#[repr(C)]
+#[repr(transparent)]
 #[derive(Clone, Copy)]
 pub struct FixedSizeString<const N: usize> {
     // INVARIANTS (kept by every method; never trusted when read, since
-    // another process may have written the slot): len ≤ N, bytes[..len] is
-    // UTF-8, bytes[len..] are zero.
-    len: [u8; 4],
-    bytes: [u8; N],
+    // another process may have written the slot): the bytes' invariants,
+    // and bytes[..len] is UTF-8.
+    bytes: FixedSizeBytes<N>,
 }
 
 impl<const N: usize> FixedSizeString<N> {
     /// The empty string.
     #[must_use]
     pub const fn new() -> Self {
-        const { check_capacity(N) };
         FixedSizeString {
-            len: [0; 4],
-            bytes: [0; N],
+            bytes: FixedSizeBytes::new(),
         }
     }
 
@@ -69,19 +66,15 @@ impl<const N: usize> FixedSizeString<N> {
     /// The stored bytes, up to the length (clamped to `N`).
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..clamp_len(self.len, N)]
+        self.bytes.as_slice()
     }
 
     /// Appends `s`, or hands it back if it does not fit.
     pub fn push_str<'a>(&mut self, s: &'a str) -> Result<(), CapacityError<&'a str>> {
-        let len = self.normalized_len();
-        let needed = len + s.len();
-        if needed > N {
-            return Err(CapacityError::new(s, N, needed));
-        }
-        self.bytes[len..needed].copy_from_slice(s.as_bytes());
-        self.len = store_len(needed);
-        Ok(())
+        self.normalize();
+        self.bytes
+            .extend_from_slice(s.as_bytes())
+            .map_err(|e| CapacityError::new(s, N, e.needed()))
     }
 
     /// Appends `c`, or hands it back if it does not fit.
@@ -96,37 +89,25 @@ impl<const N: usize> FixedSizeString<N> {
     /// # Panics
     /// If `len` does not lie on a `char` boundary, as `String::truncate`.
     pub fn truncate(&mut self, len: usize) {
-        let current = self.normalized_len();
-        if len >= current {
-            return;
-        }
+        self.normalize();
         assert!(
-            self.as_str().is_char_boundary(len),
+            self.as_str().is_char_boundary(len) || len > self.as_str().len(),
             "truncate: {len} is not a char boundary"
         );
-        self.bytes[len..current].fill(0);
-        self.len = store_len(len);
+        self.bytes.truncate(len);
     }
 
     /// Empties the string (and zeroes its bytes).
     pub fn clear(&mut self) {
-        self.bytes.fill(0);
-        self.len = [0; 4];
+        self.bytes.clear();
     }
 
-    /// Restores the invariants after another process may have broken them
-    /// (length past `N`, invalid UTF-8, a dirty tail); returns the length.
-    fn normalized_len(&mut self) -> usize {
+    /// Restores the invariants after another process may have broken them:
+    /// cuts the bytes at the longest valid UTF-8 prefix (which also clamps
+    /// the length and zeroes the tail).
+    fn normalize(&mut self) {
         let valid = self.as_str().len();
-        if u32::from_le_bytes(self.len) as usize != valid {
-            self.len = store_len(valid);
-        }
-        // Cheap when the tail is already zero, as it always is unless
-        // another process wrote it.
-        if self.bytes[valid..].iter().any(|&b| b != 0) {
-            self.bytes[valid..].fill(0);
-        }
-        valid
+        self.bytes.truncate(valid);
     }
 }
 
@@ -222,12 +203,11 @@ impl<const N: usize> Hash for FixedSizeString<N> {
     }
 }
 
-// SAFETY: `#[repr(C)]` of `[u8; 4]` and `[u8; N]`, both alignment 1, so the
-// second field starts right after the first and the size is `4 + N`: no
-// padding. Every byte pattern is a valid value: the fields are plain bytes,
-// and no method relies on the invariants without checking them (lengths are
-// clamped, UTF-8 is validated in `as_str`). No pointer, no drop. The
-// fingerprint is the schema's `string(N)`.
+// SAFETY: `#[repr(transparent)]` over `FixedSizeBytes<N>` ("has the same
+// layout and ABI as its single non-zero-sized field", Reference), which is
+// `ShmSafe`: no padding, every byte pattern valid. No method relies on the
+// UTF-8 invariant without checking it (`as_str` validates). No pointer, no
+// drop. The fingerprint is the schema's `string(N)`.
 unsafe impl<const N: usize> ShmSafe for FixedSizeString<N> {
     const FINGERPRINT: u64 = {
         check_capacity(N);
@@ -285,12 +265,12 @@ mod tests {
     fn bytes_from_another_process_are_never_trusted() {
         // A length past N, invalid UTF-8, a dirty tail.
         let mut s: S8 = ShmSafe::zeroed();
-        s.len = 200u32.to_le_bytes();
-        s.bytes = *b"ab\xffcdefg";
+        s.bytes.len = 200u32.to_le_bytes();
+        s.bytes.bytes = *b"ab\xffcdefg";
         assert_eq!(s.as_bytes().len(), 8);
         assert_eq!(s.as_str(), "ab");
         s.push('z').unwrap();
         assert_eq!(s.as_str(), "abz");
-        assert_eq!(&s.bytes, b"abz\0\0\0\0\0");
+        assert_eq!(&s.bytes.bytes, b"abz\0\0\0\0\0");
     }
 }
