@@ -91,9 +91,9 @@ pub use crate::node::{
 };
 #[cfg(not(shmidl_loom))]
 pub use crate::pool::{
-    ArrayPool, ArrayPoolBuilder, HandleError, LocalPool, Pool, PoolBuilder, PoolExhausted,
-    PoolOpenError, RawSample, Sample, SampleMut, SlotView, UninitSample, MAX_POOL_CAPACITY,
-    MAX_POOL_CHUNKS,
+    ArrayPool, ArrayPoolBuilder, HandleError, LoanError, LocalPool, Pool, PoolBuilder,
+    PoolExhausted, PoolOpenError, RawSample, RouterPool, Sample, SampleMut, SliceTooLong, SlotView,
+    UninitSample, MAX_POOL_CAPACITY, MAX_POOL_CHUNKS,
 };
 #[cfg(not(shmidl_loom))]
 pub use crate::router::{

@@ -37,9 +37,9 @@ pub(crate) use self::growth::remove_chunks;
 use self::growth::{Growth, RootLink};
 use self::stash::{Stash, STASH_SLOTS};
 pub use self::{
-    error::{HandleError, PoolExhausted, PoolOpenError},
+    error::{HandleError, LoanError, PoolExhausted, PoolOpenError},
     growth::MAX_POOL_CHUNKS,
-    sample::{RawSample, Sample, SampleMut, SlotView, UninitSample},
+    sample::{RawSample, Sample, SampleMut, SliceTooLong, SlotView, UninitSample},
 };
 use crate::{
     crash::crash_point,
@@ -365,6 +365,26 @@ impl PoolInner {
         self.identity
     }
 
+    /// Values a sample of slot `index` is seen with: for an array slot, the
+    /// length stored with it, at most the slot's elements (another process
+    /// may have written anything there); 1 otherwise.
+    #[inline]
+    pub(crate) fn view_len<V: ?Sized + SlotView>(&self, index: u32) -> usize {
+        if V::SLICE {
+            let len = self.ctl()[index as usize].len.load(Ordering::Relaxed);
+            len.min(self.geom.elements) as usize
+        } else {
+            1
+        }
+    }
+
+    /// Stores the length of the sample in slot `index` (its exclusive
+    /// owner only; readers get it through the release that shares the
+    /// slot).
+    pub(crate) fn set_len(&self, index: u32, len: u32) {
+        self.ctl()[index as usize].len.store(len, Ordering::Relaxed);
+    }
+
     pub(crate) fn ctl(&self) -> &[SlotCtl] {
         // SAFETY: by the struct invariant `ctl` points to `capacity`
         // initialised control blocks kept alive by `backing`.
@@ -639,7 +659,8 @@ impl PoolInner {
 }
 
 /// Shared implementation of the three pool handles.
-struct PoolCore<V: ?Sized> {
+#[doc(hidden)]
+pub struct PoolCore<V: ?Sized> {
     inner: Arc<PoolInner>,
     _v: PhantomData<fn() -> Box<V>>,
 }
@@ -654,6 +675,70 @@ impl<V: ?Sized> Clone for PoolCore<V> {
 }
 
 impl<V: ?Sized + SlotView> PoolCore<V> {
+    pub(crate) fn inner(&self) -> &Arc<PoolInner> {
+        &self.inner
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Takes over one reference owned by a raw handle (a queue entry).
+    ///
+    /// # Safety
+    /// As [`Pool::from_raw`]: the handle owns a reference, redeemed once.
+    pub(crate) unsafe fn adopt(&self, raw: RawSample) -> Result<Sample<V>, HandleError> {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.adopt_raw(raw) }
+    }
+
+    /// Whether `sample` points into this pool (the same pool object, even
+    /// if opened through another handle).
+    pub(crate) fn owns(&self, sample: &Sample<V>) -> bool {
+        let id = self.inner.identity();
+        id.is_some() && sample.pool().identity() == id
+    }
+
+    /// Counts one more reference to the live sample `raw` names, for a
+    /// queue entry. The caller holds a reference to it, so it is alive and
+    /// its chunk is mapped; `false` (nothing counted) only if that does not
+    /// hold.
+    pub(crate) fn retain_raw(&self, raw: RawSample) -> bool {
+        match growth::resolve(&self.inner, raw.slot) {
+            Ok((chunk, local)) => {
+                chunk.ctl()[local as usize].retain();
+                true
+            }
+            Err(e) => {
+                tracing::error!(pool = %self.inner.name, error = %e, "cannot count a queue reference");
+                false
+            }
+        }
+    }
+
+    /// Records that this process holds the reference `raw` owns (again).
+    pub(crate) fn hold_raw(&self, raw: RawSample) {
+        if let Ok((chunk, local)) = growth::resolve(&self.inner, raw.slot) {
+            chunk.hold(local);
+        }
+    }
+
+    /// Erases the record of the reference `raw` owns, just before it is
+    /// handed to a queue or released.
+    pub(crate) fn unhold_raw(&self, raw: RawSample) {
+        if let Ok((chunk, local)) = growth::resolve(&self.inner, raw.slot) {
+            chunk.unhold(local);
+        }
+    }
+
+    /// Releases the reference a queue entry owned. An entry that does not
+    /// name a live slot (corrupted memory) is refused: nothing is released,
+    /// so it can leak but never be released twice.
+    pub(crate) fn release_raw(&self, raw: RawSample) -> Result<(), HandleError> {
+        let (chunk, local) = growth::resolve(&self.inner, raw.slot)?;
+        chunk.release_raw_local(raw, local)
+    }
+
     fn try_slot(&self) -> Option<UninitSample<V>> {
         let (chunk, index, generation) = growth::alloc_any(&self.inner)?;
         Some(UninitSample::new(chunk, index, generation))
@@ -1009,21 +1094,25 @@ impl<T: ShmSafe> ArrayPoolBuilder<'_, T> {
 
     /// Finds the pool, or creates it with the configured geometry.
     pub fn open_or_create(self) -> Result<ArrayPool<T>, PoolOpenError> {
+        let segment = self.0.segment.clone();
         Ok(ArrayPool {
             core: PoolCore {
                 inner: self.0.build(ObjectKind::ARRAY_POOL, true)?,
                 _v: PhantomData,
             },
+            segment,
         })
     }
 
     /// Opens an existing array pool, whatever its geometry.
     pub fn open(self) -> Result<ArrayPool<T>, PoolOpenError> {
+        let segment = self.0.segment.clone();
         Ok(ArrayPool {
             core: PoolCore {
                 inner: self.0.build(ObjectKind::ARRAY_POOL, false)?,
                 _v: PhantomData,
             },
+            segment,
         })
     }
 }
@@ -1325,66 +1414,6 @@ impl<T: ShmSafe> Clone for Pool<T> {
 }
 
 impl<T: ShmSafe> Pool<T> {
-    pub(crate) fn inner(&self) -> &Arc<PoolInner> {
-        &self.core.inner
-    }
-
-    /// Takes over one reference owned by a raw handle (a queue entry).
-    ///
-    /// # Safety
-    /// As [`Pool::from_raw`]: the handle owns a reference, redeemed once.
-    pub(crate) unsafe fn adopt(&self, raw: RawSample) -> Result<Sample<T>, HandleError> {
-        // SAFETY: forwarded to the caller.
-        unsafe { self.core.adopt_raw(raw) }
-    }
-
-    /// Whether `sample` points into this pool (the same pool object, even
-    /// if opened through another handle).
-    pub(crate) fn owns(&self, sample: &Sample<T>) -> bool {
-        let id = self.core.inner.identity();
-        id.is_some() && sample.pool().identity() == id
-    }
-
-    /// Counts one more reference to the live sample `raw` names, for a
-    /// queue entry. The caller holds a reference to it, so it is alive and
-    /// its chunk is mapped; `false` (nothing counted) only if that does not
-    /// hold.
-    pub(crate) fn retain_raw(&self, raw: RawSample) -> bool {
-        match growth::resolve(&self.core.inner, raw.slot) {
-            Ok((chunk, local)) => {
-                chunk.ctl()[local as usize].retain();
-                true
-            }
-            Err(e) => {
-                tracing::error!(pool = %self.name(), error = %e, "cannot count a queue reference");
-                false
-            }
-        }
-    }
-
-    /// Records that this process holds the reference `raw` owns (again).
-    pub(crate) fn hold_raw(&self, raw: RawSample) {
-        if let Ok((chunk, local)) = growth::resolve(&self.core.inner, raw.slot) {
-            chunk.hold(local);
-        }
-    }
-
-    /// Erases the record of the reference `raw` owns, just before it is
-    /// handed to a queue or released.
-    pub(crate) fn unhold_raw(&self, raw: RawSample) {
-        if let Ok((chunk, local)) = growth::resolve(&self.core.inner, raw.slot) {
-            chunk.unhold(local);
-        }
-    }
-
-    /// Releases the reference a queue entry owned. An entry that does not
-    /// name a live slot (corrupted memory) is refused: nothing is released,
-    /// so it can leak but never be released twice.
-    pub(crate) fn release_raw(&self, raw: RawSample) -> Result<(), HandleError> {
-        let (chunk, local) = growth::resolve(&self.core.inner, raw.slot)?;
-        chunk.release_raw_local(raw, local)
-    }
-
     /// The segment the pool lives in.
     pub fn segment(&self) -> &Segment {
         &self.segment
@@ -1479,13 +1508,111 @@ impl<T: ShmSafe> Pool<T> {
 /// ```
 pub struct ArrayPool<T: ShmSafe> {
     core: PoolCore<[T]>,
+    segment: Segment,
 }
 
 impl<T: ShmSafe> Clone for ArrayPool<T> {
     fn clone(&self) -> Self {
         Self {
             core: self.core.clone(),
+            segment: self.segment.clone(),
         }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T: crate::ShmSafe> Sealed for super::Pool<T> {}
+    impl<T: crate::ShmSafe> Sealed for super::ArrayPool<T> {}
+}
+
+/// A pool in shared memory whose samples a [`Router`](crate::Router)
+/// carries: [`Pool<T>`] (samples of `T`) or [`ArrayPool<T>`] (samples of
+/// `[T]`, each with its own length). Sealed.
+pub trait RouterPool: sealed::Sealed + Clone + Send + Sync + 'static {
+    /// What a sample of the pool is seen as.
+    type View: ?Sized + SlotView<Pool = Self>;
+
+    /// The untyped pool behind the handle.
+    #[doc(hidden)]
+    fn core(&self) -> &PoolCore<Self::View>;
+
+    /// The segment the pool lives in.
+    #[doc(hidden)]
+    fn home(&self) -> &Segment;
+
+    /// Opens or creates the pool `name` in `segment`; `elements` is the
+    /// slot length of an array pool (ignored otherwise).
+    #[doc(hidden)]
+    fn open_in(
+        segment: &Segment,
+        name: &str,
+        capacity: u32,
+        elements: u32,
+        max_chunks: u32,
+    ) -> Result<Self, PoolOpenError>;
+
+    /// Bytes and alignment of one chunk of such a pool.
+    #[doc(hidden)]
+    fn object_bytes(capacity: u32, elements: u32) -> Result<(u64, u64), PoolOpenError>;
+}
+
+impl<T: ShmSafe> RouterPool for Pool<T> {
+    type View = T;
+
+    fn core(&self) -> &PoolCore<T> {
+        &self.core
+    }
+
+    fn home(&self) -> &Segment {
+        &self.segment
+    }
+
+    fn open_in(
+        segment: &Segment,
+        name: &str,
+        capacity: u32,
+        _elements: u32,
+        max_chunks: u32,
+    ) -> Result<Self, PoolOpenError> {
+        Pool::builder(segment, name)
+            .capacity(capacity)
+            .growable(max_chunks)
+            .open_or_create()
+    }
+
+    fn object_bytes(capacity: u32, _elements: u32) -> Result<(u64, u64), PoolOpenError> {
+        pool_object_bytes::<T>(capacity, 1)
+    }
+}
+
+impl<T: ShmSafe> RouterPool for ArrayPool<T> {
+    type View = [T];
+
+    fn core(&self) -> &PoolCore<[T]> {
+        &self.core
+    }
+
+    fn home(&self) -> &Segment {
+        &self.segment
+    }
+
+    fn open_in(
+        segment: &Segment,
+        name: &str,
+        capacity: u32,
+        elements: u32,
+        max_chunks: u32,
+    ) -> Result<Self, PoolOpenError> {
+        ArrayPool::builder(segment, name)
+            .capacity(capacity)
+            .elements(elements)
+            .growable(max_chunks)
+            .open_or_create()
+    }
+
+    fn object_bytes(capacity: u32, elements: u32) -> Result<(u64, u64), PoolOpenError> {
+        pool_object_bytes::<T>(capacity, elements)
     }
 }
 
@@ -1497,9 +1624,66 @@ impl<T: ShmSafe> ArrayPool<T> {
 
     pool_common!([T]);
 
-    /// Elements per slot.
+    /// Elements per slot: the longest sample.
     pub fn elements(&self) -> u32 {
         self.core.inner.geom.elements
+    }
+
+    /// The segment the pool lives in.
+    pub fn segment(&self) -> &Segment {
+        &self.segment
+    }
+
+    /// A sample of `len` elements (at most [`elements`](Self::elements)),
+    /// waiting up to the pool's timeout, holding whatever the slot held
+    /// (zero bytes or an earlier sample's elements, valid `T`s either way):
+    /// nothing is written, so a 4 MiB sample costs what a 64-byte one does.
+    /// Fill it, then freeze or publish it; readers see `len` elements.
+    pub fn loan_slice(&self, len: usize) -> Result<SampleMut<[T]>, LoanError> {
+        self.check_len(len)?;
+        let slot = self.loan_uninit_timeout(self.core.inner.timeout)?;
+        Ok(Self::recycled(slot, len))
+    }
+
+    /// Like [`loan_slice`](Self::loan_slice), without waiting.
+    pub fn try_loan_slice(&self, len: usize) -> Result<SampleMut<[T]>, LoanError> {
+        self.check_len(len)?;
+        let slot = self.try_loan_uninit()?;
+        Ok(Self::recycled(slot, len))
+    }
+
+    /// A sample holding a copy of `items` (at most
+    /// [`elements`](Self::elements) of them), waiting up to the pool's
+    /// timeout.
+    pub fn loan_copy(&self, items: &[T]) -> Result<SampleMut<[T]>, LoanError>
+    where
+        T: Copy,
+    {
+        let mut sample = self.loan_slice(items.len())?;
+        sample.copy_from_slice(items);
+        Ok(sample)
+    }
+
+    fn check_len(&self, len: usize) -> Result<(), SliceTooLong> {
+        let capacity = self.elements() as usize;
+        if len > capacity {
+            return Err(SliceTooLong {
+                requested: len,
+                capacity,
+            });
+        }
+        Ok(())
+    }
+
+    /// `slot` as a sample of `len <= elements` elements, with the bytes it
+    /// holds.
+    fn recycled(slot: UninitSample<[T]>, len: usize) -> SampleMut<[T]> {
+        // SAFETY: pool memory always holds initialised bytes (zero-filled
+        // segment pages, or an earlier sample's elements, which have no
+        // padding), and any bytes are a valid `T` (`ShmSafe`).
+        let mut sample = unsafe { slot.assume_init() };
+        sample.truncate(len);
+        sample
     }
 
     /// A slot with every element set to `value`, without waiting.

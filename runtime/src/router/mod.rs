@@ -40,7 +40,7 @@ use crate::{
     crash::crash_point,
     fingerprint::Hasher,
     futex,
-    pool::{Pool, RawSample, Sample, SampleMut},
+    pool::{RawSample, RouterPool, Sample, SampleMut, SlotView},
     segment::{ObjectKind, ObjectSpec, ObjectType},
     shm_safe::ShmSafe,
     sync::{fence, AtomicU32, AtomicU64, Ordering},
@@ -224,29 +224,29 @@ struct RouterView {
     geom: Geometry,
 }
 
-struct RouterInner<T: ShmSafe> {
+struct RouterInner<V: ?Sized + SlotView> {
     view: RouterView,
-    pool: Pool<T>,
+    pool: V::Pool,
     name: String,
 }
 
 // SAFETY: all shared state behind `base` is atomics; the rest is Send+Sync.
-unsafe impl<T: ShmSafe> Send for RouterInner<T> {}
+unsafe impl<V: ?Sized + SlotView> Send for RouterInner<V> {}
 // SAFETY: as above.
-unsafe impl<T: ShmSafe> Sync for RouterInner<T> {}
+unsafe impl<V: ?Sized + SlotView> Sync for RouterInner<V> {}
 
-impl<T: ShmSafe> std::ops::Deref for RouterInner<T> {
+impl<V: ?Sized + SlotView> std::ops::Deref for RouterInner<V> {
     type Target = RouterView;
     fn deref(&self) -> &RouterView {
         &self.view
     }
 }
 
-impl<T: ShmSafe> RouterInner<T> {
+impl<V: ?Sized + SlotView> RouterInner<V> {
     /// Releases the reference a popped entry owned. A corrupt entry is
     /// logged and leaked (never a double release).
     fn release_entry(&self, entry: u64) {
-        if let Err(e) = self.pool.release_raw(RawSample::from_u64(entry)) {
+        if let Err(e) = self.pool.core().release_raw(RawSample::from_u64(entry)) {
             tracing::error!(router = %self.name, entry, error = %e, "dropping an invalid queue entry");
         }
     }
@@ -401,11 +401,11 @@ fn wake_producer(ring: &Ring<'_>) {
 /// assert_eq!(*subscriber.recv_timeout(Duration::from_secs(1))?, 42);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Router<T: ShmSafe> {
-    inner: Arc<RouterInner<T>>,
+pub struct Router<V: ?Sized + SlotView> {
+    inner: Arc<RouterInner<V>>,
 }
 
-impl<T: ShmSafe> Clone for Router<T> {
+impl<V: ?Sized + SlotView> Clone for Router<V> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -414,13 +414,13 @@ impl<T: ShmSafe> Clone for Router<T> {
 }
 
 /// Builds a [`Router`] for a pool.
-pub struct RouterBuilder<'p, T: ShmSafe> {
-    pool: &'p Pool<T>,
+pub struct RouterBuilder<'p, V: ?Sized + SlotView> {
+    pool: &'p V::Pool,
     name: String,
     config: RouterConfig,
 }
 
-impl<T: ShmSafe> RouterBuilder<'_, T> {
+impl<V: ?Sized + SlotView> RouterBuilder<'_, V> {
     /// Publisher slots (default 8).
     #[must_use]
     pub fn max_publishers(mut self, n: u32) -> Self {
@@ -451,19 +451,19 @@ impl<T: ShmSafe> RouterBuilder<'_, T> {
 
     /// Finds the router or creates it; an existing router must have the
     /// same configuration and pool.
-    pub fn open_or_create(self) -> Result<Router<T>, RouterOpenError> {
+    pub fn open_or_create(self) -> Result<Router<V>, RouterOpenError> {
         self.build(true)
     }
 
     /// Opens an existing router, whatever its configuration.
-    pub fn open(self) -> Result<Router<T>, RouterOpenError> {
+    pub fn open(self) -> Result<Router<V>, RouterOpenError> {
         self.build(false)
     }
 
-    fn build(self, create: bool) -> Result<Router<T>, RouterOpenError> {
+    fn build(self, create: bool) -> Result<Router<V>, RouterOpenError> {
         let geom = Geometry::new(&self.config)?;
-        let segment = self.pool.segment().clone();
-        let Some((_, pool_offset)) = self.pool.inner().identity() else {
+        let segment = self.pool.home().clone();
+        let Some((_, pool_offset)) = self.pool.core().inner().identity() else {
             return Err(RouterOpenError::InvalidConfig(
                 "a router needs a pool in shared memory",
             ));
@@ -474,21 +474,21 @@ impl<T: ShmSafe> RouterBuilder<'_, T> {
                 fingerprint: Hasher::new()
                     .str("router")
                     .u64(u64::from(ROUTER_MAGIC))
-                    .u64(T::FINGERPRINT)
-                    .u64(std::mem::size_of::<T>() as u64)
+                    .u64(V::FINGERPRINT)
+                    .u64(V::slot_bytes(1) as u64)
                     .finish(),
                 size: geom.total_size as u64,
             },
             align: 64,
             any_size: true,
         };
-        let pool_name = self.pool.name().to_owned();
+        let pool_name = self.pool.core().name().to_owned();
         let config = self.config;
         let placed = if create {
             segment.find_or_create_raw(&self.name, spec, |ptr| {
                 // SAFETY: the directory reserved `geom.total_size` bytes at
                 // `ptr`, 64-aligned, for us alone.
-                unsafe { init_router::<T>(ptr, &config, &geom, pool_offset, &pool_name) }
+                unsafe { init_router::<V>(ptr, &config, &geom, pool_offset, &pool_name) }
             })?
         } else {
             segment.find_raw(&self.name, spec)?
@@ -499,7 +499,7 @@ impl<T: ShmSafe> RouterBuilder<'_, T> {
         };
         let base = segment.ptr_at(placed.offset);
         let (view, h) = RouterView::from_object(base, placed.size).map_err(corrupt)?;
-        if h.payload_fingerprint != T::FINGERPRINT {
+        if h.payload_fingerprint != V::FINGERPRINT {
             return Err(corrupt("payload fingerprint differs from the directory's"));
         }
         let found = view.config;
@@ -533,7 +533,7 @@ impl<T: ShmSafe> RouterBuilder<'_, T> {
 /// # Safety
 /// `ptr` must be valid for writes of `geom.total_size` bytes, 64-aligned,
 /// and not accessed by anyone else during the call.
-unsafe fn init_router<T: ShmSafe>(
+unsafe fn init_router<V: ?Sized + SlotView>(
     ptr: NonNull<u8>,
     c: &RouterConfig,
     geom: &Geometry,
@@ -553,7 +553,7 @@ unsafe fn init_router<T: ShmSafe>(
         pool_name_len: len as u32,
         default_timeout_ns: timeout,
         pool_offset,
-        payload_fingerprint: T::FINGERPRINT,
+        payload_fingerprint: V::FINGERPRINT,
         ports_offset: geom.ports_offset as u64,
         rings_offset: geom.rings_offset as u64,
         ring_stride: geom.ring_stride as u64,
@@ -570,9 +570,13 @@ unsafe fn init_router<T: ShmSafe>(
     unsafe { std::ptr::write_bytes(rest, 0, geom.total_size - geom.ports_offset) };
 }
 
-impl<T: ShmSafe> Router<T> {
+impl<V: ?Sized + SlotView> Router<V> {
     /// Starts building the router `name` for `pool` (in the pool's segment).
-    pub fn builder<'p>(pool: &'p Pool<T>, name: &str) -> RouterBuilder<'p, T> {
+    pub fn builder<'p, P>(pool: &'p P, name: &str) -> RouterBuilder<'p, V>
+    where
+        P: RouterPool<View = V>,
+        V: SlotView<Pool = P>,
+    {
         RouterBuilder {
             pool,
             name: name.to_owned(),
@@ -586,7 +590,7 @@ impl<T: ShmSafe> Router<T> {
     }
 
     /// The pool whose samples this router carries.
-    pub fn pool(&self) -> &Pool<T> {
+    pub fn pool(&self) -> &V::Pool {
         &self.inner.pool
     }
 
@@ -610,11 +614,11 @@ impl<T: ShmSafe> Router<T> {
 
     /// The participant id that ports of this handle are recorded under.
     fn owner(&self) -> u64 {
-        self.inner.pool.segment().participant_id()
+        self.inner.pool.home().participant_id()
     }
 
     /// Attaches a publisher.
-    pub fn publisher(&self) -> Result<Publisher<T>, PortsExhausted> {
+    pub fn publisher(&self) -> Result<Publisher<V>, PortsExhausted> {
         let inner = &self.inner;
         let count = inner.config.max_publishers;
         let (index, _) = inner
@@ -634,7 +638,7 @@ impl<T: ShmSafe> Router<T> {
     }
 
     /// Attaches a subscriber. It receives only what is sent after it joined.
-    pub fn subscriber(&self) -> Result<Subscriber<T>, PortsExhausted> {
+    pub fn subscriber(&self) -> Result<Subscriber<V>, PortsExhausted> {
         let inner = &self.inner;
         let count = inner.config.max_subscribers;
         let (index, generation) = inner
@@ -665,13 +669,13 @@ impl<T: ShmSafe> Router<T> {
 
 /// Sends samples to every subscriber of a router. One per thread of use:
 /// `send` takes `&mut self`, which keeps each queue single-producer.
-pub struct Publisher<T: ShmSafe> {
-    router: Router<T>,
+pub struct Publisher<V: ?Sized + SlotView> {
+    router: Router<V>,
     index: u32,
     _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
-impl<T: ShmSafe> fmt::Debug for Publisher<T> {
+impl<V: ?Sized + SlotView> fmt::Debug for Publisher<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Publisher")
             .field("router", &self.router.inner.name)
@@ -711,13 +715,45 @@ impl<T: ShmSafe> Publisher<T> {
     pub fn loan_uninit(&self) -> Result<crate::UninitSample<T>, crate::PoolExhausted> {
         self.router.inner.pool.loan_uninit()
     }
+}
+
+impl<T: ShmSafe> Publisher<[T]> {
+    /// The most elements a sample of this topic holds (its pool's
+    /// [`elements`](crate::ArrayPool::elements)).
+    pub fn max_len(&self) -> usize {
+        self.router.inner.pool.elements() as usize
+    }
+
+    /// A sample of `len` elements from the router's pool, waiting up to the
+    /// pool's timeout, holding whatever the slot held (see
+    /// [`ArrayPool::loan_slice`](crate::ArrayPool::loan_slice)): fill it,
+    /// then [`publish`](Self::publish) it; subscribers see `len` elements.
+    pub fn loan_slice(&self, len: usize) -> Result<SampleMut<[T]>, crate::LoanError> {
+        self.router.inner.pool.loan_slice(len)
+    }
+
+    /// A sample holding a copy of `items`, waiting up to the pool's
+    /// timeout.
+    pub fn loan_copy(&self, items: &[T]) -> Result<SampleMut<[T]>, crate::LoanError>
+    where
+        T: Copy,
+    {
+        self.router.inner.pool.loan_copy(items)
+    }
+}
+
+impl<V: ?Sized + SlotView> Publisher<V> {
+    /// The router this publisher sends through (its pool, its counts).
+    pub fn router(&self) -> &Router<V> {
+        &self.router
+    }
 
     /// Sends `sample` with the router's default mode. Its reference moves
     /// into the last queue it reaches (no extra count), so publishing a
     /// loaned sample costs one reference-count update per extra subscriber.
-    pub fn publish(&mut self, sample: SampleMut<T>) -> Result<usize, SendError> {
+    pub fn publish(&mut self, sample: SampleMut<V>) -> Result<usize, SendError> {
         let inner = &*self.router.inner;
-        if !sample.same_pool_as(inner.pool.inner()) {
+        if !sample.same_pool_as(inner.pool.core().inner()) {
             return Err(SendError::ForeignSample {
                 router: inner.name.clone(),
             });
@@ -731,9 +767,9 @@ impl<T: ShmSafe> Publisher<T> {
     /// many pipes failed (full queue under `WaitIfFull` timeout or
     /// `SoftFailIfFull`); `OverwriteOldest` never fails a pipe unless the
     /// queue is broken (see `docs/crash-safety.md`).
-    pub fn send(&mut self, sample: &Sample<T>, mode: SendMode) -> Result<usize, SendError> {
+    pub fn send(&mut self, sample: &Sample<V>, mode: SendMode) -> Result<usize, SendError> {
         let inner = &*self.router.inner;
-        if !inner.pool.owns(sample) {
+        if !inner.pool.core().owns(sample) {
             return Err(SendError::ForeignSample {
                 router: inner.name.clone(),
             });
@@ -766,7 +802,7 @@ impl<T: ShmSafe> Publisher<T> {
             }
             if let Some((ps, pseen)) = pending.replace((s, seen)) {
                 if owned && !held {
-                    inner.pool.hold_raw(raw);
+                    inner.pool.core().hold_raw(raw);
                     held = true;
                 }
                 failed += usize::from(!self.push_one(ps, pseen, raw, mode, &mut deadline));
@@ -784,17 +820,17 @@ impl<T: ShmSafe> Publisher<T> {
             // it, never frees it twice). Otherwise keep it recorded while
             // we wait, and give the queue a reference of its own.
             if held {
-                inner.pool.unhold_raw(raw);
+                inner.pool.core().unhold_raw(raw);
             }
             crash_point!("router.publish.before_push");
             if self.push_now(ps, pseen, raw) {
                 return failed;
             }
-            inner.pool.hold_raw(raw);
+            inner.pool.core().hold_raw(raw);
         }
         failed += usize::from(!self.push_one(ps, pseen, raw, mode, &mut deadline));
         if owned {
-            inner.pool.unhold_raw(raw);
+            inner.pool.core().unhold_raw(raw);
             inner.release_entry(raw.to_u64());
         }
         failed
@@ -848,7 +884,7 @@ impl<T: ShmSafe> Publisher<T> {
         // the ring's only producer: once it has room, the push succeeds.
         let pushed = loop {
             if !ring.is_full() {
-                if !inner.pool.retain_raw(raw) {
+                if !inner.pool.core().retain_raw(raw) {
                     break false;
                 }
                 crash_point!("router.send.after_retain");
@@ -862,7 +898,7 @@ impl<T: ShmSafe> Publisher<T> {
             match mode {
                 SendMode::SoftFailIfFull => break false,
                 SendMode::OverwriteOldest => {
-                    if !inner.pool.retain_raw(raw) {
+                    if !inner.pool.core().retain_raw(raw) {
                         break false;
                     }
                     if ring.push_overwrite(entry, |old| inner.release_entry(old)) {
@@ -872,7 +908,7 @@ impl<T: ShmSafe> Publisher<T> {
                     break false;
                 }
                 SendMode::WaitIfFull(_) => {
-                    if !wait_for_space(&ring, port, seen, deadline.get(), inner.pool.segment()) {
+                    if !wait_for_space(&ring, port, seen, deadline.get(), inner.pool.home()) {
                         break false;
                     }
                 }
@@ -954,7 +990,7 @@ fn wait_for_space(
     }
 }
 
-impl<T: ShmSafe> Drop for Publisher<T> {
+impl<V: ?Sized + SlotView> Drop for Publisher<V> {
     fn drop(&mut self) {
         let inner = &*self.router.inner;
         let port = inner.publisher_port(self.index);
@@ -967,8 +1003,8 @@ impl<T: ShmSafe> Drop for Publisher<T> {
 }
 
 /// Receives samples from every publisher of a router.
-pub struct Subscriber<T: ShmSafe> {
-    router: Router<T>,
+pub struct Subscriber<V: ?Sized + SlotView> {
+    router: Router<V>,
     index: u32,
     /// Publisher to look at first (round robin for fairness).
     next: u32,
@@ -977,7 +1013,7 @@ pub struct Subscriber<T: ShmSafe> {
     _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
-impl<T: ShmSafe> fmt::Debug for Subscriber<T> {
+impl<V: ?Sized + SlotView> fmt::Debug for Subscriber<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Subscriber")
             .field("router", &self.router.inner.name)
@@ -986,10 +1022,10 @@ impl<T: ShmSafe> fmt::Debug for Subscriber<T> {
     }
 }
 
-impl<T: ShmSafe> Subscriber<T> {
+impl<V: ?Sized + SlotView> Subscriber<V> {
     /// Takes the next message if one is queued. Messages from one
     /// publisher arrive in the order sent.
-    pub fn try_recv(&mut self) -> Result<Option<Sample<T>>, RecvError> {
+    pub fn try_recv(&mut self) -> Result<Option<Sample<V>>, RecvError> {
         let inner = &*self.router.inner;
         let n = inner.config.max_publishers;
         for k in 0..n {
@@ -1004,7 +1040,7 @@ impl<T: ShmSafe> Subscriber<T> {
                     self.next = (p + 1) % n;
                     // SAFETY: a queue entry owns one reference, and our
                     // successful pop made us its only redeemer.
-                    let sample = unsafe { inner.pool.adopt(RawSample::from_u64(e)) }?;
+                    let sample = unsafe { inner.pool.core().adopt(RawSample::from_u64(e)) }?;
                     return Ok(Some(sample));
                 }
             }
@@ -1022,17 +1058,17 @@ impl<T: ShmSafe> Subscriber<T> {
     }
 
     /// Waits up to `timeout` for a message.
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Sample<T>, RecvError> {
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Sample<V>, RecvError> {
         self.recv_within(Some(timeout))
     }
 
     /// Waits for a message; returns [`RecvError::Closed`] once no publisher
     /// is attached and nothing is queued (at once if there is none now).
-    pub fn recv(&mut self) -> Result<Sample<T>, RecvError> {
+    pub fn recv(&mut self) -> Result<Sample<V>, RecvError> {
         self.recv_within(None)
     }
 
-    fn recv_within(&mut self, timeout: Option<Duration>) -> Result<Sample<T>, RecvError> {
+    fn recv_within(&mut self, timeout: Option<Duration>) -> Result<Sample<V>, RecvError> {
         if let Some(s) = self.try_recv()? {
             return Ok(s);
         }
@@ -1069,7 +1105,7 @@ impl<T: ShmSafe> Subscriber<T> {
             if woke == futex::Wake::TimedOut {
                 // Quiet for a while: maybe publishers died. Reclaiming them
                 // frees their ports, which a blocking `recv` sees as closed.
-                let _ = inner.pool.segment().cleanup_dead();
+                let _ = inner.pool.home().cleanup_dead();
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.try_recv()?.ok_or(RecvError::Timeout);
@@ -1092,13 +1128,18 @@ impl<T: ShmSafe> Subscriber<T> {
             .sum()
     }
 
+    /// The router this subscriber receives from (its pool, its counts).
+    pub fn router(&self) -> &Router<V> {
+        &self.router
+    }
+
     /// Publishers attached now.
     pub fn publisher_count(&self) -> u32 {
         self.router.inner.publishers()
     }
 }
 
-impl<T: ShmSafe> Drop for Subscriber<T> {
+impl<V: ?Sized + SlotView> Drop for Subscriber<V> {
     fn drop(&mut self) {
         let inner = &*self.router.inner;
         let port = inner.subscriber_port(self.index);
