@@ -158,8 +158,12 @@ pub fn ls(json: bool) -> ExitCode {
 
 /// A topic under its domain: type, configuration, and its segment's state.
 fn print_topic(t: &TopicInfo, segment: Option<&SegmentReport>) {
+    let elements = match t.config.elements {
+        0 => String::new(),
+        n => format!(", up to {n} elements per sample"),
+    };
     println!(
-        "  topic {}  {} ({:#018x})  pool {}×{}, depth {}, {:?}",
+        "  topic {}  {} ({:#018x})  pool {}×{}, depth {}, {:?}{elements}",
         t.name,
         t.type_name,
         t.fingerprint,
@@ -197,6 +201,7 @@ fn topic_json(t: &TopicInfo, segment: Option<&SegmentReport>) -> serde_json::Val
             "overflow": format!("{:?}", t.config.overflow),
             "max_publishers": t.config.max_publishers,
             "max_subscribers": t.config.max_subscribers,
+            "elements": t.config.elements,
         },
         "segment": t.segment,
         "live": segment.map(|r| serde_json::json!({
