@@ -39,8 +39,6 @@
 #[path = "private.rs"]
 pub mod __private;
 #[cfg(not(shmidl_loom))]
-mod audit;
-#[cfg(not(shmidl_loom))]
 mod bounded;
 mod crash;
 pub mod fingerprint;
@@ -64,6 +62,8 @@ mod pool_free_list_model;
 #[path = "pool/stash.rs"]
 mod pool_stash_model;
 #[cfg(not(shmidl_loom))]
+mod recovery;
+#[cfg(not(shmidl_loom))]
 mod router;
 #[cfg(shmidl_loom)]
 #[path = "router/ring.rs"]
@@ -79,8 +79,6 @@ mod topic;
 pub mod wire;
 
 #[cfg(not(shmidl_loom))]
-pub use crate::audit::{AuditError, AuditReport};
-#[cfg(not(shmidl_loom))]
 pub use crate::bounded::{CapacityError, FixedSizeBytes, FixedSizeString, FixedSizeVec};
 #[cfg(not(shmidl_loom))]
 pub use crate::message::ShmMessage;
@@ -95,6 +93,8 @@ pub use crate::pool::{
     PoolExhausted, PoolOpenError, RawSample, RouterPool, Sample, SampleMut, SliceTooLong, SlotView,
     UninitSample, MAX_POOL_CAPACITY, MAX_POOL_CHUNKS,
 };
+#[cfg(not(shmidl_loom))]
+pub use crate::recovery::{AuditError, AuditReport};
 #[cfg(not(shmidl_loom))]
 pub use crate::router::{
     AsyncSubscriber, PortsExhausted, Publisher, RecvError, Router, RouterBuilder, RouterConfig,

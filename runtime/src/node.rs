@@ -14,9 +14,9 @@ use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 use thiserror::Error;
 
 use crate::{
-    audit::{AuditError, AuditReport},
     pool::SlotView,
     pool::{PoolOpenError, RouterPool},
+    recovery::{AuditError, AuditReport},
     router::{
         router_object_bytes, PortsExhausted, Publisher, Router, RouterConfig, RouterOpenError,
         SendMode, Subscriber,
@@ -396,6 +396,9 @@ impl NodeBuilder {
     /// Joins the domain, creating its segment if no participant has. An
     /// existing segment is joined whatever its size.
     pub fn open_or_create(self) -> Result<Node, NodeOpenError> {
+        // A node reclaims what dead participants held in every kind of
+        // object, whether or not this process opened one yet.
+        crate::recovery::install();
         let deadline = std::time::Instant::now() + crate::segment::DEFAULT_TIMEOUT;
         let segment = loop {
             if std::time::Instant::now() >= deadline {

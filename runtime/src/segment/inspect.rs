@@ -147,9 +147,12 @@ impl Segment {
         Ok(names)
     }
 
-    /// Reads a segment's header, directory, pools and participants without
-    /// joining it (no participant row is taken, nothing is reclaimed).
-    pub fn inspect(name: &str) -> Result<SegmentReport, SegmentOpenError> {
+    /// What `Segment::inspect` (in `recovery/inspect.rs`, which knows pool
+    /// objects) reports; `stats(kind, object, size)` gives a pool's usage.
+    pub(crate) fn inspect_with(
+        name: &str,
+        stats: impl Fn(ObjectKind, *mut u8, u64) -> Option<PoolStats>,
+    ) -> Result<SegmentReport, SegmentOpenError> {
         let o = open_raw(name)?;
         let mut objects = Vec::new();
         for i in 0..DIR_CAPACITY {
@@ -167,11 +170,10 @@ impl Segment {
                 && offset
                     .checked_add(ty.size)
                     .is_some_and(|end| end <= o.info.total_size);
-            let pool = (in_bounds
-                && (ty.kind == ObjectKind::POOL || ty.kind == ObjectKind::ARRAY_POOL))
+            let pool = in_bounds
                 .then(|| {
                     let ptr = o.map.as_mut_ptr().wrapping_add(offset as usize);
-                    crate::pool::stats_at(ptr, ty.size)
+                    stats(ty.kind, ptr, ty.size)
                 })
                 .flatten();
             objects.push(ObjectReport {
@@ -244,12 +246,9 @@ impl Segment {
         Ok(None)
     }
 
-    /// Removes the segment if no live participant is attached (all rows
-    /// free or held by dead processes); never removes one with a live
-    /// participant. Uses the same closing handshake as a last participant
-    /// leaving, so a process joining at that moment either keeps the
-    /// segment or backs off.
-    pub fn remove_if_abandoned(
+    /// What `Segment::remove_if_abandoned` (in `recovery/inspect.rs`, which
+    /// registers the hooks that remove a pool's chunks) does.
+    pub(crate) fn remove_abandoned(
         name: &str,
         dry_run: bool,
     ) -> Result<CleanOutcome, SegmentOpenError> {
