@@ -45,6 +45,10 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Milliseconds between the two looks that give each port's
+        /// message rate (0: no rates, one look).
+        #[arg(long, default_value_t = 250)]
+        interval_ms: u64,
     },
     /// Remove segments whose participants are all dead (never one with a
     /// live participant), and temporary files of creators that died.
@@ -160,7 +164,9 @@ fn main() -> ExitCode {
             peers,
         }),
         Command::BenchPeer { args } => bench::peer(&args),
-        Command::Ls { json } => segments::ls(json),
+        Command::Ls { json, interval_ms } => {
+            segments::ls(json, std::time::Duration::from_millis(interval_ms))
+        }
         Command::Clean { dry_run } => segments::clean(dry_run),
     }
 }

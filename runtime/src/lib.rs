@@ -103,8 +103,8 @@ pub use crate::router::{
 #[cfg(not(shmidl_loom))]
 pub use crate::segment::{
     CleanOutcome, ObjectError, ObjectKind, ObjectReport, ObjectType, ParticipantInfo, PoolStats,
-    Segment, SegmentBuilder, SegmentCreateError, SegmentOpenError, SegmentReport, ShmRef,
-    DEFAULT_TIMEOUT, MIN_SEGMENT_SIZE,
+    PortStats, RouterStats, Segment, SegmentBuilder, SegmentCreateError, SegmentOpenError,
+    SegmentReport, ShmRef, DEFAULT_TIMEOUT, MIN_SEGMENT_SIZE,
 };
 pub use crate::{
     name::{NameError, SegmentName, MAX_OBJECT_NAME_LEN, MAX_SEGMENT_NAME_LEN},

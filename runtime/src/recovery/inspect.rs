@@ -2,16 +2,24 @@
 //! pool usage in `Segment::inspect`, a pool's chunks removed with its
 //! segment in `Segment::remove_if_abandoned`.
 
-use crate::segment::{CleanOutcome, ObjectKind, Segment, SegmentOpenError, SegmentReport};
+use crate::segment::{
+    CleanOutcome, ObjectKind, ObjectStats, Segment, SegmentOpenError, SegmentReport,
+};
 
 impl Segment {
     /// Reads a segment's header, directory, pools and participants without
     /// joining it (no participant row is taken, nothing is reclaimed).
     pub fn inspect(name: &str) -> Result<SegmentReport, SegmentOpenError> {
-        Segment::inspect_with(name, |kind, ptr, size| {
-            (kind == ObjectKind::POOL || kind == ObjectKind::ARRAY_POOL)
-                .then(|| crate::pool::stats_at(ptr, size))
-                .flatten()
+        Segment::inspect_with(name, |kind, ptr, size| match kind {
+            ObjectKind::POOL | ObjectKind::ARRAY_POOL => ObjectStats {
+                pool: crate::pool::stats_at(ptr, size),
+                router: None,
+            },
+            ObjectKind::ROUTER => ObjectStats {
+                pool: None,
+                router: crate::router::stats_at(ptr, size),
+            },
+            _ => ObjectStats::default(),
         })
     }
 

@@ -110,3 +110,50 @@ pub(crate) fn audit_queues(
     }
     Some((pool_offset, values))
 }
+
+/// The attached ports of the router object at `ptr` (`size` bytes), read
+/// without a handle (for `shmidl ls`). `None` if the header is invalid.
+pub(crate) fn stats_at(ptr: *mut u8, size: u64) -> Option<crate::segment::RouterStats> {
+    use crate::segment::PortStats;
+    let (view, _) = RouterView::from_object(NonNull::new(ptr)?, size).ok()?;
+    let c = view.config;
+    let active = |port: &PortSlot| state_of(port.state.load(Ordering::Acquire)) == ACTIVE;
+    let mut out = crate::segment::RouterStats::default();
+    for p in 0..c.max_publishers {
+        let port = view.publisher_port(p);
+        if !active(port) {
+            continue;
+        }
+        let (mut messages, mut queued) = (0, 0);
+        for s in 0..c.max_subscribers {
+            let (head, tail) = view.ring(p, s).counters();
+            messages = messages.max(tail);
+            queued += tail.saturating_sub(head);
+        }
+        out.publishers.push(PortStats {
+            index: p,
+            pid: port.pid.load(Ordering::Relaxed),
+            messages,
+            queued,
+        });
+    }
+    for s in 0..c.max_subscribers {
+        let port = view.subscriber_port(s);
+        if !active(port) {
+            continue;
+        }
+        let (mut messages, mut queued) = (0u64, 0);
+        for p in 0..c.max_publishers {
+            let (head, tail) = view.ring(p, s).counters();
+            messages = messages.wrapping_add(head);
+            queued += tail.saturating_sub(head);
+        }
+        out.subscribers.push(PortStats {
+            index: s,
+            pid: port.pid.load(Ordering::Relaxed),
+            messages,
+            queued,
+        });
+    }
+    Some(out)
+}

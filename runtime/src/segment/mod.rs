@@ -43,6 +43,7 @@ use rustix::{
 };
 
 pub use self::directory::ShmRef;
+pub(crate) use self::inspect::ObjectStats;
 use self::layout::{
     DirEntry, HeaderControl, HeaderFault, HeaderInfo, CONTROL_OFFSET, DATA_OFFSET, DIR_CAPACITY,
     DIR_OFFSET, ENTRY_EMPTY, ENTRY_INITIALIZING, ENTRY_READY, MAX_SEGMENT_SIZE, OBJECT_ALIGN,
@@ -54,7 +55,7 @@ use self::participants::Row;
 use self::{directory::*, membership::*, open::*};
 pub use self::{
     error::{ObjectError, ObjectType, SegmentCreateError, SegmentOpenError},
-    inspect::{CleanOutcome, ObjectReport, PoolStats, SegmentReport},
+    inspect::{CleanOutcome, ObjectReport, PoolStats, PortStats, RouterStats, SegmentReport},
     participants::ParticipantInfo,
 };
 use crate::{
