@@ -53,6 +53,15 @@ pub struct Options {
     pub json: bool,
     /// The `shmidl-peers` binary (bench/peers): run iceoryx2 in this run.
     pub peers: Option<std::path::PathBuf>,
+    /// Run only these groups (`poll`, `slice`, `block`, `throughput`,
+    /// `fanout`); every group if empty. The floors always run.
+    pub only: Vec<String>,
+}
+
+impl Options {
+    fn runs(&self, group: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|g| g == group)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -158,29 +167,42 @@ fn run_all(opts: &Options) -> Result<Vec<Stats>, String> {
             out.push(router_pingpong::<$n>(opts, Wait::Poll, None)?);
         )*};
     }
-    sizes!(64, 4096, 65536, 1048576, 4194304);
-    for len in [64, FRAME] {
-        out.push(slice_pingpong(opts, len)?);
+    if opts.runs("poll") {
+        sizes!(64, 4096, 65536, 1048576, 4194304);
+    }
+    if opts.runs("slice") {
+        if !opts.runs("poll") {
+            out.push(router_pingpong::<64>(opts, Wait::Poll, None)?);
+        }
+        for len in [64, FRAME] {
+            out.push(slice_pingpong(opts, len)?);
+        }
     }
     for placement in [Placement::Same, Placement::Split] {
         out.push(futex_pingpong(opts, placement)?);
-        out.push(router_pingpong::<64>(opts, Wait::Block, Some(placement))?);
-        out.push(router_pingpong::<4194304>(
-            opts,
-            Wait::Block,
-            Some(placement),
-        )?);
-        out.push(async_pingpong(opts, placement)?);
+        if opts.runs("block") {
+            out.push(router_pingpong::<64>(opts, Wait::Block, Some(placement))?);
+            out.push(router_pingpong::<4194304>(
+                opts,
+                Wait::Block,
+                Some(placement),
+            )?);
+            out.push(async_pingpong(opts, placement)?);
+        }
     }
-    out.push(throughput(opts)?);
-    // One publisher to one and to four subscriber processes, blocking (five
-    // busy-polling processes on a two-core machine would measure the
-    // scheduler), in the same run so they compare.
-    for subscribers in [1, 4] {
-        out.push(fanout_pingpong(opts, subscribers)?);
+    if opts.runs("throughput") {
+        out.push(throughput(opts)?);
     }
-    for subscribers in [1, 4] {
-        out.push(fanout_throughput(opts, subscribers)?);
+    if opts.runs("fanout") {
+        // One publisher to one and to four subscriber processes, blocking
+        // (five busy-polling processes on a two-core machine would measure
+        // the scheduler), in the same run so they compare.
+        for subscribers in [1, 4] {
+            out.push(fanout_pingpong(opts, subscribers)?);
+        }
+        for subscribers in [1, 4] {
+            out.push(fanout_throughput(opts, subscribers)?);
+        }
     }
     if let Some(peers) = &opts.peers {
         out.extend(iceoryx2(peers, opts)?);

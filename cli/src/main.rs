@@ -125,6 +125,9 @@ enum BenchKind {
         /// `/tmp/peers/release/shmidl-peers`.
         #[arg(long)]
         peers: Option<PathBuf>,
+        /// Run only these groups of benchmarks (the floors always run).
+        #[arg(long, value_delimiter = ',', value_parser = ["poll", "slice", "block", "throughput", "fanout"])]
+        only: Vec<String>,
     },
 }
 
@@ -155,6 +158,7 @@ fn main() -> ExitCode {
                     stream,
                     json,
                     peers,
+                    only,
                 },
         } => bench::pubsub(&bench::Options {
             iterations: iterations.max(1),
@@ -162,6 +166,7 @@ fn main() -> ExitCode {
             stream: stream.max(1),
             json,
             peers,
+            only,
         }),
         Command::BenchPeer { args } => bench::peer(&args),
         Command::Ls { json, interval_ms } => {
