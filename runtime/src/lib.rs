@@ -53,6 +53,8 @@ pub mod layout;
 #[cfg(not(shmidl_loom))]
 mod message;
 mod name;
+#[cfg(all(feature = "net", not(shmidl_loom)))]
+pub mod net;
 #[cfg(not(shmidl_loom))]
 mod node;
 #[cfg(not(shmidl_loom))]
