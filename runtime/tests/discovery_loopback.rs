@@ -1,0 +1,186 @@
+//! Discovery over real sockets on loopback, in one process: by broadcast
+//! and by multicast, announcements reach several listeners, goodbye
+//! removes at once, own packets are ignored when asked, and hostile
+//! datagrams are counted, not applied.
+#![cfg(feature = "net")]
+
+use std::{
+    net::UdpSocket,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use shmidl::net::{
+    AnnouncedTopic, Announcer, Discovery, DiscoveryConfig, DiscoveryEvent, GoneReason, Role,
+    Transport,
+};
+
+const INTERVAL: Duration = Duration::from_millis(200);
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A port nobody uses right now (the kernel's pick for an ephemeral bind).
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn config(transport: Transport) -> DiscoveryConfig {
+    let mut c = DiscoveryConfig::on_port(free_port())
+        .with_interval(INTERVAL)
+        .with_transport(transport)
+        .loopback();
+    // Announcer and listeners share this process.
+    c.ignore_own = false;
+    c
+}
+
+fn topic(name: &str) -> AnnouncedTopic {
+    AnnouncedTopic {
+        name: name.into(),
+        type_name: "demo.v1.Msg".into(),
+        fingerprint: 0xfeed,
+        role: Role::Publisher,
+        ws_port: 9000,
+        ws_path: format!("/{name}"),
+    }
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    start.elapsed()
+}
+
+fn has(d: &Discovery, name: &str) -> bool {
+    d.topics().iter().any(|t| t.topic.name == name)
+}
+
+fn three_listeners_see_it_and_goodbye_removes_it(transport: Transport) {
+    let config = config(transport);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let listeners: Vec<Discovery> = (0..3)
+        .map(|_| {
+            let events = Arc::clone(&events);
+            Discovery::builder(config.clone())
+                .on_event(move |e| events.lock().unwrap().push(e.clone()))
+                .start()
+                .unwrap()
+        })
+        .collect();
+    let sut = Announcer::start(config, vec![topic("a")]).unwrap();
+    for l in &listeners {
+        let took = wait_until("the topic", || has(l, "a"));
+        eprintln!("{transport:?}: seen after {took:?}");
+    }
+    sut.add_topic(topic("b")).unwrap();
+    for l in &listeners {
+        wait_until("the added topic", || has(l, "b"));
+    }
+    assert!(sut.remove_topic("b"));
+    for l in &listeners {
+        wait_until("the withdrawal", || !has(l, "b"));
+    }
+    sut.shutdown();
+    for l in &listeners {
+        let took = wait_until("the goodbye", || l.topics().is_empty());
+        eprintln!("{transport:?}: gone after {took:?}");
+        assert_eq!(l.stats().rejected(), 0);
+    }
+    let events = events.lock().unwrap();
+    let goodbyes = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                DiscoveryEvent::TopicGone {
+                    reason: GoneReason::Goodbye,
+                    ..
+                }
+            )
+        })
+        .count();
+    // a and b, in each of three listeners.
+    assert_eq!(goodbyes, 6, "{events:#?}");
+}
+
+#[test]
+fn broadcast_reaches_three_listeners_and_goodbye_removes_at_once() {
+    three_listeners_see_it_and_goodbye_removes_it(Transport::Broadcast);
+}
+
+#[test]
+fn multicast_reaches_three_listeners_and_goodbye_removes_at_once() {
+    three_listeners_see_it_and_goodbye_removes_it(Transport::Multicast);
+}
+
+#[test]
+fn own_packets_are_ignored_when_asked() {
+    let mut config = config(Transport::Multicast);
+    config.ignore_own = true;
+    let listener = Discovery::start(config.clone()).unwrap();
+    let sut = Announcer::start(config, vec![topic("mine")]).unwrap();
+    wait_until("own packets", || listener.stats().own >= 2);
+    assert!(listener.topics().is_empty());
+    drop(sut);
+}
+
+#[test]
+fn hostile_datagrams_are_counted_and_dropped() {
+    let config = config(Transport::Broadcast);
+    let listener = Discovery::start(config.clone()).unwrap();
+    let mut events = listener.events();
+    let raw = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = ("127.0.0.1", config.port);
+    raw.send_to(b"GET / HTTP/1.1\r\n", to).unwrap();
+    raw.send_to(&[0u8; 3], to).unwrap();
+    raw.send_to(&vec![0x53; 4000], to).unwrap();
+    let mut future = shmidl::net::Packet {
+        goodbye: false,
+        sender_id: 7,
+        sequence: 1,
+        pid: 1,
+        lease_ms: 1000,
+        part: 0,
+        parts: 1,
+        host: "h".into(),
+        topics: vec![topic("x")],
+    }
+    .encode()
+    .unwrap();
+    let good = future.clone();
+    future[4] = 2;
+    raw.send_to(&future, to).unwrap();
+    raw.send_to(&good[..good.len() - 1], to).unwrap();
+    raw.send_to(&good, to).unwrap();
+    wait_until("the valid packet", || has(&listener, "x"));
+    let s = listener.stats();
+    assert_eq!(s.bad_magic, 1, "{s:?}");
+    assert_eq!(s.too_short, 1, "{s:?}");
+    assert_eq!(s.too_large, 1, "{s:?}");
+    assert_eq!(s.unsupported_version, 1, "{s:?}");
+    assert_eq!(s.length, 1, "{s:?}");
+    assert_eq!(s.accepted, 1, "{s:?}");
+    assert_eq!(listener.topics().len(), 1);
+    // The async stream saw exactly the one topic appear.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let first = rt.block_on(async {
+        tokio::time::timeout(DEADLINE, events.next_event())
+            .await
+            .ok()
+            .flatten()
+    });
+    assert!(
+        matches!(&first, Some(DiscoveryEvent::TopicAppeared(t)) if t.topic.name == "x"),
+        "{first:?}"
+    );
+    assert!(events.try_next_event().is_none());
+}
