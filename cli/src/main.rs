@@ -7,6 +7,9 @@
 //! - `shmidl gen FILE... [-I DIR]... -o DIR`: generate Rust, as build.rs does;
 //! - `shmidl ls [--json]` / `shmidl clean [--dry-run]`: segments in
 //!   `/dev/shm`, and removal of those whose participants all died;
+//! - `shmidl spy [--for DURATION] [--json]`: the topics announced on the
+//!   network (discovery), as a table refreshed each second on a terminal,
+//!   or as JSON lines (one object per topic per refresh) when piped;
 //! - `shmidl bench pubsub [--json]`: publish-subscribe latency and
 //!   throughput between two processes, with baselines in the same run.
 
@@ -18,6 +21,7 @@ mod bench;
 mod gen;
 mod schema;
 mod segments;
+mod spy;
 
 #[derive(Parser)]
 #[command(name = "shmidl", version, about = "Zero-copy messaging toolchain")]
@@ -52,6 +56,31 @@ enum Command {
         /// Only say what would be removed.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Watch topic announcements on the network: a table refreshed each
+    /// second on a terminal; JSON lines (one object per topic per refresh)
+    /// with --json or when stdout is not a terminal.
+    Spy {
+        /// Stop after this long (e.g. 3s, 500ms, 2m); default: until
+        /// interrupted.
+        #[arg(long = "for", value_parser = spy::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// Print JSON lines even on a terminal.
+        #[arg(long)]
+        json: bool,
+        /// UDP port.
+        #[arg(long, default_value_t = shmidl::net::DEFAULT_PORT)]
+        port: u16,
+        /// Multicast group.
+        #[arg(long, default_value_t = shmidl::net::DEFAULT_GROUP)]
+        group: std::net::Ipv4Addr,
+        /// Interface, by name (eth0, lo) or IPv4 address; default: the
+        /// routing table's choice.
+        #[arg(long, value_parser = |s: &str| Ok::<_, String>(spy::parse_interface(s)))]
+        interface: Option<shmidl::net::Interface>,
+        /// Listen for broadcast, multicast or both.
+        #[arg(long, default_value = "both", value_parser = spy::parse_transport)]
+        transport: shmidl::net::Transport,
     },
     /// Measure shmidl against baselines in the same run.
     Bench {
@@ -160,6 +189,25 @@ fn main() -> ExitCode {
             peers,
         }),
         Command::BenchPeer { args } => bench::peer(&args),
+        Command::Spy {
+            duration,
+            json,
+            port,
+            group,
+            interface,
+            transport,
+        } => {
+            let mut config = shmidl::net::DiscoveryConfig::on_port(port).with_transport(transport);
+            config.group = group;
+            if let Some(interface) = interface {
+                config.interface = interface;
+            }
+            spy::spy(spy::Options {
+                duration,
+                json,
+                config,
+            })
+        }
         Command::Ls { json } => segments::ls(json),
         Command::Clean { dry_run } => segments::clean(dry_run),
     }

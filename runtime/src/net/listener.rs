@@ -39,7 +39,7 @@ type Callback = Box<dyn Fn(&DiscoveryEvent) + Send + Sync>;
 /// let mut events = discovery.events();
 /// while let Some(event) = events.next_event().await {
 ///     if let DiscoveryEvent::TopicAppeared(entry) = event {
-///         println!("{} at {}", entry.topic.name, entry.endpoint());
+///         println!("{} at {:?}", entry.topic.name, entry.endpoint());
 ///     }
 /// }
 /// # Ok(())

@@ -78,14 +78,17 @@ impl TopicEntry {
     }
 
     /// `host:port/path` of the websocket endpoint (the peer's source
-    /// address, the announced port and path).
-    pub fn endpoint(&self) -> String {
-        format!(
-            "{}:{}{}",
-            self.peer.source.ip(),
-            self.topic.ws_port,
-            self.topic.ws_path
-        )
+    /// address, the announced port and path); `None` when the sender serves
+    /// no websocket for this topic (port 0).
+    pub fn endpoint(&self) -> Option<String> {
+        (self.topic.ws_port != 0).then(|| {
+            format!(
+                "{}:{}{}",
+                self.peer.source.ip(),
+                self.topic.ws_port,
+                self.topic.ws_path
+            )
+        })
     }
 }
 

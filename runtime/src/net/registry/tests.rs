@@ -65,6 +65,10 @@ fn an_announcement_adds_topics_once_and_refreshes_them() {
     assert_eq!(sut.topics().len(), 2);
     assert_eq!(sut.topics()[0].expires, t0 + SECOND + 3 * SECOND);
     assert_eq!(sut.peers()[0].rounds, 2);
+    assert_eq!(
+        sut.topics()[0].endpoint().as_deref(),
+        Some("127.0.0.1:9000/a")
+    );
     assert!((sut.peers()[0].rate_hz() - 1.0).abs() < 1e-9);
 }
 
