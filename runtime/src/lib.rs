@@ -11,6 +11,9 @@
 //!   references across every process and allocate nothing per pointer;
 //! - the **type fingerprints** that stop two processes from reading one
 //!   object as two different types ([`ShmSafe`], [`fingerprint`]).
+//! - with the `net` feature (on by default), **network discovery**: UDP
+//!   announcements of topics and a live registry of what others announce
+//!   (module `net`). Without it the crate compiles no socket2 and no tokio.
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU64, Ordering};
