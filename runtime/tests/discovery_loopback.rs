@@ -184,3 +184,57 @@ fn hostile_datagrams_are_counted_and_dropped() {
     );
     assert!(events.try_next_event().is_none());
 }
+
+#[test]
+fn a_flood_of_senders_stays_within_the_caps() {
+    let mut config = config(Transport::Broadcast);
+    config.max_peers = 32;
+    config.max_topics = 48;
+    let listener = Discovery::start(config.clone()).unwrap();
+    let raw = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = ("127.0.0.1", config.port);
+    for id in 1..=2000u64 {
+        let bytes = shmidl::net::Packet {
+            goodbye: false,
+            sender_id: id,
+            sequence: 1,
+            pid: id as u32,
+            lease_ms: 60_000,
+            part: 0,
+            parts: 1,
+            host: "flood".into(),
+            topics: vec![topic("x"), topic("y")],
+        }
+        .encode()
+        .unwrap();
+        raw.send_to(&bytes, to).unwrap();
+        if id % 100 == 0 {
+            // Let the listener keep up rather than measure the socket buffer.
+            wait_until("the listener to keep up", || {
+                listener.stats().accepted >= id - 50
+            });
+        }
+    }
+    wait_until("most of the flood", || listener.stats().accepted >= 1900);
+    // Then until nothing more arrives, so the counters and tables below
+    // describe one moment.
+    let mut last = 0;
+    wait_until("the flood to end", || {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = listener.stats().accepted;
+        std::mem::replace(&mut last, now) == now
+    });
+    let s = listener.stats();
+    assert!(listener.peers().len() <= 32);
+    assert!(listener.topics().len() <= 48);
+    assert_eq!(s.peers_evicted, s.accepted - listener.peers().len() as u64);
+    assert!(s.topics_evicted > 0, "{s:?}");
+    eprintln!(
+        "flood: {} accepted, {} peers and {} topics kept, {} peers and {} topics evicted",
+        s.accepted,
+        listener.peers().len(),
+        listener.topics().len(),
+        s.peers_evicted,
+        s.topics_evicted
+    );
+}
