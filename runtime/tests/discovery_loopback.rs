@@ -92,21 +92,27 @@ fn three_listeners_see_it_and_goodbye_removes_it(transport: Transport) {
         eprintln!("{transport:?}: gone after {took:?}");
         assert_eq!(l.stats().rejected(), 0);
     }
-    let events = events.lock().unwrap();
-    let goodbyes = events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e,
-                DiscoveryEvent::TopicGone {
-                    reason: GoneReason::Goodbye,
-                    ..
-                }
-            )
-        })
-        .count();
-    // a and b, in each of three listeners.
-    assert_eq!(goodbyes, 6, "{events:#?}");
+    // Callbacks run just after the table changes: a and b, in each of
+    // three listeners.
+    let goodbyes = || {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    DiscoveryEvent::TopicGone {
+                        reason: GoneReason::Goodbye,
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    wait_until("six goodbye events", || goodbyes() == 6);
+    drop(listeners);
+    assert_eq!(goodbyes(), 6, "{:#?}", events.lock().unwrap());
 }
 
 #[test]
@@ -237,4 +243,61 @@ fn a_flood_of_senders_stays_within_the_caps() {
         s.peers_evicted,
         s.topics_evicted
     );
+}
+
+#[test]
+fn a_watched_topic_with_another_fingerprint_is_a_mismatch_and_never_connectable() {
+    let config = config(Transport::Multicast);
+    let listener = Discovery::builder(config.clone())
+        .watch("a", 0xbad)
+        .start()
+        .unwrap();
+    let mut events = listener.events();
+    let _sut = Announcer::start(config, vec![topic("a"), topic("b")]).unwrap();
+    wait_until("both topics", || listener.topics().len() == 2);
+    assert_eq!(
+        listener
+            .connectable_topics()
+            .iter()
+            .map(|t| t.topic.name.as_str())
+            .collect::<Vec<_>>(),
+        ["b"]
+    );
+    // Events are handed out just after the table changes: collect them
+    // until the mismatch is there.
+    let mut seen = Vec::new();
+    wait_until("the mismatch event", || {
+        while let Some(e) = events.try_next_event() {
+            seen.push(e);
+        }
+        seen.iter().any(|e| matches!(e,
+            DiscoveryEvent::FingerprintMismatch { entry, expected: 0xbad } if entry.topic.name == "a"))
+    });
+    assert!(
+        !seen.iter().any(|e| matches!(e,
+            DiscoveryEvent::TopicAppeared(t) if t.topic.name == "a")),
+        "{seen:#?}"
+    );
+}
+
+#[test]
+fn two_hundred_topics_arrive_in_several_self_contained_packets() {
+    let config = config(Transport::Broadcast);
+    let listener = Discovery::start(config.clone()).unwrap();
+    let topics: Vec<AnnouncedTopic> = (0..200)
+        .map(|i| topic(&format!("fleet/robot_{i:03}/joint_states")))
+        .collect();
+    let sut = Announcer::start(config, topics.clone()).unwrap();
+    wait_until("all 200 topics", || listener.topics().len() == 200);
+    let mut names: Vec<String> = listener
+        .topics()
+        .into_iter()
+        .map(|t| t.topic.name)
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = topics.into_iter().map(|t| t.name).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    // One round is several datagrams (counted once per destination).
+    assert!(sut.packets_sent() > 1, "{}", sut.packets_sent());
 }

@@ -101,8 +101,16 @@ pub(crate) fn listener(config: &DiscoveryConfig, poll: Duration) -> Result<UdpSo
             Interface::Name(name) => InterfaceIndexOrAddress::Index(interface_index(name)?),
             Interface::Address(addr) => InterfaceIndexOrAddress::Address(*addr),
         };
-        s.join_multicast_v4_n(&config.group, &interface)
-            .map_err(ctx("join the multicast group"))?;
+        match s.join_multicast_v4_n(&config.group, &interface) {
+            Ok(()) => {}
+            // With both transports, a host with no route for the group
+            // (no default route, say) still hears broadcasts.
+            Err(e) if config.transport.broadcast() => tracing::warn!(
+                "discovery: cannot join {} ({e}); listening for broadcasts only",
+                config.group
+            ),
+            Err(e) => return Err(ctx("join the multicast group")(e)),
+        }
     }
     s.set_read_timeout(Some(poll)).map_err(ctx("SO_RCVTIMEO"))?;
     Ok(s.into())
