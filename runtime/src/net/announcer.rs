@@ -129,7 +129,8 @@ impl Announcer {
         self.shared.sent.load(Ordering::Relaxed)
     }
 
-    /// Datagrams that could not be sent (logged at `debug`).
+    /// Datagrams that could not be sent (the first is logged at `warn`,
+    /// the rest at `debug`).
     pub fn send_errors(&self) -> u64 {
         self.shared.errors.load(Ordering::Relaxed)
     }
@@ -321,8 +322,13 @@ impl Worker {
                         self.shared.sent.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => {
-                        self.shared.errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!("discovery send to {to} failed: {e}");
+                        // The first failure is worth a warning (no route,
+                        // interface down); repeats of it are not.
+                        if self.shared.errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                            tracing::warn!("discovery send to {to} failed: {e}");
+                        } else {
+                            tracing::debug!("discovery send to {to} failed: {e}");
+                        }
                     }
                 }
             }

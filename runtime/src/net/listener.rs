@@ -23,7 +23,7 @@ use super::{
 };
 
 /// How often the thread wakes without traffic, to expire leases and notice
-/// shutdown: the lateness of an expiry is at most this.
+/// shutdown: an expiry is late by at most about this.
 const POLL: Duration = Duration::from_millis(20);
 /// Events an [`EventStream`] may fall behind before it skips the oldest.
 const STREAM_CAPACITY: usize = 1024;
@@ -237,6 +237,9 @@ fn listen(inner: &Inner, socket: &UdpSocket) {
     // One byte more than a packet may have: a longer datagram is cut to
     // this and rejected as too large.
     let mut buf = vec![0u8; MAX_PACKET_LEN + 1];
+    // Leases are checked once per POLL, not per datagram: a check walks
+    // every topic, and a flood must not make each datagram cost that.
+    let mut next_check = Instant::now();
     while !inner.stop.load(Ordering::Relaxed) {
         let received = socket.recv_from(&mut buf);
         let now = Instant::now();
@@ -268,8 +271,9 @@ fn listen(inner: &Inner, socket: &UdpSocket) {
                     continue;
                 }
             }
-            if registry.next_expiry().is_some_and(|t| t <= now) {
+            if now >= next_check {
                 events.extend(registry.expire(now));
+                next_check = now + POLL;
             }
         }
         inner.publish(events);

@@ -86,6 +86,7 @@ pub(crate) fn listener(config: &DiscoveryConfig, poll: Duration) -> Result<UdpSo
     s.set_reuse_address(true).map_err(ctx("SO_REUSEADDR"))?;
     s.set_reuse_port(true).map_err(ctx("SO_REUSEPORT"))?;
     if let Interface::Name(name) = &config.interface {
+        interface_index(name)?;
         s.bind_device(Some(name.as_bytes()))
             .map_err(ctx("SO_BINDTODEVICE"))?;
     }
