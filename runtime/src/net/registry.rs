@@ -4,7 +4,7 @@
 //! behind a socket.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     net::SocketAddr,
     time::{Duration, Instant},
 };
@@ -229,15 +229,36 @@ impl DiscoveryStats {
     }
 }
 
+/// A topic of a peer: name and role.
+type TopicKey = (String, Role);
+
 struct Peer {
     info: PeerInfo,
-    topics: HashMap<(String, Role), TopicEntry>,
+    /// Its key in `Registry::peer_ages`.
+    touch: u64,
+    topics: HashMap<TopicKey, Tracked>,
+}
+
+struct Tracked {
+    entry: TopicEntry,
+    /// Its key in `Registry::topic_ages`.
+    touch: u64,
 }
 
 /// Live peers and topics, bounded by `max_peers` and `max_topics`.
+///
+/// Eviction takes the least recently *touched* (announced) peer or topic,
+/// found in O(log n) through an index of touch counters, so a flood at the
+/// caps costs the same per packet as below them. With the non-decreasing
+/// `now` a listener passes, least recently touched is least recently seen.
 pub struct Registry {
     peers: HashMap<u64, Peer>,
-    topic_count: usize,
+    // INVARIANTS: `peer_ages` holds exactly one `touch → sender id` per
+    // entry of `peers`, and `topic_ages` one `touch → (sender id, key)`
+    // per topic of every peer; touches are unique and grow.
+    peer_ages: BTreeMap<u64, u64>,
+    topic_ages: BTreeMap<u64, (u64, TopicKey)>,
+    next_touch: u64,
     watched: HashMap<String, u64>,
     max_peers: usize,
     max_topics: usize,
@@ -249,7 +270,9 @@ impl Registry {
     pub fn new(max_peers: usize, max_topics: usize) -> Registry {
         Registry {
             peers: HashMap::new(),
-            topic_count: 0,
+            peer_ages: BTreeMap::new(),
+            topic_ages: BTreeMap::new(),
+            next_touch: 0,
             watched: HashMap::new(),
             max_peers: max_peers.max(1),
             max_topics: max_topics.max(1),
@@ -264,7 +287,12 @@ impl Registry {
         self.watched.insert(name.to_owned(), fingerprint);
         let mut events = Vec::new();
         for peer in self.peers.values_mut() {
-            for entry in peer.topics.values_mut().filter(|e| e.topic.name == name) {
+            for entry in peer
+                .topics
+                .values_mut()
+                .map(|t| &mut t.entry)
+                .filter(|e| e.topic.name == name)
+            {
                 entry.expected_fingerprint = Some(fingerprint);
                 if !entry.is_connectable() {
                     events.push(DiscoveryEvent::FingerprintMismatch {
@@ -293,7 +321,7 @@ impl Registry {
         let mut out: Vec<TopicEntry> = self
             .peers
             .values()
-            .flat_map(|p| p.topics.values().cloned())
+            .flat_map(|p| p.topics.values().map(|t| t.entry.clone()))
             .collect();
         out.sort_by(|a, b| {
             (&a.topic.name, a.topic.role, &a.peer.host, a.peer.pid).cmp(&(
@@ -397,10 +425,10 @@ impl Registry {
             } else if let Some(peer) = self.peers.get_mut(&packet.sender_id) {
                 peer.info.last_seen = now;
                 for t in &packet.topics {
-                    if let Some(entry) = peer.topics.remove(&(t.name.clone(), t.role)) {
-                        self.topic_count -= 1;
+                    if let Some(gone) = peer.topics.remove(&(t.name.clone(), t.role)) {
+                        self.topic_ages.remove(&gone.touch);
                         events.push(DiscoveryEvent::TopicGone {
-                            entry,
+                            entry: gone.entry,
                             reason: GoneReason::Goodbye,
                         });
                     }
@@ -412,29 +440,31 @@ impl Registry {
         self.stats.accepted += 1;
         if !self.peers.contains_key(&packet.sender_id) {
             while self.peers.len() >= self.max_peers {
-                let Some(oldest) = self
-                    .peers
-                    .values()
-                    .min_by_key(|p| p.info.last_seen)
-                    .map(|p| p.info.sender_id)
-                else {
+                let Some((_, oldest)) = self.peer_ages.pop_first() else {
                     break;
                 };
                 self.stats.peers_evicted += 1;
                 self.remove_peer(oldest, GoneReason::Evicted, &mut events);
             }
+            let touch = self.touch();
+            self.peer_ages.insert(touch, packet.sender_id);
             self.peers.insert(
                 packet.sender_id,
                 Peer {
                     info: fresh,
+                    touch,
                     topics: HashMap::new(),
                 },
             );
         }
+        let touch = self.touch();
         let info = {
             let Some(peer) = self.peers.get_mut(&packet.sender_id) else {
                 return events;
             };
+            self.peer_ages.remove(&peer.touch);
+            self.peer_ages.insert(touch, packet.sender_id);
+            peer.touch = touch;
             if packet.sequence != peer.info.sequence {
                 peer.info.rounds += 1;
             }
@@ -453,13 +483,14 @@ impl Registry {
                 .get(&packet.sender_id)
                 .is_some_and(|p| p.topics.contains_key(&key));
             if !known {
-                while self.topic_count >= self.max_topics {
+                while self.topic_ages.len() >= self.max_topics {
                     if !self.evict_oldest_topic(&mut events) {
                         break;
                     }
                 }
             }
             let expected = self.watched.get(&topic.name).copied();
+            let touch = self.touch();
             let Some(peer) = self.peers.get_mut(&packet.sender_id) else {
                 // Evicting topics never removes this peer; nothing to do.
                 continue;
@@ -473,7 +504,12 @@ impl Registry {
                 expected_fingerprint: expected,
             };
             match peer.topics.get_mut(&key) {
-                Some(entry) => {
+                Some(tracked) => {
+                    self.topic_ages.remove(&tracked.touch);
+                    self.topic_ages
+                        .insert(touch, (packet.sender_id, key.clone()));
+                    tracked.touch = touch;
+                    let entry = &mut tracked.entry;
                     let changed = entry.topic != new.topic;
                     let old = std::mem::replace(
                         entry,
@@ -499,8 +535,9 @@ impl Registry {
                     } else {
                         mismatch(&new)
                     });
-                    peer.topics.insert(key, new);
-                    self.topic_count += 1;
+                    self.topic_ages
+                        .insert(touch, (packet.sender_id, key.clone()));
+                    peer.topics.insert(key, Tracked { entry: new, touch });
                 }
             }
         }
@@ -512,25 +549,27 @@ impl Registry {
     pub fn expire(&mut self, now: Instant) -> Vec<DiscoveryEvent> {
         let mut events = Vec::new();
         let mut empty = Vec::new();
+        let ages = &mut self.topic_ages;
         for peer in self.peers.values_mut() {
-            let before = peer.topics.len();
-            peer.topics.retain(|_, entry| {
-                let live = entry.expires > now;
+            peer.topics.retain(|_, tracked| {
+                let live = tracked.entry.expires > now;
                 if !live {
+                    ages.remove(&tracked.touch);
                     events.push(DiscoveryEvent::TopicGone {
-                        entry: entry.clone(),
+                        entry: tracked.entry.clone(),
                         reason: GoneReason::Expired,
                     });
                 }
                 live
             });
-            self.topic_count -= before - peer.topics.len();
             if peer.topics.is_empty() && peer.info.last_seen + peer.info.lease <= now {
                 empty.push(peer.info.sender_id);
             }
         }
         for id in empty {
-            self.peers.remove(&id);
+            if let Some(peer) = self.peers.remove(&id) {
+                self.peer_ages.remove(&peer.touch);
+            }
         }
         events
     }
@@ -543,7 +582,7 @@ impl Registry {
             .flat_map(|p| {
                 p.topics
                     .values()
-                    .map(|t| t.expires)
+                    .map(|t| t.entry.expires)
                     .chain(std::iter::once(p.info.last_seen + p.info.lease))
             })
             .min()
@@ -556,8 +595,15 @@ impl Registry {
         events: &mut Vec<DiscoveryEvent>,
     ) -> Option<PeerInfo> {
         let peer = self.peers.remove(&id)?;
-        self.topic_count -= peer.topics.len();
-        let mut gone: Vec<TopicEntry> = peer.topics.into_values().collect();
+        self.peer_ages.remove(&peer.touch);
+        let mut gone: Vec<TopicEntry> = peer
+            .topics
+            .into_values()
+            .map(|t| {
+                self.topic_ages.remove(&t.touch);
+                t.entry
+            })
+            .collect();
         gone.sort_by(|a, b| a.topic.name.cmp(&b.topic.name));
         events.extend(
             gone.into_iter()
@@ -567,28 +613,43 @@ impl Registry {
     }
 
     fn evict_oldest_topic(&mut self, events: &mut Vec<DiscoveryEvent>) -> bool {
-        let oldest = self
-            .peers
-            .iter()
-            .flat_map(|(id, p)| {
-                p.topics
-                    .iter()
-                    .map(move |(k, e)| (e.last_seen, *id, k.clone()))
-            })
-            .min_by_key(|(seen, ..)| *seen);
-        let Some((_, id, key)) = oldest else {
+        let Some((_, (id, key))) = self.topic_ages.pop_first() else {
             return false;
         };
-        let Some(entry) = self.peers.get_mut(&id).and_then(|p| p.topics.remove(&key)) else {
-            return false;
+        let Some(gone) = self.peers.get_mut(&id).and_then(|p| p.topics.remove(&key)) else {
+            // Cannot happen (see the invariants); the index entry is gone.
+            return true;
         };
-        self.topic_count -= 1;
         self.stats.topics_evicted += 1;
         events.push(DiscoveryEvent::TopicGone {
-            entry,
+            entry: gone.entry,
             reason: GoneReason::Evicted,
         });
         true
+    }
+
+    fn touch(&mut self) -> u64 {
+        self.next_touch += 1;
+        self.next_touch
+    }
+
+    /// How many topics are live.
+    pub fn topic_count(&self) -> usize {
+        self.topic_ages.len()
+    }
+
+    /// Checks the index invariants (tests).
+    #[cfg(test)]
+    fn check(&self) {
+        assert_eq!(self.peer_ages.len(), self.peers.len());
+        let topics: usize = self.peers.values().map(|p| p.topics.len()).sum();
+        assert_eq!(self.topic_ages.len(), topics);
+        for (touch, (id, key)) in &self.topic_ages {
+            assert_eq!(self.peers[id].topics[key].touch, *touch);
+        }
+        for (touch, id) in &self.peer_ages {
+            assert_eq!(self.peers[id].touch, *touch);
+        }
     }
 }
 

@@ -168,9 +168,10 @@ fn a_flood_of_senders_stays_within_the_caps() {
             now,
         );
         assert!(sut.peers().len() <= 16);
-        assert!(sut.topic_count <= 40);
+        assert!(sut.topic_count() <= 40);
+        sut.check();
     }
-    assert_eq!(sut.topics().len(), sut.topic_count);
+    assert_eq!(sut.topics().len(), sut.topic_count());
     assert_eq!(sut.stats().peers_evicted, 10_000 - 16);
     // The newest survive.
     assert!(sut.peers().iter().all(|p| p.sender_id > 10_000 - 16));
@@ -199,4 +200,29 @@ fn malformed_datagrams_are_counted_per_reason_and_change_nothing() {
         names(&sut.handle_datagram(&good, src(), t0)),
         ["appeared a"]
     );
+}
+
+#[test]
+fn a_flood_at_the_default_caps_stays_bounded() {
+    // The default topic cap, with room for more peers than its topics
+    // fill, so each of 5,000 invented senders' 16 topics evicts the least
+    // recently seen topic (and every 1,024th sender a peer). Prints the
+    // cost per packet: it does not grow with the table.
+    let mut sut = Registry::new(1024, crate::net::DEFAULT_MAX_TOPICS);
+    let t0 = Instant::now();
+    let topics: Vec<AnnouncedTopic> = (0..16).map(|i| topic(&format!("t{i}"), 1)).collect();
+    let start = Instant::now();
+    for id in 0..5_000u64 {
+        let now = t0 + Duration::from_micros(id);
+        sut.handle(packet(id + 1, 1, topics.clone()), src(), now);
+    }
+    eprintln!(
+        "flood at the default topic cap: {:.1} µs per 16-topic packet",
+        start.elapsed().as_secs_f64() * 1e6 / 5_000.0
+    );
+    assert!(sut.peers().len() <= 1024);
+    assert_eq!(sut.topic_count(), crate::net::DEFAULT_MAX_TOPICS);
+    assert!(sut.stats().topics_evicted > 0);
+    assert_eq!(sut.topics().len(), sut.topic_count());
+    sut.check();
 }
