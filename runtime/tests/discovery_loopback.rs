@@ -301,3 +301,29 @@ fn two_hundred_topics_arrive_in_several_self_contained_packets() {
     // One round is several datagrams (counted once per destination).
     assert!(sut.packets_sent() > 1, "{}", sut.packets_sent());
 }
+
+#[test]
+fn an_interface_given_by_address_works_for_both_transports() {
+    for transport in [Transport::Broadcast, Transport::Multicast] {
+        let mut config = config(transport);
+        config.interface = shmidl::net::Interface::Address(std::net::Ipv4Addr::LOCALHOST);
+        let listener = Discovery::start(config.clone()).unwrap();
+        let sut = Announcer::start(config, vec![topic("by_address")]).unwrap();
+        wait_until("the topic", || has(&listener, "by_address"));
+        assert_eq!(sut.send_errors(), 0, "{transport:?}");
+    }
+}
+
+#[test]
+fn an_unknown_interface_is_a_typed_error() {
+    let config =
+        config(Transport::Both).with_interface(shmidl::net::Interface::Name("no-such-if0".into()));
+    assert!(matches!(
+        Discovery::start(config.clone()),
+        Err(shmidl::net::NetError::Interface { .. })
+    ));
+    assert!(matches!(
+        Announcer::start(config, vec![]),
+        Err(shmidl::net::NetError::Interface { .. })
+    ));
+}
