@@ -74,6 +74,10 @@ enum Command {
         /// Multicast group.
         #[arg(long, default_value_t = shmidl::net::DEFAULT_GROUP)]
         group: std::net::Ipv4Addr,
+        /// Also listen on this IPv6 multicast group (ff02::7447 is
+        /// shmidl's; needs --interface NAME).
+        #[arg(long)]
+        ipv6_group: Option<std::net::Ipv6Addr>,
         /// Interface, by name (eth0, lo) or IPv4 address; default: the
         /// routing table's choice.
         #[arg(long, value_parser = |s: &str| Ok::<_, String>(spy::parse_interface(s)))]
@@ -194,11 +198,13 @@ fn main() -> ExitCode {
             json,
             port,
             group,
+            ipv6_group,
             interface,
             transport,
         } => {
             let mut config = shmidl::net::DiscoveryConfig::on_port(port).with_transport(transport);
             config.group = group;
+            config.ipv6_group = ipv6_group;
             if let Some(interface) = interface {
                 config.interface = interface;
             }

@@ -1,11 +1,11 @@
 //! Discovery between two network namespaces joined by a veth pair, created
-//! here: by broadcast alone and by multicast alone, a listener in one
-//! namespace sees the topic a sender in the other announces, and its
-//! goodbye. Needs root and `ip` (iproute2); where namespaces cannot be
+//! here: by IPv4 broadcast alone, by IPv4 multicast alone and by IPv6
+//! multicast alone, a listener in one namespace sees the topic a sender in
+//! the other announces, and its goodbye. Needs root and `ip` (iproute2); where namespaces cannot be
 //! made, each test prints why and passes without running.
 //!
 //! Addresses are only the namespaces' own: 10.77.0.1/24 and 10.77.0.2/24
-//! on the veth pair. The namespaces (named with this process's pid) are
+//! on the veth pair, and its IPv6 link-local ones. The namespaces (named with this process's pid) are
 //! deleted when the test ends, also when it fails.
 
 use std::{
@@ -81,6 +81,12 @@ impl Namespaces {
             (&sut.b, &sut.veth_b, "10.77.0.2/24"),
         ] {
             ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
+            // No duplicate address detection: the link-local IPv6 address
+            // is usable at once (else ~1 s later; the test would only wait).
+            let _ = Command::new("ip")
+                .args(["netns", "exec", ns, "sysctl", "-qw"])
+                .arg(format!("net.ipv6.conf.{dev}.accept_dad=0"))
+                .status();
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
         }
@@ -164,4 +170,9 @@ fn broadcast_alone_crosses_a_veth_pair_between_namespaces() {
 #[test]
 fn multicast_alone_crosses_a_veth_pair_between_namespaces() {
     across_namespaces("multicast");
+}
+
+#[test]
+fn ipv6_multicast_alone_crosses_a_veth_pair_between_namespaces() {
+    across_namespaces("multicast6");
 }

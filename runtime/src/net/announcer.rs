@@ -80,8 +80,19 @@ impl Announcer {
         };
         // Refuse what cannot be encoded now, not in the thread.
         split(&template, &topics)?;
-        let socket = socket::sender(&config)?;
-        let destinations = socket::destinations(&config);
+        let mut routes = Vec::new();
+        if config.ipv4 {
+            routes.push((socket::sender(&config)?, socket::destinations(&config)));
+        }
+        if let Some(group) = config.ipv6_multicast() {
+            routes.push((
+                socket::sender_v6(&config)?,
+                vec![socket::destination_v6(&config, group)?],
+            ));
+        }
+        if routes.is_empty() {
+            return Err(NetError::NothingToUse);
+        }
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 topics,
@@ -96,8 +107,7 @@ impl Announcer {
         register_own(sender_id);
         let worker = Worker {
             shared: Arc::clone(&shared),
-            socket,
-            destinations,
+            routes,
             template,
             interval: config.interval.max(Duration::from_millis(1)),
         };
@@ -248,8 +258,8 @@ fn check(topics: &[AnnouncedTopic]) -> Result<(), NetError> {
 
 struct Worker {
     shared: Arc<Shared>,
-    socket: UdpSocket,
-    destinations: Vec<SocketAddr>,
+    /// Each socket (IPv4, IPv6) with where it sends.
+    routes: Vec<(UdpSocket, Vec<SocketAddr>)>,
     template: Packet,
     interval: Duration,
 }
@@ -316,8 +326,12 @@ impl Worker {
                     continue;
                 }
             };
-            for to in &self.destinations {
-                match self.socket.send_to(&bytes, to) {
+            for (socket, to) in self
+                .routes
+                .iter()
+                .flat_map(|(s, d)| d.iter().map(move |to| (s, to)))
+            {
+                match socket.send_to(&bytes, to) {
                     Ok(_) => {
                         self.shared.sent.fetch_add(1, Ordering::Relaxed);
                     }

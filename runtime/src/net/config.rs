@@ -1,13 +1,19 @@
 //! Discovery configuration: how announcements travel, shared by the
 //! announcer and the listener.
 
-use std::{net::Ipv4Addr, time::Duration};
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    time::Duration,
+};
 
 /// The UDP port discovery uses unless configured: 7447.
 pub const DEFAULT_PORT: u16 = 7447;
 /// The IPv4 multicast group discovery uses unless configured:
 /// 239.255.77.77 (organisation-local scope, RFC 2365).
 pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(239, 255, 77, 77);
+/// The IPv6 multicast group for [`DiscoveryConfig::ipv6_group`]:
+/// ff02::7447 (link-local scope).
+pub const DEFAULT_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x7447);
 /// How often an announcer repeats itself unless configured: 1 s.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// How many intervals an announcement stays valid unless configured: 3.
@@ -64,17 +70,24 @@ pub struct DiscoveryConfig {
     pub transport: Transport,
     /// The multicast group (default [`DEFAULT_GROUP`]).
     pub group: Ipv4Addr,
+    /// Whether IPv4 is used (default true).
+    pub ipv4: bool,
+    /// An IPv6 multicast group, used as well when multicast is on (default
+    /// `None`: IPv4 only; [`DEFAULT_GROUP_V6`] is ours). IPv6 has no
+    /// broadcast. A link-local group needs an interface by name (or a
+    /// default route). A peer heard over both keeps its IPv4 source.
+    pub ipv6_group: Option<Ipv6Addr>,
     /// Where broadcasts go (default 255.255.255.255; with an interface by
     /// name the limited broadcast leaves through that interface; a subnet
     /// broadcast such as 10.0.0.255 also works).
     pub broadcast_address: Ipv4Addr,
     /// The interface (default [`Interface::Default`]).
     pub interface: Interface,
-    /// Multicast time-to-live: how many routers a packet may cross
-    /// (default 1: this link only).
+    /// Multicast time-to-live (IPv6: hop limit): how many routers a packet
+    /// may cross (default 1: this link only).
     pub ttl: u32,
     /// Whether multicast sent by this host is looped back to listeners on
-    /// this host (default true).
+    /// this host (default true; IPv4 and IPv6).
     pub multicast_loop: bool,
     /// Time between announcements (default [`DEFAULT_INTERVAL`]).
     pub interval: Duration,
@@ -101,6 +114,8 @@ impl Default for DiscoveryConfig {
             port: DEFAULT_PORT,
             transport: Transport::Both,
             group: DEFAULT_GROUP,
+            ipv4: true,
+            ipv6_group: None,
             broadcast_address: Ipv4Addr::BROADCAST,
             interface: Interface::Default,
             ttl: 1,
@@ -144,6 +159,11 @@ impl DiscoveryConfig {
     pub fn with_interface(mut self, interface: Interface) -> Self {
         self.interface = interface;
         self
+    }
+
+    /// The IPv6 group, if IPv6 multicast is in use.
+    pub fn ipv6_multicast(&self) -> Option<Ipv6Addr> {
+        self.ipv6_group.filter(|_| self.transport.multicast())
     }
 
     /// Discovery on this host only: interface `lo`, broadcast to

@@ -47,7 +47,8 @@ type Callback = Box<dyn Fn(&DiscoveryEvent) + Send + Sync>;
 /// ```
 pub struct Discovery {
     inner: Arc<Inner>,
-    thread: Option<JoinHandle<()>>,
+    /// One per socket (IPv4, IPv6).
+    threads: Vec<JoinHandle<()>>,
 }
 
 struct Inner {
@@ -115,7 +116,16 @@ impl DiscoveryBuilder {
     /// [`NetError::Socket`]/[`NetError::Interface`] when the socket cannot be
     /// configured, [`NetError::Thread`] when no thread can be started.
     pub fn start(self) -> Result<Discovery, NetError> {
-        let socket = socket::listener(&self.config, POLL)?;
+        let mut sockets = Vec::new();
+        if self.config.ipv4 {
+            sockets.push(socket::listener(&self.config, POLL)?);
+        }
+        if let Some(group) = self.config.ipv6_multicast() {
+            sockets.push(socket::listener_v6(&self.config, group, POLL)?);
+        }
+        if sockets.is_empty() {
+            return Err(NetError::NothingToUse);
+        }
         let mut registry = Registry::new(self.config.max_peers, self.config.max_topics);
         for (name, fp) in &self.watched {
             registry.watch(name, *fp);
@@ -127,15 +137,20 @@ impl DiscoveryBuilder {
             stop: AtomicBool::new(false),
             ignore_own: self.config.ignore_own,
         });
-        let worker = Arc::clone(&inner);
-        let thread = std::thread::Builder::new()
-            .name("shmidl-discovery".into())
-            .spawn(move || listen(&worker, &socket))
-            .map_err(NetError::Thread)?;
-        Ok(Discovery {
+        let mut discovery = Discovery {
             inner,
-            thread: Some(thread),
-        })
+            threads: Vec::new(),
+        };
+        for socket in sockets {
+            let worker = Arc::clone(&discovery.inner);
+            let thread = std::thread::Builder::new()
+                .name("shmidl-discovery".into())
+                .spawn(move || listen(&worker, &socket))
+                // Dropping `discovery` stops the threads already started.
+                .map_err(NetError::Thread)?;
+            discovery.threads.push(thread);
+        }
+        Ok(discovery)
     }
 }
 
@@ -211,7 +226,7 @@ impl Discovery {
 
     fn stop(&mut self) {
         self.inner.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             if thread.join().is_err() {
                 tracing::warn!("the discovery thread panicked");
             }

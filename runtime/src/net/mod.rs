@@ -53,7 +53,7 @@ mod socket;
 pub use self::{
     announcer::Announcer,
     config::{
-        DiscoveryConfig, Interface, Transport, DEFAULT_GROUP, DEFAULT_INTERVAL,
+        DiscoveryConfig, Interface, Transport, DEFAULT_GROUP, DEFAULT_GROUP_V6, DEFAULT_INTERVAL,
         DEFAULT_LEASE_INTERVALS, DEFAULT_MAX_PEERS, DEFAULT_MAX_TOPICS, DEFAULT_PORT,
     },
     listener::{Discovery, DiscoveryBuilder, EventStream},
@@ -85,6 +85,10 @@ pub enum NetError {
     /// The topics cannot be announced.
     #[error("cannot encode the announcement: {0}")]
     Encode(#[from] PacketEncodeError),
+    /// The configuration leaves nothing to send or listen on (IPv4 off and
+    /// no IPv6 multicast).
+    #[error("discovery has nothing to use: IPv4 is off and IPv6 multicast is not configured")]
+    NothingToUse,
     /// The background thread could not be started.
     #[error("cannot start the discovery thread: {0}")]
     Thread(#[source] io::Error),

@@ -24,7 +24,8 @@ pub struct PeerInfo {
     pub host: String,
     /// Its process id, as announced.
     pub pid: u32,
-    /// The address its packets come from.
+    /// The address its packets come from (its IPv4 one, when it announces
+    /// over both IPv4 and IPv6).
     pub source: SocketAddr,
     /// The last sequence number seen.
     pub sequence: u64,
@@ -471,7 +472,9 @@ impl Registry {
             peer.info.sequence = packet.sequence;
             peer.info.last_seen = now;
             peer.info.lease = lease;
-            peer.info.source = source;
+            if source.is_ipv4() || peer.info.source.is_ipv6() {
+                peer.info.source = source;
+            }
             peer.info.host.clone_from(&packet.host);
             peer.info.clone()
         };

@@ -3,7 +3,7 @@
 
 use std::{
     io,
-    net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket},
     time::Duration,
 };
 
@@ -29,6 +29,76 @@ pub(crate) fn interface_index(name: &str) -> Result<u32, NetError> {
 
 fn udp() -> io::Result<Socket> {
     Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+}
+
+fn udp6() -> io::Result<Socket> {
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_only_v6(true)?;
+    Ok(s)
+}
+
+/// The interface index IPv6 multicast uses: by name, else 0 (the kernel's
+/// choice; an IPv4 address names no IPv6 interface).
+fn index_v6(config: &DiscoveryConfig) -> Result<u32, NetError> {
+    match &config.interface {
+        Interface::Name(name) => interface_index(name),
+        Interface::Default | Interface::Address(_) => Ok(0),
+    }
+}
+
+/// Where the IPv6 announcements go.
+pub(crate) fn destination_v6(
+    config: &DiscoveryConfig,
+    group: Ipv6Addr,
+) -> Result<SocketAddr, NetError> {
+    Ok(SocketAddrV6::new(group, config.port, 0, index_v6(config)?).into())
+}
+
+/// The announcer's IPv6 socket: multicast hop limit and loopback set,
+/// leaving by the configured interface.
+pub(crate) fn sender_v6(config: &DiscoveryConfig) -> Result<UdpSocket, NetError> {
+    let s = udp6().map_err(ctx("create the IPv6 sending socket"))?;
+    s.set_multicast_hops_v6(config.ttl)
+        .map_err(ctx("IPV6_MULTICAST_HOPS"))?;
+    s.set_multicast_loop_v6(config.multicast_loop)
+        .map_err(ctx("IPV6_MULTICAST_LOOP"))?;
+    let index = index_v6(config)?;
+    if index != 0 {
+        s.set_multicast_if_v6(index)
+            .map_err(ctx("IPV6_MULTICAST_IF"))?;
+    }
+    if let Interface::Name(name) = &config.interface {
+        s.bind_device(Some(name.as_bytes()))
+            .map_err(ctx("SO_BINDTODEVICE"))?;
+    }
+    s.set_write_timeout(Some(Duration::from_secs(1)))
+        .map_err(ctx("SO_SNDTIMEO"))?;
+    Ok(s.into())
+}
+
+/// An IPv6 listening socket, as [`listener`] for IPv4: `[::]:port`,
+/// reuse-address and reuse-port, the group joined.
+pub(crate) fn listener_v6(
+    config: &DiscoveryConfig,
+    group: Ipv6Addr,
+    poll: Duration,
+) -> Result<UdpSocket, NetError> {
+    let s = udp6().map_err(ctx("create the IPv6 listening socket"))?;
+    s.set_reuse_address(true).map_err(ctx("SO_REUSEADDR"))?;
+    s.set_reuse_port(true).map_err(ctx("SO_REUSEPORT"))?;
+    let index = index_v6(config)?;
+    if let Interface::Name(name) = &config.interface {
+        s.bind_device(Some(name.as_bytes()))
+            .map_err(ctx("SO_BINDTODEVICE"))?;
+    }
+    s.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, config.port, 0, 0).into())
+        .map_err(ctx("bind the IPv6 discovery port"))?;
+    s.set_multicast_all_v6(false)
+        .map_err(ctx("IPV6_MULTICAST_ALL"))?;
+    s.join_multicast_v6(&group, index)
+        .map_err(ctx("join the IPv6 multicast group"))?;
+    s.set_read_timeout(Some(poll)).map_err(ctx("SO_RCVTIMEO"))?;
+    Ok(s.into())
 }
 
 fn ctx(what: &'static str) -> impl FnOnce(io::Error) -> NetError {

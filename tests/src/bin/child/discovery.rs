@@ -29,15 +29,17 @@ fn parse<T: FromStr>(what: &str, s: &str) -> Result<T, String> {
     s.parse().map_err(|_| format!("bad {what}: {s:?}"))
 }
 
-/// `<port> <broadcast|multicast|both> <interval_ms> <interface> <broadcast address>`
+/// `<port> <broadcast|multicast|both|multicast6> <interval_ms> <interface> <broadcast address>`
+/// (`multicast6`: IPv6 multicast to ff02::7447 alone, IPv4 off)
 fn config(args: &[&str]) -> Result<DiscoveryConfig, String> {
     let [port, transport, interval, iface, bcast, ..] = args else {
         return Err(format!("discovery arguments: {args:?}"));
     };
-    let transport = match *transport {
-        "broadcast" => Transport::Broadcast,
-        "multicast" => Transport::Multicast,
-        "both" => Transport::Both,
+    let (transport, ipv6) = match *transport {
+        "broadcast" => (Transport::Broadcast, false),
+        "multicast" => (Transport::Multicast, false),
+        "both" => (Transport::Both, false),
+        "multicast6" => (Transport::Multicast, true),
         other => return Err(format!("transport {other:?}")),
     };
     let mut config = DiscoveryConfig::on_port(parse("port", port)?)
@@ -45,6 +47,10 @@ fn config(args: &[&str]) -> Result<DiscoveryConfig, String> {
         .with_transport(transport)
         .with_interface(Interface::Name((*iface).to_owned()));
     config.broadcast_address = parse::<Ipv4Addr>("broadcast address", bcast)?;
+    if ipv6 {
+        config.ipv4 = false;
+        config.ipv6_group = Some(shmidl::net::DEFAULT_GROUP_V6);
+    }
     Ok(config)
 }
 
