@@ -17,7 +17,8 @@ pub const VERSION: u8 = 1;
 /// No packet is longer than this (fits one Ethernet MTU with IP and UDP
 /// headers, and leaves room for tunnels).
 pub const MAX_PACKET_LEN: usize = 1400;
-/// Bytes of the fixed header, before the host name.
+/// The smallest packet: the 36-byte fixed header and the host name's
+/// length byte (an empty host name, no topics).
 pub const HEADER_LEN: usize = 37;
 /// The smallest topic entry (one-byte name, empty type name and path).
 pub const MIN_TOPIC_LEN: usize = 15;
@@ -146,7 +147,7 @@ pub struct Packet {
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum PacketError {
     /// Shorter than the fixed header.
-    #[error("{len} bytes is shorter than the {HEADER_LEN}-byte header")]
+    #[error("{len} bytes is shorter than the smallest packet ({HEADER_LEN} bytes)")]
     TooShort {
         /// The datagram's length.
         len: usize,
