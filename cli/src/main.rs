@@ -10,6 +10,8 @@
 //! - `shmidl spy [--for DURATION] [--json]`: the topics announced on the
 //!   network (discovery), as a table refreshed each second on a terminal,
 //!   or as JSON lines (one object per topic per refresh) when piped;
+//! - `shmidl announce --topic NAME… [--type T] [--fingerprint FP] [--for D]`:
+//!   announce topics as a program would;
 //! - `shmidl bench pubsub [--json]`: publish-subscribe latency and
 //!   throughput between two processes, with baselines in the same run.
 
@@ -68,23 +70,39 @@ enum Command {
         /// Print JSON lines even on a terminal.
         #[arg(long)]
         json: bool,
-        /// UDP port.
-        #[arg(long, default_value_t = shmidl::net::DEFAULT_PORT)]
-        port: u16,
-        /// Multicast group.
-        #[arg(long, default_value_t = shmidl::net::DEFAULT_GROUP)]
-        group: std::net::Ipv4Addr,
-        /// Also listen on this IPv6 multicast group (ff02::7447 is
-        /// shmidl's; needs --interface NAME).
+        #[command(flatten)]
+        net: spy::NetArgs,
+    },
+    /// Announce topics on the network, as a program would (for trying out
+    /// listeners, `shmidl spy`, or a peer in another language). Says goodbye
+    /// at the end of --for; interrupted, its topics expire after the lease.
+    Announce {
+        /// Topic names.
+        #[arg(long = "topic", required = true)]
+        topics: Vec<String>,
+        /// The topics' schema type name.
+        #[arg(long = "type", default_value = "")]
+        type_name: String,
+        /// The type's fingerprint, as `shmidl check -v` prints it (0x…).
+        #[arg(long, default_value = "0", value_parser = spy::parse_fingerprint)]
+        fingerprint: u64,
+        /// Announce as a subscriber rather than a publisher.
         #[arg(long)]
-        ipv6_group: Option<std::net::Ipv6Addr>,
-        /// Interface, by name (eth0, lo) or IPv4 address; default: the
-        /// routing table's choice.
-        #[arg(long, value_parser = |s: &str| Ok::<_, String>(spy::parse_interface(s)))]
-        interface: Option<shmidl::net::Interface>,
-        /// Listen for broadcast, multicast or both.
-        #[arg(long, default_value = "both", value_parser = spy::parse_transport)]
-        transport: shmidl::net::Transport,
+        subscriber: bool,
+        /// Websocket port (0: none).
+        #[arg(long, default_value_t = 0)]
+        ws_port: u16,
+        /// Websocket path.
+        #[arg(long, default_value = "")]
+        ws_path: String,
+        /// Stop after this long (e.g. 10s); default: until interrupted.
+        #[arg(long = "for", value_parser = spy::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// Time between announcements (the lease is three of them).
+        #[arg(long, default_value = "1s", value_parser = spy::parse_duration)]
+        interval: std::time::Duration,
+        #[command(flatten)]
+        net: spy::NetArgs,
     },
     /// Measure shmidl against baselines in the same run.
     Bench {
@@ -196,23 +214,40 @@ fn main() -> ExitCode {
         Command::Spy {
             duration,
             json,
-            port,
-            group,
-            ipv6_group,
-            interface,
-            transport,
+            net,
+        } => spy::spy(spy::Options {
+            duration,
+            json,
+            config: net.config(),
+        }),
+        Command::Announce {
+            topics,
+            type_name,
+            fingerprint,
+            subscriber,
+            ws_port,
+            ws_path,
+            duration,
+            interval,
+            net,
         } => {
-            let mut config = shmidl::net::DiscoveryConfig::on_port(port).with_transport(transport);
-            config.group = group;
-            config.ipv6_group = ipv6_group;
-            if let Some(interface) = interface {
-                config.interface = interface;
-            }
-            spy::spy(spy::Options {
-                duration,
-                json,
-                config,
-            })
+            let role = if subscriber {
+                shmidl::net::Role::Subscriber
+            } else {
+                shmidl::net::Role::Publisher
+            };
+            let topics = topics
+                .into_iter()
+                .map(|name| shmidl::net::AnnouncedTopic {
+                    name,
+                    type_name: type_name.clone(),
+                    fingerprint,
+                    role,
+                    ws_port,
+                    ws_path: ws_path.clone(),
+                })
+                .collect();
+            spy::announce(net.config().with_interval(interval), topics, duration)
         }
         Command::Ls { json } => segments::ls(json),
         Command::Clean { dry_run } => segments::clean(dry_run),

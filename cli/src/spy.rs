@@ -1,4 +1,5 @@
-//! `shmidl spy`: the live table of topics announced on the network.
+//! `shmidl spy`: the live table of topics announced on the network; and
+//! `shmidl announce`, which announces topics as a program would.
 
 #![allow(clippy::print_stdout)]
 
@@ -9,7 +10,102 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shmidl::net::{Discovery, DiscoveryConfig, Interface, TopicEntry, Transport};
+use shmidl::net::{
+    AnnouncedTopic, Announcer, Discovery, DiscoveryConfig, Interface, TopicEntry, Transport,
+};
+
+/// The discovery options `spy` and `announce` share, as in
+/// [`DiscoveryConfig`].
+#[derive(clap::Args)]
+pub struct NetArgs {
+    /// UDP port.
+    #[arg(long, default_value_t = shmidl::net::DEFAULT_PORT)]
+    port: u16,
+    /// IPv4 multicast group.
+    #[arg(long, default_value_t = shmidl::net::DEFAULT_GROUP)]
+    group: Ipv4Addr,
+    /// Also use this IPv6 multicast group (ff02::7447 is shmidl's; needs
+    /// --interface NAME).
+    #[arg(long)]
+    ipv6_group: Option<std::net::Ipv6Addr>,
+    /// Interface, by name (eth0, lo) or IPv4 address; default: the routing
+    /// table's choice.
+    #[arg(long, value_parser = |s: &str| Ok::<_, String>(parse_interface(s)))]
+    interface: Option<Interface>,
+    /// Where broadcasts go (default 255.255.255.255; 127.255.255.255 with
+    /// --interface lo).
+    #[arg(long)]
+    broadcast_address: Option<Ipv4Addr>,
+    /// broadcast, multicast or both.
+    #[arg(long, default_value = "both", value_parser = parse_transport)]
+    transport: Transport,
+    /// Multicast TTL (IPv6: hop limit).
+    #[arg(long, default_value_t = 1)]
+    ttl: u32,
+}
+
+impl NetArgs {
+    /// The configuration these options describe.
+    pub fn config(&self) -> DiscoveryConfig {
+        let mut config = DiscoveryConfig::on_port(self.port).with_transport(self.transport);
+        config.group = self.group;
+        config.ipv6_group = self.ipv6_group;
+        config.ttl = self.ttl;
+        if let Some(interface) = &self.interface {
+            if *interface == Interface::Name("lo".to_owned()) {
+                config = config.loopback();
+            }
+            config.interface = interface.clone();
+        }
+        if let Some(address) = self.broadcast_address {
+            config.broadcast_address = address;
+        }
+        config
+    }
+}
+
+/// Parses a fingerprint: `0x`-prefixed hexadecimal or decimal.
+pub fn parse_fingerprint(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// Runs `shmidl announce`: announces until `duration` passes (then says
+/// goodbye) or the process is interrupted.
+pub fn announce(
+    config: DiscoveryConfig,
+    topics: Vec<AnnouncedTopic>,
+    duration: Option<Duration>,
+) -> ExitCode {
+    let announcer = match Announcer::start(config.clone(), topics) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("shmidl announce: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "announcing as sender {:#018x} on port {} every {:?}",
+        announcer.sender_id(),
+        config.port,
+        config.interval
+    );
+    match duration {
+        Some(d) => std::thread::sleep(d),
+        None => loop {
+            std::thread::park();
+        },
+    }
+    let errors = announcer.send_errors();
+    announcer.shutdown();
+    if errors > 0 {
+        eprintln!("shmidl announce: {errors} datagram(s) could not be sent");
+    }
+    ExitCode::SUCCESS
+}
 
 /// How often the table is redrawn (and JSON lines written).
 const REFRESH: Duration = Duration::from_secs(1);
@@ -176,5 +272,15 @@ mod tests {
         assert!(parse_duration("3 parsecs").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn fingerprints_parse_in_hex_or_decimal() {
+        assert_eq!(
+            parse_fingerprint("0x87d5a86ee31ae2fd"),
+            Ok(0x87d5_a86e_e31a_e2fd)
+        );
+        assert_eq!(parse_fingerprint("42"), Ok(42));
+        assert!(parse_fingerprint("0xzz").is_err());
     }
 }
