@@ -7,6 +7,11 @@
 //! - `shmidl gen FILE... [-I DIR]... -o DIR`: generate Rust, as build.rs does;
 //! - `shmidl ls [--json]` / `shmidl clean [--dry-run]`: segments in
 //!   `/dev/shm`, and removal of those whose participants all died;
+//! - `shmidl spy [--for DURATION] [--json]`: the topics announced on the
+//!   network (discovery), as a table refreshed each second on a terminal,
+//!   or as JSON lines (one object per topic per refresh) when piped;
+//! - `shmidl announce --topic NAME… [--type T] [--fingerprint FP] [--for D]`:
+//!   announce topics as a program would;
 //! - `shmidl bench pubsub [--json]`: publish-subscribe latency and
 //!   throughput between two processes, with baselines in the same run.
 
@@ -18,6 +23,7 @@ mod bench;
 mod gen;
 mod schema;
 mod segments;
+mod spy;
 
 #[derive(Parser)]
 #[command(name = "shmidl", version, about = "Zero-copy messaging toolchain")]
@@ -56,6 +62,51 @@ enum Command {
         /// Only say what would be removed.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Watch topic announcements on the network: a table refreshed each
+    /// second on a terminal; JSON lines (one object per topic per refresh)
+    /// with --json or when stdout is not a terminal.
+    Spy {
+        /// Stop after this long (e.g. 3s, 500ms, 2m); default: until
+        /// interrupted.
+        #[arg(long = "for", value_parser = spy::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// Print JSON lines even on a terminal.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: spy::NetArgs,
+    },
+    /// Announce topics on the network, as a program would (for trying out
+    /// listeners, `shmidl spy`, or a peer in another language). Says goodbye
+    /// at the end of --for; interrupted, its topics expire after the lease.
+    Announce {
+        /// Topic names.
+        #[arg(long = "topic", required = true)]
+        topics: Vec<String>,
+        /// The topics' schema type name.
+        #[arg(long = "type", default_value = "")]
+        type_name: String,
+        /// The type's fingerprint, as `shmidl check -v` prints it (0x…).
+        #[arg(long, default_value = "0", value_parser = spy::parse_fingerprint)]
+        fingerprint: u64,
+        /// Announce as a subscriber rather than a publisher.
+        #[arg(long)]
+        subscriber: bool,
+        /// Websocket port (0: none).
+        #[arg(long, default_value_t = 0)]
+        ws_port: u16,
+        /// Websocket path.
+        #[arg(long, default_value = "")]
+        ws_path: String,
+        /// Stop after this long (e.g. 10s); default: until interrupted.
+        #[arg(long = "for", value_parser = spy::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// Time between announcements (the lease is three of them).
+        #[arg(long, default_value = "1s", value_parser = spy::parse_duration)]
+        interval: std::time::Duration,
+        #[command(flatten)]
+        net: spy::NetArgs,
     },
     /// Measure shmidl against baselines in the same run.
     Bench {
@@ -169,6 +220,44 @@ fn main() -> ExitCode {
             only,
         }),
         Command::BenchPeer { args } => bench::peer(&args),
+        Command::Spy {
+            duration,
+            json,
+            net,
+        } => spy::spy(spy::Options {
+            duration,
+            json,
+            config: net.config(),
+        }),
+        Command::Announce {
+            topics,
+            type_name,
+            fingerprint,
+            subscriber,
+            ws_port,
+            ws_path,
+            duration,
+            interval,
+            net,
+        } => {
+            let role = if subscriber {
+                shmidl::net::Role::Subscriber
+            } else {
+                shmidl::net::Role::Publisher
+            };
+            let topics = topics
+                .into_iter()
+                .map(|name| shmidl::net::AnnouncedTopic {
+                    name,
+                    type_name: type_name.clone(),
+                    fingerprint,
+                    role,
+                    ws_port,
+                    ws_path: ws_path.clone(),
+                })
+                .collect();
+            spy::announce(net.config().with_interval(interval), topics, duration)
+        }
         Command::Ls { json, interval_ms } => {
             segments::ls(json, std::time::Duration::from_millis(interval_ms))
         }

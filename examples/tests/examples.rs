@@ -77,3 +77,96 @@ fn the_derive_only_example_publishes_and_encodes() {
     );
     assert!(stdout.contains("wire: 88 bytes"), "{stdout}");
 }
+
+/// The `shmidl` command built next to this package's binaries (by
+/// `cargo test --workspace`, as CI runs it).
+fn shmidl_cli() -> Option<std::path::PathBuf> {
+    let cli = std::path::Path::new(env!("CARGO_BIN_EXE_producer")).with_file_name("shmidl");
+    cli.exists().then_some(cli)
+}
+
+#[test]
+fn shmidl_spy_lists_the_topic_an_announcing_producer_publishes() {
+    let Some(cli) = shmidl_cli() else {
+        eprintln!(
+            "SKIPPED: no `shmidl` binary next to the examples; `cargo test --workspace` builds it"
+        );
+        return;
+    };
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let domain = format!("ex-spy-{}", std::process::id());
+    let common = ["--domain", &domain, "--count", "60", "--rate", "10"];
+    // A consumer, so the producer runs its course (about 6 s) and both
+    // leave nothing behind in /dev/shm.
+    let consumer = spawn(
+        env!("CARGO_BIN_EXE_consumer"),
+        &[&common[..], &["--idle-secs", "60"]].concat(),
+    );
+    let producer = spawn(
+        env!("CARGO_BIN_EXE_producer"),
+        &[
+            &common[..],
+            &[
+                "--wait-secs",
+                "60",
+                "--announce",
+                "lo",
+                "--announce-port",
+                &port,
+            ],
+        ]
+        .concat(),
+    );
+    let spy = finish(
+        Command::new(cli)
+            .args([
+                "spy",
+                "--for",
+                "3s",
+                "--json",
+                "--interface",
+                "lo",
+                "--port",
+                &port,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        "shmidl spy",
+    );
+    let produced = finish(producer, "producer");
+    finish(consumer, "consumer");
+    let lines = String::from_utf8(spy.stdout).unwrap();
+    let rows: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let row = rows
+        .iter()
+        .find(|r| r["topic"] == "robot/joint_states")
+        .unwrap_or_else(|| panic!("spy did not list the topic: {lines}"));
+    let pid = String::from_utf8(produced.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.trim_end_matches(':').parse::<u64>().ok())
+        .unwrap();
+    assert_eq!(row["pid"], pid, "{row}");
+    assert_eq!(row["type"], "robot.v1.JointState", "{row}");
+    assert_eq!(row["role"], "publisher", "{row}");
+    assert_eq!(
+        row["fingerprint"],
+        format!(
+            "{:#018x}",
+            <shmidl_examples::robot::v1::JointState as shmidl::ShmSafe>::FINGERPRINT
+        ),
+        "{row}"
+    );
+    eprintln!("spy: {row}");
+}

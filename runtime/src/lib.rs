@@ -11,6 +11,9 @@
 //!   references across every process and allocate nothing per pointer;
 //! - the **type fingerprints** that stop two processes from reading one
 //!   object as two different types ([`ShmSafe`], [`fingerprint`]).
+//! - with the `net` feature (on by default), **network discovery**: UDP
+//!   announcements of topics and a live registry of what others announce
+//!   (module `net`). Without it the crate compiles no socket2 and no tokio.
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,6 +54,8 @@ pub mod layout;
 #[cfg(not(shmidl_loom))]
 mod message;
 mod name;
+#[cfg(all(feature = "net", not(shmidl_loom)))]
+pub mod net;
 #[cfg(not(shmidl_loom))]
 mod node;
 #[cfg(not(shmidl_loom))]

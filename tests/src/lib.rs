@@ -542,3 +542,120 @@ pub fn slice_mismatch(seq: u64, bytes: &[u8]) -> Option<usize> {
     }
     (n..bytes.len()).find(|&i| bytes[i] != ((seq as usize + i) % 251) as u8)
 }
+
+/// A child process whose stdout is read line by line as it runs, and whose
+/// stdin stays open (closing it, or writing `stop`, ends the discovery
+/// children). Killed when dropped, so a failing test leaves no process.
+pub struct LineChild {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Lines read but not yet matched.
+    pending: std::collections::VecDeque<String>,
+}
+
+impl LineChild {
+    /// Starts `command` with stdin and stdout piped.
+    pub fn spawn(mut command: Command) -> LineChild {
+        use std::io::{BufRead, BufReader};
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {command:?}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LineChild {
+            child,
+            lines,
+            pending: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// The child's pid.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The value of the first unmatched line `key=value`, waiting up to
+    /// `timeout`; lines before it with other keys stay for later calls.
+    pub fn next_value(&mut self, key: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let prefix = format!("{key}=");
+        if let Some(i) = self.pending.iter().position(|l| l.starts_with(&prefix)) {
+            let line = self.pending.remove(i)?;
+            return Some(line[prefix.len()..].to_owned());
+        }
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let line = self.lines.recv_timeout(left).ok()?;
+            if let Some(v) = line.strip_prefix(&prefix) {
+                return Some(v.to_owned());
+            }
+            self.pending.push_back(line);
+        }
+    }
+
+    /// Every line received so far that no call matched (for messages).
+    pub fn unmatched(&mut self) -> Vec<String> {
+        while let Ok(l) = self.lines.try_recv() {
+            self.pending.push_back(l);
+        }
+        self.pending.iter().cloned().collect()
+    }
+
+    /// Writes `stop` to the child's stdin.
+    pub fn stop(&mut self) {
+        use std::io::Write;
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = writeln!(stdin, "stop");
+            let _ = stdin.flush();
+        }
+    }
+
+    /// SIGKILLs the child and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Closes stdin and waits for the child to exit before `timeout`
+    /// (killing it if it does not); whether it exited successfully.
+    pub fn finish(&mut self, timeout: Duration) -> bool {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.success(),
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
+                _ => {
+                    self.kill();
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for LineChild {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A UDP port that was free a moment ago (the kernel's pick), for a test's
+/// own discovery traffic.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("an ephemeral UDP port")
+}

@@ -7,7 +7,14 @@
 //!
 //! Flags: `--domain NAME` (default `demo`), `--count N` (default 1000),
 //! `--rate HZ` (default 1000), `--wait-secs S`: how long to wait for a
-//! subscriber (default 30).
+//! subscriber (default 30), `--announce IFACE`: also announce the topic on
+//! the network through interface `IFACE` (`lo`, `eth0`, … or `default`),
+//! so that `shmidl spy` lists it, with `--announce-port P` (default 7447).
+//!
+//! ```text
+//! cargo run --bin producer -- --announce lo --rate 10 --count 100   # one terminal
+//! shmidl spy --interface lo                                          # another
+//! ```
 
 #![allow(clippy::print_stdout)]
 
@@ -16,7 +23,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shmidl::Node;
+use shmidl::{
+    net::{AnnouncedTopic, Announcer, DiscoveryConfig, Interface, Role},
+    Node,
+};
 use shmidl_examples::{
     flag, now_ns,
     robot::v1::{topics::robot_joint_states, JointState, Mode, Vec3, MAX_JOINTS},
@@ -37,6 +47,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let count: u64 = flag("--count", 1000)?;
     let rate: f64 = flag("--rate", 1000.0)?;
     let wait = Duration::from_secs(flag("--wait-secs", 30)?);
+    let announce: String = flag("--announce", String::new())?;
+    let announce_port: u16 = flag("--announce-port", shmidl::net::DEFAULT_PORT)?;
 
     let node = Node::builder(&domain).open_or_create()?;
     // The generated module knows the topic's name, type and options.
@@ -46,6 +58,27 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         std::process::id(),
         robot_joint_states::NAME
     );
+
+    // Tell the network the topic exists; off unless asked. Kept alive for
+    // the whole run: dropping it says goodbye.
+    let _announcer = if announce.is_empty() {
+        None
+    } else {
+        let mut config = DiscoveryConfig::on_port(announce_port);
+        if announce != "default" {
+            config = config.with_interface(Interface::Name(announce.clone()));
+        }
+        if announce == "lo" {
+            config = config.loopback();
+        }
+        let topic = AnnouncedTopic::of::<JointState>(robot_joint_states::NAME, Role::Publisher);
+        let announcer = Announcer::start(config, vec![topic])?;
+        println!(
+            "producer: announcing `{}` on port {announce_port} via {announce}",
+            robot_joint_states::NAME
+        );
+        Some(announcer)
+    };
 
     let deadline = Instant::now() + wait;
     while publisher.subscriber_count() == 0 {

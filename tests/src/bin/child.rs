@@ -17,6 +17,9 @@ use shmidl_tests::{
     DropCounterGuard, Msg, CRASH_TOPIC, SOAK_TOPIC,
 };
 
+#[path = "child/discovery.rs"]
+mod discovery;
+
 const DEADLINE: Duration = Duration::from_secs(20);
 
 fn main() -> ExitCode {
@@ -44,6 +47,8 @@ fn main() -> ExitCode {
         ["idle-subscriber", domain] => idle_subscriber(domain),
         ["idle-publisher", domain] => idle_publisher(domain),
         ["subscribe", seg, publishers, count] => subscribe(seg, publishers, count),
+        ["disc-announce", rest @ ..] => discovery::announce(rest),
+        ["disc-listen", rest @ ..] => discovery::listen(rest),
         _ => Err(format!("unknown scenario {args:?}")),
     };
     match result {
