@@ -919,9 +919,10 @@ fn fanout_stream_peer(name: &str, subscribers: u32, total: u64) -> Result<(), St
     let (_seg, ping_router, _pong) = fanout_topics(name, false, subscribers, STREAM)?;
     let mut sub = ping_router.subscriber().map_err(|e| e.to_string())?;
     for i in 0..total {
-        // Busy-poll, yielding the CPU when the queue stays empty: with more
-        // processes than cores, a futex wake-up per message is slower.
-        let m = receive(&mut sub, Wait::Poll)?;
+        // Spin a little, then sleep on the futex: with more processes than
+        // cores, idle spinning takes the CPU from the publisher, and a
+        // sleeping receiver is woken once per sleep, not per message.
+        let m = receive(&mut sub, Wait::Block)?;
         if m[..8] != i.to_le_bytes() {
             return Err(format!("message {i} lost or out of order"));
         }

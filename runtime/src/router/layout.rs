@@ -33,7 +33,10 @@ pub(super) struct PortSlot {
     pub(super) notify: AtomicU32,
     /// Subscriber: threads sleeping on `notify`.
     pub(super) waiters: AtomicU32,
-    pub(super) _reserved: AtomicU32,
+    /// Subscriber: 1 from just before a receiver sleeps until the first
+    /// publisher to see it takes it (swap to 0) and wakes the receiver: one
+    /// wake-up per sleep, however many messages arrive before it runs.
+    pub(super) asleep: AtomicU32,
     /// Random id of the owning participant (for crash recovery).
     pub(super) owner: AtomicU64,
 }

@@ -189,7 +189,9 @@ impl<V: ?Sized + SlotView> Publisher<V> {
     pub(super) fn after_push(&self, s: u32, seen: u64, ring: &Ring<'_>) {
         let inner = &*self.router.inner;
         let port = inner.subscriber_port(s);
-        if port.waiters.load(Ordering::SeqCst) > 0 {
+        // Only the first publisher to see the receiver asleep wakes it (a
+        // plain load first: no write to the receiver's line while it runs).
+        if port.asleep.load(Ordering::SeqCst) != 0 && port.asleep.swap(0, Ordering::SeqCst) != 0 {
             port.notify.fetch_add(1, Ordering::SeqCst);
             futex::wake_all(&port.notify);
         }
