@@ -45,6 +45,8 @@ use thiserror::Error;
 
 mod announcer;
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod listener;
 mod packet;
 mod registry;
