@@ -19,7 +19,11 @@
 //!   subscriber processes (1 and 4), each answering; the one-way figure is
 //!   the latency to the last of them;
 //! - `shmidl-throughput-1to<n>/64`: one publisher streams to `n` subscriber
-//!   processes (1 and 4) that each receive every message.
+//!   processes (1 and 4) that each receive every message;
+//! - `shmidl-poll-slice/<n>`: the busy-poll ping-pong over topics of `[u8]`
+//!   (runtime-sized samples, `Node::publisher::<[u8]>`) whose slots hold a
+//!   1920×1080×3 frame, with samples of 64 bytes and of the full frame:
+//!   compare with `shmidl-poll/64` of the same run.
 //!
 //! Payloads are written in place; large ones are loaned without being
 //! filled (`loan_recycled`), so their cost shows the transport, not memcpy.
@@ -32,7 +36,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shmidl::{Pool, Router, Segment, SendMode, ShmSafe};
+use shmidl::{Pool, Router, Segment, SendMode, SlotView};
 
 /// How long a side waits for its peer before giving up.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -49,6 +53,15 @@ pub struct Options {
     pub json: bool,
     /// The `shmidl-peers` binary (bench/peers): run iceoryx2 in this run.
     pub peers: Option<std::path::PathBuf>,
+    /// Run only these groups (`poll`, `slice`, `block`, `throughput`,
+    /// `fanout`); every group if empty. The floors always run.
+    pub only: Vec<String>,
+}
+
+impl Options {
+    fn runs(&self, group: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|g| g == group)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -154,26 +167,42 @@ fn run_all(opts: &Options) -> Result<Vec<Stats>, String> {
             out.push(router_pingpong::<$n>(opts, Wait::Poll, None)?);
         )*};
     }
-    sizes!(64, 4096, 65536, 1048576, 4194304);
+    if opts.runs("poll") {
+        sizes!(64, 4096, 65536, 1048576, 4194304);
+    }
+    if opts.runs("slice") {
+        if !opts.runs("poll") {
+            out.push(router_pingpong::<64>(opts, Wait::Poll, None)?);
+        }
+        for len in [64, FRAME] {
+            out.push(slice_pingpong(opts, len)?);
+        }
+    }
     for placement in [Placement::Same, Placement::Split] {
         out.push(futex_pingpong(opts, placement)?);
-        out.push(router_pingpong::<64>(opts, Wait::Block, Some(placement))?);
-        out.push(router_pingpong::<4194304>(
-            opts,
-            Wait::Block,
-            Some(placement),
-        )?);
-        out.push(async_pingpong(opts, placement)?);
+        if opts.runs("block") {
+            out.push(router_pingpong::<64>(opts, Wait::Block, Some(placement))?);
+            out.push(router_pingpong::<4194304>(
+                opts,
+                Wait::Block,
+                Some(placement),
+            )?);
+            out.push(async_pingpong(opts, placement)?);
+        }
     }
-    out.push(throughput(opts)?);
-    // One publisher to one and to four subscriber processes, blocking (five
-    // busy-polling processes on a two-core machine would measure the
-    // scheduler), in the same run so they compare.
-    for subscribers in [1, 4] {
-        out.push(fanout_pingpong(opts, subscribers)?);
+    if opts.runs("throughput") {
+        out.push(throughput(opts)?);
     }
-    for subscribers in [1, 4] {
-        out.push(fanout_throughput(opts, subscribers)?);
+    if opts.runs("fanout") {
+        // One publisher to one and to four subscriber processes, blocking
+        // (five busy-polling processes on a two-core machine would measure
+        // the scheduler), in the same run so they compare.
+        for subscribers in [1, 4] {
+            out.push(fanout_pingpong(opts, subscribers)?);
+        }
+        for subscribers in [1, 4] {
+            out.push(fanout_throughput(opts, subscribers)?);
+        }
     }
     if let Some(peers) = &opts.peers {
         out.extend(iceoryx2(peers, opts)?);
@@ -502,7 +531,7 @@ fn topics<const N: usize>(
     })
 }
 
-fn receive<T: ShmSafe>(
+fn receive<T: ?Sized + SlotView>(
     sub: &mut shmidl::Subscriber<T>,
     wait: Wait,
 ) -> Result<shmidl::Sample<T>, String> {
@@ -653,6 +682,81 @@ fn throughput(opts: &Options) -> Result<Stats, String> {
         opts.stream as f64 / took.as_secs_f64() / 1e6,
     ));
     Ok(s)
+}
+
+// ---- runtime-sized samples ----------------------------------------------
+
+/// Elements per slot of the runtime-sized topics: a 1920×1080 RGB frame.
+const FRAME: usize = 1920 * 1080 * 3;
+
+/// The ping and pong routers of `[u8]` samples.
+type SliceTopics = (Router<[u8]>, Router<[u8]>);
+
+/// The ping and pong topics of `[u8]` samples in `node`'s domain.
+fn slice_topics(node: &shmidl::Node) -> Result<SliceTopics, String> {
+    let config = shmidl::TopicConfig {
+        pool: PINGPONG.0,
+        depth: PINGPONG.1,
+        max_publishers: 1,
+        max_subscribers: 1,
+        overflow: SendMode::WaitIfFull(DEADLINE),
+        elements: FRAME as u32,
+        ..Default::default()
+    };
+    let open = |t: &str| node.router::<[u8]>(t, config).map_err(|e| e.to_string());
+    Ok((open("ping")?, open("pong")?))
+}
+
+/// Busy-poll ping-pong of `len`-byte samples over `[u8]` topics: loaned
+/// with `loan_slice(len)`, 4 bytes written, the rest left as it was.
+fn slice_pingpong(opts: &Options, len: usize) -> Result<Stats, String> {
+    let name = domain("sl");
+    let node = shmidl::Node::builder(&name)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let (ping_topic, pong_topic) = slice_topics(&node)?;
+    let mut pong = pong_topic.subscriber().map_err(|e| e.to_string())?;
+    let mut ping = ping_topic.publisher().map_err(|e| e.to_string())?;
+    let total = opts.warmup + opts.iterations;
+    let child = spawn_peer(&["slice", &name, &total.to_string()], None)?;
+    spin_until(|| ping.subscriber_count() == 1)?;
+    let mut rtt = Vec::with_capacity(opts.iterations as usize);
+    for i in 0..total {
+        let start = Instant::now();
+        let mut s = ping.loan_slice(len).map_err(|e| e.to_string())?;
+        s[..4].copy_from_slice(&i.to_le_bytes());
+        ping.publish(s).map_err(|e| e.to_string())?;
+        let reply = receive(&mut pong, Wait::Poll)?;
+        let took = start.elapsed();
+        if reply.len() != len || reply[..4] != i.to_le_bytes() {
+            return Err(format!("reply {i} out of order or of the wrong length"));
+        }
+        drop(reply);
+        if i >= opts.warmup {
+            rtt.push(took.as_nanos() as u64);
+        }
+    }
+    finish(child)?;
+    Ok(summarize(format!("shmidl-poll-slice/{len}"), len, rtt))
+}
+
+/// Answers each `[u8]` sample with one of the same length.
+fn slice_peer(name: &str, total: u32) -> Result<(), String> {
+    let node = shmidl::Node::builder(name)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let (ping_topic, pong_topic) = slice_topics(&node)?;
+    let mut ping = ping_topic.subscriber().map_err(|e| e.to_string())?;
+    let mut pong = pong_topic.publisher().map_err(|e| e.to_string())?;
+    spin_until(|| pong.subscriber_count() == 1)?;
+    for _ in 0..total {
+        let m = receive(&mut ping, Wait::Poll)?;
+        let mut r = pong.loan_slice(m.len()).map_err(|e| e.to_string())?;
+        r[..4].copy_from_slice(&m[..4]);
+        pong.publish(r).map_err(|e| e.to_string())?;
+        drop(m);
+    }
+    Ok(())
 }
 
 // ---- fan-out: one publisher, several subscribers ------------------------
@@ -855,6 +959,7 @@ pub fn peer(args: &[String]) -> ExitCode {
         ["cacheline", name, total] => cacheline_peer(name, num(total)?),
         ["futex", name, total] => futex_peer(name, num(total)? as u32),
         ["stream", name, total] => stream_peer(name, num(total)?),
+        ["slice", name, total] => slice_peer(name, num(total)? as u32),
         ["fanout", name, subs, total] => fanout_peer(name, num(subs)? as u32, num(total)? as u32),
         ["fanout-stream", name, subs, total] => {
             fanout_stream_peer(name, num(subs)? as u32, num(total)?)

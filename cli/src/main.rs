@@ -51,6 +51,10 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Milliseconds between the two looks that give each port's
+        /// message rate (0: no rates, one look).
+        #[arg(long, default_value_t = 250)]
+        interval_ms: u64,
     },
     /// Remove segments whose participants are all dead (never one with a
     /// live participant), and temporary files of creators that died.
@@ -172,6 +176,9 @@ enum BenchKind {
         /// `/tmp/peers/release/shmidl-peers`.
         #[arg(long)]
         peers: Option<PathBuf>,
+        /// Run only these groups of benchmarks (the floors always run).
+        #[arg(long, value_delimiter = ',', value_parser = ["poll", "slice", "block", "throughput", "fanout"])]
+        only: Vec<String>,
     },
 }
 
@@ -202,6 +209,7 @@ fn main() -> ExitCode {
                     stream,
                     json,
                     peers,
+                    only,
                 },
         } => bench::pubsub(&bench::Options {
             iterations: iterations.max(1),
@@ -209,6 +217,7 @@ fn main() -> ExitCode {
             stream: stream.max(1),
             json,
             peers,
+            only,
         }),
         Command::BenchPeer { args } => bench::peer(&args),
         Command::Spy {
@@ -249,7 +258,9 @@ fn main() -> ExitCode {
                 .collect();
             spy::announce(net.config().with_interval(interval), topics, duration)
         }
-        Command::Ls { json } => segments::ls(json),
+        Command::Ls { json, interval_ms } => {
+            segments::ls(json, std::time::Duration::from_millis(interval_ms))
+        }
         Command::Clean { dry_run } => segments::clean(dry_run),
     }
 }

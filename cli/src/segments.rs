@@ -2,15 +2,106 @@
 
 #![allow(clippy::print_stdout)]
 
-use std::process::ExitCode;
+use std::{collections::HashMap, process::ExitCode, time::Duration};
 
-use shmidl::{CleanOutcome, Node, ObjectKind, Segment, SegmentOpenError, SegmentReport, TopicInfo};
+use shmidl::{
+    CleanOutcome, Node, ObjectKind, PortStats, Segment, SegmentOpenError, SegmentReport, TopicInfo,
+};
+
+/// Messages per second of each router port seen in two inspections:
+/// (segment, router object, "publisher"/"subscriber", port index, pid).
+type Rates = HashMap<(String, String, &'static str, u32, u32), f64>;
+
+/// Every attached port of every router of `r`, with its role.
+fn ports(r: &SegmentReport) -> impl Iterator<Item = (&str, &'static str, &PortStats)> {
+    r.objects
+        .iter()
+        .filter_map(|o| o.router.as_ref().map(|x| (o, x)))
+        .flat_map(|(o, x)| {
+            let name = o.name.as_str();
+            x.publishers
+                .iter()
+                .map(move |p| (name, "publisher", p))
+                .chain(x.subscribers.iter().map(move |p| (name, "subscriber", p)))
+        })
+}
+
+/// Inspects every segment with attached router ports again after
+/// `interval` and returns each port's message rate over it.
+fn rates(
+    reports: &[(String, Result<SegmentReport, SegmentOpenError>)],
+    interval: Duration,
+) -> Rates {
+    let mut out = Rates::new();
+    let busy: Vec<&SegmentReport> = reports
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .filter(|r| ports(r).next().is_some())
+        .collect();
+    if interval.is_zero() || busy.is_empty() {
+        return out;
+    }
+    std::thread::sleep(interval);
+    for before in busy {
+        let Ok(after) = Segment::inspect(&before.name) else {
+            continue;
+        };
+        for (object, role, p) in ports(&after) {
+            let earlier = ports(before).find(|&(o, r, q)| {
+                o == object && r == role && q.index == p.index && q.pid == p.pid
+            });
+            if let Some((_, _, q)) = earlier {
+                let rate = p.messages.wrapping_sub(q.messages) as f64 / interval.as_secs_f64();
+                out.insert(
+                    (before.name.clone(), object.to_owned(), role, p.index, p.pid),
+                    rate,
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The ports of segment `r` as text lines, with their rates.
+fn print_ports(r: &SegmentReport, rates: &Rates, indent: &str) {
+    for (object, role, p) in ports(r) {
+        let rate = rates
+            .get(&(r.name.clone(), object.to_owned(), role, p.index, p.pid))
+            .map_or(String::new(), |x| format!(", {} msg/s", human(*x)));
+        println!(
+            "{indent}{role} {} (pid {}): {} messages{rate}, {} queued",
+            p.index, p.pid, p.messages, p.queued
+        );
+    }
+}
+
+fn ports_json(r: &SegmentReport, rates: &Rates) -> Vec<serde_json::Value> {
+    ports(r)
+        .map(|(object, role, p)| {
+            serde_json::json!({
+                "router": object, "role": role, "index": p.index, "pid": p.pid,
+                "messages": p.messages, "queued": p.queued,
+                "messages_per_s": rates.get(&(r.name.clone(), object.to_owned(), role, p.index, p.pid)),
+            })
+        })
+        .collect()
+}
+
+/// `12345.6` → `12.3 k`.
+fn human(x: f64) -> String {
+    match x {
+        x if x >= 1e6 => format!("{:.2} M", x / 1e6),
+        x if x >= 1e3 => format!("{:.1} k", x / 1e3),
+        x => format!("{x:.0}"),
+    }
+}
 
 /// `shmidl ls`: every shmidl segment with its size, objects, pools and
 /// participants (alive or dead), read without joining it. A domain lists
 /// its topics (type, fingerprint, configuration) with their segments under
-/// it: slot use and live ports.
-pub fn ls(json: bool) -> ExitCode {
+/// it: slot use and live ports, with each port's message rate over
+/// `interval` (none if zero).
+pub fn ls(json: bool, interval: Duration) -> ExitCode {
     let names = match Segment::list() {
         Ok(n) => n,
         Err(e) => {
@@ -25,6 +116,7 @@ pub fn ls(json: bool) -> ExitCode {
             (name, r)
         })
         .collect();
+    let rates = rates(&reports, interval);
     // Domains and their topics; topic segments are shown under them.
     let topics: Vec<(String, Vec<TopicInfo>)> = reports
         .iter()
@@ -85,11 +177,12 @@ pub fn ls(json: bool) -> ExitCode {
                             "size": o.ty.size,
                             "pool": o.pool.map(|p| serde_json::json!({"capacity": p.capacity, "free": p.free})),
                         })).collect::<Vec<_>>(),
+                        "ports": ports_json(r, &rates),
                         "participants": r.participants.iter().map(|p| serde_json::json!({
                             "row": p.row, "pid": p.pid, "id": format!("{:#018x}", p.id),
                             "alive": p.alive, "reclaiming": p.reclaiming,
                         })).collect::<Vec<_>>(),
-                        "topics": domain_topics.iter().map(|t| topic_json(t, report_of(&t.segment))).collect::<Vec<_>>(),
+                        "topics": domain_topics.iter().map(|t| topic_json(t, report_of(&t.segment), &rates)).collect::<Vec<_>>(),
                     }));
                     continue;
                 }
@@ -123,6 +216,7 @@ pub fn ls(json: bool) -> ExitCode {
                         ),
                     }
                 }
+                print_ports(r, &rates, "  ");
                 for p in &r.participants {
                     println!(
                         "  participant {:>2}: pid {} {}",
@@ -138,7 +232,7 @@ pub fn ls(json: bool) -> ExitCode {
                     );
                 }
                 for t in domain_topics {
-                    print_topic(t, report_of(&t.segment));
+                    print_topic(t, report_of(&t.segment), &rates);
                 }
             }
             Err(e) => {
@@ -157,9 +251,13 @@ pub fn ls(json: bool) -> ExitCode {
 }
 
 /// A topic under its domain: type, configuration, and its segment's state.
-fn print_topic(t: &TopicInfo, segment: Option<&SegmentReport>) {
+fn print_topic(t: &TopicInfo, segment: Option<&SegmentReport>, rates: &Rates) {
+    let elements = match t.config.elements {
+        0 => String::new(),
+        n => format!(", up to {n} elements per sample"),
+    };
     println!(
-        "  topic {}  {} ({:#018x})  pool {}×{}, depth {}, {:?}",
+        "  topic {}  {} ({:#018x})  pool {}×{}, depth {}, {:?}{elements}",
         t.name,
         t.type_name,
         t.fingerprint,
@@ -181,11 +279,12 @@ fn print_topic(t: &TopicInfo, segment: Option<&SegmentReport>) {
                 pool.map_or(0, |p| p.free),
                 pool.map_or(0, |p| p.capacity),
             );
+            print_ports(r, rates, "    ");
         }
     }
 }
 
-fn topic_json(t: &TopicInfo, segment: Option<&SegmentReport>) -> serde_json::Value {
+fn topic_json(t: &TopicInfo, segment: Option<&SegmentReport>, rates: &Rates) -> serde_json::Value {
     serde_json::json!({
         "name": t.name,
         "type": t.type_name,
@@ -197,6 +296,7 @@ fn topic_json(t: &TopicInfo, segment: Option<&SegmentReport>) -> serde_json::Val
             "overflow": format!("{:?}", t.config.overflow),
             "max_publishers": t.config.max_publishers,
             "max_subscribers": t.config.max_subscribers,
+            "elements": t.config.elements,
         },
         "segment": t.segment,
         "live": segment.map(|r| serde_json::json!({
@@ -204,6 +304,7 @@ fn topic_json(t: &TopicInfo, segment: Option<&SegmentReport>) -> serde_json::Val
             "pool": r.objects.iter().find_map(|o| o.pool).map(|p| serde_json::json!({"capacity": p.capacity, "free": p.free})),
             "processes_alive": r.live_participants(),
             "processes_dead": r.participants.len() - r.live_participants(),
+            "ports": ports_json(r, rates),
         })),
     })
 }

@@ -23,6 +23,22 @@ fn main() {
             .publisher::<u64>("cli/topic", shmidl::TopicConfig::default())
             .unwrap();
         let _held: Vec<_> = (0..3).map(|_| publisher.loan().unwrap()).collect();
+        // A second topic with traffic, for the rates of its ports.
+        let mut tx = node
+            .publisher::<u64>("cli/rate", shmidl::TopicConfig::default())
+            .unwrap();
+        let mut rx = node
+            .subscriber::<u64>("cli/rate", shmidl::Join::new())
+            .unwrap();
+        std::thread::spawn(move || {
+            for i in 0u64.. {
+                let mut m = tx.loan().unwrap();
+                *m = i;
+                tx.publish(m).unwrap();
+                rx.recv_timeout(Duration::from_secs(5)).unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
         println!("ready");
         std::thread::sleep(Duration::from_secs(60));
         return;
@@ -62,8 +78,8 @@ fn ls_shows_topics_under_their_domain_and_clean_removes_their_segments() {
         .iter()
         .find(|r| r["name"] == domain.as_str())
         .expect("the domain is listed");
-    let topic = &row["topics"][0];
-    assert_eq!(topic["name"], "cli/topic");
+    let topics = row["topics"].as_array().unwrap();
+    let topic = topics.iter().find(|t| t["name"] == "cli/topic").unwrap();
     assert_eq!(topic["type"], "u64");
     // The type's fingerprint, as `shmidl check -v` prints it for `u64`.
     assert_eq!(
@@ -72,6 +88,20 @@ fn ls_shows_topics_under_their_domain_and_clean_removes_their_segments() {
     );
     assert_eq!(topic["live"]["processes_alive"], 1);
     assert_eq!(topic["live"]["pool"]["free"], 64 - 3);
+    // The busy topic's ports, each with a message rate.
+    let busy = topics.iter().find(|t| t["name"] == "cli/rate").unwrap();
+    let ports = busy["live"]["ports"].as_array().unwrap();
+    for role in ["publisher", "subscriber"] {
+        let port = ports
+            .iter()
+            .find(|p| p["role"] == role)
+            .unwrap_or_else(|| panic!("no {role} port in {ports:?}"));
+        assert!(port["messages_per_s"].as_f64().unwrap() > 0.0, "{port}");
+        assert!(port["messages"].as_u64().unwrap() > 0, "{port}");
+    }
+    let text = shmidl(&["ls"]);
+    assert!(text.contains("publisher 0 (pid"), "{text}");
+    assert!(text.contains("msg/s"), "{text}");
     let segment = topic["segment"].as_str().unwrap().to_owned();
     assert!(
         !rows.iter().any(|r| r["name"] == segment.as_str()),
@@ -84,7 +114,8 @@ fn ls_shows_topics_under_their_domain_and_clean_removes_their_segments() {
     assert!(text.contains("topic cli/topic  u64"), "{text}");
     assert!(text.contains("processes: 0 alive, 1 dead"), "{text}");
     shmidl(&["clean"]);
-    for name in [&domain, &segment] {
+    let busy_segment = busy["segment"].as_str().unwrap().to_owned();
+    for name in [&domain, &segment, &busy_segment] {
         assert!(
             !std::path::Path::new(&format!("/dev/shm/shmidl.{name}")).exists(),
             "{name} was not cleaned"

@@ -109,6 +109,13 @@ pub const fn sequence(element: u64, n: u64) -> u64 {
     Hasher::new().str("sequence").u64(element).u64(n).finish()
 }
 
+/// Fingerprint of a runtime-sized run `[T]` (an array pool's or a
+/// `Router<[T]>`'s samples) given `fp(T)`.
+#[must_use]
+pub const fn slice(element: u64) -> u64 {
+    Hasher::new().str("slice").u64(element).finish()
+}
+
 /// Starts a struct's fingerprint; feed each field with
 /// [`Hasher::str`]`(name)` then [`Hasher::u64`]`(fp(type))`.
 #[must_use]

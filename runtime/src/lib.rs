@@ -42,8 +42,6 @@
 #[path = "private.rs"]
 pub mod __private;
 #[cfg(not(shmidl_loom))]
-mod audit;
-#[cfg(not(shmidl_loom))]
 mod bounded;
 mod crash;
 pub mod fingerprint;
@@ -69,6 +67,8 @@ mod pool_free_list_model;
 #[path = "pool/stash.rs"]
 mod pool_stash_model;
 #[cfg(not(shmidl_loom))]
+mod recovery;
+#[cfg(not(shmidl_loom))]
 mod router;
 #[cfg(shmidl_loom)]
 #[path = "router/ring.rs"]
@@ -84,8 +84,6 @@ mod topic;
 pub mod wire;
 
 #[cfg(not(shmidl_loom))]
-pub use crate::audit::{AuditError, AuditReport};
-#[cfg(not(shmidl_loom))]
 pub use crate::bounded::{CapacityError, FixedSizeBytes, FixedSizeString, FixedSizeVec};
 #[cfg(not(shmidl_loom))]
 pub use crate::message::ShmMessage;
@@ -96,10 +94,12 @@ pub use crate::node::{
 };
 #[cfg(not(shmidl_loom))]
 pub use crate::pool::{
-    ArrayPool, ArrayPoolBuilder, HandleError, LocalPool, Pool, PoolBuilder, PoolExhausted,
-    PoolOpenError, RawSample, Sample, SampleMut, SlotView, UninitSample, MAX_POOL_CAPACITY,
-    MAX_POOL_CHUNKS,
+    ArrayPool, ArrayPoolBuilder, HandleError, LoanError, LocalPool, Pool, PoolBuilder,
+    PoolExhausted, PoolOpenError, RawSample, RouterPool, Sample, SampleMut, SliceTooLong, SlotView,
+    UninitSample, MAX_POOL_CAPACITY, MAX_POOL_CHUNKS,
 };
+#[cfg(not(shmidl_loom))]
+pub use crate::recovery::{AuditError, AuditReport};
 #[cfg(not(shmidl_loom))]
 pub use crate::router::{
     AsyncSubscriber, PortsExhausted, Publisher, RecvError, Router, RouterBuilder, RouterConfig,
@@ -108,8 +108,8 @@ pub use crate::router::{
 #[cfg(not(shmidl_loom))]
 pub use crate::segment::{
     CleanOutcome, ObjectError, ObjectKind, ObjectReport, ObjectType, ParticipantInfo, PoolStats,
-    Segment, SegmentBuilder, SegmentCreateError, SegmentOpenError, SegmentReport, ShmRef,
-    DEFAULT_TIMEOUT, MIN_SEGMENT_SIZE,
+    PortStats, RouterStats, Segment, SegmentBuilder, SegmentCreateError, SegmentOpenError,
+    SegmentReport, ShmRef, DEFAULT_TIMEOUT, MIN_SEGMENT_SIZE,
 };
 pub use crate::{
     name::{NameError, SegmentName, MAX_OBJECT_NAME_LEN, MAX_SEGMENT_NAME_LEN},

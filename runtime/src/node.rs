@@ -14,14 +14,14 @@ use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 use thiserror::Error;
 
 use crate::{
-    audit::{AuditError, AuditReport},
-    pool::{pool_object_bytes, Pool, PoolOpenError},
+    pool::SlotView,
+    pool::{PoolOpenError, RouterPool},
+    recovery::{AuditError, AuditReport},
     router::{
         router_object_bytes, PortsExhausted, Publisher, Router, RouterConfig, RouterOpenError,
         SendMode, Subscriber,
     },
     segment::{ObjectError, Segment, SegmentCreateError, SegmentOpenError, WeakSegment},
-    shm_safe::ShmSafe,
     topic::registry::{Registry, TopicRecord},
 };
 
@@ -47,6 +47,11 @@ pub struct TopicConfig {
     pub max_publishers: u32,
     /// Subscriber slots (`max_subscribers:`).
     pub max_subscribers: u32,
+    /// A topic of `[T]` (runtime-sized samples, e.g. images): the elements
+    /// a slot holds, the longest sample (see
+    /// [`ArrayPool`](crate::ArrayPool)). 0 for a topic of `T`, and the
+    /// default.
+    pub elements: u32,
 }
 
 impl Default for TopicConfig {
@@ -58,6 +63,7 @@ impl Default for TopicConfig {
             overflow: SendMode::WaitIfFull(Duration::from_secs(1)),
             max_publishers: 8,
             max_subscribers: 8,
+            elements: 0,
         }
     }
 }
@@ -73,7 +79,11 @@ impl fmt::Display for TopicConfig {
             self.overflow,
             self.max_publishers,
             self.max_subscribers
-        )
+        )?;
+        if self.elements != 0 {
+            write!(f, ", {} elements per sample", self.elements)?;
+        }
+        Ok(())
     }
 }
 
@@ -119,6 +129,7 @@ impl From<Join> for TopicRequest {
 pub struct Join {
     min_depth: u32,
     min_pool: u32,
+    min_elements: u32,
 }
 
 impl Join {
@@ -141,6 +152,15 @@ impl Join {
         self.min_pool = slots;
         self
     }
+
+    /// A topic of `[T]`: samples must be able to hold at least `elements`
+    /// elements. If the topic does not exist yet, it is created with
+    /// exactly that many (a `[T]` topic cannot be created without it).
+    #[must_use]
+    pub fn min_elements(mut self, elements: u32) -> Self {
+        self.min_elements = elements;
+        self
+    }
 }
 
 impl TopicRequest {
@@ -153,6 +173,7 @@ impl TopicRequest {
                 TopicConfig {
                     depth: d.depth.max(j.min_depth),
                     pool: d.pool.max(j.min_pool),
+                    elements: j.min_elements,
                     ..d
                 }
             }
@@ -213,6 +234,14 @@ pub enum TopicError {
         existing: u32,
         /// The minimum asked for.
         required: u32,
+    },
+    /// A topic of `[T]` needs its element count, a topic of `T` has none.
+    #[error("topic `{topic}`: {why}")]
+    Elements {
+        /// The topic.
+        topic: String,
+        /// What is wrong.
+        why: &'static str,
     },
     /// Every entry of the domain's topic registry is taken.
     #[error(
@@ -367,6 +396,9 @@ impl NodeBuilder {
     /// Joins the domain, creating its segment if no participant has. An
     /// existing segment is joined whatever its size.
     pub fn open_or_create(self) -> Result<Node, NodeOpenError> {
+        // A node reclaims what dead participants held in every kind of
+        // object, whether or not this process opened one yet.
+        crate::recovery::install();
         let deadline = std::time::Instant::now() + crate::segment::DEFAULT_TIMEOUT;
         let segment = loop {
             if std::time::Instant::now() >= deadline {
@@ -498,23 +530,58 @@ impl Node {
     /// The pool and router of `topic`: found, or created with the
     /// request's configuration. See [`TopicRequest`] for what is checked
     /// when the topic exists.
-    pub fn router<T: ShmSafe>(
+    ///
+    /// `V` is the payload: a message type `T`, or `[T]` for runtime-sized
+    /// samples of up to [`TopicConfig::elements`] elements each (an image,
+    /// a point cloud), loaned with
+    /// [`Publisher::loan_slice`](crate::Publisher::loan_slice).
+    ///
+    /// ```
+    /// use shmidl::{Join, Node, TopicConfig};
+    /// # let domain = format!("doc-slice-{}", std::process::id());
+    /// let node = Node::builder(&domain).open_or_create()?;
+    /// let frames = TopicConfig { elements: 640 * 480 * 3, pool: 8, ..Default::default() };
+    /// let mut camera = node.publisher::<[u8]>("camera/rgb", frames)?;
+    /// let mut viewer = node.subscriber::<[u8]>("camera/rgb", Join::new())?;
+    /// let mut frame = camera.loan_slice(320 * 240 * 3)?; // a smaller frame
+    /// frame.fill(7);
+    /// camera.publish(frame)?;
+    /// let got = viewer.try_recv()?.unwrap();
+    /// assert_eq!(got.len(), 320 * 240 * 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn router<V: ?Sized + SlotView>(
         &self,
         topic: &str,
         request: impl Into<TopicRequest>,
-    ) -> Result<Router<T>, TopicError> {
+    ) -> Result<Router<V>, TopicError> {
         validate_topic(topic)?;
         let request = request.into();
+        let config = request.config_for_create();
+        let elements_error = |why| TopicError::Elements {
+            topic: topic.to_owned(),
+            why,
+        };
+        if !V::SLICE && config.elements != 0 {
+            return Err(elements_error(
+                "`TopicConfig::elements` is for topics of `[T]`; a topic of `T` needs 0",
+            ));
+        }
         let wanted = TopicRecord {
             index: 0,
             generation: 0,
-            type_name: T::LAYOUT.describe(),
-            fingerprint: T::FINGERPRINT,
-            elements: 0,
-            config: request.config_for_create(),
+            type_name: V::type_name(),
+            fingerprint: V::FINGERPRINT,
+            config,
         };
         let record = self.resolve(topic, &wanted, &request)?;
         let c = record.config;
+        if V::SLICE && c.elements == 0 {
+            return Err(elements_error(
+                "a topic of `[T]` is created with the elements per sample: set \
+                 `TopicConfig::elements` (or `Join::min_elements`)",
+            ));
+        }
         let router_config = RouterConfig {
             max_publishers: c.max_publishers,
             max_subscribers: c.max_subscribers,
@@ -522,14 +589,11 @@ impl Node {
             default_mode: c.overflow,
         };
         let segment = self.topic_segment(topic, &record, || {
-            let (pool_bytes, pool_align) = pool_object_bytes::<T>(c.pool, 1)?;
+            let (pool_bytes, pool_align) = V::Pool::object_bytes(c.pool, c.elements)?;
             let router_bytes = router_object_bytes(&router_config)?;
             Ok(pool_bytes + pool_align + router_bytes + 64)
         })?;
-        let pool = Pool::<T>::builder(&segment, "pool")
-            .capacity(c.pool)
-            .growable(c.pool_chunks)
-            .open_or_create()?;
+        let pool = V::Pool::open_in(&segment, "pool", c.pool, c.elements, c.pool_chunks)?;
         Ok(Router::builder(&pool, "router")
             .max_publishers(c.max_publishers)
             .max_subscribers(c.max_subscribers)
@@ -539,12 +603,12 @@ impl Node {
     }
 
     /// A publisher on `topic` (see [`router`](Self::router)).
-    pub fn publisher<T: ShmSafe>(
+    pub fn publisher<V: ?Sized + SlotView>(
         &self,
         topic: &str,
         request: impl Into<TopicRequest>,
-    ) -> Result<Publisher<T>, TopicError> {
-        self.router::<T>(topic, request)?
+    ) -> Result<Publisher<V>, TopicError> {
+        self.router::<V>(topic, request)?
             .publisher()
             .map_err(|source| TopicError::Ports {
                 topic: topic.to_owned(),
@@ -553,12 +617,12 @@ impl Node {
     }
 
     /// A subscriber on `topic` (see [`router`](Self::router)).
-    pub fn subscriber<T: ShmSafe>(
+    pub fn subscriber<V: ?Sized + SlotView>(
         &self,
         topic: &str,
         request: impl Into<TopicRequest>,
-    ) -> Result<Subscriber<T>, TopicError> {
-        self.router::<T>(topic, request)?
+    ) -> Result<Subscriber<V>, TopicError> {
+        self.router::<V>(topic, request)?
             .subscriber()
             .map_err(|source| TopicError::Ports {
                 topic: topic.to_owned(),
@@ -682,7 +746,7 @@ fn fits(
     wanted: &TopicRecord,
     request: &TopicRequest,
 ) -> Result<(), TopicError> {
-    if current.fingerprint != wanted.fingerprint || current.elements != wanted.elements {
+    if current.fingerprint != wanted.fingerprint {
         return Err(TopicError::TypeMismatch {
             topic: topic.to_owned(),
             existing_type: current.type_name.clone(),
@@ -709,6 +773,9 @@ fn fits(
             }
             if current.config.pool < j.min_pool {
                 return Err(unmet("pool", current.config.pool, j.min_pool));
+            }
+            if current.config.elements < j.min_elements {
+                return Err(unmet("elements", current.config.elements, j.min_elements));
             }
             Ok(())
         }

@@ -216,6 +216,7 @@ pub fn crash_config() -> shmidl::TopicConfig {
         overflow: shmidl::SendMode::SoftFailIfFull,
         max_publishers: 4,
         max_subscribers: 4,
+        elements: 0,
     }
 }
 
@@ -241,6 +242,7 @@ pub fn soak_config() -> shmidl::TopicConfig {
         overflow: shmidl::SendMode::WaitIfFull(Duration::from_millis(200)),
         max_publishers: 4,
         max_subscribers: 4,
+        elements: 0,
     }
 }
 
@@ -624,4 +626,36 @@ pub fn free_udp_port() -> u16 {
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
         .expect("an ephemeral UDP port")
+}
+
+/// The length of sample `seq` of the runtime-sized topic tests, for slots
+/// of `max` bytes: every third sample fills its slot, the others vary
+/// (an empty one among them).
+pub fn slice_len(seq: u64, max: usize) -> usize {
+    match seq % 3 {
+        0 => max,
+        1 => (seq as usize).wrapping_mul(7919) % max,
+        _ => (seq as usize * 104_729 + 1) % (max + 1),
+    }
+}
+
+/// Fills sample `seq` with its pattern: the little-endian `seq` in the
+/// first bytes, then `seq + i` (mod 251) at byte `i`.
+pub fn slice_fill(seq: u64, bytes: &mut [u8]) {
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = ((seq as usize + i) % 251) as u8;
+    }
+    let head = seq.to_le_bytes();
+    let n = head.len().min(bytes.len());
+    bytes[..n].copy_from_slice(&head[..n]);
+}
+
+/// The first byte of `bytes` that differs from sample `seq`'s pattern.
+pub fn slice_mismatch(seq: u64, bytes: &[u8]) -> Option<usize> {
+    let head = seq.to_le_bytes();
+    let n = head.len().min(bytes.len());
+    if bytes[..n] != head[..n] {
+        return Some(0);
+    }
+    (n..bytes.len()).find(|&i| bytes[i] != ((seq as usize + i) % 251) as u8)
 }

@@ -417,6 +417,7 @@ impl PackageGen<'_> {
                         overflow: #overflow,
                         max_publishers: #pubs,
                         max_subscribers: #subs,
+                        elements: 0,
                     }
                 }
 

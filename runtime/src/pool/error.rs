@@ -126,3 +126,14 @@ pub enum HandleError {
         refs: u32,
     },
 }
+
+/// A sample of a `[T]` pool could not be loaned.
+#[derive(Debug, Error)]
+pub enum LoanError {
+    /// No slot became free in time.
+    #[error(transparent)]
+    Exhausted(#[from] PoolExhausted),
+    /// More elements were asked for than a slot holds.
+    #[error(transparent)]
+    TooLong(#[from] super::SliceTooLong),
+}

@@ -69,6 +69,10 @@ pub(crate) struct SlotCtl {
     pub next: AtomicU32,
     /// Reserved (zero): a loaned slot's owner is part of `word`.
     pub owner: AtomicU32,
+    /// Array pools: the elements the slot's sample holds (what readers see
+    /// as the slice length; clamped to the pool's `elements` on reading).
+    /// Written by the slot's exclusive owner only, before it is shared.
+    pub len: AtomicU32,
 }
 
 impl SlotCtl {
@@ -78,6 +82,7 @@ impl SlotCtl {
             word: AtomicU64::new(0),
             next: AtomicU32::new(next),
             owner: AtomicU32::new(0),
+            len: AtomicU32::new(0),
         }
     }
 

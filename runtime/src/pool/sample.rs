@@ -20,15 +20,33 @@ mod sealed {
 
 /// What a pool slot is seen as: a `T` ([`Pool`](crate::Pool),
 /// [`LocalPool`](crate::LocalPool)) or a `[T]`
-/// ([`ArrayPool`](crate::ArrayPool)). Sealed.
+/// ([`ArrayPool`](crate::ArrayPool)). It is also what a [`Router`](crate::Router)
+/// carries: `Router<T>` samples of a `Pool<T>`, `Router<[T]>` samples of an
+/// `ArrayPool<T>`. Sealed.
 ///
 /// # Safety
 /// `view` must return a pointer to the slot's memory with the right
 /// metadata (slice length) and nothing else.
-pub unsafe trait SlotView: sealed::Sealed {
-    /// The slot at `ptr`, holding `elements` values, as `Self`.
+pub unsafe trait SlotView: sealed::Sealed + Send + Sync + 'static {
+    /// The shared-memory pool whose samples a router of `Self` carries:
+    /// [`Pool<T>`](crate::Pool) or [`ArrayPool<T>`](crate::ArrayPool).
+    type Pool: crate::pool::RouterPool<View = Self>;
+
+    /// Whether a slot holds a run of elements whose length travels with the
+    /// sample (`[T]`), rather than one value (`T`).
     #[doc(hidden)]
-    fn view(ptr: NonNull<u8>, elements: usize) -> NonNull<Self>;
+    const SLICE: bool;
+
+    /// The payload's fingerprint: `T::FINGERPRINT`, or for `[T]`
+    /// [`fingerprint::slice`](crate::fingerprint::slice) of it.
+    const FINGERPRINT: u64;
+
+    /// The payload's canonical description: `T`'s, or `[T]` around it.
+    fn type_name() -> String;
+
+    /// The slot at `ptr`, seen with `len` values.
+    #[doc(hidden)]
+    fn view(ptr: NonNull<u8>, len: usize) -> NonNull<Self>;
 
     /// The bytes of a slot holding `elements` values.
     #[doc(hidden)]
@@ -37,6 +55,14 @@ pub unsafe trait SlotView: sealed::Sealed {
 
 // SAFETY: a single-value slot is the value itself.
 unsafe impl<T: ShmSafe> SlotView for T {
+    type Pool = crate::pool::Pool<T>;
+    const SLICE: bool = false;
+    const FINGERPRINT: u64 = T::FINGERPRINT;
+
+    fn type_name() -> String {
+        T::LAYOUT.describe()
+    }
+
     fn view(ptr: NonNull<u8>, _: usize) -> NonNull<Self> {
         ptr.cast()
     }
@@ -46,10 +72,19 @@ unsafe impl<T: ShmSafe> SlotView for T {
     }
 }
 
-// SAFETY: an array slot holds `elements` consecutive `T`s.
+// SAFETY: an array slot holds `elements` consecutive `T`s, and callers pass
+// `len <= elements` (`PoolInner::view_len` clamps).
 unsafe impl<T: ShmSafe> SlotView for [T] {
-    fn view(ptr: NonNull<u8>, elements: usize) -> NonNull<Self> {
-        NonNull::slice_from_raw_parts(ptr.cast(), elements)
+    type Pool = crate::pool::ArrayPool<T>;
+    const SLICE: bool = true;
+    const FINGERPRINT: u64 = crate::fingerprint::slice(T::FINGERPRINT);
+
+    fn type_name() -> String {
+        format!("[{}]", T::LAYOUT.describe())
+    }
+
+    fn view(ptr: NonNull<u8>, len: usize) -> NonNull<Self> {
+        NonNull::slice_from_raw_parts(ptr.cast(), len)
     }
 
     fn slot_bytes(elements: usize) -> usize {
@@ -96,6 +131,11 @@ pub struct UninitSample<V: ?Sized + SlotView> {
 
 impl<V: ?Sized + SlotView> UninitSample<V> {
     pub(super) fn new(inner: Arc<PoolInner>, index: u32, _generation: u32) -> Self {
+        if V::SLICE {
+            // A fresh sample of an array slot uses every element until
+            // `SampleMut::set_len` says otherwise.
+            inner.set_len(index, inner.geom.elements);
+        }
         Self {
             inner,
             index,
@@ -248,12 +288,56 @@ impl<V: ?Sized + SlotView> SampleMut<V> {
     }
 }
 
+impl<T: ShmSafe> SampleMut<[T]> {
+    /// The most elements this sample can hold: its pool's
+    /// [`elements`](crate::ArrayPool::elements).
+    pub fn capacity(&self) -> usize {
+        self.inner.geom.elements as usize
+    }
+
+    /// Sets the number of elements the sample holds, the length its
+    /// readers see (in every process: it travels with the sample). Growing
+    /// exposes whatever the slot held beyond the old length: zero bytes or
+    /// an earlier message's elements, both valid `T`s (`ShmSafe`).
+    pub fn set_len(&mut self, len: usize) -> Result<(), SliceTooLong> {
+        let capacity = self.capacity();
+        if len > capacity {
+            return Err(SliceTooLong {
+                requested: len,
+                capacity,
+            });
+        }
+        // `len <= capacity <= u32::MAX` (the pool's element count is a u32).
+        self.inner.set_len(self.index, len as u32);
+        Ok(())
+    }
+
+    /// Shortens the sample to `len` elements; no effect if it is not longer.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len() {
+            // `len` is below the current length, so within the capacity.
+            self.inner.set_len(self.index, len as u32);
+        }
+    }
+}
+
+/// A sample of a `[T]` pool was asked to hold more elements than its slot
+/// has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a sample of {requested} elements does not fit a slot of {capacity}")]
+pub struct SliceTooLong {
+    /// Elements asked for.
+    pub requested: usize,
+    /// Elements a slot holds (the pool's `elements`).
+    pub capacity: usize,
+}
+
 impl<V: ?Sized + SlotView> Deref for SampleMut<V> {
     type Target = V;
     fn deref(&self) -> &V {
         let p = V::view(
             self.inner.slot_ptr(self.index),
-            self.inner.geom.elements as usize,
+            self.inner.view_len::<V>(self.index),
         );
         // SAFETY: the slot is initialised and kept alive by our reference.
         unsafe { p.as_ref() }
@@ -264,7 +348,7 @@ impl<V: ?Sized + SlotView> DerefMut for SampleMut<V> {
     fn deref_mut(&mut self) -> &mut V {
         let mut p = V::view(
             self.inner.slot_ptr(self.index),
-            self.inner.geom.elements as usize,
+            self.inner.view_len::<V>(self.index),
         );
         // SAFETY: initialised, alive, and ours alone: no other reference to
         // this slot exists in any process while a `SampleMut` holds it.
@@ -402,7 +486,7 @@ impl<V: ?Sized + SlotView> Deref for Sample<V> {
     type Target = V;
     fn deref(&self) -> &V {
         let pool = self.pool();
-        let p = V::view(pool.slot_ptr(self.index), pool.geom.elements as usize);
+        let p = V::view(pool.slot_ptr(self.index), pool.view_len::<V>(self.index));
         // SAFETY: initialised and alive while we hold a reference; shared
         // access only (no `SampleMut` exists once a `Sample` does).
         unsafe { p.as_ref() }

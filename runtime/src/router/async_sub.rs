@@ -26,36 +26,36 @@ use std::{
 };
 
 use super::{RecvError, Subscriber};
-use crate::{pool::Sample, shm_safe::ShmSafe};
+use crate::pool::{Sample, SlotView};
 
 /// How long the bridge thread sleeps before re-checking for shutdown.
 const BRIDGE_POLL: Duration = Duration::from_millis(50);
 
-struct Shared<T: ShmSafe> {
+struct Shared<T: ?Sized + SlotView> {
     state: Mutex<State<T>>,
     space: Condvar,
     stop: AtomicBool,
 }
 
-struct State<T: ShmSafe> {
+struct State<T: ?Sized + SlotView> {
     queue: VecDeque<Result<Sample<T>, RecvError>>,
     waker: Option<Waker>,
     capacity: usize,
 }
 
-fn lock<T: ShmSafe>(m: &Mutex<State<T>>) -> MutexGuard<'_, State<T>> {
+fn lock<T: ?Sized + SlotView>(m: &Mutex<State<T>>) -> MutexGuard<'_, State<T>> {
     // The state stays consistent even if a holder panicked: a queue and a
     // waker slot.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A subscriber awaited from async code. Made by [`Subscriber::into_async`].
-pub struct AsyncSubscriber<T: ShmSafe> {
+pub struct AsyncSubscriber<T: ?Sized + SlotView> {
     shared: Arc<Shared<T>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl<T: ShmSafe> Subscriber<T> {
+impl<T: ?Sized + SlotView> Subscriber<T> {
     /// Moves this subscriber to a bridge thread and returns its async face.
     /// At most `buffer` messages (at least 1) wait in process memory; beyond
     /// that, messages stay in the shared-memory queue, so the router's send
@@ -107,7 +107,7 @@ impl<T: ShmSafe> Subscriber<T> {
     }
 }
 
-impl<T: ShmSafe> AsyncSubscriber<T> {
+impl<T: ?Sized + SlotView> AsyncSubscriber<T> {
     /// The next message, or an error from the queue (a corrupt entry).
     /// Waits as long as it takes; wrap it in your executor's timeout.
     ///
@@ -147,7 +147,7 @@ impl<T: ShmSafe> AsyncSubscriber<T> {
     }
 }
 
-impl<T: ShmSafe> Drop for AsyncSubscriber<T> {
+impl<T: ?Sized + SlotView> Drop for AsyncSubscriber<T> {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.space.notify_all();

@@ -127,6 +127,15 @@ impl Ring<'_> {
     }
 
     /// Values in the ring now (exact when quiescent).
+    /// `(head, tail)`: positions popped (or overwritten) and pushed since
+    /// the ring was made; both only grow.
+    pub(crate) fn counters(&self) -> (u64, u64) {
+        (
+            self.words.head.load(Ordering::Acquire),
+            self.words.tail.load(Ordering::Acquire),
+        )
+    }
+
     pub(crate) fn len(&self) -> u64 {
         let head = self.words.head.load(Ordering::Acquire);
         let tail = self.words.tail.load(Ordering::Acquire);

@@ -22,6 +22,40 @@ pub struct PoolStats {
     pub free: u32,
 }
 
+/// A router's attached port, as seen from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortStats {
+    /// Port index among the router's publishers or subscribers.
+    pub index: u32,
+    /// Pid of the process that attached it.
+    pub pid: u32,
+    /// Messages through the port since the router was made: a publisher's
+    /// pushes into its fullest-used queue (each subscriber present all
+    /// along gets every one), a subscriber's messages taken off its queues
+    /// (received, or overwritten under `OverwriteOldest`). Sample it twice
+    /// for a rate.
+    pub messages: u64,
+    /// Messages queued now: from a publisher, over every subscriber; for a
+    /// subscriber, from every publisher.
+    pub queued: u64,
+}
+
+/// The attached ports of a router.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterStats {
+    /// Attached publishers.
+    pub publishers: Vec<PortStats>,
+    /// Attached subscribers.
+    pub subscribers: Vec<PortStats>,
+}
+
+/// What `Segment::inspect` knows of an object beyond its directory entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ObjectStats {
+    pub pool: Option<PoolStats>,
+    pub router: Option<RouterStats>,
+}
+
 /// One object of a segment's directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectReport {
@@ -31,6 +65,8 @@ pub struct ObjectReport {
     pub ty: ObjectType,
     /// For pools: slot usage.
     pub pool: Option<PoolStats>,
+    /// For routers: attached ports and their message counts.
+    pub router: Option<RouterStats>,
 }
 
 /// What [`Segment::inspect`] saw.
@@ -147,9 +183,12 @@ impl Segment {
         Ok(names)
     }
 
-    /// Reads a segment's header, directory, pools and participants without
-    /// joining it (no participant row is taken, nothing is reclaimed).
-    pub fn inspect(name: &str) -> Result<SegmentReport, SegmentOpenError> {
+    /// What `Segment::inspect` (in `recovery/inspect.rs`, which knows pool
+    /// objects) reports; `stats(kind, object, size)` gives a pool's usage.
+    pub(crate) fn inspect_with(
+        name: &str,
+        stats: impl Fn(ObjectKind, *mut u8, u64) -> ObjectStats,
+    ) -> Result<SegmentReport, SegmentOpenError> {
         let o = open_raw(name)?;
         let mut objects = Vec::new();
         for i in 0..DIR_CAPACITY {
@@ -167,17 +206,17 @@ impl Segment {
                 && offset
                     .checked_add(ty.size)
                     .is_some_and(|end| end <= o.info.total_size);
-            let pool = (in_bounds
-                && (ty.kind == ObjectKind::POOL || ty.kind == ObjectKind::ARRAY_POOL))
-                .then(|| {
-                    let ptr = o.map.as_mut_ptr().wrapping_add(offset as usize);
-                    crate::pool::stats_at(ptr, ty.size)
-                })
-                .flatten();
+            let ObjectStats { pool, router } = if in_bounds {
+                let ptr = o.map.as_mut_ptr().wrapping_add(offset as usize);
+                stats(ty.kind, ptr, ty.size)
+            } else {
+                ObjectStats::default()
+            };
             objects.push(ObjectReport {
                 name: entry_name(e).unwrap_or_else(|| "<invalid name>".into()),
                 ty,
                 pool,
+                router,
             });
         }
         Ok(SegmentReport {
@@ -244,12 +283,9 @@ impl Segment {
         Ok(None)
     }
 
-    /// Removes the segment if no live participant is attached (all rows
-    /// free or held by dead processes); never removes one with a live
-    /// participant. Uses the same closing handshake as a last participant
-    /// leaving, so a process joining at that moment either keeps the
-    /// segment or backs off.
-    pub fn remove_if_abandoned(
+    /// What `Segment::remove_if_abandoned` (in `recovery/inspect.rs`, which
+    /// registers the hooks that remove a pool's chunks) does.
+    pub(crate) fn remove_abandoned(
         name: &str,
         dry_run: bool,
     ) -> Result<CleanOutcome, SegmentOpenError> {

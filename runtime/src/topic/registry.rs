@@ -72,7 +72,7 @@ pub(crate) struct TopicRecord {
     pub generation: u32,
     pub type_name: String,
     pub fingerprint: u64,
-    pub elements: u32,
+    /// Includes the elements per sample of a `[T]` topic (0 for `T`).
     pub config: TopicConfig,
 }
 
@@ -106,8 +106,8 @@ pub(crate) fn decode_records(bytes: &[u8]) -> Vec<(String, TopicRecord)> {
                 generation: u32_at(base + 64)?,
                 type_name: text_at(base + 200, u32_at(base + 28)?, MAX_TYPE_NAME_LEN)?,
                 fingerprint: u64_at(base + 16)?,
-                elements: u32_at(base + 24)?,
                 config: TopicConfig {
+                    elements: u32_at(base + 24)?,
                     pool: u32_at(base + 32)?,
                     pool_chunks: u32_at(base + 36)?,
                     depth: u32_at(base + 40)?,
@@ -288,8 +288,8 @@ impl Registry {
             generation: load(&e.generation),
             type_name: string_of(&e.type_name, load(&e.type_name_len)),
             fingerprint: e.fingerprint.load(Ordering::Relaxed),
-            elements: load(&e.elements),
             config: TopicConfig {
+                elements: load(&e.elements),
                 pool: load(&e.pool),
                 pool_chunks: load(&e.pool_chunks),
                 depth: load(&e.depth),
@@ -351,7 +351,7 @@ impl Registry {
                 w.store(v, Ordering::Relaxed);
             }
             e.fingerprint.store(new.fingerprint, Ordering::Relaxed);
-            store(&e.elements, new.elements);
+            store(&e.elements, new.config.elements);
             let type_len = new.type_name.len().min(MAX_TYPE_NAME_LEN);
             store(&e.type_name_len, type_len as u32);
             for (w, v) in e.type_name.iter().zip(words_of::<32>(&new.type_name)) {

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         ["agree-publish", domain, count] => agree_publish(domain, count),
         ["agree-wrong", domain] => agree_wrong(domain),
         ["topic-hold", domain, topic] => topic_hold(domain, topic),
+        ["slice-sub", domain, topic, count, then] => slice_subscriber(domain, topic, count, then),
         ["soak-pub", domain, id] => soak_publisher(domain, id),
         ["soak-sub", domain] => soak_subscriber(domain),
         ["idle-subscriber", domain] => idle_subscriber(domain),
@@ -522,6 +523,57 @@ fn topic_hold(domain: &str, topic: &str) -> Result<(), String> {
         > 0
     {}
     Ok(())
+}
+
+/// Joins the `[u8]` topic `topic`, says `ready=1`, and checks `count`
+/// samples made by `shmidl_tests::slice_sample`: sample `seq` has
+/// `slice_len(seq, max)` bytes of that pattern. Prints `bytes=<total>`;
+/// then, with `then` = `hold`, keeps the last sample, says `held=1` and
+/// waits to be killed, or with `exit`, returns.
+fn slice_subscriber(domain: &str, topic: &str, count: &str, then: &str) -> Result<(), String> {
+    let count: u64 = count.parse().map_err(|_| "bad count")?;
+    let node = Node::builder(domain)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let mut sub = node
+        .subscriber::<[u8]>(topic, Join::new())
+        .map_err(|e| e.to_string())?;
+    let max = sub_max_len(&node, topic)?;
+    println!("ready=1");
+    let mut total = 0u64;
+    let mut last = None;
+    for seq in 0..count {
+        let sample = sub.recv_timeout(DEADLINE).map_err(|e| e.to_string())?;
+        let want = shmidl_tests::slice_len(seq, max);
+        if sample.len() != want {
+            return Err(format!(
+                "sample {seq}: {} bytes, expected {want}",
+                sample.len()
+            ));
+        }
+        if let Some(at) = shmidl_tests::slice_mismatch(seq, &sample) {
+            return Err(format!("sample {seq}: wrong byte at {at}"));
+        }
+        total += sample.len() as u64;
+        last = Some(sample);
+    }
+    println!("bytes={total}");
+    if then == "hold" {
+        let _keep = last;
+        println!("held=1");
+        return wait_to_be_killed();
+    }
+    Ok(())
+}
+
+/// The elements per sample of the `[u8]` topic `topic`, as its registry
+/// entry says.
+fn sub_max_len(node: &Node, topic: &str) -> Result<usize, String> {
+    node.topics()
+        .into_iter()
+        .find(|t| t.name == topic)
+        .map(|t| t.config.elements as usize)
+        .ok_or_else(|| format!("topic {topic} is not in the registry"))
 }
 
 /// Attaches a publisher, never sends, waits to be killed.

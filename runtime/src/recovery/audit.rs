@@ -54,6 +54,7 @@ impl Segment {
     /// the only live participant (`shmidl clean` and tests call it when
     /// everyone else is gone).
     pub fn audit(&self) -> Result<AuditReport, AuditError> {
+        super::install();
         let reclaimed_participants = self.cleanup_dead()?;
         let others = self.attached().saturating_sub(1);
         if others > 0 {
