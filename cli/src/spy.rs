@@ -51,11 +51,11 @@ impl NetArgs {
         config.group = self.group;
         config.ipv6_group = self.ipv6_group;
         config.ttl = self.ttl;
-        if let Some(interface) = &self.interface {
-            if *interface == Interface::Name("lo".to_owned()) {
-                config = config.loopback();
-            }
-            config.interface = interface.clone();
+        match &self.interface {
+            // This host only, announcements from 127.0.0.1.
+            Some(Interface::Name(lo)) if lo == "lo" => config = config.loopback(),
+            Some(interface) => config.interface = interface.clone(),
+            None => {}
         }
         if let Some(address) = self.broadcast_address {
             config.broadcast_address = address;

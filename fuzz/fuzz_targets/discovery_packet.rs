@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    shmidl::fuzzing::check_discovery_input(data);
+    shmidl::net::fuzzing::check_discovery_input(data);
 });

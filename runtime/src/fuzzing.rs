@@ -79,15 +79,3 @@ const _: () = {
     // Keep the harness types messages.
     fn _is_message<T: ShmMessage>() {}
 };
-
-/// Parses `data` as a discovery packet. Panics if the parser panics, or if
-/// an accepted packet does not encode back to exactly `data` (the format is
-/// canonical) or does not parse again to the same packet.
-#[cfg(feature = "net")]
-pub fn check_discovery_input(data: &[u8]) {
-    if let Ok(packet) = crate::net::Packet::parse(data) {
-        let again = packet.encode().expect("an accepted packet encodes");
-        assert_eq!(again, data, "accepted bytes must re-encode identically");
-        assert_eq!(crate::net::Packet::parse(&again).as_ref(), Ok(&packet));
-    }
-}

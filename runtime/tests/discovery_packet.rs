@@ -70,7 +70,7 @@ proptest! {
             let bytes = p.encode().unwrap();
             prop_assert!(bytes.len() <= MAX_PACKET_LEN);
             prop_assert_eq!(Packet::parse(&bytes), Ok(p));
-            shmidl::fuzzing::check_discovery_input(&bytes);
+            shmidl::net::fuzzing::check_discovery_input(&bytes);
         }
     }
 
@@ -83,7 +83,7 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..1500)) {
-        shmidl::fuzzing::check_discovery_input(&bytes);
+        shmidl::net::fuzzing::check_discovery_input(&bytes);
     }
 
     #[test]
@@ -96,7 +96,7 @@ proptest! {
             let i = at.index(bytes.len());
             bytes[i] = value;
         }
-        shmidl::fuzzing::check_discovery_input(&bytes);
+        shmidl::net::fuzzing::check_discovery_input(&bytes);
     }
 
     #[test]
@@ -112,7 +112,7 @@ proptest! {
         bytes.truncate(MAX_PACKET_LEN);
         let len = u16::try_from(bytes.len()).unwrap();
         bytes[6..8].copy_from_slice(&len.to_le_bytes());
-        shmidl::fuzzing::check_discovery_input(&bytes);
+        shmidl::net::fuzzing::check_discovery_input(&bytes);
         if let Err(e) = Packet::parse(&bytes) {
             let past_the_header =
                 !matches!(e, PacketError::BadMagic { .. } | PacketError::Length { .. });

@@ -152,7 +152,9 @@ fn a_sigkilled_sender_disappears_after_its_lease() {
 
 #[test]
 fn a_restarted_sender_is_seen_as_a_restart() {
-    let net = Net::new("broadcast", 200);
+    // A lease (3 s) far longer than a restart takes, so the old incarnation
+    // is still known when the new one speaks, even on a loaded machine.
+    let net = Net::new("broadcast", 1000);
     // A sender that keeps its id across restarts (DiscoveryConfig::sender_id).
     let id = format!(
         "{:016x}",

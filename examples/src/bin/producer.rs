@@ -65,11 +65,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         None
     } else {
         let mut config = DiscoveryConfig::on_port(announce_port);
-        if announce != "default" {
-            config = config.with_interface(Interface::Name(announce.clone()));
-        }
         if announce == "lo" {
             config = config.loopback();
+        } else if announce != "default" {
+            config = config.with_interface(Interface::Name(announce.clone()));
         }
         let topic = AnnouncedTopic::of::<JointState>(robot_joint_states::NAME, Role::Publisher);
         let announcer = Announcer::start(config, vec![topic])?;

@@ -166,11 +166,13 @@ impl DiscoveryConfig {
         self.ipv6_group.filter(|_| self.transport.multicast())
     }
 
-    /// Discovery on this host only: interface `lo`, broadcast to
+    /// Discovery on this host only: the interface of 127.0.0.1 (so
+    /// announcements come from 127.0.0.1; by name, `lo`, multicast would
+    /// leave from the host's primary address), broadcast to
     /// 127.255.255.255, multicast looped back. What tests use.
     #[must_use]
     pub fn loopback(mut self) -> Self {
-        self.interface = Interface::Name("lo".to_owned());
+        self.interface = Interface::Address(Ipv4Addr::LOCALHOST);
         self.broadcast_address = Ipv4Addr::new(127, 255, 255, 255);
         self.multicast_loop = true;
         self

@@ -1,18 +1,30 @@
 //! The network side of shmidl (cargo feature `net`, on by default).
 //!
 //! Today: **discovery**. A process announces its topics over UDP, by
-//! broadcast, by multicast or both ([`Announcer`]); other processes, on this
+//! broadcast, by multicast or both (IPv4; IPv6 multicast on request)
+//! ([`Announcer`]); other processes, on this
 //! host or on the link, listen and keep a registry of live peers and topics
 //! ([`Discovery`]), with callbacks and an async stream of
 //! [`DiscoveryEvent`]s. The packet is documented byte by byte in
 //! `docs/wire-format.md` ("Discovery announcements") and encoded and parsed
 //! by [`Packet`] without any I/O.
 //!
-//! ```no_run
+//! ```
+//! use std::time::{Duration, Instant};
+//!
 //! use shmidl::net::{AnnouncedTopic, Announcer, Discovery, DiscoveryConfig, Role};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let config = DiscoveryConfig::default();
+//! # let port = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+//! // On this host only; `DiscoveryConfig::default()` uses the network.
+//! let mut config = DiscoveryConfig::on_port(port).loopback();
+//! config.ignore_own = false; // listen to this process's own announcer too
+//!
+//! let discovery = Discovery::builder(config.clone())
+//!     .watch("robot/joint_states", 0x0123_4567_89ab_cdef)
+//!     .on_event(|event| eprintln!("{event:?}"))
+//!     .start()?;
+//!
 //! let topic = AnnouncedTopic {
 //!     name: "robot/joint_states".into(),
 //!     type_name: "robot.v1.JointState".into(),
@@ -21,13 +33,17 @@
 //!     ws_port: 9001,
 //!     ws_path: "/robot/joint_states".into(),
 //! };
-//! let announcer = Announcer::start(config.clone(), vec![topic])?;
+//! let announcer = Announcer::start(config, vec![topic])?;
 //!
-//! let discovery = Discovery::builder(config)
-//!     .watch("robot/joint_states", 0x0123_4567_89ab_cdef)
-//!     .on_event(|event| eprintln!("{event:?}"))
-//!     .start()?;
-//! # drop((announcer, discovery));
+//! let deadline = Instant::now() + Duration::from_secs(10);
+//! while discovery.connectable_topics().is_empty() && Instant::now() < deadline {
+//!     std::thread::sleep(Duration::from_millis(1));
+//! }
+//! let seen = discovery.connectable_topics();
+//! assert_eq!(seen[0].topic.ws_port, 9001);
+//! println!("robot/joint_states at {:?}", seen[0].endpoint());
+//!
+//! announcer.shutdown(); // a goodbye: listeners drop the topic at once
 //! # Ok(())
 //! # }
 //! ```
@@ -45,6 +61,8 @@ use thiserror::Error;
 
 mod announcer;
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod listener;
 mod packet;
 mod registry;

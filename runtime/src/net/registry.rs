@@ -24,8 +24,10 @@ pub struct PeerInfo {
     pub host: String,
     /// Its process id, as announced.
     pub pid: u32,
-    /// The address its packets come from (its IPv4 one, when it announces
-    /// over both IPv4 and IPv6).
+    /// The address its first packet came from (its first IPv4 one, when it
+    /// announces over both IPv4 and IPv6). Kept, not updated per packet: a
+    /// sender whose multicast and broadcast leave from different addresses
+    /// must not flip its endpoint back and forth.
     pub source: SocketAddr,
     /// The last sequence number seen.
     pub sequence: u64,
@@ -472,7 +474,7 @@ impl Registry {
             peer.info.sequence = packet.sequence;
             peer.info.last_seen = now;
             peer.info.lease = lease;
-            if source.is_ipv4() || peer.info.source.is_ipv6() {
+            if source.is_ipv4() && peer.info.source.is_ipv6() {
                 peer.info.source = source;
             }
             peer.info.host.clone_from(&packet.host);

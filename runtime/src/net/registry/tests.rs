@@ -226,3 +226,23 @@ fn a_flood_at_the_default_caps_stays_bounded() {
     assert_eq!(sut.topics().len(), sut.topic_count());
     sut.check();
 }
+
+#[test]
+fn a_peer_keeps_its_first_ipv4_source() {
+    let mut sut = Registry::new(8, 8);
+    let t0 = Instant::now();
+    let v6: SocketAddr = "[fe80::1]:7447".parse().unwrap();
+    let first: SocketAddr = "10.0.0.1:7447".parse().unwrap();
+    let other: SocketAddr = "10.0.0.2:7447".parse().unwrap();
+    sut.handle(packet(1, 1, vec![topic("a", 1)]), v6, t0);
+    assert_eq!(sut.peers()[0].source, v6);
+    sut.handle(packet(1, 1, vec![topic("a", 1)]), first, t0);
+    assert_eq!(sut.peers()[0].source, first);
+    sut.handle(packet(1, 2, vec![topic("a", 1)]), other, t0);
+    sut.handle(packet(1, 3, vec![topic("a", 1)]), v6, t0);
+    assert_eq!(sut.peers()[0].source, first);
+    assert_eq!(
+        sut.topics()[0].endpoint().as_deref(),
+        Some("10.0.0.1:9000/a")
+    );
+}
