@@ -224,11 +224,17 @@ fn main() -> ExitCode {
             duration,
             json,
             net,
-        } => spy::spy(spy::Options {
-            duration,
-            json,
-            config: net.config(),
-        }),
+        } => match net.config() {
+            Ok(config) => spy::spy(spy::Options {
+                duration,
+                json,
+                config,
+            }),
+            Err(e) => {
+                eprintln!("shmidl spy: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Announce {
             topics,
             type_name,
@@ -256,7 +262,13 @@ fn main() -> ExitCode {
                     ws_path: ws_path.clone(),
                 })
                 .collect();
-            spy::announce(net.config().with_interval(interval), topics, duration)
+            match net.config() {
+                Ok(config) => spy::announce(config.with_interval(interval), topics, duration),
+                Err(e) => {
+                    eprintln!("shmidl announce: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Ls { json, interval_ms } => {
             segments::ls(json, std::time::Duration::from_millis(interval_ms))

@@ -11,7 +11,8 @@ use std::{
 };
 
 use shmidl::net::{
-    AnnouncedTopic, Announcer, Discovery, DiscoveryConfig, Interface, TopicEntry, Transport,
+    AnnouncedTopic, Announcer, Discovery, DiscoveryConfig, Interface, NetSecret, TopicEntry,
+    Transport,
 };
 
 /// The discovery options `spy` and `announce` share, as in
@@ -42,11 +43,30 @@ pub struct NetArgs {
     /// Multicast TTL (IPv6: hop limit).
     #[arg(long, default_value_t = 1)]
     ttl: u32,
+    /// Authenticate announcements with the shared secret in this file
+    /// (sealed when sent, checked when heard; see docs/security.md).
+    #[arg(long, conflicts_with = "secret_env")]
+    secret_file: Option<std::path::PathBuf>,
+    /// The same, with the secret in this environment variable (a secret is
+    /// never given on the command line itself).
+    #[arg(long)]
+    secret_env: Option<String>,
 }
 
 impl NetArgs {
-    /// The configuration these options describe.
-    pub fn config(&self) -> DiscoveryConfig {
+    /// The configuration these options describe; fails only if a secret
+    /// cannot be loaded.
+    pub fn config(&self) -> Result<DiscoveryConfig, String> {
+        let mut config = self.config_without_secret();
+        config.secret = match (&self.secret_file, &self.secret_env) {
+            (Some(path), _) => Some(NetSecret::from_file(path).map_err(|e| e.to_string())?),
+            (None, Some(var)) => Some(NetSecret::from_env(var).map_err(|e| e.to_string())?),
+            (None, None) => None,
+        };
+        Ok(config)
+    }
+
+    fn config_without_secret(&self) -> DiscoveryConfig {
         let mut config = DiscoveryConfig::on_port(self.port).with_transport(self.transport);
         config.group = self.group;
         config.ipv6_group = self.ipv6_group;

@@ -128,3 +128,69 @@ fn an_unknown_interface_is_an_error_not_a_silent_spy() {
         "{out:?}"
     );
 }
+
+#[test]
+fn with_a_secret_file_only_a_spy_with_the_same_secret_lists_the_topic() {
+    let dir = std::env::temp_dir();
+    let key = dir.join(format!("shmidl-spy-key-{}", std::process::id()));
+    let other = dir.join(format!("shmidl-spy-other-{}", std::process::id()));
+    std::fs::write(&key, "the secret of this deployment\n").unwrap();
+    std::fs::write(&other, "somebody else's secret key\n").unwrap();
+    let port = free_port();
+    let net = ["--interface", "lo", "--port", &port];
+    let with = |file: &std::path::Path| {
+        [
+            "--secret-file".to_owned(),
+            file.to_str().unwrap().to_owned(),
+        ]
+    };
+    let key_args = with(&key);
+    let key_args: Vec<&str> = key_args.iter().map(String::as_str).collect();
+    let other_args = with(&other);
+    let other_args: Vec<&str> = other_args.iter().map(String::as_str).collect();
+    let announce = [
+        "announce",
+        "--topic",
+        "sealed/t",
+        "--type",
+        "demo.v1.T",
+        "--fingerprint",
+        "7",
+        "--interval",
+        "200ms",
+        "--for",
+        "3s",
+    ];
+    let announcer = spawn(&[&announce[..], &net[..], &key_args[..]].concat());
+    let right = spawn(&[&["spy", "--for", "2s"][..], &net[..], &key_args[..]].concat());
+    let wrong = spawn(&[&["spy", "--for", "2s"][..], &net[..], &other_args[..]].concat());
+    let (right, wrong) = (finish(right), finish(wrong));
+    assert!(
+        right.status.success() && wrong.status.success(),
+        "{right:?} {wrong:?}"
+    );
+    assert!(
+        rows(&right).iter().any(|r| r["topic"] == "sealed/t"),
+        "{right:?}"
+    );
+    assert!(
+        !rows(&wrong).iter().any(|r| r["topic"] == "sealed/t"),
+        "{wrong:?}"
+    );
+    assert!(finish(announcer).status.success());
+    // A secret that cannot be read is a clear error, not an open network.
+    let missing = finish(spawn(
+        &[
+            &["spy", "--for", "1s", "--secret-file", "/nonexistent/key"][..],
+            &net[..],
+        ]
+        .concat(),
+    ));
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/key"),
+        "{missing:?}"
+    );
+    std::fs::remove_file(&key).unwrap();
+    std::fs::remove_file(&other).unwrap();
+}

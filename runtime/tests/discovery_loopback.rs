@@ -327,3 +327,98 @@ fn an_unknown_interface_is_a_typed_error() {
         Err(shmidl::net::NetError::Interface { .. })
     ));
 }
+
+/// A listening socket of the announcements on `port`, beside the
+/// listeners (address and port reuse), to capture what goes on the wire.
+fn capture_socket(port: u16) -> UdpSocket {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+    s.set_reuse_address(true).unwrap();
+    s.set_reuse_port(true).unwrap();
+    s.bind(&std::net::SocketAddr::from(([0, 0, 0, 0], port)).into())
+        .unwrap();
+    let s: UdpSocket = s.into();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s
+}
+
+#[test]
+fn with_a_secret_only_the_right_key_hears_and_replays_and_forgeries_are_refused() {
+    use shmidl::net::{NetSecret, Packet};
+    let secret = NetSecret::from_bytes(b"the deployment's shared secret").unwrap();
+    let mut sealed = config(Transport::Broadcast);
+    sealed.secret = Some(secret.clone());
+    let capture = capture_socket(sealed.port);
+    let right = Discovery::start(sealed.clone()).unwrap();
+    let mut wrong_config = sealed.clone();
+    wrong_config.secret = Some(NetSecret::from_bytes(b"a stranger's other secret").unwrap());
+    let wrong = Discovery::start(wrong_config).unwrap();
+    // A listener without a secret still reads sealed packets (the format is
+    // public; only a receiver with the secret can check them).
+    let mut open_config = sealed.clone();
+    open_config.secret = None;
+    let open = Discovery::start(open_config).unwrap();
+
+    let announcer = Announcer::start(sealed.clone(), vec![topic("secure")]).unwrap();
+    wait_until("the right key to see the topic", || has(&right, "secure"));
+    wait_until("an open listener to see the topic", || has(&open, "secure"));
+    wait_until("the wrong key to refuse a round", || {
+        wrong.stats().bad_tag >= 2
+    });
+    assert!(!has(&wrong, "secure"));
+
+    // Capture a sealed announcement, let the sender move on, replay it.
+    let mut buf = [0u8; 2048];
+    let captured = loop {
+        let (n, _) = capture.recv_from(&mut buf).unwrap();
+        if Packet::parse(&buf[..n]).is_ok_and(|p| !p.goodbye) && Packet::is_sealed(&buf[..n]) {
+            break buf[..n].to_vec();
+        }
+    };
+    let before = right.stats();
+    wait_until("a newer round", || right.stats().accepted > before.accepted);
+    // Unicast to a port several sockets share reaches only one of them:
+    // send what every listener must see by broadcast, as announcers do.
+    let raw = UdpSocket::bind("127.0.0.1:0").unwrap();
+    raw.set_broadcast(true).unwrap();
+    let to = (sealed.broadcast_address, sealed.port);
+    raw.send_to(&captured, to).unwrap();
+    wait_until("the replay to be refused", || right.stats().replayed >= 1);
+
+    // A forgery: the captured packet with another websocket port (its tag
+    // no longer matches), and an unsealed announcement of its own.
+    let port_at = captured.len() - shmidl::net::TRAILER_LEN - 1 - "/secure".len() - 2;
+    assert_eq!(
+        u16::from_le_bytes([captured[port_at], captured[port_at + 1]]),
+        9000
+    );
+    let mut forged = captured.clone();
+    forged[port_at..port_at + 2].copy_from_slice(&6666u16.to_le_bytes());
+    raw.send_to(&forged, to).unwrap();
+    let unsealed = Packet {
+        goodbye: false,
+        sender_id: 99,
+        sequence: 1,
+        pid: 1,
+        lease_ms: 60_000,
+        part: 0,
+        parts: 1,
+        host: "mallory".into(),
+        topics: vec![topic("secure").with_websocket(6666, "/secure")],
+    }
+    .encode()
+    .unwrap();
+    raw.send_to(&unsealed, to).unwrap();
+    wait_until("both forgeries to be refused", || {
+        let s = right.stats();
+        s.bad_tag >= 1 && s.unauthenticated >= 1
+    });
+    let ports: Vec<u16> = right
+        .topics()
+        .iter()
+        .filter(|t| t.topic.name == "secure")
+        .map(|t| t.topic.ws_port)
+        .collect();
+    assert_eq!(ports, [9000], "only the real announcement is known");
+    drop(announcer);
+}

@@ -110,6 +110,7 @@ impl Announcer {
             routes,
             template,
             interval: config.interval.max(Duration::from_millis(1)),
+            secret: config.secret.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("shmidl-announce".into())
@@ -262,6 +263,8 @@ struct Worker {
     routes: Vec<(UdpSocket, Vec<SocketAddr>)>,
     template: Packet,
     interval: Duration,
+    /// Seals every packet when set.
+    secret: Option<super::NetSecret>,
 }
 
 impl Worker {
@@ -319,7 +322,11 @@ impl Worker {
             }
         };
         for packet in packets {
-            let bytes = match packet.encode() {
+            let encoded = match &self.secret {
+                Some(secret) => packet.encode_sealed(secret, super::auth::unix_ms()),
+                None => packet.encode(),
+            };
+            let bytes = match encoded {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!("cannot encode the announcement: {e}");

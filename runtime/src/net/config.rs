@@ -106,6 +106,17 @@ pub struct DiscoveryConfig {
     /// The most topics a listener tracks; the least recently seen is
     /// evicted first (default [`DEFAULT_MAX_TOPICS`]).
     pub max_topics: usize,
+    /// A shared secret (default `None`: announcements are neither signed
+    /// nor checked, as in the seed). With one, announcers seal every packet
+    /// with an HMAC-SHA256 tag and the sending time, and listeners drop
+    /// packets without a valid tag, outside [`auth_window`](Self::auth_window)
+    /// or replayed (counted in `DiscoveryStats`). Load it with
+    /// [`NetSecret::from_file`](super::NetSecret::from_file) or
+    /// [`NetSecret::from_env`](super::NetSecret::from_env).
+    pub secret: Option<super::NetSecret>,
+    /// How far a sealed packet's sending time may be from the listener's
+    /// clock (default 10 s): hosts' clocks must agree this well.
+    pub auth_window: Duration,
 }
 
 impl Default for DiscoveryConfig {
@@ -126,6 +137,8 @@ impl Default for DiscoveryConfig {
             ignore_own: true,
             max_peers: DEFAULT_MAX_PEERS,
             max_topics: DEFAULT_MAX_TOPICS,
+            secret: None,
+            auth_window: Duration::from_millis(super::DEFAULT_WINDOW_MS),
         }
     }
 }

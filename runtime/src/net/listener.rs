@@ -127,6 +127,9 @@ impl DiscoveryBuilder {
             return Err(NetError::NothingToUse);
         }
         let mut registry = Registry::new(self.config.max_peers, self.config.max_topics);
+        if let Some(secret) = &self.config.secret {
+            registry.require_secret(secret.clone(), self.config.auth_window);
+        }
         for (name, fp) in &self.watched {
             registry.watch(name, *fp);
         }

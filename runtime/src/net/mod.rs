@@ -60,6 +60,7 @@ use std::{
 use thiserror::Error;
 
 mod announcer;
+mod auth;
 mod config;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -70,14 +71,18 @@ mod socket;
 
 pub use self::{
     announcer::Announcer,
+    auth::{
+        random_nonce, AuthFailure, NetSecret, NonceGuard, ReplayGuard, SecretError,
+        DEFAULT_WINDOW_MS, MAX_REMEMBERED, MIN_SECRET_LEN, TAG_LEN, TRAILER_LEN,
+    },
     config::{
         DiscoveryConfig, Interface, Transport, DEFAULT_GROUP, DEFAULT_GROUP_V6, DEFAULT_INTERVAL,
         DEFAULT_LEASE_INTERVALS, DEFAULT_MAX_PEERS, DEFAULT_MAX_TOPICS, DEFAULT_PORT,
     },
     listener::{Discovery, DiscoveryBuilder, EventStream},
     packet::{
-        split, AnnouncedTopic, Packet, PacketEncodeError, PacketError, Role, FLAG_GOODBYE,
-        HEADER_LEN, MAGIC, MAX_PACKET_LEN, MAX_STRING_LEN, MIN_TOPIC_LEN, VERSION,
+        split, AnnouncedTopic, Packet, PacketEncodeError, PacketError, Role, FLAG_AUTH,
+        FLAG_GOODBYE, HEADER_LEN, MAGIC, MAX_PACKET_LEN, MAX_STRING_LEN, MIN_TOPIC_LEN, VERSION,
     },
     registry::{DiscoveryEvent, DiscoveryStats, GoneReason, PeerInfo, Registry, TopicEntry},
 };

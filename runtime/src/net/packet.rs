@@ -26,6 +26,10 @@ pub const MIN_TOPIC_LEN: usize = 15;
 pub const MAX_STRING_LEN: usize = 255;
 /// Flag bit 0: the sender leaves (all its topics, or the listed ones).
 pub const FLAG_GOODBYE: u8 = 0x01;
+/// Flag bit 1: the packet ends with an authentication trailer (the sending
+/// time and an HMAC-SHA256 tag, [`TRAILER_LEN`](super::TRAILER_LEN) bytes,
+/// counted in the length field).
+pub const FLAG_AUTH: u8 = 0x02;
 
 /// What a sender does with a topic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -324,6 +328,33 @@ impl Packet {
 
     /// The packet's bytes.
     pub fn encode(&self) -> Result<Vec<u8>, PacketEncodeError> {
+        self.encode_with(0, 0)
+    }
+
+    /// The packet's bytes with the authentication trailer of `secret`,
+    /// sent at `unix_ms` (milliseconds since the UNIX epoch): flag bit 1
+    /// set, the length counting the trailer (`docs/wire-format.md`).
+    pub fn encode_sealed(
+        &self,
+        secret: &super::NetSecret,
+        unix_ms: u64,
+    ) -> Result<Vec<u8>, PacketEncodeError> {
+        let mut out = self.encode_with(FLAG_AUTH, super::TRAILER_LEN)?;
+        let trailer = secret.seal_packet(&out, unix_ms);
+        out.extend_from_slice(&trailer);
+        Ok(out)
+    }
+
+    /// Whether `bytes`, a datagram [`parse`](Packet::parse) accepted,
+    /// carries an authentication trailer (which only a receiver with the
+    /// secret can check).
+    pub fn is_sealed(bytes: &[u8]) -> bool {
+        bytes.get(5).is_some_and(|f| f & FLAG_AUTH != 0)
+    }
+
+    /// The bytes before any trailer, with `flags` added and `trailer`
+    /// more bytes counted in the length field.
+    fn encode_with(&self, flags: u8, trailer: usize) -> Result<Vec<u8>, PacketEncodeError> {
         check_string("host name", &self.host)?;
         for topic in &self.topics {
             topic.check()?;
@@ -334,14 +365,15 @@ impl Packet {
                 parts: self.parts,
             });
         }
-        let len = self.encoded_len();
+        let body = self.encoded_len();
+        let len = body + trailer;
         if len > MAX_PACKET_LEN {
             return Err(PacketEncodeError::TooLarge { len });
         }
         let mut out = Vec::with_capacity(len);
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
-        out.push(if self.goodbye { FLAG_GOODBYE } else { 0 });
+        out.push(flags | if self.goodbye { FLAG_GOODBYE } else { 0 });
         // len <= MAX_PACKET_LEN < u16::MAX, and the topic count is below
         // len / MIN_TOPIC_LEN.
         out.extend_from_slice(&(len as u16).to_le_bytes());
@@ -361,7 +393,7 @@ impl Packet {
             out.extend_from_slice(&t.ws_port.to_le_bytes());
             put_string(&mut out, &t.ws_path);
         }
-        debug_assert_eq!(out.len(), len);
+        debug_assert_eq!(out.len(), body);
         Ok(out)
     }
 
@@ -388,7 +420,7 @@ impl Packet {
             return Err(PacketError::TooShort { len });
         }
         let flags = r.u8("flags")?;
-        if flags & !FLAG_GOODBYE != 0 {
+        if flags & !(FLAG_GOODBYE | FLAG_AUTH) != 0 {
             return Err(PacketError::ReservedFlags { flags });
         }
         let declared = usize::from(u16::from_le_bytes(r.array("length")?));
@@ -407,8 +439,18 @@ impl Packet {
         if parts == 0 || part >= parts {
             return Err(PacketError::BadPart { part, parts });
         }
+        // A sealed packet's topics end where its trailer starts.
+        let end = if flags & FLAG_AUTH != 0 {
+            if len < HEADER_LEN + super::TRAILER_LEN {
+                return Err(PacketError::TooShort { len });
+            }
+            len - super::TRAILER_LEN
+        } else {
+            len
+        };
+        r.bytes = &bytes[..end];
         let count = usize::from(u16::from_le_bytes(r.array("topic count")?));
-        if count > (len - HEADER_LEN) / MIN_TOPIC_LEN {
+        if count > (end - HEADER_LEN) / MIN_TOPIC_LEN {
             return Err(PacketError::TooManyTopics { count });
         }
         let host = r.string("host name")?;
@@ -438,8 +480,8 @@ impl Packet {
                 ws_path,
             });
         }
-        if r.pos != len {
-            return Err(PacketError::Trailing { extra: len - r.pos });
+        if r.pos != end {
+            return Err(PacketError::Trailing { extra: end - r.pos });
         }
         Ok(Packet {
             goodbye: flags & FLAG_GOODBYE != 0,
@@ -494,7 +536,7 @@ impl Reader<'_> {
 }
 
 /// Splits `topics` into the fewest packets that each stay under
-/// [`MAX_PACKET_LEN`], in order, each a full header (a copy of `template`
+/// [`MAX_PACKET_LEN`] with room for an authentication trailer, in order, each a full header (a copy of `template`
 /// with `part`, `parts` and `topics` set) plus a run of topics. No topics
 /// gives one packet with none.
 pub fn split(
@@ -502,7 +544,8 @@ pub fn split(
     topics: &[AnnouncedTopic],
 ) -> Result<Vec<Packet>, PacketEncodeError> {
     check_string("host name", &template.host)?;
-    let room = MAX_PACKET_LEN - HEADER_LEN - template.host.len();
+    // Room is left for an authentication trailer, sealed or not.
+    let room = MAX_PACKET_LEN - super::TRAILER_LEN - HEADER_LEN - template.host.len();
     let mut runs: Vec<Vec<AnnouncedTopic>> = vec![Vec::new()];
     let mut used = 0;
     for topic in topics {
@@ -586,6 +629,29 @@ mod tests {
         let bytes = doc_example().encode().unwrap();
         assert_eq!(bytes, doc_hex());
         assert_eq!(Packet::parse(&bytes).unwrap(), doc_example());
+    }
+
+    #[test]
+    fn a_sealed_packet_parses_to_the_same_packet_and_its_tag_checks() {
+        let secret = crate::net::NetSecret::from_bytes(b"sixteen or more bytes").unwrap();
+        let p = doc_example();
+        let sealed = p.encode_sealed(&secret, 1_700_000_000_000).unwrap();
+        assert_eq!(sealed.len(), p.encoded_len() + crate::net::TRAILER_LEN);
+        assert_eq!(sealed[5], FLAG_AUTH);
+        assert_eq!(Packet::parse(&sealed), Ok(p.clone()));
+        assert!(Packet::is_sealed(&sealed));
+        assert!(!Packet::is_sealed(&p.encode().unwrap()));
+        assert_eq!(secret.open_packet(&sealed), Ok(1_700_000_000_000));
+        // Every truncation is refused, and bit 2 is still reserved.
+        for n in 0..sealed.len() {
+            assert!(Packet::parse(&sealed[..n]).is_err(), "{n} bytes");
+        }
+        let mut reserved = sealed.clone();
+        reserved[5] |= 0x04;
+        assert!(matches!(
+            Packet::parse(&reserved),
+            Err(PacketError::ReservedFlags { .. })
+        ));
     }
 
     #[test]

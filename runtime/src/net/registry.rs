@@ -187,6 +187,17 @@ pub struct DiscoveryStats {
     pub bad_role: u64,
     /// Rejected: bytes after the last topic.
     pub trailing: u64,
+    /// Refused (a secret is configured): no authentication trailer.
+    pub unauthenticated: u64,
+    /// Refused: a trailer whose tag is wrong (another key, or altered
+    /// bytes: a forgery).
+    pub bad_tag: u64,
+    /// Refused: a tagged packet sent too long ago or in the future (outside
+    /// the authentication window).
+    pub auth_stale: u64,
+    /// Refused: a tagged packet older than one already accepted from its
+    /// sender (a replay).
+    pub replayed: u64,
     /// Peers evicted because the registry held `max_peers`.
     pub peers_evicted: u64,
     /// Topics evicted because the registry held `max_topics`.
@@ -266,6 +277,8 @@ pub struct Registry {
     max_peers: usize,
     max_topics: usize,
     stats: DiscoveryStats,
+    /// With a shared secret: the key and what it has accepted.
+    auth: Option<(super::NetSecret, super::ReplayGuard)>,
 }
 
 impl Registry {
@@ -280,7 +293,16 @@ impl Registry {
             max_peers: max_peers.max(1),
             max_topics: max_topics.max(1),
             stats: DiscoveryStats::default(),
+            auth: None,
         }
+    }
+
+    /// Accepts only packets sealed with `secret`, sent within `window` of
+    /// this host's clock and not older than one already accepted from the
+    /// same sender (`docs/security.md`).
+    pub fn require_secret(&mut self, secret: super::NetSecret, window: std::time::Duration) {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        self.auth = Some((secret, super::ReplayGuard::new(window_ms)));
     }
 
     /// Expects topic `name` to carry `fingerprint`; returns the
@@ -352,9 +374,46 @@ impl Registry {
         source: SocketAddr,
         now: Instant,
     ) -> Vec<DiscoveryEvent> {
+        self.handle_datagram_at(bytes, source, now, super::auth::unix_ms())
+    }
+
+    /// [`handle_datagram`](Registry::handle_datagram) with the wall clock
+    /// given (milliseconds since the UNIX epoch), against which sealed
+    /// packets' sending times are checked.
+    pub fn handle_datagram_at(
+        &mut self,
+        bytes: &[u8],
+        source: SocketAddr,
+        now: Instant,
+        wall_ms: u64,
+    ) -> Vec<DiscoveryEvent> {
         self.stats.received += 1;
         match Packet::parse(bytes) {
-            Ok(packet) => self.handle(packet, source, now),
+            Ok(packet) => {
+                if let Some((secret, guard)) = &mut self.auth {
+                    let checked = if Packet::is_sealed(bytes) {
+                        secret
+                            .open_packet(bytes)
+                            .and_then(|sent| guard.check(packet.sender_id, sent, wall_ms))
+                    } else {
+                        Err(super::AuthFailure::Missing)
+                    };
+                    if let Err(why) = checked {
+                        tracing::debug!("refused a discovery packet from {source}: {why}");
+                        let counter = match why {
+                            super::AuthFailure::BadTag | super::AuthFailure::Malformed => {
+                                &mut self.stats.bad_tag
+                            }
+                            super::AuthFailure::Stale => &mut self.stats.auth_stale,
+                            super::AuthFailure::Replayed => &mut self.stats.replayed,
+                            super::AuthFailure::Missing => &mut self.stats.unauthenticated,
+                        };
+                        *counter += 1;
+                        return Vec::new();
+                    }
+                }
+                self.handle(packet, source, now)
+            }
             Err(e) => {
                 tracing::trace!("dropped a discovery packet from {source}: {e}");
                 self.stats.count_rejected(&e);
