@@ -1,6 +1,6 @@
 //! Keeping strangers out of the network side: a shared secret, HMAC-SHA256
 //! tags on discovery announcements with replay protection, and tokens for
-//! the websocket handshake (`docs/security.md` §3 has the threat model,
+//! the websocket handshake (`docs/security.md` §2 has the threat model,
 //! `docs/wire-format.md` the bytes).
 //!
 //! Everything here is pure (time is passed in), so it is tested without
