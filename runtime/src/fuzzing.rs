@@ -91,3 +91,16 @@ pub fn check_discovery_input(data: &[u8]) {
         assert_eq!(crate::net::Packet::parse(&again).as_ref(), Ok(&packet));
     }
 }
+
+/// Parses `data` as a websocket frame (and its payload as the harness's
+/// `Outer`). Panics if the parser panics, or if an accepted frame does not
+/// encode back to exactly `data`.
+#[cfg(feature = "net")]
+pub fn check_frame_input(data: &[u8]) {
+    use crate::net::ws::FrameHeader;
+    if let Ok((header, payload)) = FrameHeader::parse(data, 1 << 20) {
+        let again = header.encode(payload).expect("an accepted frame encodes");
+        assert_eq!(again, data, "accepted bytes must re-encode identically");
+        round_trip::<Outer>(payload);
+    }
+}
