@@ -1,5 +1,6 @@
-//! The discovery packet fuzz harness, shared by the cargo-fuzz target
-//! (`fuzz/fuzz_targets/discovery_packet.rs`, nightly, by hand) and the
+//! The discovery packet and websocket frame fuzz harnesses, shared by the
+//! cargo-fuzz targets (`fuzz/fuzz_targets/{discovery_packet,ws_frame}.rs`,
+//! nightly, by hand) and the
 //! proptests that run it in CI (`runtime/tests/discovery_packet.rs`). Not
 //! public API. (It lives in `net/`, not in the crate's `fuzzing` module,
 //! so that no lower layer names `net`.)
@@ -14,5 +15,17 @@ pub fn check_discovery_input(data: &[u8]) {
         let again = packet.encode().expect("an accepted packet encodes");
         assert_eq!(again, data, "accepted bytes must re-encode identically");
         assert_eq!(Packet::parse(&again).as_ref(), Ok(&packet));
+    }
+}
+
+/// Parses `data` as a websocket frame (and its payload with the wire
+/// harness, `crate::fuzzing::check_wire_input`). Panics if the parser
+/// panics, or if an accepted frame does not encode back to exactly `data`.
+pub fn check_frame_input(data: &[u8]) {
+    use super::ws::FrameHeader;
+    if let Ok((header, payload)) = FrameHeader::parse(data, 1 << 20) {
+        let again = header.encode(payload).expect("an accepted frame encodes");
+        assert_eq!(again, data, "accepted bytes must re-encode identically");
+        crate::fuzzing::check_wire_input(payload);
     }
 }

@@ -68,6 +68,7 @@ mod listener;
 mod packet;
 mod registry;
 mod socket;
+pub mod ws;
 
 pub use self::{
     announcer::Announcer,
@@ -85,6 +86,10 @@ pub use self::{
         FLAG_GOODBYE, HEADER_LEN, MAGIC, MAX_PACKET_LEN, MAX_STRING_LEN, MIN_TOPIC_LEN, VERSION,
     },
     registry::{DiscoveryEvent, DiscoveryStats, GoneReason, PeerInfo, Registry, TopicEntry},
+    ws::{
+        NetMessage, NetPublisher, NetRuntime, NetSendError, NetStartError, NetStream,
+        NetSubscriber, RawMessage, SlowPolicy, TypedNetPublisher,
+    },
 };
 
 /// Why the network side could not start.

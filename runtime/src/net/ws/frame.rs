@@ -1,0 +1,313 @@
+//! The websocket frame: a fixed 44-byte header, then the wire-encoded
+//! message. Encoding and parsing are pure (no I/O).
+//!
+//! The byte layout is written down in `docs/wire-format.md`, section
+//! "Websocket frames"; a test below builds the example frame of that page
+//! and compares it with the page's hex dump.
+
+use thiserror::Error;
+
+/// The first four bytes of every frame: `SHMW`.
+pub const FRAME_MAGIC: [u8; 4] = *b"SHMW";
+/// The frame format version this crate writes and reads.
+pub const FRAME_VERSION: u8 = 1;
+/// Bytes before the payload.
+pub const FRAME_HEADER_LEN: usize = 44;
+
+/// The header of one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FrameHeader {
+    /// Flag bits; none is defined in version 1, so always 0.
+    pub flags: u8,
+    /// The sending process's random id (one per process), so that a bridge
+    /// can recognise its own messages coming back.
+    pub origin: u64,
+    /// The payload type's fingerprint (`ShmSafe::FINGERPRINT`).
+    pub fingerprint: u64,
+    /// The sender's sequence number for this topic, from 0, one per message.
+    pub sequence: u64,
+    /// When the message was sent, in nanoseconds since the UNIX epoch.
+    pub timestamp_ns: u64,
+    /// The payload's length in bytes.
+    pub payload_len: u32,
+}
+
+/// Why bytes are not an acceptable frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum FrameError {
+    /// Fewer bytes than a header.
+    #[error("frame of {len} bytes is shorter than the {FRAME_HEADER_LEN}-byte header")]
+    Truncated {
+        /// The bytes received.
+        len: usize,
+    },
+    /// The first four bytes are not `SHMW`.
+    #[error("not a shmidl frame (bad magic)")]
+    Magic,
+    /// Another format version.
+    #[error("frame version {0} is not supported (this reader knows 1)")]
+    Version(u8),
+    /// A flag bit that version 1 does not define is set.
+    #[error("reserved frame flags {0:#04x} are set")]
+    Flags(u8),
+    /// The payload length field disagrees with the frame's size.
+    #[error("frame declares a {declared}-byte payload but carries {actual} bytes")]
+    Length {
+        /// The header's payload length.
+        declared: u32,
+        /// The bytes after the header.
+        actual: usize,
+    },
+    /// The payload is longer than the receiver accepts.
+    #[error("payload of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// The payload's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The payload is of another type than expected.
+    #[error("fingerprint {found:#018x} where {expected:#018x} is expected")]
+    Fingerprint {
+        /// The local type's fingerprint.
+        expected: u64,
+        /// The frame's.
+        found: u64,
+    },
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+impl FrameHeader {
+    /// Writes the header into `out` (44 bytes).
+    pub fn write(&self, out: &mut [u8; FRAME_HEADER_LEN]) {
+        out[0..4].copy_from_slice(&FRAME_MAGIC);
+        out[4] = FRAME_VERSION;
+        out[5] = self.flags;
+        out[6..8].copy_from_slice(&[0, 0]);
+        out[8..16].copy_from_slice(&self.origin.to_le_bytes());
+        out[16..24].copy_from_slice(&self.fingerprint.to_le_bytes());
+        out[24..32].copy_from_slice(&self.sequence.to_le_bytes());
+        out[32..40].copy_from_slice(&self.timestamp_ns.to_le_bytes());
+        out[40..44].copy_from_slice(&self.payload_len.to_le_bytes());
+    }
+
+    /// The header followed by `payload`, in a new buffer (`payload_len` is
+    /// taken from `payload`).
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::TooLarge`] for a payload of 4 GiB or more.
+    pub fn encode(mut self, payload: &[u8]) -> Result<Vec<u8>, FrameError> {
+        self.payload_len = u32::try_from(payload.len()).map_err(|_| FrameError::TooLarge {
+            len: payload.len(),
+            max: u32::MAX as usize,
+        })?;
+        let mut out = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
+        let mut head = [0u8; FRAME_HEADER_LEN];
+        self.write(&mut head);
+        out.extend_from_slice(&head);
+        out.extend_from_slice(payload);
+        Ok(out)
+    }
+
+    /// Parses a whole frame: checks magic, version, flags, the reserved
+    /// bytes, that the payload is exactly `payload_len` bytes and at most
+    /// `max_payload`; returns the header and the payload. Never panics.
+    ///
+    /// # Errors
+    ///
+    /// The first rule the bytes break, as a [`FrameError`].
+    pub fn parse(frame: &[u8], max_payload: usize) -> Result<(FrameHeader, &[u8]), FrameError> {
+        if frame.len() < FRAME_HEADER_LEN {
+            return Err(FrameError::Truncated { len: frame.len() });
+        }
+        if frame[0..4] != FRAME_MAGIC {
+            return Err(FrameError::Magic);
+        }
+        if frame[4] != FRAME_VERSION {
+            return Err(FrameError::Version(frame[4]));
+        }
+        // Bytes 6..8 are reserved: zero in version 1, checked with the flags.
+        if frame[5] != 0 || frame[6] != 0 || frame[7] != 0 {
+            return Err(FrameError::Flags(frame[5] | frame[6] | frame[7]));
+        }
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&frame[40..44]);
+        let payload_len = u32::from_le_bytes(len);
+        let payload = &frame[FRAME_HEADER_LEN..];
+        if payload.len() > max_payload {
+            return Err(FrameError::TooLarge {
+                len: payload.len(),
+                max: max_payload,
+            });
+        }
+        if payload_len as usize != payload.len() {
+            return Err(FrameError::Length {
+                declared: payload_len,
+                actual: payload.len(),
+            });
+        }
+        let header = FrameHeader {
+            flags: frame[5],
+            origin: u64_at(frame, 8),
+            fingerprint: u64_at(frame, 16),
+            sequence: u64_at(frame, 24),
+            timestamp_ns: u64_at(frame, 32),
+            payload_len,
+        };
+        Ok((header, payload))
+    }
+
+    /// [`parse`](FrameHeader::parse), then checks the fingerprint against
+    /// `expected` (when `Some`).
+    ///
+    /// # Errors
+    ///
+    /// As `parse`, and [`FrameError::Fingerprint`].
+    pub fn parse_expecting(
+        frame: &[u8],
+        max_payload: usize,
+        expected: Option<u64>,
+    ) -> Result<(FrameHeader, &[u8]), FrameError> {
+        let (header, payload) = Self::parse(frame, max_payload)?;
+        match expected {
+            Some(fp) if fp != header.fingerprint => Err(FrameError::Fingerprint {
+                expected: fp,
+                found: header.fingerprint,
+            }),
+            _ => Ok((header, payload)),
+        }
+    }
+}
+
+/// Nanoseconds since the UNIX epoch now (0 if the clock is before 1970).
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn example() -> (FrameHeader, Vec<u8>) {
+        let header = FrameHeader {
+            flags: 0,
+            origin: 0x1122_3344_5566_7788,
+            fingerprint: 0x02b4_5cb4_3104_7436,
+            sequence: 5,
+            timestamp_ns: 1_700_000_000_000_000_000,
+            payload_len: 0,
+        };
+        (header, vec![0xde, 0xad, 0xbe, 0xef])
+    }
+
+    /// The hex dump of docs/wire-format.md, "Websocket frames", "Example".
+    fn doc_hex() -> Vec<u8> {
+        let doc = include_str!("../../../../docs/wire-format.md");
+        let section = doc
+            .split("## 3. Websocket frames")
+            .nth(1)
+            .and_then(|s| s.split("### Example").nth(1))
+            .and_then(|s| s.split("```text").nth(1))
+            .and_then(|s| s.split("```").next())
+            .expect("the example dump in docs/wire-format.md");
+        let mut out = Vec::new();
+        for line in section.lines().filter(|l| l.starts_with("0x")) {
+            // `0x00    53 48 ...    meaning`: the bytes sit in columns 8..50.
+            let cols: String = line.chars().skip(8).take(42).collect();
+            for byte in cols.split_whitespace() {
+                out.push(u8::from_str_radix(byte, 16).expect("hex byte"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_example_frame_is_the_one_the_docs_show() {
+        let (header, payload) = example();
+        let bytes = header.encode(&payload).unwrap();
+        assert_eq!(bytes, doc_hex());
+        let (parsed, body) = FrameHeader::parse(&bytes, 1024).unwrap();
+        assert_eq!(parsed.payload_len, 4);
+        assert_eq!((parsed.origin, parsed.sequence), (header.origin, 5));
+        assert_eq!(body, &payload[..]);
+    }
+
+    #[test]
+    fn each_rule_has_its_error() {
+        let (header, payload) = example();
+        let good = header.encode(&payload).unwrap();
+        let parse = |b: &[u8]| FrameHeader::parse(b, 1024).map(|(h, _)| h);
+        assert_eq!(parse(&good[..43]), Err(FrameError::Truncated { len: 43 }));
+        let mut b = good.clone();
+        b[0] = b'X';
+        assert_eq!(parse(&b), Err(FrameError::Magic));
+        let mut b = good.clone();
+        b[4] = 2;
+        assert_eq!(parse(&b), Err(FrameError::Version(2)));
+        let mut b = good.clone();
+        b[5] = 0x80;
+        assert_eq!(parse(&b), Err(FrameError::Flags(0x80)));
+        let mut b = good.clone();
+        b[6] = 1;
+        assert_eq!(parse(&b), Err(FrameError::Flags(1)));
+        assert_eq!(
+            parse(&good[..47]),
+            Err(FrameError::Length {
+                declared: 4,
+                actual: 3
+            })
+        );
+        assert_eq!(
+            FrameHeader::parse(&good, 3).map(|(h, _)| h),
+            Err(FrameError::TooLarge { len: 4, max: 3 })
+        );
+        assert_eq!(
+            FrameHeader::parse_expecting(&good, 1024, Some(7)).map(|(h, _)| h),
+            Err(FrameError::Fingerprint {
+                expected: 7,
+                found: header.fingerprint
+            })
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_frames_round_trip(
+            origin: u64, fingerprint: u64, sequence: u64, timestamp_ns: u64,
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let header = FrameHeader { flags: 0, origin, fingerprint, sequence, timestamp_ns, payload_len: 0 };
+            let bytes = header.encode(&payload).unwrap();
+            let (parsed, body) = FrameHeader::parse_expecting(&bytes, 300, Some(fingerprint)).unwrap();
+            prop_assert_eq!(parsed, FrameHeader { payload_len: payload.len() as u32, ..header });
+            prop_assert_eq!(body, &payload[..]);
+            prop_assert_eq!(parsed.encode(body).unwrap(), bytes);
+        }
+
+        #[test]
+        fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            crate::net::fuzzing::check_frame_input(&data);
+        }
+
+        #[test]
+        fn bytes_behind_a_valid_header_never_panic(
+            data in proptest::collection::vec(any::<u8>(), 0..200),
+            len in any::<u32>(),
+        ) {
+            let mut frame = example().0.encode(&[]).unwrap();
+            frame[40..44].copy_from_slice(&len.to_le_bytes());
+            frame.extend_from_slice(&data);
+            crate::net::fuzzing::check_frame_input(&frame);
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The websocket transport: a [`NetPublisher`] serves one topic to any
+//! number of subscribers (one-to-many); a [`NetSubscriber`] connects to
+//! every publisher of its topics (many-to-one), found by discovery or
+//! given as explicit endpoints.
+//!
+//! Every message is one binary websocket message: a 44-byte
+//! [`FrameHeader`] (origin, fingerprint, sequence, timestamp, length) and
+//! the message's wire encoding; `docs/wire-format.md` §3 gives the bytes.
+
+use std::{io, net::SocketAddr, sync::OnceLock, time::Duration};
+
+use thiserror::Error;
+use tokio_tungstenite::tungstenite::{protocol::WebSocketConfig, Bytes};
+
+use crate::{wire::WireError, ShmMessage};
+
+mod frame;
+mod publisher;
+mod runtime;
+mod subscriber;
+
+pub use self::{
+    frame::{now_ns, FrameError, FrameHeader, FRAME_HEADER_LEN, FRAME_MAGIC, FRAME_VERSION},
+    publisher::{
+        NetPublisher, NetPublisherBuilder, PublisherStats, SendOutcome, SlowPolicy,
+        TypedNetPublisher,
+    },
+    runtime::NetRuntime,
+    subscriber::{
+        CloseReason, Delivery, Endpoint, NetStream, NetSubscriber, NetSubscriberBuilder,
+        SubscriberStats,
+    },
+};
+use super::NetError;
+
+/// Largest payload accepted unless configured: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+/// This process's origin id: random, drawn once, the same for every
+/// publisher of the process (the frame's `origin` field).
+pub fn origin_id() -> u64 {
+    static ORIGIN: OnceLock<u64> = OnceLock::new();
+    *ORIGIN.get_or_init(super::random_sender_id)
+}
+
+/// Why a publisher or subscriber could not start.
+#[derive(Debug, Error)]
+pub enum NetStartError {
+    /// The server socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The system error.
+        #[source]
+        source: io::Error,
+    },
+    /// The library's own runtime could not be started.
+    #[error("cannot start the network runtime: {0}")]
+    Runtime(#[source] io::Error),
+    /// Announcing or discovery failed.
+    #[error(transparent)]
+    Discovery(#[from] NetError),
+    /// An endpoint is not a `ws://host:port/path` URL.
+    #[error("not a ws:// endpoint: {0:?}")]
+    Endpoint(String),
+    /// No topic and no endpoint: nothing to connect to.
+    #[error("a subscriber needs a topic or an endpoint")]
+    NothingToConnect,
+}
+
+/// Why a message was not sent.
+#[derive(Debug, Error)]
+pub enum NetSendError {
+    /// The value has no wire form (an atomic field).
+    #[error("cannot encode the message: {0}")]
+    Encode(#[from] WireError),
+    /// The payload is longer than the publisher's maximum message size.
+    #[error("payload of {len} bytes exceeds the maximum message size {max}")]
+    TooLarge {
+        /// The payload's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The publisher has stopped.
+    #[error("the publisher has stopped")]
+    Stopped,
+}
+
+/// What a subscriber decodes each payload into: any [`ShmMessage`] type
+/// (decoded and validated by the wire codec), or [`RawMessage`] (the
+/// bytes, undecoded).
+pub trait NetMessage: Sized + Send + 'static {
+    /// Decodes one frame's payload.
+    ///
+    /// # Errors
+    ///
+    /// The wire codec's, for a payload that is not a valid `Self`.
+    fn decode_payload(payload: &Bytes) -> Result<Self, WireError>;
+}
+
+impl<T: ShmMessage + Send + 'static> NetMessage for T {
+    fn decode_payload(payload: &Bytes) -> Result<T, WireError> {
+        T::decode(payload)
+    }
+}
+
+/// An undecoded payload (shares the received buffer; no copy).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawMessage(Bytes);
+
+impl RawMessage {
+    /// The payload bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for RawMessage {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl NetMessage for RawMessage {
+    fn decode_payload(payload: &Bytes) -> Result<RawMessage, WireError> {
+        Ok(RawMessage(payload.clone()))
+    }
+}
+
+/// The websocket library's limits for a peer that accepts payloads of up
+/// to `max_payload` bytes: larger messages and frames are refused before
+/// they are buffered.
+fn ws_config(max_payload: usize) -> WebSocketConfig {
+    let max = max_payload.saturating_add(FRAME_HEADER_LEN);
+    WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}
+
+/// Defaults shared by both ends.
+const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(2);
+const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// Resolves once `stop` holds `true` (or its sender is gone).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}

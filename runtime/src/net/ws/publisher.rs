@@ -1,0 +1,900 @@
+//! The sending side: a websocket server for one topic, a bounded queue
+//! per connection with a policy for slow receivers, batched writes.
+
+use std::{
+    collections::VecDeque,
+    fmt,
+    marker::PhantomData,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc, Condvar, Mutex, MutexGuard, PoisonError,
+    },
+    time::{Duration, Instant},
+};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{watch, Notify},
+};
+use tokio_tungstenite::tungstenite::{
+    handshake::server::{ErrorResponse, Request, Response},
+    http::StatusCode,
+    Bytes, Message,
+};
+
+use super::{
+    frame::{now_ns, FrameHeader, FRAME_HEADER_LEN},
+    origin_id, ws_config, NetRuntime, NetSendError, NetStartError, DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
+};
+use crate::{
+    net::{AnnouncedTopic, Announcer, DiscoveryConfig, Role},
+    wire, ShmMessage,
+};
+
+/// What a publisher does when a connection's queue is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlowPolicy {
+    /// The sender waits up to this long for room; then the message is
+    /// dropped for that connection (counted as `dropped_timeout`).
+    Wait(Duration),
+    /// The oldest queued message is dropped (`dropped_oldest`).
+    DropOldest,
+    /// The connection is closed (`disconnected_slow`).
+    Disconnect,
+}
+
+/// What happened to one message sent with [`NetPublisher::send_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendOutcome {
+    /// Connections it was queued for.
+    pub connections: usize,
+    /// Connections it was written (and flushed) to.
+    pub written: usize,
+}
+
+/// Counters of a publisher.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PublisherStats {
+    /// Messages sent (calls to `send` that succeeded).
+    pub sent: u64,
+    /// Frames written to connections.
+    pub written: u64,
+    /// Write batches (one flush each).
+    pub batches: u64,
+    /// Connections open now.
+    pub connections: usize,
+    /// Connections accepted since the start.
+    pub accepted: u64,
+    /// Upgrade requests refused (wrong path, bad handshake).
+    pub refused: u64,
+    /// Messages dropped for a connection after waiting ([`SlowPolicy::Wait`]).
+    pub dropped_timeout: u64,
+    /// Queued messages dropped to make room ([`SlowPolicy::DropOldest`]).
+    pub dropped_oldest: u64,
+    /// Connections closed because their queue was full ([`SlowPolicy::Disconnect`]).
+    pub disconnected_slow: u64,
+    /// Connections closed because no pong came in time.
+    pub ping_timeouts: u64,
+    /// Connections ended by a write or read error.
+    pub io_errors: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    written: AtomicU64,
+    batches: AtomicU64,
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    dropped_timeout: AtomicU64,
+    dropped_oldest: AtomicU64,
+    disconnected_slow: AtomicU64,
+    ping_timeouts: AtomicU64,
+    io_errors: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Calls the user's callback once every copy of a message is written or
+/// dropped (when the last reference goes).
+type DoneCallback = Box<dyn FnOnce(SendOutcome) + Send>;
+
+struct Completion {
+    connections: usize,
+    written: AtomicUsize,
+    callback: Mutex<Option<DoneCallback>>,
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        let callback = self
+            .callback
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(callback) = callback {
+            callback(SendOutcome {
+                connections: self.connections,
+                written: *self.written.get_mut(),
+            });
+        }
+    }
+}
+
+struct Item {
+    frame: Bytes,
+    done: Option<Arc<Completion>>,
+}
+
+struct Queue {
+    items: VecDeque<Item>,
+    /// Taken by the writer but not yet flushed.
+    in_flight: usize,
+    closed: bool,
+}
+
+/// One connection as the sending side sees it.
+struct Client {
+    queue: Mutex<Queue>,
+    /// Senders wait here for room; `drain` waits here for an empty queue.
+    space: Condvar,
+    /// The writer task waits here for frames.
+    ready: Notify,
+}
+
+impl Client {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn close(&self) {
+        let dropped = {
+            let mut q = self.lock();
+            q.closed = true;
+            std::mem::take(&mut q.items)
+        };
+        // Completions run outside the lock.
+        drop(dropped);
+        self.space.notify_all();
+        self.ready.notify_one();
+    }
+}
+
+struct Shared {
+    topic: String,
+    fingerprint: u64,
+    origin: u64,
+    capacity: usize,
+    policy: SlowPolicy,
+    max_message_size: usize,
+    batch: usize,
+    ping_interval: Duration,
+    pong_timeout: Duration,
+    clients: Mutex<Arc<Vec<Arc<Client>>>>,
+    /// Serialises sends, so each connection gets messages in sequence order.
+    send_lock: Mutex<u64>,
+    counters: Counters,
+    stop: watch::Sender<bool>,
+}
+
+impl Shared {
+    fn clients(&self) -> Arc<Vec<Arc<Client>>> {
+        Arc::clone(&self.clients.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn add(&self, client: &Arc<Client>) {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = Vec::clone(&clients);
+        next.push(Arc::clone(client));
+        *clients = Arc::new(next);
+    }
+
+    fn remove(&self, client: &Arc<Client>) {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = Vec::clone(&clients);
+        next.retain(|c| !Arc::ptr_eq(c, client));
+        *clients = Arc::new(next);
+    }
+
+    /// Queues `frame` for `client` under the slow-receiver policy.
+    fn push(&self, client: &Client, item: Item) -> bool {
+        let mut q = client.lock();
+        if q.closed {
+            return false;
+        }
+        if q.items.len() >= self.capacity {
+            match self.policy {
+                SlowPolicy::DropOldest => {
+                    let old = q.items.pop_front();
+                    bump(&self.counters.dropped_oldest);
+                    drop(q);
+                    drop(old);
+                    q = client.lock();
+                }
+                SlowPolicy::Disconnect => {
+                    drop(q);
+                    bump(&self.counters.disconnected_slow);
+                    tracing::debug!(topic = %self.topic, "closing a slow connection");
+                    client.close();
+                    return false;
+                }
+                SlowPolicy::Wait(timeout) => {
+                    let deadline = Instant::now() + timeout;
+                    while q.items.len() >= self.capacity && !q.closed {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            bump(&self.counters.dropped_timeout);
+                            return false;
+                        }
+                        q = client
+                            .space
+                            .wait_timeout(q, left)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
+                    }
+                    if q.closed {
+                        return false;
+                    }
+                }
+            }
+        }
+        let was_empty = q.items.is_empty();
+        q.items.push_back(item);
+        drop(q);
+        if was_empty {
+            client.ready.notify_one();
+        }
+        true
+    }
+}
+
+/// Configures a [`NetPublisher`].
+#[must_use]
+pub struct NetPublisherBuilder {
+    topic: String,
+    bind: SocketAddr,
+    path: Option<String>,
+    capacity: usize,
+    policy: SlowPolicy,
+    max_message_size: usize,
+    batch: usize,
+    ping_interval: Duration,
+    pong_timeout: Duration,
+    announce: Option<DiscoveryConfig>,
+    runtime: Option<NetRuntime>,
+}
+
+impl NetPublisherBuilder {
+    /// The address and port to listen on (default `0.0.0.0:0`: every
+    /// interface, any free port; [`NetPublisher::local_addr`] tells which).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// The websocket path (default `/<topic>`). Upgrade requests for any
+    /// other path are refused with 404.
+    pub fn path(mut self, path: &str) -> Self {
+        self.path = Some(path.to_owned());
+        self
+    }
+
+    /// Frames each connection may have queued (default 1,024).
+    pub fn queue_capacity(mut self, frames: usize) -> Self {
+        self.capacity = frames.max(1);
+        self
+    }
+
+    /// What to do with a connection whose queue is full (default
+    /// `Wait(1 s)`).
+    pub fn slow_policy(mut self, policy: SlowPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Largest payload `send` accepts (default 16 MiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Most frames written between two flushes (default 256).
+    pub fn batch(mut self, frames: usize) -> Self {
+        self.batch = frames.max(1);
+        self
+    }
+
+    /// Ping every `interval`; close a connection that has not answered a
+    /// ping within `timeout` (defaults 2 s and 6 s).
+    pub fn keepalive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.ping_interval = interval.max(Duration::from_millis(1));
+        self.pong_timeout = timeout;
+        self
+    }
+
+    /// Announces the topic through discovery with this configuration,
+    /// with the real port and the path.
+    pub fn announce(mut self, config: DiscoveryConfig) -> Self {
+        self.announce = Some(config);
+        self
+    }
+
+    /// The runtime to run on (default: the current one if called inside a
+    /// tokio runtime, else one of its own with 2 worker threads).
+    pub fn runtime(mut self, runtime: NetRuntime) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Starts an untyped publisher whose frames carry `fingerprint`
+    /// (announced with `type_name`).
+    ///
+    /// # Errors
+    ///
+    /// [`NetStartError::Bind`] when the address cannot be bound,
+    /// [`NetStartError::Runtime`]/[`NetStartError::Discovery`].
+    pub fn start_raw(
+        self,
+        type_name: &str,
+        fingerprint: u64,
+    ) -> Result<NetPublisher, NetStartError> {
+        let runtime = match self.runtime {
+            Some(rt) => rt,
+            None => NetRuntime::current_or_start()?,
+        };
+        let bind = self.bind;
+        let std_listener = std::net::TcpListener::bind(bind)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|source| NetStartError::Bind { addr: bind, source })?;
+        let local_addr = std_listener
+            .local_addr()
+            .map_err(|source| NetStartError::Bind { addr: bind, source })?;
+        let listener = {
+            let _guard = runtime.handle().enter();
+            TcpListener::from_std(std_listener)
+                .map_err(|source| NetStartError::Bind { addr: bind, source })?
+        };
+        let path = self.path.unwrap_or_else(|| format!("/{}", self.topic));
+        let announcer = match self.announce {
+            Some(config) => {
+                let topic = AnnouncedTopic {
+                    name: self.topic.clone(),
+                    type_name: type_name.to_owned(),
+                    fingerprint,
+                    role: Role::Publisher,
+                    ws_port: local_addr.port(),
+                    ws_path: path.clone(),
+                };
+                Some(Announcer::start(config, vec![topic])?)
+            }
+            None => None,
+        };
+        let shared = Arc::new(Shared {
+            topic: self.topic,
+            fingerprint,
+            origin: origin_id(),
+            capacity: self.capacity,
+            policy: self.policy,
+            max_message_size: self.max_message_size,
+            batch: self.batch,
+            ping_interval: self.ping_interval,
+            pong_timeout: self.pong_timeout,
+            clients: Mutex::new(Arc::new(Vec::new())),
+            send_lock: Mutex::new(0),
+            counters: Counters::default(),
+            stop: watch::channel(false).0,
+        });
+        runtime
+            .handle()
+            .spawn(accept_loop(Arc::clone(&shared), listener, path.clone()));
+        tracing::debug!(topic = %shared.topic, %local_addr, %path, "websocket publisher started");
+        Ok(NetPublisher {
+            shared,
+            local_addr,
+            path,
+            announcer,
+            runtime,
+        })
+    }
+
+    /// Starts a publisher of `T` messages.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_raw`](NetPublisherBuilder::start_raw).
+    pub fn start<T: ShmMessage>(self) -> Result<TypedNetPublisher<T>, NetStartError> {
+        Ok(TypedNetPublisher {
+            inner: self.start_raw(T::TYPE_NAME, T::FINGERPRINT)?,
+            _type: PhantomData,
+        })
+    }
+}
+
+/// Serves one topic over websockets to every subscriber that connects.
+///
+/// ```no_run
+/// use shmidl::net::{DiscoveryConfig, NetPublisher, SlowPolicy};
+/// # #[derive(shmidl::ShmMessage, Clone, Copy)]
+/// # #[repr(C)]
+/// # #[shm(name = "demo.Tick")]
+/// # struct Tick { n: u64 }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let publisher = NetPublisher::builder("demo/tick")
+///     .slow_policy(SlowPolicy::DropOldest)
+///     .announce(DiscoveryConfig::default())
+///     .start::<Tick>()?;
+/// publisher.send(&Tick { n: 1 })?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct NetPublisher {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    path: String,
+    announcer: Option<Announcer>,
+    runtime: NetRuntime,
+}
+
+impl NetPublisher {
+    /// A builder for topic `topic`.
+    pub fn builder(topic: &str) -> NetPublisherBuilder {
+        NetPublisherBuilder {
+            topic: topic.to_owned(),
+            bind: SocketAddr::from(([0, 0, 0, 0], 0)),
+            path: None,
+            capacity: 1024,
+            policy: SlowPolicy::Wait(Duration::from_secs(1)),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            batch: 256,
+            ping_interval: DEFAULT_PING_INTERVAL,
+            pong_timeout: DEFAULT_PONG_TIMEOUT,
+            announce: None,
+            runtime: None,
+        }
+    }
+
+    /// The address the server listens on (with the real port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The websocket path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// `ws://<local address>/<path>` (with `127.0.0.1` for a wildcard
+    /// address).
+    pub fn url(&self) -> String {
+        let mut addr = self.local_addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("ws://{addr}{}", self.path)
+    }
+
+    /// The topic's name.
+    pub fn topic(&self) -> &str {
+        &self.shared.topic
+    }
+
+    /// The fingerprint frames carry.
+    pub fn fingerprint(&self) -> u64 {
+        self.shared.fingerprint
+    }
+
+    /// The runtime it runs on.
+    pub fn runtime(&self) -> &NetRuntime {
+        &self.runtime
+    }
+
+    /// The announcer, if the topic is announced.
+    pub fn announcer(&self) -> Option<&Announcer> {
+        self.announcer.as_ref()
+    }
+
+    /// Connections open now.
+    pub fn connections(&self) -> usize {
+        self.shared.clients().len()
+    }
+
+    /// Sends `payload` (already wire-encoded) to every connection; returns
+    /// how many it was queued for. Under [`SlowPolicy::Wait`] this blocks
+    /// up to the timeout per full queue, so call it from a thread that may
+    /// block (not from an async task).
+    ///
+    /// # Errors
+    ///
+    /// [`NetSendError::TooLarge`], [`NetSendError::Stopped`].
+    pub fn send(&self, payload: &[u8]) -> Result<usize, NetSendError> {
+        self.send_frame(payload.len(), |out| out.extend_from_slice(payload), None)
+    }
+
+    /// Like [`send`](NetPublisher::send); `on_done` is called once the
+    /// message has been written to every connection it was queued for (or
+    /// dropped there), on a runtime thread or, when it was queued for
+    /// none, at once.
+    ///
+    /// # Errors
+    ///
+    /// As `send` (`on_done` is then not called).
+    pub fn send_with(
+        &self,
+        payload: &[u8],
+        on_done: impl FnOnce(SendOutcome) + Send + 'static,
+    ) -> Result<usize, NetSendError> {
+        self.send_frame(
+            payload.len(),
+            |out| out.extend_from_slice(payload),
+            Some(Box::new(on_done)),
+        )
+    }
+
+    fn send_frame(
+        &self,
+        len: usize,
+        write_payload: impl FnOnce(&mut Vec<u8>),
+        on_done: Option<DoneCallback>,
+    ) -> Result<usize, NetSendError> {
+        let shared = &self.shared;
+        if *shared.stop.borrow() {
+            return Err(NetSendError::Stopped);
+        }
+        let max = shared.max_message_size.min(u32::MAX as usize);
+        if len > max {
+            return Err(NetSendError::TooLarge { len, max });
+        }
+        let mut sequence = shared
+            .send_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let header = FrameHeader {
+            flags: 0,
+            origin: shared.origin,
+            fingerprint: shared.fingerprint,
+            sequence: *sequence,
+            timestamp_ns: now_ns(),
+            // Checked against the limit above.
+            payload_len: len as u32,
+        };
+        let mut buf = Vec::with_capacity(FRAME_HEADER_LEN + len);
+        let mut head = [0u8; FRAME_HEADER_LEN];
+        header.write(&mut head);
+        buf.extend_from_slice(&head);
+        write_payload(&mut buf);
+        debug_assert_eq!(buf.len(), FRAME_HEADER_LEN + len);
+        let frame = Bytes::from(buf);
+        *sequence += 1;
+        let clients = shared.clients();
+        let done = on_done.map(|callback| {
+            Arc::new(Completion {
+                connections: clients.len(),
+                written: AtomicUsize::new(0),
+                callback: Mutex::new(Some(callback)),
+            })
+        });
+        let mut queued = 0;
+        for client in clients.iter() {
+            let item = Item {
+                frame: frame.clone(),
+                done: done.clone(),
+            };
+            if shared.push(client, item) {
+                queued += 1;
+            }
+        }
+        drop(sequence);
+        bump(&shared.counters.sent);
+        Ok(queued)
+    }
+
+    /// Waits until every queued frame has been written and flushed, or
+    /// `timeout` passed; returns whether all were. Call it before dropping
+    /// a publisher whose last messages must arrive.
+    pub fn drain(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        for client in self.shared.clients().iter() {
+            let mut q = client.lock();
+            while !q.closed && (!q.items.is_empty() || q.in_flight > 0) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                q = client
+                    .space
+                    .wait_timeout(q, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        }
+        true
+    }
+
+    /// Waits until at least `n` connections are open, or `timeout` passed;
+    /// returns whether they are.
+    pub fn wait_for_connections(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.connections() >= n {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> PublisherStats {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        PublisherStats {
+            sent: get(&c.sent),
+            written: get(&c.written),
+            batches: get(&c.batches),
+            connections: self.connections(),
+            accepted: get(&c.accepted),
+            refused: get(&c.refused),
+            dropped_timeout: get(&c.dropped_timeout),
+            dropped_oldest: get(&c.dropped_oldest),
+            disconnected_slow: get(&c.disconnected_slow),
+            ping_timeouts: get(&c.ping_timeouts),
+            io_errors: get(&c.io_errors),
+        }
+    }
+
+    /// Stops: says goodbye on discovery, closes every connection (queued
+    /// frames are dropped: [`drain`](NetPublisher::drain) first to keep
+    /// them). Dropping does the same.
+    pub fn shutdown(self) {}
+}
+
+impl Drop for NetPublisher {
+    fn drop(&mut self) {
+        if let Some(announcer) = self.announcer.take() {
+            announcer.shutdown();
+        }
+        self.shared.stop.send_replace(true);
+        for client in self.shared.clients().iter() {
+            client.close();
+        }
+    }
+}
+
+impl fmt::Debug for NetPublisher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetPublisher")
+            .field("topic", &self.shared.topic)
+            .field("url", &self.url())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`NetPublisher`] of `T` messages: [`send`](TypedNetPublisher::send)
+/// encodes with the wire codec straight into the frame.
+pub struct TypedNetPublisher<T> {
+    inner: NetPublisher,
+    _type: PhantomData<fn(&T)>,
+}
+
+impl<T: ShmMessage> TypedNetPublisher<T> {
+    /// Encodes `msg` and sends it to every connection; see
+    /// [`NetPublisher::send`].
+    ///
+    /// # Errors
+    ///
+    /// As `NetPublisher::send`, and [`NetSendError::Encode`] for a type
+    /// with no wire form.
+    pub fn send(&self, msg: &T) -> Result<usize, NetSendError> {
+        self.send_inner(msg, None)
+    }
+
+    /// Encodes and sends `msg`; `on_done` as in [`NetPublisher::send_with`].
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](TypedNetPublisher::send).
+    pub fn send_with(
+        &self,
+        msg: &T,
+        on_done: impl FnOnce(SendOutcome) + Send + 'static,
+    ) -> Result<usize, NetSendError> {
+        self.send_inner(msg, Some(Box::new(on_done)))
+    }
+
+    fn send_inner(&self, msg: &T, on_done: Option<DoneCallback>) -> Result<usize, NetSendError> {
+        // Fails only for a type with an atomic field; check before framing.
+        let mut encoded = Ok(());
+        let sent = self.inner.send_frame(
+            T::wire_size(),
+            |out| encoded = wire::encode_extend(msg, out),
+            on_done,
+        );
+        match encoded {
+            Ok(()) => sent,
+            Err(e) => Err(NetSendError::Encode(e)),
+        }
+    }
+
+    /// The untyped publisher (untyped `send`, stats, address, drain).
+    pub fn raw(&self) -> &NetPublisher {
+        &self.inner
+    }
+}
+
+impl<T> std::ops::Deref for TypedNetPublisher<T> {
+    type Target = NetPublisher;
+    fn deref(&self) -> &NetPublisher {
+        &self.inner
+    }
+}
+
+impl<T> fmt::Debug for TypedNetPublisher<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, path: String) {
+    let mut stop = shared.stop.subscribe();
+    let path: Arc<str> = path.into();
+    loop {
+        tokio::select! {
+            () = super::stopped(&mut stop) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    tokio::spawn(serve(Arc::clone(&shared), tcp, peer, Arc::clone(&path)));
+                }
+                Err(e) => {
+                    tracing::debug!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+        }
+    }
+}
+
+/// How long a client may take to finish the websocket handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, path: Arc<str>) {
+    let _ = tcp.set_nodelay(true);
+    // The handshake callback's signature is tungstenite's.
+    #[allow(clippy::result_large_err)]
+    let check_path = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        if req.uri().path() == &*path {
+            Ok(resp)
+        } else {
+            let mut refusal = ErrorResponse::new(Some(format!("no topic at {}", req.uri().path())));
+            *refusal.status_mut() = StatusCode::NOT_FOUND;
+            Err(refusal)
+        }
+    };
+    // Subscribers send only control frames: a small limit for what they send.
+    let handshake =
+        tokio_tungstenite::accept_hdr_async_with_config(tcp, check_path, Some(ws_config(4096)));
+    let ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            bump(&shared.counters.refused);
+            tracing::debug!(%peer, "websocket handshake refused: {e}");
+            return;
+        }
+        Err(_) => {
+            bump(&shared.counters.refused);
+            tracing::debug!(%peer, "websocket handshake timed out");
+            return;
+        }
+    };
+    bump(&shared.counters.accepted);
+    let client = Arc::new(Client {
+        queue: Mutex::new(Queue {
+            items: VecDeque::new(),
+            in_flight: 0,
+            closed: false,
+        }),
+        space: Condvar::new(),
+        ready: Notify::new(),
+    });
+    shared.add(&client);
+    tracing::debug!(topic = %shared.topic, %peer, "subscriber connected");
+    let ended = run_connection(&shared, &client, ws).await;
+    if let Err(what) = ended {
+        tracing::debug!(topic = %shared.topic, %peer, "connection ended: {what}");
+    }
+    shared.remove(&client);
+    client.close();
+}
+
+async fn run_connection(
+    shared: &Shared,
+    client: &Client,
+    ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+) -> Result<(), String> {
+    let (mut sink, mut stream) = ws.split();
+    let mut stop = shared.stop.subscribe();
+    let mut ping = tokio::time::interval(shared.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut awaiting_pong: Option<Instant> = None;
+    let mut batch: Vec<Item> = Vec::with_capacity(shared.batch);
+    loop {
+        let ready = async {
+            if !client.lock().items.is_empty() {
+                return;
+            }
+            client.ready.notified().await;
+        };
+        tokio::select! {
+            biased;
+            () = super::stopped(&mut stop) => {
+                let _ = sink.send(Message::Close(None)).await;
+                return Ok(());
+            }
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Pong(_))) => awaiting_pong = None,
+                Some(Ok(Message::Close(_))) | None => return Ok(()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    bump(&shared.counters.io_errors);
+                    return Err(e.to_string());
+                }
+            },
+            _ = ping.tick() => {
+                if awaiting_pong.is_some_and(|t| t.elapsed() > shared.pong_timeout) {
+                    bump(&shared.counters.ping_timeouts);
+                    let _ = sink.send(Message::Close(None)).await;
+                    return Err("no pong in time".into());
+                }
+                if awaiting_pong.is_none() {
+                    awaiting_pong = Some(Instant::now());
+                }
+                if let Err(e) = sink.send(Message::Ping(Bytes::new())).await {
+                    bump(&shared.counters.io_errors);
+                    return Err(e.to_string());
+                }
+            }
+            () = ready => {
+                let closed = {
+                    let mut q = client.lock();
+                    let n = q.items.len().min(shared.batch);
+                    batch.extend(q.items.drain(..n));
+                    q.in_flight = batch.len();
+                    q.closed
+                };
+                if closed {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return Err("closed by the publisher".into());
+                }
+                // Room again: wake senders waiting under `SlowPolicy::Wait`.
+                client.space.notify_all();
+                let n = batch.len() as u64;
+                for item in &batch {
+                    if let Err(e) = sink.feed(Message::Binary(item.frame.clone())).await {
+                        bump(&shared.counters.io_errors);
+                        return Err(e.to_string());
+                    }
+                }
+                if let Err(e) = sink.flush().await {
+                    bump(&shared.counters.io_errors);
+                    return Err(e.to_string());
+                }
+                for item in batch.drain(..) {
+                    if let Some(done) = &item.done {
+                        done.written.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                client.lock().in_flight = 0;
+                client.space.notify_all();
+                shared.counters.written.fetch_add(n, Ordering::Relaxed);
+                bump(&shared.counters.batches);
+            }
+        }
+    }
+}

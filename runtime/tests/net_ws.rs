@@ -1,0 +1,351 @@
+//! The websocket transport in one process, over loopback: typed delivery
+//! through explicit endpoints and through discovery, both runtime modes,
+//! the slow-receiver policies and the rejection of bad frames. Every test
+//! uses port 0 and its own discovery port, so they run in parallel.
+#![cfg(feature = "net")]
+
+use std::{
+    net::UdpSocket,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use shmidl::{
+    net::{
+        ws::CloseReason, DiscoveryConfig, NetPublisher, NetRuntime, NetSubscriber, SlowPolicy,
+        Transport,
+    },
+    ShmMessage, ShmSafe,
+};
+
+#[derive(ShmMessage, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+#[shm(name = "test.net.Sample")]
+struct Sample {
+    seq: u64,
+    check: u64,
+}
+
+impl Sample {
+    fn new(seq: u64) -> Sample {
+        Sample {
+            seq,
+            check: seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xabcd,
+        }
+    }
+    fn intact(&self) -> bool {
+        *self == Sample::new(self.seq)
+    }
+}
+
+#[derive(ShmMessage, Clone, Copy, Debug)]
+#[repr(C)]
+#[shm(name = "test.net.Other")]
+struct Other {
+    x: u32,
+}
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn discovery() -> DiscoveryConfig {
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = DiscoveryConfig::on_port(port)
+        .loopback()
+        .with_transport(Transport::Broadcast)
+        .with_interval(Duration::from_millis(100));
+    // Publisher and subscriber share this process.
+    c.ignore_own = false;
+    c
+}
+
+fn localhost() -> std::net::SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// Counts intact messages per sequence, in order.
+#[derive(Default)]
+struct Tally {
+    received: AtomicU64,
+    broken: AtomicU64,
+}
+
+#[test]
+fn typed_messages_arrive_in_order_on_an_own_runtime() {
+    let rt = NetRuntime::start(2).unwrap();
+    let publisher = NetPublisher::builder("t/own")
+        .bind(localhost())
+        .runtime(rt.clone())
+        .start::<Sample>()
+        .unwrap();
+    let tally = Arc::new(Tally::default());
+    let next = Arc::new(AtomicU64::new(0));
+    let (t, n) = (Arc::clone(&tally), Arc::clone(&next));
+    let subscriber = NetSubscriber::typed::<Sample>()
+        .endpoint(&publisher.url())
+        .runtime(rt.clone())
+        .on_message(move |d| {
+            let ok = d.message.intact() && d.message.seq == n.fetch_add(1, Ordering::Relaxed);
+            if !ok {
+                t.broken.fetch_add(1, Ordering::Relaxed);
+            }
+            t.received.fetch_add(1, Ordering::Relaxed);
+        })
+        .start()
+        .unwrap();
+    assert!(publisher.wait_for_connections(1, DEADLINE));
+    for i in 0..20_000 {
+        publisher.send(&Sample::new(i)).unwrap();
+    }
+    assert!(publisher.drain(DEADLINE));
+    wait_until("20,000 messages", || {
+        tally.received.load(Ordering::Relaxed) == 20_000
+    });
+    assert_eq!(tally.broken.load(Ordering::Relaxed), 0);
+    let stats = subscriber.stats();
+    assert_eq!(
+        (stats.missed, stats.bad_frames, stats.undecodable),
+        (0, 0, 0)
+    );
+    assert!(publisher.stats().batches < 20_000, "writes are batched");
+    drop(subscriber);
+    drop(publisher);
+    rt.shutdown(Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_runtime_carries_a_stream() {
+    let rt = NetRuntime::from_handle(tokio::runtime::Handle::current());
+    assert!(!rt.is_owned());
+    let publisher = NetPublisher::builder("t/handle")
+        .bind(localhost())
+        .runtime(rt.clone())
+        .start::<Sample>()
+        .unwrap();
+    let subscriber = NetSubscriber::typed::<Sample>()
+        .endpoint(&publisher.url())
+        .with_stream(64)
+        .start()
+        .unwrap();
+    let mut stream = subscriber.stream().unwrap();
+    let url = publisher.url();
+    let sender = tokio::task::spawn_blocking(move || {
+        assert!(publisher.wait_for_connections(1, DEADLINE));
+        for i in 0..1000 {
+            publisher.send(&Sample::new(i)).unwrap();
+        }
+        assert!(publisher.drain(DEADLINE));
+        publisher
+    });
+    for i in 0..1000 {
+        let (endpoint, msg) = tokio::time::timeout(DEADLINE, stream.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(endpoint.url, url);
+        assert_eq!(msg, Sample::new(i));
+    }
+    drop(sender.await.unwrap());
+}
+
+#[test]
+fn discovery_connects_and_a_restarted_publisher_is_reconnected() {
+    let config = discovery();
+    let rt = NetRuntime::start(2).unwrap();
+    let tally = Arc::new(Tally::default());
+    let opened = Arc::new(AtomicU64::new(0));
+    let announced = Arc::new(AtomicU64::new(0));
+    let (t, o, a) = (
+        Arc::clone(&tally),
+        Arc::clone(&opened),
+        Arc::clone(&announced),
+    );
+    let subscriber = NetSubscriber::typed::<Sample>()
+        .topic("t/disc")
+        .discovery(config.clone())
+        .runtime(rt.clone())
+        .on_message(move |d| {
+            if !d.message.intact() {
+                t.broken.fetch_add(1, Ordering::Relaxed);
+            }
+            t.received.fetch_add(1, Ordering::Relaxed);
+        })
+        .on_connect(move |_| {
+            o.fetch_add(1, Ordering::Relaxed);
+        })
+        .on_announcement(move |_| {
+            a.fetch_add(1, Ordering::Relaxed);
+        })
+        .start()
+        .unwrap();
+    for round in 0..2u64 {
+        let publisher = NetPublisher::builder("t/disc")
+            .bind(localhost())
+            .announce(config.clone())
+            .runtime(rt.clone())
+            .start::<Sample>()
+            .unwrap();
+        assert!(publisher.wait_for_connections(1, DEADLINE), "round {round}");
+        for i in 0..1000 {
+            publisher.send(&Sample::new(i)).unwrap();
+        }
+        assert!(publisher.drain(DEADLINE));
+        wait_until("the messages", || {
+            tally.received.load(Ordering::Relaxed) == 1000 * (round + 1)
+        });
+    }
+    assert_eq!(opened.load(Ordering::Relaxed), 2);
+    assert!(announced.load(Ordering::Relaxed) >= 2);
+    assert_eq!(tally.broken.load(Ordering::Relaxed), 0);
+    drop(subscriber);
+}
+
+#[test]
+fn a_slow_receiver_gets_its_policy_and_a_fast_one_everything() {
+    const N: u64 = 3000;
+    let payload = vec![7u8; 16 * 1024];
+    for policy in [SlowPolicy::DropOldest, SlowPolicy::Disconnect] {
+        let publisher = NetPublisher::builder("t/slow")
+            .bind(localhost())
+            .queue_capacity(256)
+            .slow_policy(policy)
+            .start_raw("test.Blob", 1)
+            .unwrap();
+        let fast = Arc::new(AtomicU64::new(0));
+        let f = Arc::clone(&fast);
+        let fast_sub = NetSubscriber::raw(Some(1))
+            .endpoint(&publisher.url())
+            .on_message(move |_| {
+                f.fetch_add(1, Ordering::Relaxed);
+            })
+            .start()
+            .unwrap();
+        assert!(publisher.wait_for_connections(1, DEADLINE));
+        let closed = Arc::new(Mutex::new(Vec::new()));
+        let c = Arc::clone(&closed);
+        let slow_sub = NetSubscriber::raw(Some(1))
+            .endpoint(&publisher.url())
+            .on_message(|_| std::thread::sleep(Duration::from_millis(5)))
+            .on_disconnect(move |_, why| c.lock().unwrap().push(why.clone()))
+            .start()
+            .unwrap();
+        assert!(publisher.wait_for_connections(2, DEADLINE));
+        // 48 MB, paced so that a receiver that keeps reading keeps up,
+        // far more than the slow one's queue and socket buffers hold.
+        for i in 0..N {
+            publisher.send(&payload).unwrap();
+            if i % 16 == 15 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        wait_until("the fast receiver", || fast.load(Ordering::Relaxed) == N);
+        let stats = publisher.stats();
+        match policy {
+            SlowPolicy::DropOldest => assert!(stats.dropped_oldest > 0, "{stats:?}"),
+            _ => {
+                assert!(stats.disconnected_slow > 0, "{stats:?}");
+                wait_until("the slow one's close", || {
+                    !closed.lock().unwrap().is_empty()
+                });
+            }
+        }
+        assert_eq!(fast_sub.stats().missed, 0, "{policy:?}");
+        drop((slow_sub, fast_sub));
+    }
+}
+
+#[test]
+fn bad_frames_are_counted_and_repeated_offences_close_the_connection() {
+    let rt = NetRuntime::start(1).unwrap();
+    // Right fingerprint, undecodable payload (wrong length).
+    let bad_body = NetPublisher::builder("t/bad")
+        .bind(localhost())
+        .runtime(rt.clone())
+        .start_raw(Sample::TYPE_NAME, Sample::FINGERPRINT)
+        .unwrap();
+    // Another type.
+    let other = NetPublisher::builder("t/bad")
+        .bind(localhost())
+        .runtime(rt.clone())
+        .start::<Other>()
+        .unwrap();
+    // Too large for the subscriber.
+    let big = NetPublisher::builder("t/bad")
+        .bind(localhost())
+        .runtime(rt.clone())
+        .start_raw(Sample::TYPE_NAME, Sample::FINGERPRINT)
+        .unwrap();
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let c = Arc::clone(&closed);
+    let subscriber = NetSubscriber::typed::<Sample>()
+        .endpoint(&bad_body.url())
+        .endpoint(&other.url())
+        .endpoint(&big.url())
+        .runtime(rt.clone())
+        .max_bad_frames(3)
+        .max_message_size(1024)
+        .on_disconnect(move |_, why| c.lock().unwrap().push(why.clone()))
+        .start()
+        .unwrap();
+    for p in [&bad_body, other.raw(), &big] {
+        assert!(p.wait_for_connections(1, DEADLINE));
+    }
+    for _ in 0..4 {
+        bad_body.send(&[1, 2, 3]).unwrap();
+        other.send(&Other { x: 1 }).unwrap();
+    }
+    big.send(&vec![0u8; 4096]).unwrap();
+    wait_until("three closes", || {
+        let c = closed.lock().unwrap();
+        c.iter().filter(|r| **r == CloseReason::BadFrames).count() >= 2
+            && c.iter().any(|r| matches!(r, CloseReason::Error(_)))
+    });
+    let stats = subscriber.stats();
+    assert_eq!(stats.received, 0);
+    assert_eq!(stats.undecodable, 4);
+    assert_eq!(stats.wrong_fingerprint, 4);
+    assert_eq!(stats.oversized, 1);
+    assert_eq!(stats.closed_for_bad_frames, 2);
+}
+
+#[test]
+fn send_with_reports_completion_and_an_idle_subscriber_stops() {
+    let publisher = NetPublisher::builder("t/done")
+        .bind(localhost())
+        .start::<Sample>()
+        .unwrap();
+    let idle = Arc::new(AtomicU64::new(0));
+    let i = Arc::clone(&idle);
+    let subscriber = NetSubscriber::typed::<Sample>()
+        .endpoint(&publisher.url())
+        .idle_timeout(Duration::from_millis(200), true)
+        .on_idle(move || {
+            i.fetch_add(1, Ordering::Relaxed);
+        })
+        .start()
+        .unwrap();
+    assert!(publisher.wait_for_connections(1, DEADLINE));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let queued = publisher
+        .send_with(&Sample::new(1), move |outcome| tx.send(outcome).unwrap())
+        .unwrap();
+    assert_eq!(queued, 1);
+    let outcome = rx.recv_timeout(DEADLINE).unwrap();
+    assert_eq!((outcome.connections, outcome.written), (1, 1));
+    wait_until("the idle stop", || subscriber.is_stopped());
+    assert_eq!(idle.load(Ordering::Relaxed), 1);
+}
