@@ -409,6 +409,7 @@ impl<V: ?Sized + SlotView> Router<V> {
             index,
             next: 0,
             spins: DEFAULT_SPIN_COUNT,
+            last: None,
             _not_sync: PhantomData,
         })
     }

@@ -79,6 +79,13 @@ impl<T: ShmSafe> Publisher<[T]> {
 }
 
 impl<V: ?Sized + SlotView> Publisher<V> {
+    /// This publisher's port in its router, unique among the publishers
+    /// attached now ([`Subscriber::last_publisher`](crate::Subscriber::last_publisher)
+    /// names the same ports).
+    pub fn port(&self) -> u32 {
+        self.index
+    }
+
     /// The router this publisher sends through (its pool, its counts).
     pub fn router(&self) -> &Router<V> {
         &self.router

@@ -11,6 +11,8 @@ pub struct Subscriber<V: ?Sized + SlotView> {
     pub(super) next: u32,
     /// Polls before sleeping in a blocking receive.
     pub(super) spins: u32,
+    /// The publisher port of the last message received.
+    pub(super) last: Option<u32>,
     pub(super) _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
@@ -39,6 +41,7 @@ impl<V: ?Sized + SlotView> Subscriber<V> {
                     crash_point!("router.recv.after_pop");
                     wake_producer(&ring);
                     self.next = (p + 1) % n;
+                    self.last = Some(p);
                     // SAFETY: a queue entry owns one reference, and our
                     // successful pop made us its only redeemer.
                     let sample = unsafe { inner.pool.core().adopt(RawSample::from_u64(e)) }?;
@@ -47,6 +50,14 @@ impl<V: ?Sized + SlotView> Subscriber<V> {
             }
         }
         Ok(None)
+    }
+
+    /// The port of the publisher that sent the last message received
+    /// ([`Publisher::port`](crate::Publisher::port)), `None` before the
+    /// first: how a bridge tells the messages it injected itself from the
+    /// others.
+    pub fn last_publisher(&self) -> Option<u32> {
+        self.last
     }
 
     /// How many times a blocking receive polls before it sleeps (default

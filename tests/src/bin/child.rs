@@ -17,6 +17,8 @@ use shmidl_tests::{
     DropCounterGuard, Msg, CRASH_TOPIC, SOAK_TOPIC,
 };
 
+#[path = "child/bridge.rs"]
+mod bridge;
 #[path = "child/discovery.rs"]
 mod discovery;
 
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         ["idle-publisher", domain] => idle_publisher(domain),
         ["subscribe", seg, publishers, count] => subscribe(seg, publishers, count),
         ["disc-announce", rest @ ..] => discovery::announce(rest),
+        ["bridge", rest @ ..] => bridge::both(rest),
         ["disc-listen", rest @ ..] => discovery::listen(rest),
         _ => Err(format!("unknown scenario {args:?}")),
     };

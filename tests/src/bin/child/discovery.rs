@@ -31,7 +31,7 @@ fn parse<T: FromStr>(what: &str, s: &str) -> Result<T, String> {
 
 /// `<port> <broadcast|multicast|both|multicast6> <interval_ms> <interface> <broadcast address>`
 /// (`multicast6`: IPv6 multicast to ff02::7447 alone, IPv4 off)
-fn config(args: &[&str]) -> Result<DiscoveryConfig, String> {
+pub(super) fn config(args: &[&str]) -> Result<DiscoveryConfig, String> {
     let [port, transport, interval, iface, bcast, ..] = args else {
         return Err(format!("discovery arguments: {args:?}"));
     };
@@ -55,7 +55,7 @@ fn config(args: &[&str]) -> Result<DiscoveryConfig, String> {
 }
 
 /// Blocks until stdin says `stop`, closes, or [`LIFETIME`] passes.
-fn wait_for_stop() {
+pub(super) fn wait_for_stop() {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
