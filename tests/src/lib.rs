@@ -659,3 +659,101 @@ pub fn free_udp_port() -> u16 {
         .map(|a| a.port())
         .expect("an ephemeral UDP port")
 }
+
+/// Two network namespaces and the veth pair between them (the tests' own
+/// hosts: addresses 10.77.0.1/24 and 10.77.0.2/24, IPv6 link-local);
+/// deleted on drop. Needs root and `ip` (iproute2).
+pub struct Namespaces {
+    /// The first namespace (10.77.0.1/24 on `veth_a`).
+    pub a: String,
+    /// The second namespace (10.77.0.2/24 on `veth_b`).
+    pub b: String,
+    /// The veth end in `a`.
+    pub veth_a: String,
+    /// The veth end in `b`.
+    pub veth_b: String,
+}
+
+/// Runs `ip` with `args`; `Err` with its message if it fails.
+pub fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl Namespaces {
+    /// Creates `shmidl-<pid>-<n>-a`/`-b` joined by `shv<pid>x<n>a`/`…b`,
+    /// both ends up with their address; `Err` says why not.
+    pub fn create() -> Result<Namespaces, String> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        if !rustix::process::geteuid().is_root() {
+            return Err("not root".into());
+        }
+        let pid = std::process::id();
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sut = Namespaces {
+            a: format!("shmidl-{pid}-{n}-a"),
+            b: format!("shmidl-{pid}-{n}-b"),
+            // At most 15 bytes: "shv" + up to 7 digits + "x" + n + "a".
+            veth_a: format!("shv{}x{n}a", pid % 10_000_000),
+            veth_b: format!("shv{}x{n}b", pid % 10_000_000),
+        };
+        // From here on, drop cleans up whatever was made.
+        ip(&["netns", "add", &sut.a])?;
+        ip(&["netns", "add", &sut.b])?;
+        ip(&[
+            "link",
+            "add",
+            &sut.veth_a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &sut.veth_b,
+        ])?;
+        ip(&["link", "set", &sut.veth_a, "netns", &sut.a])?;
+        ip(&["link", "set", &sut.veth_b, "netns", &sut.b])?;
+        for (ns, dev, addr) in [
+            (&sut.a, &sut.veth_a, "10.77.0.1/24"),
+            (&sut.b, &sut.veth_b, "10.77.0.2/24"),
+        ] {
+            ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
+            // No duplicate address detection: the link-local IPv6 address
+            // is usable at once (else ~1 s later; the test would only wait).
+            let _ = Command::new("ip")
+                .args(["netns", "exec", ns, "sysctl", "-qw"])
+                .arg(format!("net.ipv6.conf.{dev}.accept_dad=0"))
+                .status();
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        Ok(sut)
+    }
+
+    /// Runs `exe` with `args` in namespace `ns`.
+    pub fn child(&self, exe: &str, ns: &str, args: &[&str]) -> LineChild {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, exe]).args(args);
+        LineChild::spawn(c)
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes the veth end in it, and so the pair.
+        let _ = ip(&["netns", "del", &self.a]);
+        let _ = ip(&["netns", "del", &self.b]);
+        let _ = ip(&["link", "del", &self.veth_a]);
+    }
+}

@@ -25,6 +25,7 @@ fn config() -> TopicConfig {
     }
 }
 
+/// A bridge child on loopback.
 fn bridge(domain: &str, port: &str) -> LineChild {
     let mut c = Command::new(CHILD);
     c.args([
@@ -81,8 +82,54 @@ fn quiet(sub: &mut Subscriber<Msg>) {
 fn two_domains_bridged_both_ways_get_every_message_once() {
     let (a, b) = (unique_name("bridge-a"), unique_name("bridge-b"));
     let port = free_udp_port().to_string();
-    let node_a = Node::builder(&a).open_or_create().unwrap();
-    let node_b = Node::builder(&b).open_or_create().unwrap();
+    exchange(&a, &b, || [bridge(&a, &port), bridge(&b, &port)]);
+}
+
+/// Host A is network namespace `a` (10.77.0.1) with domain A, host B is
+/// namespace `b` (10.77.0.2) with domain B: each bridge process runs in its
+/// namespace and reaches the other only through the veth pair. (Shared
+/// memory is not namespaced: this test process plays every local publisher
+/// and subscriber of both domains.)
+#[test]
+fn two_hosts_in_network_namespaces_bridge_both_ways() {
+    let ns = match shmidl_tests::Namespaces::create() {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("SKIPPED: bridging across network namespaces: cannot create them: {why}");
+            return;
+        }
+    };
+    let (a, b) = (unique_name("bridge-nsa"), unique_name("bridge-nsb"));
+    let port = free_udp_port().to_string();
+    let args = |domain: &str, dev: &str| -> Vec<String> {
+        [
+            "bridge",
+            domain,
+            TOPIC,
+            &port,
+            "broadcast",
+            "100",
+            dev,
+            "10.77.0.255",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    exchange(&a, &b, || {
+        let run = |name: &str, domain: &str, dev: &str| {
+            let v = args(domain, dev);
+            let v: Vec<&str> = v.iter().map(String::as_str).collect();
+            ns.child(CHILD, name, &v)
+        };
+        [run(&ns.a, &a, &ns.veth_a), run(&ns.b, &b, &ns.veth_b)]
+    });
+}
+
+/// Publishes in domain `a`, checks every subscriber of `b` (two) and `a`
+/// (one), then the other way, with the bridges `start` makes.
+fn exchange(a: &str, b: &str, start: impl FnOnce() -> [LineChild; 2]) {
+    let node_a = Node::builder(a).open_or_create().unwrap();
+    let node_b = Node::builder(b).open_or_create().unwrap();
     let mut pub_a = node_a.publisher::<Msg>(TOPIC, config()).unwrap();
     let sub_a = node_a.subscriber::<Msg>(TOPIC, Join::new()).unwrap();
     let pub_b = node_b.publisher::<Msg>(TOPIC, config()).unwrap();
@@ -90,7 +137,7 @@ fn two_domains_bridged_both_ways_get_every_message_once() {
         .map(|_| node_b.subscriber::<Msg>(TOPIC, Join::new()).unwrap())
         .collect();
 
-    let mut bridges = [bridge(&a, &port), bridge(&b, &port)];
+    let mut bridges = start();
     for c in &mut bridges {
         assert_eq!(c.next_value("ready", DEADLINE).as_deref(), Some("1"));
     }
