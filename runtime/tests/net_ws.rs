@@ -349,3 +349,56 @@ fn send_with_reports_completion_and_an_idle_subscriber_stops() {
     wait_until("the idle stop", || subscriber.is_stopped());
     assert_eq!(idle.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn with_a_secret_only_subscribers_with_a_valid_token_are_admitted() {
+    use shmidl::net::NetSecret;
+    let secret = NetSecret::from_bytes(b"the deployment's shared secret").unwrap();
+    let publisher = NetPublisher::builder("t/secret")
+        .bind(localhost())
+        .secret(secret.clone())
+        .start::<Sample>()
+        .unwrap();
+    let count = |n: &Arc<AtomicU64>| {
+        let n = Arc::clone(n);
+        move |_: &shmidl::net::ws::Delivery<'_, Sample>| {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let (right_n, wrong_n, none_n) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let right = NetSubscriber::typed::<Sample>()
+        .endpoint(&publisher.url())
+        .secret(secret)
+        .on_message(count(&right_n))
+        .start()
+        .unwrap();
+    let wrong = NetSubscriber::typed::<Sample>()
+        .endpoint(&publisher.url())
+        .secret(NetSecret::from_bytes(b"a stranger's other secret").unwrap())
+        .on_message(count(&wrong_n))
+        .start()
+        .unwrap();
+    let none = NetSubscriber::typed::<Sample>()
+        .endpoint(&publisher.url())
+        .on_message(count(&none_n))
+        .start()
+        .unwrap();
+    assert!(publisher.wait_for_connections(1, DEADLINE));
+    // The strangers keep trying (with backoff) and are refused every time.
+    wait_until("two refusals each", || publisher.stats().unauthorized >= 4);
+    for i in 0..100 {
+        publisher.send(&Sample::new(i)).unwrap();
+    }
+    assert!(publisher.drain(DEADLINE));
+    wait_until("100 messages", || right_n.load(Ordering::Relaxed) == 100);
+    assert_eq!(publisher.connections(), 1);
+    assert_eq!(wrong_n.load(Ordering::Relaxed), 0);
+    assert_eq!(none_n.load(Ordering::Relaxed), 0);
+    assert_eq!(wrong.stats().connections_opened, 0);
+    assert_eq!(none.stats().connections_opened, 0);
+    drop((right, wrong, none));
+}

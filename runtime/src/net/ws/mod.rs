@@ -33,6 +33,10 @@ pub use self::{
 };
 use super::NetError;
 
+/// The handshake header that carries a subscriber's token when a secret is
+/// configured (`v1.<ms>.<nonce>.<tag>`, [`NetSecret::websocket_token`](super::NetSecret::websocket_token)).
+pub const AUTH_HEADER: &str = "x-shmidl-auth";
+
 /// Largest payload accepted unless configured: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 

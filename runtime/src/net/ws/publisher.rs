@@ -1,6 +1,9 @@
 //! The sending side: a websocket server for one topic, a bounded queue
 //! per connection with a policy for slow receivers, batched writes.
 
+use crate::net::{auth::unix_ms, NetSecret, NonceGuard, DEFAULT_WINDOW_MS};
+
+use super::AUTH_HEADER;
 use std::{
     collections::VecDeque,
     fmt,
@@ -70,6 +73,9 @@ pub struct PublisherStats {
     pub accepted: u64,
     /// Upgrade requests refused (wrong path, bad handshake).
     pub refused: u64,
+    /// Upgrade requests refused for a missing, wrong, stale or replayed
+    /// token (with a secret; also counted in `refused`).
+    pub unauthorized: u64,
     /// Messages dropped for a connection after waiting ([`SlowPolicy::Wait`]).
     pub dropped_timeout: u64,
     /// Queued messages dropped to make room ([`SlowPolicy::DropOldest`]).
@@ -89,6 +95,7 @@ struct Counters {
     batches: AtomicU64,
     accepted: AtomicU64,
     refused: AtomicU64,
+    unauthorized: AtomicU64,
     dropped_timeout: AtomicU64,
     dropped_oldest: AtomicU64,
     disconnected_slow: AtomicU64,
@@ -180,6 +187,8 @@ struct Shared {
     send_lock: Mutex<u64>,
     counters: Counters,
     stop: watch::Sender<bool>,
+    /// With a secret: the key, and the nonces of tokens already used.
+    auth: Option<(NetSecret, Mutex<NonceGuard>)>,
 }
 
 impl Shared {
@@ -267,9 +276,19 @@ pub struct NetPublisherBuilder {
     pong_timeout: Duration,
     announce: Option<DiscoveryConfig>,
     runtime: Option<NetRuntime>,
+    secret: Option<NetSecret>,
 }
 
 impl NetPublisherBuilder {
+    /// Admits only subscribers that present a token derived from `secret`
+    /// in their handshake (`docs/security.md`); others are refused (HTTP
+    /// 401) and counted (`unauthorized`). Without this call, the secret of
+    /// the [`announce`](Self::announce) configuration, if any, is used.
+    pub fn secret(mut self, secret: NetSecret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
     /// The address and port to listen on (default `0.0.0.0:0`: every
     /// interface, any free port; [`NetPublisher::local_addr`] tells which).
     pub fn bind(mut self, addr: SocketAddr) -> Self {
@@ -360,6 +379,9 @@ impl NetPublisherBuilder {
                 .map_err(|source| NetStartError::Bind { addr: bind, source })?
         };
         let path = self.path.unwrap_or_else(|| format!("/{}", self.topic));
+        let secret = self
+            .secret
+            .or_else(|| self.announce.as_ref().and_then(|c| c.secret.clone()));
         let announcer = match self.announce {
             Some(config) => {
                 let topic = AnnouncedTopic {
@@ -388,6 +410,7 @@ impl NetPublisherBuilder {
             send_lock: Mutex::new(0),
             counters: Counters::default(),
             stop: watch::channel(false).0,
+            auth: secret.map(|s| (s, Mutex::new(NonceGuard::new(DEFAULT_WINDOW_MS)))),
         });
         runtime
             .handle()
@@ -454,6 +477,7 @@ impl NetPublisher {
             ping_interval: DEFAULT_PING_INTERVAL,
             pong_timeout: DEFAULT_PONG_TIMEOUT,
             announce: None,
+            secret: None,
             runtime: None,
         }
     }
@@ -641,6 +665,7 @@ impl NetPublisher {
             connections: self.connections(),
             accepted: get(&c.accepted),
             refused: get(&c.refused),
+            unauthorized: get(&c.unauthorized),
             dropped_timeout: get(&c.dropped_timeout),
             dropped_oldest: get(&c.dropped_oldest),
             disconnected_slow: get(&c.disconnected_slow),
@@ -769,13 +794,35 @@ async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, path: Arc<
     // The handshake callback's signature is tungstenite's.
     #[allow(clippy::result_large_err)]
     let check_path = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        if req.uri().path() == &*path {
-            Ok(resp)
-        } else {
+        if req.uri().path() != &*path {
             let mut refusal = ErrorResponse::new(Some(format!("no topic at {}", req.uri().path())));
             *refusal.status_mut() = StatusCode::NOT_FOUND;
-            Err(refusal)
+            return Err(refusal);
         }
+        if let Some((secret, nonces)) = &shared.auth {
+            let token = req
+                .headers()
+                .get(AUTH_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let now = unix_ms();
+            let checked = secret
+                .check_token(token, &path, now, DEFAULT_WINDOW_MS)
+                .and_then(|(nonce, ts)| {
+                    nonces
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .check(nonce, ts, now)
+                });
+            if let Err(why) = checked {
+                bump(&shared.counters.unauthorized);
+                tracing::debug!(%peer, "websocket handshake unauthorized: {why}");
+                let mut refusal = ErrorResponse::new(Some(format!("unauthorized: {why}")));
+                *refusal.status_mut() = StatusCode::UNAUTHORIZED;
+                return Err(refusal);
+            }
+        }
+        Ok(resp)
     };
     // Subscribers send only control frames: a small limit for what they send.
     let handshake =

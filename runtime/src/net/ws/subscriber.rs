@@ -2,6 +2,10 @@
 //! by discovery, or given), reconnects, checks every frame, and hands
 //! messages to callbacks and to an async stream.
 
+use crate::net::{auth::unix_ms, random_nonce, NetSecret};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use super::AUTH_HEADER;
 use std::{
     collections::HashMap,
     fmt,
@@ -157,6 +161,8 @@ struct Shared<M> {
     last_message: AtomicU64,
     epoch: Instant,
     runtime: NetRuntime,
+    /// With a secret: presented as a fresh token in every handshake.
+    secret: Option<NetSecret>,
 }
 
 impl<M: NetMessage> Shared<M> {
@@ -316,8 +322,18 @@ async fn connect<M: NetMessage>(shared: &Shared<M>, endpoint: &Endpoint) -> Resu
     let attempt = async {
         let tcp = TcpStream::connect(auth).await.map_err(|e| e.to_string())?;
         let _ = tcp.set_nodelay(true);
+        let mut request = endpoint
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| e.to_string())?;
+        if let Some(secret) = &shared.secret {
+            let token = secret.websocket_token(request.uri().path(), random_nonce(), unix_ms());
+            let value = token.parse().map_err(|_| "token is not a header value")?;
+            request.headers_mut().insert(AUTH_HEADER, value);
+        }
         let (ws, _) = tokio_tungstenite::client_async_with_config(
-            endpoint.url.as_str(),
+            request,
             tcp,
             Some(ws_config(shared.max_message_size)),
         )
@@ -477,6 +493,7 @@ pub struct NetSubscriberBuilder<M> {
     endpoints: Vec<String>,
     fingerprint: Option<u64>,
     discovery: Option<DiscoveryConfig>,
+    secret: Option<NetSecret>,
     runtime: Option<NetRuntime>,
     max_message_size: usize,
     max_bad_frames: u32,
@@ -496,6 +513,7 @@ impl<M: NetMessage> NetSubscriberBuilder<M> {
             endpoints: Vec::new(),
             fingerprint,
             discovery: None,
+            secret: None,
             runtime: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_bad_frames: 16,
@@ -520,6 +538,15 @@ impl<M: NetMessage> NetSubscriberBuilder<M> {
     /// that announces it (with the expected fingerprint).
     pub fn topic(mut self, name: &str) -> Self {
         self.topics.push(name.to_owned());
+        self
+    }
+
+    /// Presents a token derived from `secret` in every handshake, as
+    /// publishers with the same secret require. Without this call, the
+    /// secret of the [`discovery`](Self::discovery) configuration, if any,
+    /// is used.
+    pub fn secret(mut self, secret: NetSecret) -> Self {
+        self.secret = Some(secret);
         self
     }
 
@@ -661,6 +688,9 @@ impl<M: NetMessage> NetSubscriberBuilder<M> {
             last_message: AtomicU64::new(0),
             epoch: Instant::now(),
             runtime: runtime.clone(),
+            secret: self
+                .secret
+                .or_else(|| self.discovery.as_ref().and_then(|c| c.secret.clone())),
         });
         for url in self.endpoints {
             shared.want(url, None);
