@@ -13,7 +13,7 @@ use shmidl::{Join, Node, Subscriber, TopicConfig};
 use shmidl_tests::{free_udp_port, unique_name, LineChild, Msg};
 
 const CHILD: &str = env!("CARGO_BIN_EXE_shmidl-test-child");
-const DEADLINE: Duration = Duration::from_secs(30);
+const DEADLINE: Duration = Duration::from_secs(60);
 const TOPIC: &str = "bridge/msgs";
 
 fn config() -> TopicConfig {
@@ -198,6 +198,16 @@ fn exchange(a: &str, b: &str, start: impl FnOnce() -> [LineChild; 2]) {
             get(c, "in_messages"),
             get(c, "in_dropped"),
         ]);
+    }
+    // Let each bridge leave on its own (a killed one could still hold its
+    // liveness lock when this process leaves, and the last live leaver
+    // removes the topic's segment).
+    for (name, c) in ["A", "B"].iter().zip(&mut bridges) {
+        let unread = c.unmatched();
+        assert!(
+            c.finish(DEADLINE),
+            "bridge {name} did not exit cleanly; it printed {unread:?}"
+        );
     }
     eprintln!("bridge A [out, skipped, in, dropped] = {:?}", totals[0]);
     eprintln!("bridge B [out, skipped, in, dropped] = {:?}", totals[1]);
