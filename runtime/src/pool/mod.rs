@@ -114,6 +114,12 @@ pub(crate) struct PoolInner {
     /// participant row's (row 0 for a heap pool); `None` for a view made
     /// only to reclaim or audit, which frees to the shared list.
     stash_row: Option<u32>,
+    /// Held (process-locally) by the thread working on `stash_row`'s
+    /// stash. The stash protocol allows one owner at a time (two
+    /// concurrent pushes would write the same entry); threads of this
+    /// process that find it taken use the shared free list instead, so no
+    /// one ever waits for it.
+    stash_busy: atomic::AtomicBool,
     name: String,
     timeout: Duration,
     _backing: Backing,
@@ -268,7 +274,7 @@ impl PoolInner {
     /// rarely and in bulk, and mostly allocates from its own line.
     fn take_free(&self) -> Option<u32> {
         let own = self.stash_row;
-        if let Some(i) = own.and_then(|r| self.stash(r).pop()) {
+        if let Some(i) = own.and_then(|r| self.with_own_stash(|| self.stash(r).pop()).flatten()) {
             return Some(i);
         }
         let hint = self.header().stash_hint.0.load(Ordering::Relaxed);
@@ -325,9 +331,12 @@ impl PoolInner {
     #[must_use]
     fn stash_or_list(&self, index: u32) -> bool {
         let free = self.free_list();
-        let stashed = self
-            .stash_row
-            .and_then(|r| Some((r, self.stash(r).push(index)?)));
+        let stashed = self.stash_row.and_then(|r| {
+            let count = self
+                .with_own_stash(|| self.stash(r).push(index))
+                .flatten()?;
+            Some((r, count))
+        });
         match stashed {
             Some((r, count)) => {
                 if count == 1 {
@@ -343,6 +352,17 @@ impl PoolInner {
             }
             None => free.push(self.ctl(), index),
         }
+    }
+
+    /// Runs `f` on this view's own stash if no other thread of this process
+    /// is working on it; `None` (and `f` not run) if one is.
+    fn with_own_stash<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        if self.stash_busy.swap(true, atomic::Ordering::Acquire) {
+            return None;
+        }
+        let r = f();
+        self.stash_busy.store(false, atomic::Ordering::Release);
+        Some(r)
     }
 
     /// Empties participant `row`'s stash onto the shared free list (the row
@@ -505,6 +525,7 @@ fn make_inner<T>(
         growth: None,
         link: None,
         stash_row: None,
+        stash_busy: atomic::AtomicBool::new(false),
         drop_slot: drop_elements::<T>,
         identity: None,
         row: None,

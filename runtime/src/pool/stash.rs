@@ -25,6 +25,12 @@
 //! - **steal** (anyone): read `word` `(t, c)` (Acquire); read
 //!   `entries[0..c]`; CAS `(t, c) → (t + 1, 0)`.
 //!
+//! "Owner" means one thread at a time: two pushes at once would both write
+//! `entries[c]`, and the loser's retry would then stash its slot twice. A
+//! process's threads share its row, so `PoolInner` lets one of them at a
+//! time at its stash (a process-local try-lock); the others use the shared
+//! free list meanwhile and never wait.
+//!
 //! Every change of `count` bumps the tag, and an entry below `count` is
 //! written only by a push *before* its CAS makes it part of the stash, so
 //! if a CAS on `(t, c)` succeeds, no entry the caller read below `c`
