@@ -19,6 +19,8 @@ use shmidl_tests::{
 
 #[path = "child/discovery.rs"]
 mod discovery;
+#[path = "child/ws.rs"]
+mod ws;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -49,6 +51,8 @@ fn main() -> ExitCode {
         ["subscribe", seg, publishers, count] => subscribe(seg, publishers, count),
         ["disc-announce", rest @ ..] => discovery::announce(rest),
         ["disc-listen", rest @ ..] => discovery::listen(rest),
+        ["ws-pub", rest @ ..] => ws::publish(rest),
+        ["ws-sub", rest @ ..] => ws::subscribe(rest),
         _ => Err(format!("unknown scenario {args:?}")),
     };
     match result {

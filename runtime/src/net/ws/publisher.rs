@@ -649,21 +649,35 @@ impl NetPublisher {
         }
     }
 
-    /// Stops: says goodbye on discovery, closes every connection (queued
-    /// frames are dropped: [`drain`](NetPublisher::drain) first to keep
-    /// them). Dropping does the same.
-    pub fn shutdown(self) {}
-}
+    /// Stops: says goodbye on discovery, closes every connection with a
+    /// websocket close handshake and waits up to `timeout` for them to
+    /// finish; returns whether all did. Queued frames are dropped:
+    /// [`drain`](NetPublisher::drain) first to keep them. Dropping stops
+    /// without waiting (a connection may then be reset before its peer has
+    /// read everything).
+    pub fn close(mut self, timeout: Duration) -> bool {
+        self.stop();
+        let deadline = Instant::now() + timeout;
+        while !self.shared.clients().is_empty() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        true
+    }
 
-impl Drop for NetPublisher {
-    fn drop(&mut self) {
+    fn stop(&mut self) {
         if let Some(announcer) = self.announcer.take() {
             announcer.shutdown();
         }
         self.shared.stop.send_replace(true);
-        for client in self.shared.clients().iter() {
-            client.close();
-        }
+    }
+}
+
+impl Drop for NetPublisher {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -727,6 +741,11 @@ impl<T: ShmMessage> TypedNetPublisher<T> {
     pub fn raw(&self) -> &NetPublisher {
         &self.inner
     }
+
+    /// [`NetPublisher::close`].
+    pub fn close(self, timeout: Duration) -> bool {
+        self.inner.close(timeout)
+    }
 }
 
 impl<T> std::ops::Deref for TypedNetPublisher<T> {
@@ -760,6 +779,9 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, path: String) {
         }
     }
 }
+
+/// How long a closing connection waits for the peer's close.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// How long a client may take to finish the websocket handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -834,7 +856,19 @@ async fn run_connection(
         tokio::select! {
             biased;
             () = super::stopped(&mut stop) => {
+                // A close handshake: read until the peer's close, so that
+                // nothing it sent is left unread (closing a socket with
+                // unread data resets the connection, and the peer would
+                // lose what it had not read yet).
                 let _ = sink.send(Message::Close(None)).await;
+                let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                    while let Some(Ok(m)) = stream.next().await {
+                        if matches!(m, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                })
+                .await;
                 return Ok(());
             }
             incoming = stream.next() => match incoming {

@@ -1,0 +1,117 @@
+//! Websocket transport scenarios: a publisher and a subscriber of
+//! `shmidl_tests::Msg` over loopback, found by discovery on a test's own
+//! UDP port.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use shmidl::net::{DiscoveryConfig, NetPublisher, NetSubscriber, SlowPolicy, Transport};
+use shmidl_tests::Msg;
+
+/// The longest any scenario runs.
+const LIFETIME: Duration = Duration::from_secs(120);
+
+fn parse<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, String> {
+    s.parse().map_err(|_| format!("bad {what}: {s:?}"))
+}
+
+fn config(port: &str) -> Result<DiscoveryConfig, String> {
+    Ok(DiscoveryConfig::on_port(parse("port", port)?)
+        .loopback()
+        .with_transport(Transport::Broadcast)
+        .with_interval(Duration::from_millis(100)))
+}
+
+/// `ws-pub <discovery port> <topic> <publisher id> <count> <subscribers>`:
+/// announces `topic`, waits for that many subscribers, sends `count`
+/// checksummed messages under the waiting policy, drains, prints `sent=`.
+pub fn publish(args: &[&str]) -> Result<(), String> {
+    let [port, topic, id, count, subs] = args else {
+        return Err(format!("ws-pub arguments: {args:?}"));
+    };
+    let id: u64 = parse("id", id)?;
+    let count: u64 = parse("count", count)?;
+    let subs: usize = parse("subscribers", subs)?;
+    let publisher = NetPublisher::builder(topic)
+        .bind("127.0.0.1:0".parse().map_err(|_| "addr")?)
+        .slow_policy(SlowPolicy::Wait(Duration::from_secs(30)))
+        .announce(config(port)?)
+        .start::<Msg>()
+        .map_err(|e| e.to_string())?;
+    println!("port={}", publisher.local_addr().port());
+    if !publisher.wait_for_connections(subs, LIFETIME) {
+        return Err(format!("only {} subscribers came", publisher.connections()));
+    }
+    let start = Instant::now();
+    for seq in 0..count {
+        let queued = publisher
+            .send(&Msg::new(id, seq))
+            .map_err(|e| e.to_string())?;
+        if queued != subs {
+            return Err(format!("message {seq} queued for {queued} of {subs}"));
+        }
+    }
+    if !publisher.drain(LIFETIME) {
+        return Err("could not drain".into());
+    }
+    let stats = publisher.stats();
+    if !publisher.close(Duration::from_secs(10)) {
+        return Err("connections did not close".into());
+    }
+    println!("sent={count}");
+    println!("rate={:.0}", count as f64 / start.elapsed().as_secs_f64());
+    println!("dropped={}", stats.dropped_timeout + stats.dropped_oldest);
+    Ok(())
+}
+
+/// `ws-sub <discovery port> <topic> <per publisher> <publishers>`: follows
+/// `topic` until it has `per publisher` messages from each of that many
+/// publishers (by the message's `publisher` field), each intact and in
+/// order; prints `received=`, `broken=`, `connections=`.
+pub fn subscribe(args: &[&str]) -> Result<(), String> {
+    let [port, topic, per, pubs] = args else {
+        return Err(format!("ws-sub arguments: {args:?}"));
+    };
+    let per: u64 = parse("per publisher", per)?;
+    let pubs: u64 = parse("publishers", pubs)?;
+    let total = Arc::new(AtomicU64::new(0));
+    let broken = Arc::new(AtomicU64::new(0));
+    let next: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
+    let (t, b, n) = (Arc::clone(&total), Arc::clone(&broken), Arc::clone(&next));
+    let subscriber = NetSubscriber::typed::<Msg>()
+        .topic(topic)
+        .discovery(config(port)?)
+        .on_connect(|e| println!("connected={}", e.url))
+        .on_message(move |d| {
+            let m = d.message;
+            let mut next = n.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let expected = next.entry(m.publisher).or_insert(0);
+            if !m.intact() || m.seq != *expected {
+                b.fetch_add(1, Ordering::Relaxed);
+            }
+            *expected = m.seq + 1;
+            t.fetch_add(1, Ordering::Relaxed);
+        })
+        .start()
+        .map_err(|e| e.to_string())?;
+    println!("ready=1");
+    let deadline = Instant::now() + LIFETIME;
+    while total.load(Ordering::Relaxed) < per * pubs {
+        if Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stats = subscriber.stats();
+    println!("received={}", total.load(Ordering::Relaxed));
+    println!("broken={}", broken.load(Ordering::Relaxed));
+    println!("missed={}", stats.missed);
+    println!("connections={}", stats.connections_opened);
+    Ok(())
+}
