@@ -148,3 +148,37 @@ const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(6);
 async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
+
+/// What generated topic modules call to gain `net_publisher` and
+/// `net_subscriber` (the names `NAME` and `Message` of the calling module).
+/// With the runtime's `net` feature off it expands to nothing, so
+/// generated code compiles either way.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __net_topic_functions {
+    () => {
+        /// A websocket publisher of the topic on any free port of every
+        /// interface, announced through discovery with `discovery` (on
+        /// the current tokio runtime, or one of its own).
+        ///
+        /// # Errors
+        ///
+        /// When the port cannot be bound or discovery cannot start.
+        pub fn net_publisher(
+            discovery: $crate::net::DiscoveryConfig,
+        ) -> ::core::result::Result<
+            $crate::net::TypedNetPublisher<Message>,
+            $crate::net::NetStartError,
+        > {
+            $crate::net::NetPublisher::builder(NAME)
+                .announce(discovery)
+                .start::<Message>()
+        }
+
+        /// A subscriber builder for the topic (typed, following it through
+        /// discovery): add callbacks or a stream, then `start`.
+        pub fn net_subscriber() -> $crate::net::ws::NetSubscriberBuilder<Message> {
+            $crate::net::NetSubscriber::typed::<Message>().topic(NAME)
+        }
+    };
+}
