@@ -92,17 +92,18 @@ pub enum NetSendError {
 /// (decoded and validated by the wire codec), or [`RawMessage`] (the
 /// bytes, undecoded).
 pub trait NetMessage: Sized + Send + 'static {
-    /// Decodes one frame's payload.
+    /// Decodes one frame's payload. `frame` is the whole frame, its header
+    /// already checked; the payload is `frame[FRAME_HEADER_LEN..]`.
     ///
     /// # Errors
     ///
     /// The wire codec's, for a payload that is not a valid `Self`.
-    fn decode_payload(payload: &Bytes) -> Result<Self, WireError>;
+    fn decode_frame(frame: &Bytes) -> Result<Self, WireError>;
 }
 
 impl<T: ShmMessage + Send + 'static> NetMessage for T {
-    fn decode_payload(payload: &Bytes) -> Result<T, WireError> {
-        T::decode(payload)
+    fn decode_frame(frame: &Bytes) -> Result<T, WireError> {
+        T::decode(frame.get(FRAME_HEADER_LEN..).unwrap_or_default())
     }
 }
 
@@ -113,20 +114,20 @@ pub struct RawMessage(Bytes);
 impl RawMessage {
     /// The payload bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        self.0.get(FRAME_HEADER_LEN..).unwrap_or_default()
     }
 }
 
 impl std::ops::Deref for RawMessage {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
 impl NetMessage for RawMessage {
-    fn decode_payload(payload: &Bytes) -> Result<RawMessage, WireError> {
-        Ok(RawMessage(payload.clone()))
+    fn decode_frame(frame: &Bytes) -> Result<RawMessage, WireError> {
+        Ok(RawMessage(frame.clone()))
     }
 }
 
