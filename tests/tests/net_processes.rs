@@ -1,7 +1,8 @@
 //! The websocket transport between real processes on loopback: one
 //! publisher to three subscribers, three publishers to one subscriber
 //! (100,000 checksummed messages each, none lost under the waiting
-//! policy), and a publisher process replaced by another. Publishers listen
+//! policy), a publisher process replaced by another, and a slow subscriber
+//! process handled by its policy while a fast one gets everything. Publishers listen
 //! on port 0 and announce the real port; each test has its own discovery
 //! port, so the tests run in parallel.
 
@@ -96,4 +97,52 @@ fn a_replaced_publisher_process_is_connected_again() {
     }
     expect_all(&mut sub, 2000);
     // `connected=` lines: one per publisher process.
+}
+
+fn slow_subscriber_is_handled_by(policy: &str) {
+    const BLOBS: u64 = 3000;
+    let port = free_udp_port().to_string();
+    let topic = format!("ws/slow-{policy}");
+    let n = BLOBS.to_string();
+    let mut fast = child(&["ws-blob-sub", &port, &topic, &n, "0"]);
+    assert_eq!(fast.next_value("ready", DEADLINE).as_deref(), Some("1"));
+    let mut slow = child(&["ws-blob-sub", &port, &topic, &n, "5"]);
+    assert_eq!(slow.next_value("ready", DEADLINE).as_deref(), Some("1"));
+    // 48 MB in 16 KiB blobs, paced so that a subscriber that keeps
+    // reading keeps up; far more than the slow one's queue and socket
+    // buffers hold.
+    let mut p = child(&["ws-blob-pub", &port, &topic, &n, "2", policy]);
+    assert_eq!(p.next_value("sent", DEADLINE), Some(n.clone()));
+    let dropped: u64 = p.next_value("dropped", DEADLINE).unwrap().parse().unwrap();
+    let disconnected: u64 = p
+        .next_value("disconnected", DEADLINE)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(p.finish(DEADLINE));
+    match policy {
+        "drop" => assert!(dropped > 0, "nothing dropped for the slow subscriber"),
+        _ => assert!(disconnected > 0, "the slow subscriber was not disconnected"),
+    }
+    // The fast one got every blob, in order, whatever the slow one did.
+    assert_eq!(fast.next_value("received", DEADLINE), Some(n));
+    assert_eq!(fast.next_value("broken", DEADLINE).as_deref(), Some("0"));
+    assert_eq!(
+        fast.next_value("in_order", DEADLINE).as_deref(),
+        Some("true")
+    );
+    assert!(fast.finish(DEADLINE));
+    slow.stop();
+    assert_eq!(slow.next_value("broken", DEADLINE).as_deref(), Some("0"));
+    assert!(slow.finish(DEADLINE));
+}
+
+#[test]
+fn a_slow_subscriber_process_loses_its_oldest_messages_and_the_fast_one_none() {
+    slow_subscriber_is_handled_by("drop");
+}
+
+#[test]
+fn a_slow_subscriber_process_is_disconnected_and_the_fast_one_loses_none() {
+    slow_subscriber_is_handled_by("disconnect");
 }

@@ -53,6 +53,8 @@ fn main() -> ExitCode {
         ["disc-listen", rest @ ..] => discovery::listen(rest),
         ["ws-pub", rest @ ..] => ws::publish(rest),
         ["ws-sub", rest @ ..] => ws::subscribe(rest),
+        ["ws-blob-pub", rest @ ..] => ws::blob_publish(rest),
+        ["ws-blob-sub", rest @ ..] => ws::blob_subscribe(rest),
         _ => Err(format!("unknown scenario {args:?}")),
     };
     match result {

@@ -115,3 +115,117 @@ pub fn subscribe(args: &[&str]) -> Result<(), String> {
     println!("connections={}", stats.connections_opened);
     Ok(())
 }
+
+/// The payload of a blob: its sequence number, then that number's low
+/// byte repeated, 16 KiB in all.
+fn blob(seq: u64) -> Vec<u8> {
+    let mut b = vec![seq as u8; 16 * 1024];
+    b[..8].copy_from_slice(&seq.to_le_bytes());
+    b
+}
+
+fn blob_seq(b: &[u8]) -> Option<u64> {
+    let seq = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
+    // A sample of the filler (checking every byte would make a debug build
+    // the slow receiver).
+    let filled = [8, b.len() / 2, b.len() - 1]
+        .iter()
+        .all(|&i| b.get(i) == Some(&(seq as u8)));
+    (b.len() == 16 * 1024 && filled).then_some(seq)
+}
+
+const BLOB_FINGERPRINT: u64 = 0x0b10_b0b1_0b10_b0b1;
+
+/// `ws-blob-pub <discovery port> <topic> <count> <subscribers>
+/// <drop|disconnect>`: 16 KiB blobs, paced (1 ms every 8), under the
+/// policy; prints `sent=`, `dropped=`, `disconnected=`.
+pub fn blob_publish(args: &[&str]) -> Result<(), String> {
+    let [port, topic, count, subs, policy] = args else {
+        return Err(format!("ws-blob-pub arguments: {args:?}"));
+    };
+    let count: u64 = parse("count", count)?;
+    let policy = match *policy {
+        "drop" => SlowPolicy::DropOldest,
+        "disconnect" => SlowPolicy::Disconnect,
+        other => return Err(format!("policy {other:?}")),
+    };
+    let publisher = NetPublisher::builder(topic)
+        .bind("127.0.0.1:0".parse().map_err(|_| "addr")?)
+        .queue_capacity(1024)
+        .slow_policy(policy)
+        .announce(config(port)?)
+        .start_raw("shmidl_tests.Blob", BLOB_FINGERPRINT)
+        .map_err(|e| e.to_string())?;
+    if !publisher.wait_for_connections(parse("subscribers", subs)?, LIFETIME) {
+        return Err("subscribers did not come".into());
+    }
+    for seq in 0..count {
+        publisher.send(&blob(seq)).map_err(|e| e.to_string())?;
+        if seq % 8 == 7 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    publisher.drain(LIFETIME);
+    let stats = publisher.stats();
+    let _ = publisher.close(Duration::from_secs(10));
+    println!("sent={count}");
+    println!("dropped={}", stats.dropped_oldest + stats.dropped_timeout);
+    println!("disconnected={}", stats.disconnected_slow);
+    Ok(())
+}
+
+/// `ws-blob-sub <discovery port> <topic> <count> <slow ms>`: receives
+/// blobs until `count` (fast) or until stdin says stop (slow: sleeps that
+/// long per blob); prints `received=`, `broken=` (corrupt or going back),
+/// `in_order=` (whether every blob followed the previous one).
+pub fn blob_subscribe(args: &[&str]) -> Result<(), String> {
+    let [port, topic, count, slow] = args else {
+        return Err(format!("ws-blob-sub arguments: {args:?}"));
+    };
+    let count: u64 = parse("count", count)?;
+    let slow = Duration::from_millis(parse("slow", slow)?);
+    let total = Arc::new(AtomicU64::new(0));
+    let broken = Arc::new(AtomicU64::new(0));
+    let gaps = Arc::new(AtomicU64::new(0));
+    let next = Arc::new(AtomicU64::new(0));
+    let (t, b, g, n) = (
+        Arc::clone(&total),
+        Arc::clone(&broken),
+        Arc::clone(&gaps),
+        Arc::clone(&next),
+    );
+    let _subscriber = NetSubscriber::raw(Some(BLOB_FINGERPRINT))
+        .topic(topic)
+        .discovery(config(port)?)
+        .on_message(move |d| {
+            match blob_seq(d.bytes) {
+                Some(seq) if seq >= n.load(Ordering::Relaxed) => {
+                    if seq != n.load(Ordering::Relaxed) {
+                        g.fetch_add(1, Ordering::Relaxed);
+                    }
+                    n.store(seq + 1, Ordering::Relaxed);
+                }
+                _ => {
+                    b.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            t.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(slow);
+        })
+        .start()
+        .map_err(|e| e.to_string())?;
+    println!("ready=1");
+    if slow.is_zero() {
+        let deadline = Instant::now() + LIFETIME;
+        while total.load(Ordering::Relaxed) < count && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    } else {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    }
+    println!("received={}", total.load(Ordering::Relaxed));
+    println!("broken={}", broken.load(Ordering::Relaxed));
+    println!("in_order={}", gaps.load(Ordering::Relaxed) == 0);
+    Ok(())
+}
