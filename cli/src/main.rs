@@ -20,6 +20,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_net;
 mod gen;
 mod schema;
 mod segments;
@@ -155,6 +156,20 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchKind {
+    /// The websocket transport against raw TCP on loopback, same payloads
+    /// and batching: messages/s at 64 B and bytes/s at 64 KiB, to one and
+    /// to four receivers.
+    Net {
+        /// Messages per run at 64 B.
+        #[arg(long, default_value_t = 1_000_000)]
+        small: u64,
+        /// Messages per run at 64 KiB.
+        #[arg(long, default_value_t = 20_000)]
+        large: u64,
+        /// Print one JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Publish-subscribe between two processes: busy-poll and blocking
     /// latency from 64 B to 4 MiB, throughput, and the cache-line and futex
     /// floors.
@@ -218,6 +233,13 @@ fn main() -> ExitCode {
             json,
             peers,
             only,
+        }),
+        Command::Bench {
+            which: BenchKind::Net { small, large, json },
+        } => bench_net::run(&bench_net::Options {
+            small: small.max(1),
+            large: large.max(1),
+            json,
         }),
         Command::BenchPeer { args } => bench::peer(&args),
         Command::Spy {

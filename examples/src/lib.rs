@@ -49,3 +49,14 @@ pub fn now_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
+
+/// The quickstart `Tick`'s checksum: FNV-1a over its first seven `u64`s,
+/// word by word (`check` is the eighth).
+pub fn tick_checksum(t: &quickstart::Tick) -> u64 {
+    [t.seq, t.sent_ns, t.phase]
+        .iter()
+        .chain(&t.filler)
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, w| {
+            (h ^ w).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+}

@@ -136,6 +136,15 @@ impl Message {
     }
 }
 
+/// Without the `net` feature, generated topic modules get no network
+/// functions (see `net::ws`, where the feature's version lives).
+#[cfg(not(feature = "net"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __net_topic_functions {
+    () => {};
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

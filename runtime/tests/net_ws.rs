@@ -402,3 +402,92 @@ fn with_a_secret_only_subscribers_with_a_valid_token_are_admitted() {
     assert_eq!(none.stats().connections_opened, 0);
     drop((right, wrong, none));
 }
+
+/// A websocket server that is not a shmidl publisher: it sends `frames`
+/// to the first client, as given, then waits.
+fn hostile_server(rt: &NetRuntime, frames: Vec<tokio_tungstenite::tungstenite::Message>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("ws://{}/hostile", listener.local_addr().unwrap());
+    rt.handle().spawn(async move {
+        use futures_util::SinkExt;
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        for frame in frames {
+            if ws.send(frame).await.is_err() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    url
+}
+
+#[test]
+fn frames_with_a_bad_header_or_as_text_are_counted_and_valid_ones_still_arrive() {
+    use shmidl::net::ws::FrameHeader;
+    use tokio_tungstenite::tungstenite::Message;
+    let rt = NetRuntime::start(1).unwrap();
+    let good = |seq: u64| {
+        FrameHeader {
+            flags: 0,
+            origin: 1,
+            fingerprint: Sample::FINGERPRINT,
+            sequence: seq,
+            timestamp_ns: 0,
+            payload_len: 0,
+        }
+        .encode(&Sample::new(seq).encode_to_vec().unwrap())
+        .unwrap()
+    };
+    let mut bad_magic = good(1);
+    bad_magic[0] = b'X';
+    let mut bad_length = good(1);
+    bad_length[40] = 99;
+    let frames = vec![
+        Message::Binary(good(0).into()),
+        Message::Binary(bad_magic.into()),
+        Message::Binary(bad_length.into()),
+        Message::Binary(good(1)[..20].to_vec().into()),
+        Message::Text("hello".into()),
+        Message::Binary(good(1).into()),
+    ];
+    let url = hostile_server(&rt, frames);
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let r = Arc::clone(&received);
+    let subscriber = NetSubscriber::typed::<Sample>()
+        .endpoint(&url)
+        .runtime(rt.clone())
+        .max_bad_frames(10)
+        .on_message(move |d| r.lock().unwrap().push(d.message.seq))
+        .start()
+        .unwrap();
+    wait_until("both good frames", || received.lock().unwrap().len() == 2);
+    assert_eq!(*received.lock().unwrap(), vec![0, 1]);
+    let stats = subscriber.stats();
+    assert_eq!((stats.bad_frames, stats.text_frames), (3, 1), "{stats:?}");
+}
+
+#[test]
+fn a_client_that_never_answers_pings_is_closed() {
+    let rt = NetRuntime::start(1).unwrap();
+    let publisher = NetPublisher::builder("t/ping")
+        .bind(localhost())
+        .keepalive(Duration::from_millis(20), Duration::from_millis(100))
+        .runtime(rt.clone())
+        .start::<Sample>()
+        .unwrap();
+    let addr = publisher.local_addr();
+    let url = publisher.url();
+    // A client that completes the handshake and then never reads, so never
+    // answers a ping.
+    let _silent = rt.handle().block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio_tungstenite::client_async(url.as_str(), tcp)
+            .await
+            .unwrap()
+    });
+    wait_until("the ping timeout", || publisher.stats().ping_timeouts == 1);
+    wait_until("the close", || publisher.connections() == 0);
+}

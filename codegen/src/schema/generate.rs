@@ -436,6 +436,10 @@ impl PackageGen<'_> {
                 ) -> ::core::result::Result<#rt::Subscriber<Message>, #rt::TopicError> {
                     node.subscriber::<Message>(NAME, config())
                 }
+
+                // `net_publisher` and `net_subscriber` when the runtime has
+                // its `net` feature; nothing otherwise.
+                #rt::__net_topic_functions!();
             }
         }
     }

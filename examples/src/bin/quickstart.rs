@@ -14,7 +14,10 @@
 //!
 //! 1. a paced stream (one message every 20 µs): one-way latency percentiles;
 //! 2. a burst as fast as possible with `WaitIfFull`: throughput and loss
-//!    (there is none: a full queue makes the publisher wait).
+//!    (there is none: a full queue makes the publisher wait);
+//! 3. the network leg: the publisher serves the same topic over a websocket
+//!    on loopback and announces it by UDP discovery; this process discovers
+//!    it, connects, and receives a burst of ticks through the wire codec.
 
 #![allow(clippy::print_stdout)]
 
@@ -23,7 +26,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shmidl::{Node, SendMode, TopicConfig};
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
+};
+
+use shmidl::{net::DiscoveryConfig, Node, SendMode, TopicConfig};
 use shmidl_examples::{
     now_ns,
     quickstart::{topics::quickstart_ticks, Tick},
@@ -32,6 +40,8 @@ use shmidl_examples::{
 const PACED: u64 = 50_000;
 const PACE: Duration = Duration::from_micros(20);
 const BURST: u64 = 1_000_000;
+/// Ticks of the network leg.
+const NET_BURST: u64 = 100_000;
 const TOPIC: &str = quickstart_ticks::NAME;
 /// How long either side waits for the other before giving up.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -58,9 +68,9 @@ fn checksum(t: &Tick) -> u64 {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
-        Some("--publisher") => match args.get(2) {
-            Some(domain) => publisher(domain),
-            None => Err("--publisher needs a domain name".into()),
+        Some("--publisher") => match (args.get(2), args.get(3)) {
+            (Some(domain), Some(port)) => publisher(domain, port),
+            _ => Err("--publisher needs a domain name and a discovery port".into()),
         },
         None => subscriber(),
         Some(other) => Err(format!("unknown argument {other:?}; run without arguments")),
@@ -74,7 +84,42 @@ fn main() -> ExitCode {
     }
 }
 
-fn publisher(domain: &str) -> Result<(), String> {
+/// Discovery on loopback only, on this run's own UDP port, announcing
+/// every 100 ms so that the subscriber need not wait long.
+fn discovery(port: u16) -> DiscoveryConfig {
+    DiscoveryConfig::on_port(port)
+        .loopback()
+        .with_interval(Duration::from_millis(100))
+}
+
+fn publisher(domain: &str, port: &str) -> Result<(), String> {
+    shm_publisher(domain)?;
+    // The network leg: serve the topic over a websocket on loopback (any
+    // free port), announced by discovery; the generated module knows the
+    // topic's name and type.
+    let port: u16 = port.parse().map_err(|_| "bad discovery port")?;
+    let net = quickstart_ticks::net_publisher(discovery(port)).map_err(|e| e.to_string())?;
+    if !net.wait_for_connections(1, DEADLINE) {
+        return Err("no network subscriber showed up".into());
+    }
+    for seq in 0..NET_BURST {
+        let mut tick = Tick {
+            seq,
+            sent_ns: now_ns(),
+            phase: 3,
+            filler: [seq; 4],
+            check: 0,
+        };
+        tick.check = checksum(&tick);
+        net.send(&tick).map_err(|e| e.to_string())?;
+    }
+    if !net.drain(DEADLINE) || !net.close(DEADLINE) {
+        return Err("the network subscriber did not take every tick".into());
+    }
+    Ok(())
+}
+
+fn shm_publisher(domain: &str) -> Result<(), String> {
     let node = Node::builder(domain)
         .open_or_create()
         .map_err(|e| e.to_string())?;
@@ -131,16 +176,22 @@ fn subscriber() -> Result<(), String> {
         "process {} joined domain `{domain}` and subscribed to `{TOPIC}`",
         std::process::id()
     );
+    let discovery_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(exe)
-        .args(["--publisher", &domain])
+        .args(["--publisher", &domain, &discovery_port.to_string()])
         .spawn()
         .map_err(|e| format!("starting the publisher process: {e}"))?;
     println!("process {} publishes to it", child.id());
 
     let result = receive(&mut subscriber);
+    let net = result.as_ref().ok().map(|_| net_receive(discovery_port));
     let status = child.wait().map_err(|e| e.to_string())?;
     let (latencies, burst) = result?;
+    let net = net.transpose()?;
     if !status.success() {
         return Err(format!("the publisher failed: {status}"));
     }
@@ -167,7 +218,76 @@ fn subscriber() -> Result<(), String> {
             .free_count(),
         config().pool
     );
+    if let Some((connected, took, p50)) = net {
+        println!(
+            "network: discovered the publisher and connected in {:.0} ms; {NET_BURST} ticks over a \
+             loopback websocket in {:.1} ms, lost 0: {:.2} M messages/s, one-way latency p50 {} µs",
+            connected.as_secs_f64() * 1e3,
+            took.as_secs_f64() * 1e3,
+            NET_BURST as f64 / took.as_secs_f64() / 1e6,
+            p50 / 1000
+        );
+    }
     Ok(())
+}
+
+/// The network leg's subscriber: discovers the publisher, connects,
+/// checks every tick; returns the time to connect, the burst's duration
+/// and the median one-way latency.
+fn net_receive(discovery_port: u16) -> Result<(Duration, Duration, u64), String> {
+    let start = Instant::now();
+    let received = Arc::new(AtomicU64::new(0));
+    let bad = Arc::new(AtomicU64::new(0));
+    let connected_ns = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(
+        NET_BURST as usize,
+    )));
+    let (r, b, c, l) = (
+        Arc::clone(&received),
+        Arc::clone(&bad),
+        Arc::clone(&connected_ns),
+        Arc::clone(&latencies),
+    );
+    let subscriber = quickstart_ticks::net_subscriber()
+        .discovery(discovery(discovery_port))
+        .on_connect(move |_| c.store(start.elapsed().as_nanos() as u64, Ordering::Relaxed))
+        .on_message(move |d| {
+            let tick = d.message;
+            if tick.check != checksum(tick) || tick.seq != r.load(Ordering::Relaxed) {
+                b.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Ok(mut l) = l.lock() {
+                l.push(now_ns().saturating_sub(tick.sent_ns));
+            }
+            r.fetch_add(1, Ordering::Relaxed);
+        })
+        .start()
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + DEADLINE;
+    while received.load(Ordering::Relaxed) < NET_BURST {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "network: timed out after {} ticks",
+                received.load(Ordering::Relaxed)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let took = start.elapsed() - Duration::from_nanos(connected_ns.load(Ordering::Relaxed));
+    drop(subscriber);
+    if bad.load(Ordering::Relaxed) > 0 {
+        return Err(format!(
+            "network: {} ticks corrupt or out of order",
+            bad.load(Ordering::Relaxed)
+        ));
+    }
+    let mut latencies = std::mem::take(&mut *latencies.lock().map_err(|_| "poisoned")?);
+    latencies.sort_unstable();
+    Ok((
+        Duration::from_nanos(connected_ns.load(Ordering::Relaxed)),
+        took,
+        percentile(&latencies, 0.5),
+    ))
 }
 
 type Burst = (u64, u64, Duration);

@@ -21,6 +21,8 @@ use shmidl_tests::{
 mod bridge;
 #[path = "child/discovery.rs"]
 mod discovery;
+#[path = "child/ws.rs"]
+mod ws;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -52,6 +54,10 @@ fn main() -> ExitCode {
         ["disc-announce", rest @ ..] => discovery::announce(rest),
         ["bridge", rest @ ..] => bridge::both(rest),
         ["disc-listen", rest @ ..] => discovery::listen(rest),
+        ["ws-pub", rest @ ..] => ws::publish(rest),
+        ["ws-sub", rest @ ..] => ws::subscribe(rest),
+        ["ws-blob-pub", rest @ ..] => ws::blob_publish(rest),
+        ["ws-blob-sub", rest @ ..] => ws::blob_subscribe(rest),
         _ => Err(format!("unknown scenario {args:?}")),
     };
     match result {

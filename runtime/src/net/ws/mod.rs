@@ -96,17 +96,18 @@ pub enum NetSendError {
 /// (decoded and validated by the wire codec), or [`RawMessage`] (the
 /// bytes, undecoded).
 pub trait NetMessage: Sized + Send + 'static {
-    /// Decodes one frame's payload.
+    /// Decodes one frame's payload. `frame` is the whole frame, its header
+    /// already checked; the payload is `frame[FRAME_HEADER_LEN..]`.
     ///
     /// # Errors
     ///
     /// The wire codec's, for a payload that is not a valid `Self`.
-    fn decode_payload(payload: &Bytes) -> Result<Self, WireError>;
+    fn decode_frame(frame: &Bytes) -> Result<Self, WireError>;
 }
 
 impl<T: ShmMessage + Send + 'static> NetMessage for T {
-    fn decode_payload(payload: &Bytes) -> Result<T, WireError> {
-        T::decode(payload)
+    fn decode_frame(frame: &Bytes) -> Result<T, WireError> {
+        T::decode(frame.get(FRAME_HEADER_LEN..).unwrap_or_default())
     }
 }
 
@@ -117,20 +118,20 @@ pub struct RawMessage(Bytes);
 impl RawMessage {
     /// The payload bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        self.0.get(FRAME_HEADER_LEN..).unwrap_or_default()
     }
 }
 
 impl std::ops::Deref for RawMessage {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
 impl NetMessage for RawMessage {
-    fn decode_payload(payload: &Bytes) -> Result<RawMessage, WireError> {
-        Ok(RawMessage(payload.clone()))
+    fn decode_frame(frame: &Bytes) -> Result<RawMessage, WireError> {
+        Ok(RawMessage(frame.clone()))
     }
 }
 
@@ -151,4 +152,38 @@ const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(6);
 /// Resolves once `stop` holds `true` (or its sender is gone).
 async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
+}
+
+/// What generated topic modules call to gain `net_publisher` and
+/// `net_subscriber` (the names `NAME` and `Message` of the calling module).
+/// With the runtime's `net` feature off it expands to nothing, so
+/// generated code compiles either way.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __net_topic_functions {
+    () => {
+        /// A websocket publisher of the topic on any free port of every
+        /// interface, announced through discovery with `discovery` (on
+        /// the current tokio runtime, or one of its own).
+        ///
+        /// # Errors
+        ///
+        /// When the port cannot be bound or discovery cannot start.
+        pub fn net_publisher(
+            discovery: $crate::net::DiscoveryConfig,
+        ) -> ::core::result::Result<
+            $crate::net::TypedNetPublisher<Message>,
+            $crate::net::NetStartError,
+        > {
+            $crate::net::NetPublisher::builder(NAME)
+                .announce(discovery)
+                .start::<Message>()
+        }
+
+        /// A subscriber builder for the topic (typed, following it through
+        /// discovery): add callbacks or a stream, then `start`.
+        pub fn net_subscriber() -> $crate::net::ws::NetSubscriberBuilder<Message> {
+            $crate::net::NetSubscriber::typed::<Message>().topic(NAME)
+        }
+    };
 }

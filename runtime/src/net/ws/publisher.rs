@@ -603,9 +603,17 @@ impl NetPublisher {
             })
         });
         let mut queued = 0;
-        for client in clients.iter() {
+        // The last connection takes the frame itself: with one connection
+        // the buffer is never shared, so never promoted to a shared one.
+        let mut frame = Some(frame);
+        for (i, client) in clients.iter().enumerate() {
+            let frame = if i + 1 == clients.len() {
+                frame.take().unwrap_or_default()
+            } else {
+                frame.clone().unwrap_or_default()
+            };
             let item = Item {
-                frame: frame.clone(),
+                frame,
                 done: done.clone(),
             };
             if shared.push(client, item) {
@@ -674,21 +682,35 @@ impl NetPublisher {
         }
     }
 
-    /// Stops: says goodbye on discovery, closes every connection (queued
-    /// frames are dropped: [`drain`](NetPublisher::drain) first to keep
-    /// them). Dropping does the same.
-    pub fn shutdown(self) {}
-}
+    /// Stops: says goodbye on discovery, closes every connection with a
+    /// websocket close handshake and waits up to `timeout` for them to
+    /// finish; returns whether all did. Queued frames are dropped:
+    /// [`drain`](NetPublisher::drain) first to keep them. Dropping stops
+    /// without waiting (a connection may then be reset before its peer has
+    /// read everything).
+    pub fn close(mut self, timeout: Duration) -> bool {
+        self.stop();
+        let deadline = Instant::now() + timeout;
+        while !self.shared.clients().is_empty() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        true
+    }
 
-impl Drop for NetPublisher {
-    fn drop(&mut self) {
+    fn stop(&mut self) {
         if let Some(announcer) = self.announcer.take() {
             announcer.shutdown();
         }
         self.shared.stop.send_replace(true);
-        for client in self.shared.clients().iter() {
-            client.close();
-        }
+    }
+}
+
+impl Drop for NetPublisher {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -752,6 +774,11 @@ impl<T: ShmMessage> TypedNetPublisher<T> {
     pub fn raw(&self) -> &NetPublisher {
         &self.inner
     }
+
+    /// [`NetPublisher::close`].
+    pub fn close(self, timeout: Duration) -> bool {
+        self.inner.close(timeout)
+    }
 }
 
 impl<T> std::ops::Deref for TypedNetPublisher<T> {
@@ -785,6 +812,9 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, path: String) {
         }
     }
 }
+
+/// How long a closing connection waits for the peer's close.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// How long a client may take to finish the websocket handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -865,8 +895,15 @@ async fn run_connection(
     client: &Client,
     ws: tokio_tungstenite::WebSocketStream<TcpStream>,
 ) -> Result<(), String> {
-    let (mut sink, mut stream) = ws.split();
+    // Not split: only the `incoming` branch borrows `ws` while waiting, and
+    // branch bodies run after every branch future is dropped; a split
+    // stream would take a lock on every `feed`.
+    let mut ws = ws;
     let mut stop = shared.stop.subscribe();
+    // One future for the connection's life: a new one per message would
+    // register and unregister a waiter (two lock round trips) each time.
+    let stopped = super::stopped(&mut stop);
+    tokio::pin!(stopped);
     let mut ping = tokio::time::interval(shared.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut awaiting_pong: Option<Instant> = None;
@@ -880,11 +917,23 @@ async fn run_connection(
         };
         tokio::select! {
             biased;
-            () = super::stopped(&mut stop) => {
-                let _ = sink.send(Message::Close(None)).await;
+            () = &mut stopped => {
+                // A close handshake: read until the peer's close, so that
+                // nothing it sent is left unread (closing a socket with
+                // unread data resets the connection, and the peer would
+                // lose what it had not read yet).
+                let _ = ws.send(Message::Close(None)).await;
+                let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                    while let Some(Ok(m)) = ws.next().await {
+                        if matches!(m, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                })
+                .await;
                 return Ok(());
             }
-            incoming = stream.next() => match incoming {
+            incoming = ws.next() => match incoming {
                 Some(Ok(Message::Pong(_))) => awaiting_pong = None,
                 Some(Ok(Message::Close(_))) | None => return Ok(()),
                 Some(Ok(_)) => {}
@@ -896,13 +945,13 @@ async fn run_connection(
             _ = ping.tick() => {
                 if awaiting_pong.is_some_and(|t| t.elapsed() > shared.pong_timeout) {
                     bump(&shared.counters.ping_timeouts);
-                    let _ = sink.send(Message::Close(None)).await;
+                    let _ = ws.send(Message::Close(None)).await;
                     return Err("no pong in time".into());
                 }
                 if awaiting_pong.is_none() {
                     awaiting_pong = Some(Instant::now());
                 }
-                if let Err(e) = sink.send(Message::Ping(Bytes::new())).await {
+                if let Err(e) = ws.send(Message::Ping(Bytes::new())).await {
                     bump(&shared.counters.io_errors);
                     return Err(e.to_string());
                 }
@@ -916,19 +965,20 @@ async fn run_connection(
                     q.closed
                 };
                 if closed {
-                    let _ = sink.send(Message::Close(None)).await;
+                    let _ = ws.send(Message::Close(None)).await;
                     return Err("closed by the publisher".into());
                 }
                 // Room again: wake senders waiting under `SlowPolicy::Wait`.
                 client.space.notify_all();
                 let n = batch.len() as u64;
-                for item in &batch {
-                    if let Err(e) = sink.feed(Message::Binary(item.frame.clone())).await {
+                for item in &mut batch {
+                    let frame = std::mem::take(&mut item.frame);
+                    if let Err(e) = ws.feed(Message::Binary(frame)).await {
                         bump(&shared.counters.io_errors);
                         return Err(e.to_string());
                     }
                 }
-                if let Err(e) = sink.flush().await {
+                if let Err(e) = ws.flush().await {
                     bump(&shared.counters.io_errors);
                     return Err(e.to_string());
                 }

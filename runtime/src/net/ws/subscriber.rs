@@ -157,9 +157,6 @@ struct Shared<M> {
     counters: Counters,
     stopped: AtomicBool,
     stop: tokio::sync::watch::Sender<bool>,
-    /// Nanoseconds since `epoch` of the last message.
-    last_message: AtomicU64,
-    epoch: Instant,
     runtime: NetRuntime,
     /// With a secret: presented as a fresh token in every handshake.
     secret: Option<NetSecret>,
@@ -352,19 +349,57 @@ async fn read_loop<M: NetMessage>(
     mut ws: Ws,
 ) -> CloseReason {
     let mut stop = shared.stop.subscribe();
+    // One future for the connection's life: a new one per message would
+    // register and unregister a waiter (two lock round trips) each time.
+    let stopped = super::stopped(&mut stop);
+    tokio::pin!(stopped);
     let mut bad: u32 = 0;
     let mut next_sequence: Option<u64> = None;
+    // One timer for the connection, re-armed only when it fires after
+    // traffic: a timer per frame would cost more than the frame.
+    let keepalive = tokio::time::sleep(shared.keepalive_timeout);
+    tokio::pin!(keepalive);
+    let (mut frames, mut frames_when_armed) = (0u64, 0u64);
+    let mut streak = 0u32;
     loop {
-        let next = tokio::select! {
-            biased;
-            () = super::stopped(&mut stop) => {
-                let _ = ws.close(None).await;
-                return CloseReason::Stopped;
+        // Fast path: a frame already buffered is taken without the select
+        // (up to 64 in a row, so that a stop is still seen promptly).
+        let ready = if streak < 64 {
+            futures_util::FutureExt::now_or_never(ws.next())
+        } else {
+            None
+        };
+        let next = if let Some(next) = ready {
+            streak += 1;
+            Ok(next)
+        } else {
+            streak = 0;
+            tokio::select! {
+                biased;
+                () = &mut stopped => {
+                    let _ = ws.close(None).await;
+                    return CloseReason::Stopped;
+                }
+                next = ws.next() => Ok(next),
+                () = &mut keepalive => Err(()),
             }
-            next = tokio::time::timeout(shared.keepalive_timeout, ws.next()) => next,
+        };
+        let next = match next {
+            Ok(next) => {
+                frames += 1;
+                Ok(next)
+            }
+            Err(()) if frames == frames_when_armed => Err(()),
+            Err(()) => {
+                frames_when_armed = frames;
+                keepalive
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + shared.keepalive_timeout);
+                continue;
+            }
         };
         let bytes = match next {
-            Err(_) => return CloseReason::Silent,
+            Err(()) => return CloseReason::Silent,
             Ok(None | Some(Ok(Message::Close(_)))) => return CloseReason::Closed,
             Ok(Some(Ok(Message::Binary(b)))) => b,
             Ok(Some(Ok(Message::Text(_)))) => {
@@ -422,8 +457,8 @@ async fn handle_frame<M: NetMessage>(
                 return Err(());
             }
         };
-    let payload = bytes.slice(super::FRAME_HEADER_LEN..);
-    let message = match M::decode_payload(&payload) {
+    let payload = bytes.get(super::FRAME_HEADER_LEN..).unwrap_or_default();
+    let message = match M::decode_frame(bytes) {
         Ok(m) => m,
         Err(e) => {
             bump(&c.undecodable);
@@ -439,14 +474,11 @@ async fn handle_frame<M: NetMessage>(
     }
     *next_sequence = Some(header.sequence.wrapping_add(1));
     bump(&c.received);
-    shared
-        .last_message
-        .store(shared.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
     if !shared.callbacks.message.is_empty() {
         let delivery = Delivery {
             endpoint,
             header,
-            bytes: &payload,
+            bytes: payload,
             message: &message,
         };
         for cb in &shared.callbacks.message {
@@ -462,17 +494,24 @@ async fn handle_frame<M: NetMessage>(
 
 async fn idle_watch<M: NetMessage>(shared: Arc<Shared<M>>, idle: Duration) {
     let mut stop = shared.stop.subscribe();
-    let mut fired_at: Option<u64> = None;
+    // Compares the message count between checks, so receiving costs no
+    // clock read.
+    let mut last_count = 0;
+    let mut quiet_since = Instant::now();
+    let mut fired = false;
     let tick = (idle / 4).max(Duration::from_millis(1));
     loop {
         tokio::select! {
             () = super::stopped(&mut stop) => return,
             () = tokio::time::sleep(tick) => {}
         }
-        let last = shared.last_message.load(Ordering::Relaxed);
-        let now = shared.epoch.elapsed().as_nanos() as u64;
-        if now.saturating_sub(last) >= idle.as_nanos() as u64 && fired_at != Some(last) {
-            fired_at = Some(last);
+        let count = shared.counters.received.load(Ordering::Relaxed);
+        if count != last_count {
+            last_count = count;
+            quiet_since = Instant::now();
+            fired = false;
+        } else if !fired && quiet_since.elapsed() >= idle {
+            fired = true;
             bump(&shared.counters.idle_timeouts);
             for cb in &shared.callbacks.idle {
                 cb();
@@ -685,8 +724,6 @@ impl<M: NetMessage> NetSubscriberBuilder<M> {
             counters: Counters::default(),
             stopped: AtomicBool::new(false),
             stop: tokio::sync::watch::channel(false).0,
-            last_message: AtomicU64::new(0),
-            epoch: Instant::now(),
             runtime: runtime.clone(),
             secret: self
                 .secret

@@ -1,0 +1,262 @@
+//! `shmidl bench net`: the websocket transport against raw TCP on
+//! loopback, in the same run, with the same payloads and batching.
+//!
+//! Both sides run in this process over real loopback sockets. The
+//! websocket side is a `NetPublisher` (waiting policy) and untyped
+//! `NetSubscriber`s that count frames in their callback; the baseline is
+//! length-prefixed frames (`u32` length, then the payload) written by one
+//! thread per connection that takes up to the same batch of frames from a
+//! bounded queue of the same size and flushes once per batch, and read by
+//! one thread per connection.
+
+use std::{
+    io::{BufReader, BufWriter, Read, Write},
+    net::{TcpListener, TcpStream},
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc, Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use shmidl::net::{NetPublisher, NetRuntime, NetSubscriber, SlowPolicy};
+
+/// What `shmidl bench net` measures.
+pub struct Options {
+    /// Messages per run at 64 B.
+    pub small: u64,
+    /// Messages per run at 64 KiB.
+    pub large: u64,
+    /// Print one JSON array instead of a table.
+    pub json: bool,
+}
+
+const QUEUE: usize = 4096;
+const BATCH: usize = 256;
+const DEADLINE: Duration = Duration::from_secs(120);
+
+struct Row {
+    payload: usize,
+    fanout: usize,
+    messages: u64,
+    ws: f64,
+    tcp: f64,
+}
+
+/// Runs every case and prints the table (or JSON).
+pub fn run(opts: &Options) -> ExitCode {
+    let mut rows = Vec::new();
+    for (payload, messages) in [(64, opts.small), (64 << 10, opts.large)] {
+        for fanout in [1, 4] {
+            let ws = match websocket(payload, fanout, messages) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("shmidl bench net: websocket {payload} B x{fanout}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let tcp = match raw_tcp(payload, fanout, messages) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("shmidl bench net: raw TCP {payload} B x{fanout}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rows.push(Row {
+                payload,
+                fanout,
+                messages,
+                ws: messages as f64 / ws.as_secs_f64(),
+                tcp: messages as f64 / tcp.as_secs_f64(),
+            });
+        }
+    }
+    print(&rows, opts.json);
+    ExitCode::SUCCESS
+}
+
+#[allow(clippy::print_stdout)]
+fn print(rows: &[Row], json: bool) {
+    if json {
+        let out: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "payload_bytes": r.payload,
+                    "receivers": r.fanout,
+                    "messages": r.messages,
+                    "websocket_msgs_per_s": r.ws,
+                    "raw_tcp_msgs_per_s": r.tcp,
+                    "websocket_bytes_per_s": r.ws * r.payload as f64,
+                    "raw_tcp_bytes_per_s": r.tcp * r.payload as f64,
+                    "ratio": r.ws / r.tcp,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(out));
+        return;
+    }
+    println!(
+        "{:<10} {:>9} {:>10} {:>16} {:>16} {:>7}",
+        "payload", "receivers", "messages", "websocket", "raw TCP", "ratio"
+    );
+    for r in rows {
+        let (ws, tcp) = if r.payload >= 1024 {
+            (
+                format!("{:.2} GB/s", r.ws * r.payload as f64 / 1e9),
+                format!("{:.2} GB/s", r.tcp * r.payload as f64 / 1e9),
+            )
+        } else {
+            (
+                format!("{:.2} M msg/s", r.ws / 1e6),
+                format!("{:.2} M msg/s", r.tcp / 1e6),
+            )
+        };
+        let payload = if r.payload >= 1024 {
+            format!("{} KiB", r.payload >> 10)
+        } else {
+            format!("{} B", r.payload)
+        };
+        println!(
+            "{payload:<10} {:>9} {:>10} {ws:>16} {tcp:>16} {:>6.2}x",
+            r.fanout,
+            r.messages,
+            r.ws / r.tcp
+        );
+    }
+    println!("(per receiver: every receiver gets every message; ratio = websocket / raw TCP)");
+}
+
+fn wait_for(counters: &[Arc<AtomicU64>], n: u64) -> Result<(), String> {
+    let deadline = Instant::now() + DEADLINE;
+    while counters.iter().any(|c| c.load(Ordering::Relaxed) < n) {
+        if Instant::now() > deadline {
+            return Err("timed out".into());
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    Ok(())
+}
+
+fn websocket(payload: usize, fanout: usize, messages: u64) -> Result<Duration, String> {
+    let rt = NetRuntime::start(2).map_err(|e| e.to_string())?;
+    let publisher = NetPublisher::builder("bench/net")
+        .bind("127.0.0.1:0".parse().map_err(|_| "address")?)
+        .queue_capacity(QUEUE)
+        .batch(BATCH)
+        .slow_policy(SlowPolicy::Wait(DEADLINE))
+        .runtime(rt.clone())
+        .start_raw("bench.Blob", 1)
+        .map_err(|e| e.to_string())?;
+    let mut counters = Vec::new();
+    let mut subscribers = Vec::new();
+    for _ in 0..fanout {
+        let count = Arc::new(AtomicU64::new(0));
+        let c = Arc::clone(&count);
+        subscribers.push(
+            NetSubscriber::raw(Some(1))
+                .endpoint(&publisher.url())
+                .max_message_size(payload)
+                .runtime(rt.clone())
+                .on_message(move |_| {
+                    c.fetch_add(1, Ordering::Relaxed);
+                })
+                .start()
+                .map_err(|e| e.to_string())?,
+        );
+        counters.push(count);
+    }
+    if !publisher.wait_for_connections(fanout, DEADLINE) {
+        return Err("subscribers did not connect".into());
+    }
+    let data = vec![0xa5u8; payload];
+    let start = Instant::now();
+    for _ in 0..messages {
+        publisher.send(&data).map_err(|e| e.to_string())?;
+    }
+    wait_for(&counters, messages)?;
+    let took = start.elapsed();
+    drop(subscribers);
+    publisher.close(Duration::from_secs(5));
+    rt.shutdown(Duration::from_secs(5));
+    Ok(took)
+}
+
+fn raw_tcp(payload: usize, fanout: usize, messages: u64) -> Result<Duration, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut counters = Vec::new();
+    let mut readers = Vec::new();
+    for _ in 0..fanout {
+        let count = Arc::new(AtomicU64::new(0));
+        let c = Arc::clone(&count);
+        let stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        readers.push(std::thread::spawn(move || {
+            let mut reader = BufReader::with_capacity(128 << 10, stream);
+            let mut len = [0u8; 4];
+            let mut buf = Vec::new();
+            while reader.read_exact(&mut len).is_ok() {
+                let n = u32::from_le_bytes(len) as usize;
+                // A fresh buffer per message, as the websocket side has.
+                buf.clear();
+                buf.resize(n, 0);
+                if reader.read_exact(&mut buf).is_err() {
+                    break;
+                }
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+        counters.push(count);
+    }
+    let mut queues = Vec::new();
+    let mut writers = Vec::new();
+    for _ in 0..fanout {
+        let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::sync_channel::<Arc<[u8]>>(QUEUE);
+        queues.push(tx);
+        writers.push(std::thread::spawn(move || {
+            let mut out = BufWriter::with_capacity(128 << 10, stream);
+            while let Ok(first) = rx.recv() {
+                let mut frame = Some(first);
+                let mut n = 0;
+                while let Some(f) = frame.take() {
+                    if out.write_all(&f).is_err() {
+                        return;
+                    }
+                    n += 1;
+                    if n < BATCH {
+                        frame = rx.try_recv().ok();
+                    }
+                }
+                if out.flush().is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    let start = Instant::now();
+    for _ in 0..messages {
+        // One length-prefixed frame shared by every connection, as the
+        // websocket side shares one `Bytes`.
+        let mut frame = Vec::with_capacity(4 + payload);
+        frame.extend_from_slice(&(payload as u32).to_le_bytes());
+        frame.resize(4 + payload, 0xa5);
+        let frame: Arc<[u8]> = frame.into();
+        for q in &queues {
+            q.send(Arc::clone(&frame)).map_err(|_| "writer gone")?;
+        }
+    }
+    wait_for(&counters, messages)?;
+    let took = start.elapsed();
+    drop(queues);
+    for w in writers {
+        let _ = w.join();
+    }
+    for r in readers {
+        let _ = r.join();
+    }
+    Ok(took)
+}
