@@ -19,7 +19,10 @@
 //!   subscriber processes (1 and 4), each answering; the one-way figure is
 //!   the latency to the last of them;
 //! - `shmidl-throughput-1to<n>/64`: one publisher streams to `n` subscriber
-//!   processes (1 and 4) that each receive every message;
+//!   processes (1 and 4) that each receive every message, busy-polling;
+//!   `shmidl-throughput-block-1to<n>/64` the same with receivers that sleep
+//!   when their queue is empty (five busy-polling processes on two cores
+//!   measure the scheduler);
 //! - `shmidl-poll-slice/<n>`: the busy-poll ping-pong over topics of `[u8]`
 //!   (runtime-sized samples, `Node::publisher::<[u8]>`) whose slots hold a
 //!   1920×1080×3 frame, with samples of 64 bytes and of the full frame:
@@ -200,8 +203,10 @@ fn run_all(opts: &Options) -> Result<Vec<Stats>, String> {
         for subscribers in [1, 4] {
             out.push(fanout_pingpong(opts, subscribers)?);
         }
-        for subscribers in [1, 4] {
-            out.push(fanout_throughput(opts, subscribers)?);
+        for wait in [Wait::Poll, Wait::Block] {
+            for subscribers in [1, 4] {
+                out.push(fanout_throughput(opts, subscribers, wait)?);
+            }
         }
     }
     if let Some(peers) = &opts.peers {
@@ -873,7 +878,11 @@ fn fanout_peer(name: &str, subscribers: u32, total: u32) -> Result<(), String> {
 /// Streams 64-byte messages to `subscribers` processes that each receive
 /// every one (busy-polling, yielding when idle): messages published per
 /// second, counted when the slowest subscriber has them all.
-fn fanout_throughput(opts: &Options, subscribers: u32) -> Result<Stats, String> {
+fn fanout_throughput(opts: &Options, subscribers: u32, wait: Wait) -> Result<Stats, String> {
+    let mode = match wait {
+        Wait::Poll => "poll",
+        Wait::Block => "block",
+    };
     let name = domain("ft");
     let (seg, ping_router, _pong) = fanout_topics(&name, true, subscribers, STREAM)?;
     let mut ping = ping_router.publisher().map_err(|e| e.to_string())?;
@@ -884,6 +893,7 @@ fn fanout_throughput(opts: &Options, subscribers: u32) -> Result<Stats, String> 
                 &[
                     "fanout-stream",
                     &name,
+                    mode,
                     &subscribers.to_string(),
                     &total.to_string(),
                 ],
@@ -904,7 +914,10 @@ fn fanout_throughput(opts: &Options, subscribers: u32) -> Result<Stats, String> 
     }
     let took = start.elapsed();
     let mut s = summarize(
-        format!("shmidl-throughput-1to{subscribers}/64"),
+        match wait {
+            Wait::Poll => format!("shmidl-throughput-1to{subscribers}/64"),
+            Wait::Block => format!("shmidl-throughput-block-1to{subscribers}/64"),
+        },
         64,
         vec![0],
     );
@@ -915,14 +928,13 @@ fn fanout_throughput(opts: &Options, subscribers: u32) -> Result<Stats, String> 
     Ok(s)
 }
 
-fn fanout_stream_peer(name: &str, subscribers: u32, total: u64) -> Result<(), String> {
+fn fanout_stream_peer(name: &str, wait: Wait, subscribers: u32, total: u64) -> Result<(), String> {
     let (_seg, ping_router, _pong) = fanout_topics(name, false, subscribers, STREAM)?;
     let mut sub = ping_router.subscriber().map_err(|e| e.to_string())?;
     for i in 0..total {
-        // Spin a little, then sleep on the futex: with more processes than
-        // cores, idle spinning takes the CPU from the publisher, and a
-        // sleeping receiver is woken once per sleep, not per message.
-        let m = receive(&mut sub, Wait::Block)?;
+        // Busy-poll (yielding now and then), or spin a little and sleep on
+        // the futex: a sleeping receiver is woken once per sleep.
+        let m = receive(&mut sub, wait)?;
         if m[..8] != i.to_le_bytes() {
             return Err(format!("message {i} lost or out of order"));
         }
@@ -962,8 +974,13 @@ pub fn peer(args: &[String]) -> ExitCode {
         ["stream", name, total] => stream_peer(name, num(total)?),
         ["slice", name, total] => slice_peer(name, num(total)? as u32),
         ["fanout", name, subs, total] => fanout_peer(name, num(subs)? as u32, num(total)? as u32),
-        ["fanout-stream", name, subs, total] => {
-            fanout_stream_peer(name, num(subs)? as u32, num(total)?)
+        ["fanout-stream", name, mode, subs, total] => {
+            let wait = if *mode == "block" {
+                Wait::Block
+            } else {
+                Wait::Poll
+            };
+            fanout_stream_peer(name, wait, num(subs)? as u32, num(total)?)
         }
         ["router", name, size, mode, total] => {
             let wait = if *mode == "block" {
