@@ -517,8 +517,9 @@ impl NetPublisher {
 
     /// Like [`send`](NetPublisher::send); `on_done` is called once the
     /// message has been written to every connection it was queued for (or
-    /// dropped there), on a runtime thread or, when it was queued for
-    /// none, at once.
+    /// dropped there), by whichever thread lets go of its last copy: a
+    /// runtime thread after the write, the sending thread when it was
+    /// queued for none or a policy dropped it there. Keep it short.
     ///
     /// # Errors
     ///
