@@ -6,8 +6,11 @@
 //! `NetSubscriber`s that count frames in their callback; the baseline is
 //! length-prefixed frames (`u32` length, then the payload) written by one
 //! thread per connection that takes up to the same batch of frames from a
-//! bounded queue of the same size and flushes once per batch, and read by
-//! one thread per connection.
+//! bounded queue of the same size (yielding once for more when it has less
+//! than a batch, as the websocket writer does) and flushes once per batch, and read by
+//! one thread per connection. A second baseline, "direct", is the ceiling:
+//! the sending thread writes each frame straight into every connection's
+//! buffer and flushes every 256 frames (no queue, no writer thread).
 
 use std::{
     io::{BufReader, BufWriter, Read, Write},
@@ -42,6 +45,7 @@ struct Row {
     messages: u64,
     ws: f64,
     tcp: f64,
+    direct: f64,
 }
 
 /// Runs every case and prints the table (or JSON).
@@ -63,12 +67,20 @@ pub fn run(opts: &Options) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            let direct = match raw_tcp_direct(payload, fanout, messages) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("shmidl bench net: direct TCP {payload} B x{fanout}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             rows.push(Row {
                 payload,
                 fanout,
                 messages,
                 ws: messages as f64 / ws.as_secs_f64(),
                 tcp: messages as f64 / tcp.as_secs_f64(),
+                direct: messages as f64 / direct.as_secs_f64(),
             });
         }
     }
@@ -91,6 +103,8 @@ fn print(rows: &[Row], json: bool) {
                     "websocket_bytes_per_s": r.ws * r.payload as f64,
                     "raw_tcp_bytes_per_s": r.tcp * r.payload as f64,
                     "ratio": r.ws / r.tcp,
+                    "direct_tcp_msgs_per_s": r.direct,
+                    "ratio_to_direct": r.ws / r.direct,
                 })
             })
             .collect();
@@ -98,34 +112,35 @@ fn print(rows: &[Row], json: bool) {
         return;
     }
     println!(
-        "{:<10} {:>9} {:>10} {:>16} {:>16} {:>7}",
-        "payload", "receivers", "messages", "websocket", "raw TCP", "ratio"
+        "{:<10} {:>9} {:>10} {:>16} {:>16} {:>7} {:>16} {:>7}",
+        "payload", "receivers", "messages", "websocket", "raw TCP", "ratio", "direct TCP", "ratio"
     );
     for r in rows {
-        let (ws, tcp) = if r.payload >= 1024 {
-            (
-                format!("{:.2} GB/s", r.ws * r.payload as f64 / 1e9),
-                format!("{:.2} GB/s", r.tcp * r.payload as f64 / 1e9),
-            )
-        } else {
-            (
-                format!("{:.2} M msg/s", r.ws / 1e6),
-                format!("{:.2} M msg/s", r.tcp / 1e6),
-            )
+        let rate = |x: f64| {
+            if r.payload >= 1024 {
+                format!("{:.2} GB/s", x * r.payload as f64 / 1e9)
+            } else {
+                format!("{:.2} M msg/s", x / 1e6)
+            }
         };
+        let (ws, tcp, direct) = (rate(r.ws), rate(r.tcp), rate(r.direct));
         let payload = if r.payload >= 1024 {
             format!("{} KiB", r.payload >> 10)
         } else {
             format!("{} B", r.payload)
         };
         println!(
-            "{payload:<10} {:>9} {:>10} {ws:>16} {tcp:>16} {:>6.2}x",
+            "{payload:<10} {:>9} {:>10} {ws:>16} {tcp:>16} {:>6.2}x {direct:>16} {:>6.2}x",
             r.fanout,
             r.messages,
-            r.ws / r.tcp
+            r.ws / r.tcp,
+            r.ws / r.direct
         );
     }
-    println!("(per receiver: every receiver gets every message; ratio = websocket / raw TCP)");
+    println!(
+        "(per receiver: every receiver gets every message; ratio = websocket / raw TCP with \
+         queue and writer thread, then websocket / direct raw TCP)"
+    );
 }
 
 fn wait_for(counters: &[Arc<AtomicU64>], n: u64) -> Result<(), String> {
@@ -183,7 +198,49 @@ fn websocket(payload: usize, fanout: usize, messages: u64) -> Result<Duration, S
     Ok(took)
 }
 
-fn raw_tcp(payload: usize, fanout: usize, messages: u64) -> Result<Duration, String> {
+/// Connects `fanout` counting readers to a new listener; the listener,
+/// the counters and the reader threads.
+type Readers = (
+    TcpListener,
+    Vec<Arc<AtomicU64>>,
+    Vec<std::thread::JoinHandle<()>>,
+);
+
+fn raw_tcp_direct(payload: usize, fanout: usize, messages: u64) -> Result<Duration, String> {
+    let (listener, counters, readers) = readers(fanout)?;
+    let mut outs = Vec::new();
+    for _ in 0..fanout {
+        let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        outs.push(BufWriter::with_capacity(128 << 10, stream));
+    }
+    let data = vec![0xa5u8; payload];
+    let len = (payload as u32).to_le_bytes();
+    let start = Instant::now();
+    for i in 0..messages {
+        for out in &mut outs {
+            out.write_all(&len).map_err(|e| e.to_string())?;
+            out.write_all(&data).map_err(|e| e.to_string())?;
+        }
+        if i % BATCH as u64 == BATCH as u64 - 1 {
+            for out in &mut outs {
+                out.flush().map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    for out in &mut outs {
+        out.flush().map_err(|e| e.to_string())?;
+    }
+    wait_for(&counters, messages)?;
+    let took = start.elapsed();
+    drop(outs);
+    for r in readers {
+        let _ = r.join();
+    }
+    Ok(took)
+}
+
+fn readers(fanout: usize) -> Result<Readers, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let mut counters = Vec::new();
@@ -210,6 +267,11 @@ fn raw_tcp(payload: usize, fanout: usize, messages: u64) -> Result<Duration, Str
         }));
         counters.push(count);
     }
+    Ok((listener, counters, readers))
+}
+
+fn raw_tcp(payload: usize, fanout: usize, messages: u64) -> Result<Duration, String> {
+    let (listener, counters, readers) = readers(fanout)?;
     let mut queues = Vec::new();
     let mut writers = Vec::new();
     for _ in 0..fanout {
@@ -222,14 +284,25 @@ fn raw_tcp(payload: usize, fanout: usize, messages: u64) -> Result<Duration, Str
             while let Ok(first) = rx.recv() {
                 let mut frame = Some(first);
                 let mut n = 0;
-                while let Some(f) = frame.take() {
-                    if out.write_all(&f).is_err() {
-                        return;
+                let mut yielded = false;
+                loop {
+                    while let Some(f) = frame.take() {
+                        if out.write_all(&f).is_err() {
+                            return;
+                        }
+                        n += 1;
+                        if n < BATCH {
+                            frame = rx.try_recv().ok();
+                        }
                     }
-                    n += 1;
-                    if n < BATCH {
-                        frame = rx.try_recv().ok();
+                    // As the websocket writer: less than a batch, so
+                    // yield once for more before the flush.
+                    if yielded || n >= BATCH {
+                        break;
                     }
+                    yielded = true;
+                    std::thread::yield_now();
+                    frame = rx.try_recv().ok();
                 }
                 if out.flush().is_err() {
                     return;

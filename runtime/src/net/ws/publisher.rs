@@ -541,8 +541,9 @@ impl NetPublisher {
 
     /// Like [`send`](NetPublisher::send); `on_done` is called once the
     /// message has been written to every connection it was queued for (or
-    /// dropped there), on a runtime thread or, when it was queued for
-    /// none, at once.
+    /// dropped there), by whichever thread lets go of its last copy: a
+    /// runtime thread after the write, the sending thread when it was
+    /// queued for none or a policy dropped it there. Keep it short.
     ///
     /// # Errors
     ///
@@ -957,27 +958,39 @@ async fn run_connection(
                 }
             }
             () = ready => {
-                let closed = {
-                    let mut q = client.lock();
-                    let n = q.items.len().min(shared.batch);
-                    batch.extend(q.items.drain(..n));
-                    q.in_flight = batch.len();
-                    q.closed
-                };
-                if closed {
-                    let _ = ws.send(Message::Close(None)).await;
-                    return Err("closed by the publisher".into());
-                }
-                // Room again: wake senders waiting under `SlowPolicy::Wait`.
-                client.space.notify_all();
-                let n = batch.len() as u64;
-                for item in &mut batch {
-                    let frame = std::mem::take(&mut item.frame);
-                    if let Err(e) = ws.feed(Message::Binary(frame)).await {
-                        bump(&shared.counters.io_errors);
-                        return Err(e.to_string());
+                // Take what is queued and feed it; when that was less than
+                // a batch, yield once so that a sender running on another
+                // thread can add more before the one flush (a flush per
+                // frame would be a system call per frame).
+                let mut yielded = false;
+                loop {
+                    let closed = {
+                        let mut q = client.lock();
+                        let n = q.items.len().min(shared.batch - batch.len());
+                        batch.extend(q.items.drain(..n));
+                        q.in_flight = batch.len();
+                        q.closed
+                    };
+                    if closed {
+                        let _ = ws.send(Message::Close(None)).await;
+                        return Err("closed by the publisher".into());
                     }
+                    // Room again: wake senders waiting under `SlowPolicy::Wait`.
+                    client.space.notify_all();
+                    for item in batch.iter_mut().filter(|i| !i.frame.is_empty()) {
+                        let frame = std::mem::take(&mut item.frame);
+                        if let Err(e) = ws.feed(Message::Binary(frame)).await {
+                            bump(&shared.counters.io_errors);
+                            return Err(e.to_string());
+                        }
+                    }
+                    if yielded || batch.len() >= shared.batch {
+                        break;
+                    }
+                    yielded = true;
+                    tokio::task::yield_now().await;
                 }
+                let n = batch.len() as u64;
                 if let Err(e) = ws.flush().await {
                     bump(&shared.counters.io_errors);
                     return Err(e.to_string());
