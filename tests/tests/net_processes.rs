@@ -146,3 +146,55 @@ fn a_slow_subscriber_process_loses_its_oldest_messages_and_the_fast_one_none() {
 fn a_slow_subscriber_process_is_disconnected_and_the_fast_one_loses_none() {
     slow_subscriber_is_handled_by("disconnect");
 }
+
+/// Another process serves frames a `Msg` subscriber must refuse (another
+/// type's fingerprint, a payload too short to be a `Msg`, 8 KiB over a
+/// 1 KiB limit), then good ones: each kind is counted under its reason and
+/// never delivered, and the good ones arrive.
+#[test]
+fn wrong_undecodable_and_oversized_frames_from_another_process_are_counted() {
+    use std::sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    };
+    let mut hostile = child(&["ws-wrong-pub"]);
+    let urls: Vec<String> = (0..4)
+        .map(|_| {
+            hostile
+                .next_value("url", DEADLINE)
+                .expect("the publisher's url")
+        })
+        .collect();
+    let delivered = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&delivered);
+    let mut builder = shmidl::net::NetSubscriber::typed::<shmidl_tests::Msg>()
+        .max_message_size(1024)
+        .max_bad_frames(100)
+        .on_message(move |d| {
+            assert!(d.message.intact() && d.message.publisher == 9);
+            seen.fetch_add(1, Ordering::Relaxed);
+        });
+    for url in &urls {
+        builder = builder.endpoint(url);
+    }
+    let sub = builder.start().unwrap();
+    assert_eq!(hostile.next_value("sent", DEADLINE).as_deref(), Some("1"));
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let all_in = |s: &shmidl::net::ws::SubscriberStats| {
+        s.wrong_fingerprint >= 3 && s.undecodable >= 3 && s.oversized >= 1
+    };
+    while delivered.load(Ordering::Relaxed) < 10 || !all_in(&sub.stats()) {
+        assert!(std::time::Instant::now() < deadline, "{:?}", sub.stats());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let s = sub.stats();
+    eprintln!("refused from another process: {s:?}");
+    assert_eq!(delivered.load(Ordering::Relaxed), 10);
+    assert_eq!(s.wrong_fingerprint, 3, "{s:?}");
+    assert_eq!(s.undecodable, 3, "{s:?}");
+    // The websocket library refuses the first oversized message before
+    // buffering it, and the connection with it.
+    assert_eq!(s.oversized, 1, "{s:?}");
+    drop(sub);
+    assert!(hostile.finish(DEADLINE));
+}

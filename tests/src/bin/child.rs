@@ -55,6 +55,7 @@ fn main() -> ExitCode {
         ["bridge", rest @ ..] => bridge::both(rest),
         ["disc-listen", rest @ ..] => discovery::listen(rest),
         ["ws-pub", rest @ ..] => ws::publish(rest),
+        ["ws-wrong-pub", rest @ ..] => ws::wrong_publish(rest),
         ["ws-sub", rest @ ..] => ws::subscribe(rest),
         ["ws-blob-pub", rest @ ..] => ws::blob_publish(rest),
         ["ws-blob-sub", rest @ ..] => ws::blob_subscribe(rest),

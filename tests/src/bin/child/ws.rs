@@ -229,3 +229,52 @@ pub fn blob_subscribe(args: &[&str]) -> Result<(), String> {
     println!("in_order={}", gaps.load(Ordering::Relaxed) == 0);
     Ok(())
 }
+
+/// `ws-wrong-pub`: a publisher process that serves, on an ephemeral
+/// loopback port, what a subscriber of `Msg` must refuse: 3 frames of
+/// another type's fingerprint, 3 of `Msg`'s fingerprint with a payload
+/// that is not a `Msg` (too short), 3 of 8 KiB (over a 1 KiB limit), then
+/// 10 good ones. Prints `url=` and waits for one subscriber first, then
+/// `sent=1` and runs until told to stop.
+pub fn wrong_publish(_args: &[&str]) -> Result<(), String> {
+    use shmidl::ShmSafe;
+    let localhost = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    let good = NetPublisher::builder("hostile/msg")
+        .bind(localhost)
+        .start::<Msg>()
+        .map_err(|e| e.to_string())?;
+    // The same topic path served raw, with arbitrary fingerprints: three
+    // publishers on three ports, each a different kind of wrong.
+    let raw = |fingerprint: u64| {
+        NetPublisher::builder("hostile/msg")
+            .bind(localhost)
+            .start_raw("hostile", fingerprint)
+            .map_err(|e| e.to_string())
+    };
+    let wrong_type = raw(0xdead_beef)?;
+    let short = raw(Msg::FINGERPRINT)?;
+    let big = raw(Msg::FINGERPRINT)?;
+    for p in [&wrong_type, &short, &big] {
+        println!("url={}", p.url());
+    }
+    println!("url={}", good.url());
+    for p in [&wrong_type, &short, &big, &good] {
+        if !p.wait_for_connections(1, LIFETIME) {
+            return Err("no subscriber".into());
+        }
+    }
+    for _ in 0..3 {
+        wrong_type.send(&[0u8; 64]).map_err(|e| e.to_string())?;
+        short.send(&[1u8; 3]).map_err(|e| e.to_string())?;
+        big.send(&vec![2u8; 8192]).map_err(|e| e.to_string())?;
+    }
+    for seq in 0..10 {
+        good.send(&Msg::new(9, seq)).map_err(|e| e.to_string())?;
+    }
+    for p in [&wrong_type, &short, &big, &good] {
+        p.drain(LIFETIME);
+    }
+    println!("sent=1");
+    super::discovery::wait_for_stop();
+    Ok(())
+}
