@@ -973,6 +973,7 @@ pub fn peer(args: &[String]) -> ExitCode {
         ["futex", name, total] => futex_peer(name, num(total)? as u32),
         ["stream", name, total] => stream_peer(name, num(total)?),
         ["slice", name, total] => slice_peer(name, num(total)? as u32),
+        ["bridge", domain, port] => crate::bench_bridge::peer(domain, port),
         ["fanout", name, subs, total] => fanout_peer(name, num(subs)? as u32, num(total)? as u32),
         ["fanout-stream", name, mode, subs, total] => {
             let wait = if *mode == "block" {

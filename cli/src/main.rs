@@ -20,6 +20,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_bridge;
 mod bench_net;
 mod gen;
 mod schema;
@@ -170,6 +171,20 @@ enum BenchKind {
         #[arg(long)]
         json: bool,
     },
+    /// Shared memory → bridge → websocket → bridge → shared memory on
+    /// loopback (two bridge processes) against the plain websocket: one-way
+    /// latency and throughput at 64 B, in the same run.
+    Bridge {
+        /// One-at-a-time messages for the latency.
+        #[arg(long, default_value_t = 2_000)]
+        iterations: u32,
+        /// Messages in the throughput stream.
+        #[arg(long, default_value_t = 100_000)]
+        stream: u64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Publish-subscribe between two processes: busy-poll and blocking
     /// latency from 64 B to 4 MiB, throughput, and the cache-line and futex
     /// floors.
@@ -233,6 +248,18 @@ fn main() -> ExitCode {
             json,
             peers,
             only,
+        }),
+        Command::Bench {
+            which:
+                BenchKind::Bridge {
+                    iterations,
+                    stream,
+                    json,
+                },
+        } => bench_bridge::run(&bench_bridge::Options {
+            iterations: iterations.max(1),
+            stream: stream.max(1),
+            json,
         }),
         Command::Bench {
             which: BenchKind::Net { small, large, json },

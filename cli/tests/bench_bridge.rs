@@ -1,0 +1,38 @@
+//! `shmidl bench bridge` runs both paths (two bridge processes for the
+//! bridged one) and prints their figures as JSON (small counts: this checks
+//! the command, not the speed), leaving nothing in /dev/shm.
+
+use std::process::Command;
+
+#[test]
+fn bench_bridge_measures_both_paths_and_cleans_up() {
+    let out = Command::new(env!("CARGO_BIN_EXE_shmidl"))
+        .args([
+            "bench",
+            "bridge",
+            "--iterations",
+            "50",
+            "--stream",
+            "2000",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for path in ["websocket", "bridge"] {
+        assert!(v[path]["p50_ns"].as_u64().unwrap() > 0, "{v}");
+        assert!(v[path]["messages_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    }
+    // Only this test makes `bench-bridge-*` domains.
+    let left: Vec<_> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains("bench-bridge-"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
