@@ -166,12 +166,17 @@ fn wrong_undecodable_and_oversized_frames_from_another_process_are_counted() {
         })
         .collect();
     let delivered = Arc::new(AtomicU64::new(0));
-    let seen = Arc::clone(&delivered);
+    let damaged = Arc::new(AtomicU64::new(0));
+    let (seen, bad) = (Arc::clone(&delivered), Arc::clone(&damaged));
     let mut builder = shmidl::net::NetSubscriber::typed::<shmidl_tests::Msg>()
         .max_message_size(1024)
         .max_bad_frames(100)
         .on_message(move |d| {
-            assert!(d.message.intact() && d.message.publisher == 9);
+            // Counted, not asserted: a panic here would only end the
+            // connection's task, and the test would wait out its deadline.
+            if !(d.message.intact() && d.message.publisher == 9) {
+                bad.fetch_add(1, Ordering::Relaxed);
+            }
             seen.fetch_add(1, Ordering::Relaxed);
         });
     for url in &urls {
@@ -190,6 +195,11 @@ fn wrong_undecodable_and_oversized_frames_from_another_process_are_counted() {
     let s = sub.stats();
     eprintln!("refused from another process: {s:?}");
     assert_eq!(delivered.load(Ordering::Relaxed), 10);
+    assert_eq!(
+        damaged.load(Ordering::Relaxed),
+        0,
+        "a refused frame was delivered"
+    );
     assert_eq!(s.wrong_fingerprint, 3, "{s:?}");
     assert_eq!(s.undecodable, 3, "{s:?}");
     // The websocket library refuses the first oversized message before
