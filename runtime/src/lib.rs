@@ -44,6 +44,8 @@ pub mod __private;
 #[cfg(not(shmidl_loom))]
 mod bounded;
 mod crash;
+#[cfg(not(shmidl_loom))]
+mod dynamic;
 pub mod fingerprint;
 #[cfg(not(shmidl_loom))]
 mod futex;
@@ -86,6 +88,8 @@ pub mod wire;
 #[cfg(not(shmidl_loom))]
 pub use crate::bounded::{CapacityError, FixedSizeBytes, FixedSizeString, FixedSizeVec};
 #[cfg(not(shmidl_loom))]
+pub use crate::dynamic::{DynType, DynTypeError, MAX_DYN_SIZE};
+#[cfg(not(shmidl_loom))]
 pub use crate::message::ShmMessage;
 #[cfg(not(shmidl_loom))]
 pub use crate::node::{
@@ -94,9 +98,9 @@ pub use crate::node::{
 };
 #[cfg(not(shmidl_loom))]
 pub use crate::pool::{
-    ArrayPool, ArrayPoolBuilder, HandleError, LoanError, LocalPool, Pool, PoolBuilder,
-    PoolExhausted, PoolOpenError, RawSample, RouterPool, Sample, SampleMut, SliceTooLong, SlotView,
-    UninitSample, MAX_POOL_CAPACITY, MAX_POOL_CHUNKS,
+    ArrayPool, ArrayPoolBuilder, DynMessage, DynPool, HandleError, LoanError, LocalPool, Pool,
+    PoolBuilder, PoolExhausted, PoolOpenError, RawSample, RouterPool, Sample, SampleMut,
+    SliceTooLong, SlotView, UninitSample, MAX_POOL_CAPACITY, MAX_POOL_CHUNKS,
 };
 #[cfg(not(shmidl_loom))]
 pub use crate::recovery::{AuditError, AuditReport};

@@ -14,8 +14,8 @@ use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 use thiserror::Error;
 
 use crate::{
-    pool::SlotView,
-    pool::{PoolOpenError, RouterPool},
+    dynamic::DynType,
+    pool::{DynMessage, PoolOpenError, RouterPool, SlotView},
     recovery::{AuditError, AuditReport},
     router::{
         router_object_bytes, PortsExhausted, Publisher, Router, RouterConfig, RouterOpenError,
@@ -555,8 +555,85 @@ impl Node {
         topic: &str,
         request: impl Into<TopicRequest>,
     ) -> Result<Router<V>, TopicError> {
+        let payload = V::Pool::static_payload().ok_or_else(|| TopicError::Elements {
+            topic: topic.to_owned(),
+            why: "a topic of `DynMessage` is opened with its `DynType`: use `Node::dyn_router`",
+        })?;
+        self.router_of::<V>(topic, &payload, request.into())
+    }
+
+    /// The router of `topic` carrying messages of `ty`, a type known only
+    /// at run time (from a schema: see [`DynType`]). It is the topic a
+    /// program compiled with the type opens with [`router`](Self::router):
+    /// the same registry record (checked as for a typed opener: same type
+    /// name and fingerprint), pool and router, so the two exchange
+    /// messages. Samples are [`DynMessage`](crate::DynMessage)s, the
+    /// message's bytes.
+    ///
+    /// ```
+    /// use shmidl::{DynType, Node, ShmMessage, TopicConfig};
+    ///
+    /// #[derive(ShmMessage, Debug, PartialEq)]
+    /// #[repr(C)]
+    /// struct Tick { n: u64 }
+    ///
+    /// # let domain = format!("doc-dyn-{}", std::process::id());
+    /// let node = Node::builder(&domain).open_or_create()?;
+    /// let mut typed = node.subscriber::<Tick>("ticks", TopicConfig::default())?;
+    /// let mut tool = node.dyn_publisher("ticks", &DynType::of::<Tick>(), TopicConfig::default())?;
+    /// let mut sample = tool.loan_zeroed()?;
+    /// sample.copy_from_slice(&7u64.to_le_bytes());
+    /// tool.publish(sample)?;
+    /// assert_eq!(*typed.try_recv()?.unwrap(), Tick { n: 7 });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dyn_router(
+        &self,
+        topic: &str,
+        ty: &DynType,
+        request: impl Into<TopicRequest>,
+    ) -> Result<Router<DynMessage>, TopicError> {
+        self.router_of::<DynMessage>(topic, ty, request.into())
+    }
+
+    /// A publisher on `topic` of `ty` (see [`dyn_router`](Self::dyn_router)).
+    pub fn dyn_publisher(
+        &self,
+        topic: &str,
+        ty: &DynType,
+        request: impl Into<TopicRequest>,
+    ) -> Result<Publisher<DynMessage>, TopicError> {
+        self.dyn_router(topic, ty, request)?
+            .publisher()
+            .map_err(|source| TopicError::Ports {
+                topic: topic.to_owned(),
+                source,
+            })
+    }
+
+    /// A subscriber on `topic` of `ty` (see [`dyn_router`](Self::dyn_router)).
+    pub fn dyn_subscriber(
+        &self,
+        topic: &str,
+        ty: &DynType,
+        request: impl Into<TopicRequest>,
+    ) -> Result<Subscriber<DynMessage>, TopicError> {
+        self.dyn_router(topic, ty, request)?
+            .subscriber()
+            .map_err(|source| TopicError::Ports {
+                topic: topic.to_owned(),
+                source,
+            })
+    }
+
+    fn router_of<V: ?Sized + SlotView>(
+        &self,
+        topic: &str,
+        payload: &<V::Pool as RouterPool>::Payload,
+        request: TopicRequest,
+    ) -> Result<Router<V>, TopicError> {
         validate_topic(topic)?;
-        let request = request.into();
+        let (type_name, fingerprint) = V::Pool::describe(payload);
         let config = request.config_for_create();
         let elements_error = |why| TopicError::Elements {
             topic: topic.to_owned(),
@@ -570,8 +647,8 @@ impl Node {
         let wanted = TopicRecord {
             index: 0,
             generation: 0,
-            type_name: V::type_name(),
-            fingerprint: V::FINGERPRINT,
+            type_name,
+            fingerprint,
             config,
         };
         let record = self.resolve(topic, &wanted, &request)?;
@@ -589,11 +666,11 @@ impl Node {
             default_mode: c.overflow,
         };
         let segment = self.topic_segment(topic, &record, || {
-            let (pool_bytes, pool_align) = V::Pool::object_bytes(c.pool, c.elements)?;
+            let (pool_bytes, pool_align) = V::Pool::object_bytes(payload, c.pool, c.elements)?;
             let router_bytes = router_object_bytes(&router_config)?;
             Ok(pool_bytes + pool_align + router_bytes + 64)
         })?;
-        let pool = V::Pool::open_in(&segment, "pool", c.pool, c.elements, c.pool_chunks)?;
+        let pool = V::Pool::open_in(payload, &segment, "pool", c.pool, c.elements, c.pool_chunks)?;
         Ok(Router::builder(&pool, "router")
             .max_publishers(c.max_publishers)
             .max_subscribers(c.max_subscribers)

@@ -40,7 +40,9 @@ compile_error!("shmidl supports little-endian targets only: its wire form is the
 use std::mem::size_of;
 
 use crate::{
+    dynamic::DynType,
     layout::{TypeKind, TypeLayout},
+    pool::DynMessage,
     ShmSafe,
 };
 
@@ -270,6 +272,87 @@ pub fn decode_into<T: ShmSafe>(
     };
     // SAFETY: every byte of the slot was just written, and every byte
     // pattern is a valid `T` (`ShmSafe`).
+    Ok(unsafe { slot.assume_init() })
+}
+
+/// The name a [`WireError`] gives a type known at run time: its qualified
+/// name for a struct or enum.
+fn dyn_name(ty: &DynType) -> &'static str {
+    match ty.layout().kind {
+        TypeKind::Struct { name, .. } | TypeKind::Enum { name, .. } => name,
+        _ => "DynMessage",
+    }
+}
+
+/// Checks that `bytes` is a valid wire form of `ty`, a type known at run
+/// time, rule by rule: what [`validate`] does for a Rust type.
+pub fn validate_dyn(ty: &DynType, bytes: &[u8]) -> Result<(), WireError> {
+    let layout = ty.layout();
+    if layout.atomic {
+        return Err(WireError::NoWireForm {
+            type_name: dyn_name(ty),
+        });
+    }
+    if bytes.len() != layout.size {
+        return Err(WireError::Length {
+            type_name: dyn_name(ty),
+            expected: layout.size,
+            found: bytes.len(),
+        });
+    }
+    check(layout, bytes, 0, "").map_err(|e| match *e {
+        Invalid::Wire(e) => e,
+        Invalid::Layout => WireError::Layout {
+            type_name: dyn_name(ty),
+        },
+    })
+}
+
+/// The wire form of `message`, a message of `ty`: its bytes, refused for a
+/// type with an atomic (no wire form) or bytes of another size.
+pub fn encode_dyn<'m>(ty: &DynType, message: &'m DynMessage) -> Result<&'m [u8], WireError> {
+    if ty.layout().atomic {
+        return Err(WireError::NoWireForm {
+            type_name: dyn_name(ty),
+        });
+    }
+    if message.len() != ty.size() {
+        return Err(WireError::Length {
+            type_name: dyn_name(ty),
+            expected: ty.size(),
+            found: message.len(),
+        });
+    }
+    Ok(message.as_bytes())
+}
+
+/// Decodes `bytes`, the wire form of a message of `ty`, straight into a
+/// pool slot: validation, then one copy into shared memory. The slot must
+/// be of a pool of `ty` ([`Publisher::loan_uninit`](crate::Publisher)); on
+/// error it goes back to its pool.
+pub fn decode_dyn_into(
+    ty: &DynType,
+    bytes: &[u8],
+    mut slot: crate::UninitSample<DynMessage>,
+) -> Result<crate::SampleMut<DynMessage>, WireError> {
+    validate_dyn(ty, bytes)?;
+    let dst = slot.as_mut_ptr().as_ptr() as *mut [u8];
+    if dst.len() != bytes.len() {
+        return Err(WireError::Length {
+            type_name: dyn_name(ty),
+            expected: dst.len(),
+            found: bytes.len(),
+        });
+    }
+    // SAFETY: `dst` is the slot, valid for `dst.len()` bytes and ours alone
+    // (an `UninitSample` is the only handle to it); `bytes` has that length
+    // (checked above) and cannot overlap a slot we own exclusively.
+    unsafe {
+        dst.cast::<u8>()
+            .copy_from_nonoverlapping(bytes.as_ptr(), bytes.len())
+    };
+    // SAFETY: every byte of the slot was just written; a `DynMessage` is
+    // bytes, any of which are valid.
     Ok(unsafe { slot.assume_init() })
 }
 

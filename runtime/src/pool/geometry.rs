@@ -59,6 +59,8 @@ const _: () = {
 pub(super) struct Geometry {
     pub(super) capacity: u32,
     pub(super) elements: u32,
+    /// Bytes of one element (`size_of::<T>()`).
+    pub(super) elem_size: usize,
     pub(super) stride: usize,
     pub(super) ctl_offset: usize,
     pub(super) slots_offset: usize,
@@ -163,6 +165,7 @@ impl Geometry {
         Ok(Self {
             capacity,
             elements,
+            elem_size,
             stride,
             ctl_offset,
             slots_offset,
@@ -197,12 +200,17 @@ pub(crate) fn pool_object_bytes<T>(
 }
 
 pub(super) fn pool_fingerprint<T: ShmSafe>(kind: ObjectKind) -> u64 {
+    pool_fingerprint_of(kind, T::FINGERPRINT, size_of::<T>())
+}
+
+/// [`pool_fingerprint`] of an element type with `fingerprint` and `size`.
+pub(super) fn pool_fingerprint_of(kind: ObjectKind, fingerprint: u64, size: usize) -> u64 {
     Hasher::new()
         .str("pool")
         .u64(u64::from(kind.0))
         .u64(u64::from(POOL_MAGIC))
-        .u64(T::FINGERPRINT)
-        .u64(size_of::<T>() as u64)
+        .u64(fingerprint)
+        .u64(size as u64)
         .finish()
 }
 
@@ -272,9 +280,15 @@ pub(super) unsafe fn init_pool_untyped(
 }
 
 /// Reads the geometry back from a header and checks it against the
-/// directory entry's size and against `T`. `None` if anything disagrees.
-pub(super) fn validate_header<T>(h: &PoolHeader, object_size: u64) -> Option<Geometry> {
-    if h.elem_size as usize != size_of::<T>() || h.elem_align as usize != align_of::<T>() {
+/// directory entry's size and against elements of `size` and `align`
+/// bytes. `None` if anything disagrees.
+pub(super) fn validate_header_elem(
+    h: &PoolHeader,
+    object_size: u64,
+    size: usize,
+    align: usize,
+) -> Option<Geometry> {
+    if h.elem_size as usize != size || h.elem_align as usize != align {
         return None;
     }
     validate_header_untyped(h, object_size)

@@ -278,6 +278,38 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
         self
     }
 
+    pub(super) fn build(
+        self,
+        kind: ObjectKind,
+        create: bool,
+    ) -> Result<Arc<PoolInner>, PoolOpenError> {
+        self.build_elem(Elem::of::<T>(), kind, create)
+    }
+}
+
+/// What a pool needs of its element type: its size, alignment and
+/// fingerprint, and how to drop values in place; from a Rust type
+/// ([`Elem::of`]) or a type known at run time ([`DynType`](crate::DynType)).
+#[derive(Clone, Copy)]
+pub(super) struct Elem {
+    pub(super) size: usize,
+    pub(super) align: usize,
+    pub(super) fingerprint: u64,
+    pub(super) drop_slot: unsafe fn(NonNull<u8>, usize),
+}
+
+impl Elem {
+    pub(super) fn of<T: ShmSafe>() -> Self {
+        Self {
+            size: size_of::<T>(),
+            align: align_of::<T>(),
+            fingerprint: T::FINGERPRINT,
+            drop_slot: drop_elements::<T>,
+        }
+    }
+}
+
+impl<T> PoolBuilder<'_, T> {
     pub(super) fn spec(
         &self,
         kind: ObjectKind,
@@ -296,15 +328,19 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
         }
     }
 
-    pub(super) fn build(
+    pub(super) fn build_elem(
         self,
+        elem: Elem,
         kind: ObjectKind,
         create: bool,
     ) -> Result<Arc<PoolInner>, PoolOpenError> {
         register_hooks();
-        let fingerprint = pool_fingerprint::<T>(kind);
+        let fingerprint = pool_fingerprint_of(kind, elem.fingerprint, elem.size);
         let asked = if create {
-            Some(Geometry::new::<T>(self.capacity, self.elements)?.growth(self.max_chunks, 0)?)
+            Some(
+                Geometry::with(elem.size, elem.align, self.capacity, self.elements)?
+                    .growth(self.max_chunks, 0)?,
+            )
         } else {
             None
         };
@@ -315,11 +351,11 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
                 |ptr| {
                     // SAFETY: the directory reserved `geom.total_size` bytes
                     // at `ptr`, aligned to `geom.align`, for us alone.
-                    unsafe { init_pool::<T>(ptr, geom, fingerprint, 0) }
+                    unsafe { init_pool_untyped(ptr, geom, (elem.size, elem.align), fingerprint, 0) }
                 },
             )?,
             None => {
-                let probe = Geometry::new::<T>(1, 1)?;
+                let probe = Geometry::with(elem.size, elem.align, 1, 1)?;
                 self.segment
                     .find_raw(&self.name, self.spec(kind, fingerprint, &probe, true))?
             }
@@ -336,7 +372,7 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
         // are placed at cache-line boundaries) and initialised; the plain
         // fields are immutable after publication.
         let header = unsafe { ptr.cast::<PoolHeader>().as_ref() };
-        let found = validate_header::<T>(header, placed.size)
+        let found = validate_header_elem(header, placed.size, elem.size, elem.align)
             .ok_or_else(|| corrupt("header does not match its object"))?;
         if found.chunk != 0 {
             return Err(corrupt("the object is a later chunk of a pool"));
@@ -363,13 +399,14 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
         // One view per pool per segment handle: the holdings bitmap of this
         // handle's participant row then has a single writer.
         self.segment.local_view(placed.offset, || {
-            let mut inner = make_inner::<T>(
+            let mut inner = make_inner::<()>(
                 ptr,
                 found,
                 self.name.clone(),
                 self.timeout,
                 Backing::Segment(self.segment.clone()),
             );
+            inner.drop_slot = elem.drop_slot;
             inner.identity = Some((self.segment.id(), placed.offset));
             inner.row = Some(self.segment.participant_row());
             inner.stash_row = inner.row;
@@ -377,7 +414,9 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
             Ok(Arc::new(inner))
         })
     }
+}
 
+impl<T: ShmSafe> PoolBuilder<'_, T> {
     /// Finds the pool, or creates it with the configured capacity. An
     /// existing pool with another capacity is a `GeometryMismatch`.
     pub fn open_or_create(self) -> Result<Pool<T>, PoolOpenError> {
@@ -605,14 +644,33 @@ mod sealed {
     pub trait Sealed {}
     impl<T: crate::ShmSafe> Sealed for super::Pool<T> {}
     impl<T: crate::ShmSafe> Sealed for super::ArrayPool<T> {}
+    impl Sealed for super::DynPool {}
 }
 
 /// A pool in shared memory whose samples a [`Router`](crate::Router)
-/// carries: [`Pool<T>`] (samples of `T`) or [`ArrayPool<T>`] (samples of
-/// `[T]`, each with its own length). Sealed.
+/// carries: [`Pool<T>`] (samples of `T`), [`ArrayPool<T>`] (samples of
+/// `[T]`, each with its own length) or [`DynPool`] (samples of a type known
+/// at run time). Sealed.
 pub trait RouterPool: sealed::Sealed + Clone + Send + Sync + 'static {
     /// What a sample of the pool is seen as.
     type View: ?Sized + SlotView<Pool = Self>;
+
+    /// What is known of the element type only at run time: `()` for the
+    /// typed pools, the [`DynType`](crate::DynType) for a [`DynPool`].
+    #[doc(hidden)]
+    type Payload: Send + Sync + 'static;
+
+    /// The payload of the typed pools, `None` for a [`DynPool`].
+    #[doc(hidden)]
+    fn static_payload() -> Option<Self::Payload>;
+
+    /// The canonical name and fingerprint of what a sample is seen as.
+    #[doc(hidden)]
+    fn describe(payload: &Self::Payload) -> (String, u64);
+
+    /// The fingerprint of what a sample of this pool is seen as.
+    #[doc(hidden)]
+    fn view_fingerprint(&self) -> u64;
 
     /// The untyped pool behind the handle.
     #[doc(hidden)]
@@ -626,6 +684,7 @@ pub trait RouterPool: sealed::Sealed + Clone + Send + Sync + 'static {
     /// slot length of an array pool (ignored otherwise).
     #[doc(hidden)]
     fn open_in(
+        payload: &Self::Payload,
         segment: &Segment,
         name: &str,
         capacity: u32,
@@ -635,11 +694,28 @@ pub trait RouterPool: sealed::Sealed + Clone + Send + Sync + 'static {
 
     /// Bytes and alignment of one chunk of such a pool.
     #[doc(hidden)]
-    fn object_bytes(capacity: u32, elements: u32) -> Result<(u64, u64), PoolOpenError>;
+    fn object_bytes(
+        payload: &Self::Payload,
+        capacity: u32,
+        elements: u32,
+    ) -> Result<(u64, u64), PoolOpenError>;
 }
 
 impl<T: ShmSafe> RouterPool for Pool<T> {
     type View = T;
+    type Payload = ();
+
+    fn static_payload() -> Option<()> {
+        Some(())
+    }
+
+    fn describe(_: &()) -> (String, u64) {
+        (T::type_name(), T::FINGERPRINT)
+    }
+
+    fn view_fingerprint(&self) -> u64 {
+        T::FINGERPRINT
+    }
 
     fn core(&self) -> &PoolCore<T> {
         &self.core
@@ -650,6 +726,7 @@ impl<T: ShmSafe> RouterPool for Pool<T> {
     }
 
     fn open_in(
+        _: &(),
         segment: &Segment,
         name: &str,
         capacity: u32,
@@ -662,13 +739,26 @@ impl<T: ShmSafe> RouterPool for Pool<T> {
             .open_or_create()
     }
 
-    fn object_bytes(capacity: u32, _elements: u32) -> Result<(u64, u64), PoolOpenError> {
+    fn object_bytes(_: &(), capacity: u32, _elements: u32) -> Result<(u64, u64), PoolOpenError> {
         pool_object_bytes::<T>(capacity, 1)
     }
 }
 
 impl<T: ShmSafe> RouterPool for ArrayPool<T> {
     type View = [T];
+    type Payload = ();
+
+    fn static_payload() -> Option<()> {
+        Some(())
+    }
+
+    fn describe(_: &()) -> (String, u64) {
+        (<[T]>::type_name(), <[T]>::FINGERPRINT)
+    }
+
+    fn view_fingerprint(&self) -> u64 {
+        <[T]>::FINGERPRINT
+    }
 
     fn core(&self) -> &PoolCore<[T]> {
         &self.core
@@ -679,6 +769,7 @@ impl<T: ShmSafe> RouterPool for ArrayPool<T> {
     }
 
     fn open_in(
+        _: &(),
         segment: &Segment,
         name: &str,
         capacity: u32,
@@ -692,7 +783,7 @@ impl<T: ShmSafe> RouterPool for ArrayPool<T> {
             .open_or_create()
     }
 
-    fn object_bytes(capacity: u32, elements: u32) -> Result<(u64, u64), PoolOpenError> {
+    fn object_bytes(_: &(), capacity: u32, elements: u32) -> Result<(u64, u64), PoolOpenError> {
         pool_object_bytes::<T>(capacity, elements)
     }
 }

@@ -17,6 +17,7 @@
 //!
 //! The layout is documented in `docs/segment-format.md`.
 
+mod dynamic;
 mod error;
 pub(crate) mod free_list;
 mod geometry;
@@ -43,9 +44,10 @@ pub use self::handles::*;
 pub(crate) use self::reclaim::*;
 use self::stash::{Stash, STASH_SLOTS};
 pub use self::{
+    dynamic::DynPool,
     error::{HandleError, LoanError, PoolExhausted, PoolOpenError},
     growth::MAX_POOL_CHUNKS,
-    sample::{RawSample, Sample, SampleMut, SliceTooLong, SlotView, UninitSample},
+    sample::{DynMessage, RawSample, Sample, SampleMut, SliceTooLong, SlotView, UninitSample},
 };
 use crate::{
     crash::crash_point,
@@ -190,6 +192,11 @@ impl PoolInner {
         }
     }
 
+    /// Bytes of one element of the pool (`size_of::<T>()`).
+    pub(crate) fn elem_size(&self) -> usize {
+        self.geom.elem_size
+    }
+
     /// (segment id, offset) of a shared pool; `None` for a `LocalPool`.
     pub(crate) fn identity(&self) -> Option<(u64, u64)> {
         self.identity
@@ -197,14 +204,25 @@ impl PoolInner {
 
     /// Values a sample of slot `index` is seen with: for an array slot, the
     /// length stored with it, at most the slot's elements (another process
-    /// may have written anything there); 1 otherwise.
+    /// may have written anything there); the whole slot otherwise.
     #[inline]
     pub(crate) fn view_len<V: ?Sized + SlotView>(&self, index: u32) -> usize {
         if V::SLICE {
             let len = self.ctl()[index as usize].len.load(Ordering::Relaxed);
             len.min(self.geom.elements) as usize
         } else {
-            1
+            self.full_len::<V>()
+        }
+    }
+
+    /// Values of a whole slot: its elements (1 for a `T`), or its bytes
+    /// for a [`DynMessage`](crate::DynMessage).
+    #[inline]
+    pub(crate) fn full_len<V: ?Sized + SlotView>(&self) -> usize {
+        if V::DYNAMIC {
+            self.geom.elements as usize * self.geom.elem_size
+        } else {
+            self.geom.elements as usize
         }
     }
 

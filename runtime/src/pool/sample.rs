@@ -16,13 +16,16 @@ mod sealed {
     pub trait Sealed {}
     impl<T: crate::ShmSafe> Sealed for T {}
     impl<T: crate::ShmSafe> Sealed for [T] {}
+    impl Sealed for super::DynMessage {}
 }
 
 /// What a pool slot is seen as: a `T` ([`Pool`](crate::Pool),
-/// [`LocalPool`](crate::LocalPool)) or a `[T]`
-/// ([`ArrayPool`](crate::ArrayPool)). It is also what a [`Router`](crate::Router)
-/// carries: `Router<T>` samples of a `Pool<T>`, `Router<[T]>` samples of an
-/// `ArrayPool<T>`. Sealed.
+/// [`LocalPool`](crate::LocalPool)), a `[T]`
+/// ([`ArrayPool`](crate::ArrayPool)), or the bytes of a message whose type
+/// is known only at run time ([`DynMessage`], of a [`DynPool`](crate::DynPool)).
+/// It is also what a [`Router`](crate::Router) carries: `Router<T>` samples
+/// of a `Pool<T>`, `Router<[T]>` samples of an `ArrayPool<T>`,
+/// `Router<DynMessage>` samples of a `DynPool`. Sealed.
 ///
 /// # Safety
 /// `view` must return a pointer to the slot's memory with the right
@@ -37,20 +40,26 @@ pub unsafe trait SlotView: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     const SLICE: bool;
 
+    /// Whether the type is known only at run time ([`DynMessage`]): a slot
+    /// is then seen as all its bytes.
+    #[doc(hidden)]
+    const DYNAMIC: bool = false;
+
     /// The payload's fingerprint: `T::FINGERPRINT`, or for `[T]`
-    /// [`fingerprint::slice`](crate::fingerprint::slice) of it.
+    /// [`fingerprint::slice`](crate::fingerprint::slice) of it. 0 for
+    /// [`DynMessage`], whose fingerprint is its [`DynType`](crate::DynType)'s,
+    /// known at run time.
     const FINGERPRINT: u64;
 
-    /// The payload's canonical description: `T`'s, or `[T]` around it.
+    /// The payload's canonical description: `T`'s, or `[T]` around it
+    /// (`DynMessage` for [`DynMessage`]: its type's is in its
+    /// [`DynType`](crate::DynType)).
     fn type_name() -> String;
 
-    /// The slot at `ptr`, seen with `len` values.
+    /// The slot at `ptr`, seen with `len` values (bytes for
+    /// [`DynMessage`]).
     #[doc(hidden)]
     fn view(ptr: NonNull<u8>, len: usize) -> NonNull<Self>;
-
-    /// The bytes of a slot holding `elements` values.
-    #[doc(hidden)]
-    fn slot_bytes(elements: usize) -> usize;
 }
 
 // SAFETY: a single-value slot is the value itself.
@@ -65,10 +74,6 @@ unsafe impl<T: ShmSafe> SlotView for T {
 
     fn view(ptr: NonNull<u8>, _: usize) -> NonNull<Self> {
         ptr.cast()
-    }
-
-    fn slot_bytes(_: usize) -> usize {
-        std::mem::size_of::<T>()
     }
 }
 
@@ -86,9 +91,72 @@ unsafe impl<T: ShmSafe> SlotView for [T] {
     fn view(ptr: NonNull<u8>, len: usize) -> NonNull<Self> {
         NonNull::slice_from_raw_parts(ptr.cast(), len)
     }
+}
 
-    fn slot_bytes(elements: usize) -> usize {
-        elements * std::mem::size_of::<T>()
+/// The bytes of a message whose type is known only at run time, from a
+/// schema (see [`DynType`](crate::DynType)): what a tool such as
+/// `shmidl bridge` carries for any topic without Rust code of its type.
+/// Its bytes are the message's memory, which is also its wire form.
+///
+/// A `Sample<DynMessage>` of a topic is the same slot a typed program sees
+/// as its `T`: the two interoperate on one topic.
+#[repr(transparent)]
+pub struct DynMessage([u8]);
+
+impl DynMessage {
+    /// The message's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The message's bytes, to write. Whatever is written is the message
+    /// its subscribers read; a program that decodes it as its type validates
+    /// it first (a typed subscriber of the topic trusts the publishers of
+    /// its domain, see `docs/security.md`).
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl Deref for DynMessage {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl DerefMut for DynMessage {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl fmt::Debug for DynMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DynMessage({} bytes)", self.0.len())
+    }
+}
+
+// SAFETY: a dynamic slot is seen as its `len` bytes; callers pass the
+// slot's size in bytes (`PoolInner::view_len`, `UninitSample::as_mut_ptr`).
+// `DynMessage` is `repr(transparent)` over `[u8]`, so the fat pointer's
+// metadata is that byte count.
+unsafe impl SlotView for DynMessage {
+    type Pool = crate::pool::DynPool;
+    const SLICE: bool = false;
+    const DYNAMIC: bool = true;
+    const FINGERPRINT: u64 = 0;
+
+    fn type_name() -> String {
+        "DynMessage".to_owned()
+    }
+
+    fn view(ptr: NonNull<u8>, len: usize) -> NonNull<Self> {
+        let bytes: NonNull<[u8]> = NonNull::slice_from_raw_parts(ptr, len);
+        // `repr(transparent)`: the same pointer and metadata.
+        let ptr = bytes.as_ptr() as *mut DynMessage;
+        // SAFETY: `ptr` has the address of `bytes`, which is non-null.
+        unsafe { NonNull::new_unchecked(ptr) }
     }
 }
 
@@ -145,10 +213,7 @@ impl<V: ?Sized + SlotView> UninitSample<V> {
 
     /// Pointer to the uninitialised slot.
     pub fn as_mut_ptr(&mut self) -> NonNull<V> {
-        V::view(
-            self.inner.slot_ptr(self.index),
-            self.inner.geom.elements as usize,
-        )
+        V::view(self.inner.slot_ptr(self.index), self.inner.full_len::<V>())
     }
 
     /// Declares the slot initialised.
@@ -172,9 +237,10 @@ impl<V: ?Sized + SlotView> UninitSample<V> {
     /// Fills the slot with zero bytes, a valid value of every `ShmSafe`
     /// type (and of every element of an array slot).
     pub fn zeroed(mut self) -> SampleMut<V> {
-        let len = V::slot_bytes(self.inner.geom.elements as usize);
+        let len = self.inner.geom.elements as usize * self.inner.geom.elem_size;
         let ptr = self.as_mut_ptr().cast::<u8>();
-        // SAFETY: the slot is ours alone and `slot_bytes` long.
+        // SAFETY: the slot is ours alone and holds `elements` values of
+        // `elem_size` bytes.
         unsafe { ptr.as_ptr().write_bytes(0, len) };
         // SAFETY: every byte was just written, and zero bytes are a valid
         // value of every `ShmSafe` type ("every byte pattern is a valid

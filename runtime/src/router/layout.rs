@@ -237,16 +237,16 @@ pub(super) fn wake_producer(ring: &Ring<'_>) {
     }
 }
 
-/// Writes a fresh router at `ptr`.
+/// Writes a fresh router at `ptr`, for payloads of `payload_fingerprint`.
 ///
 /// # Safety
 /// `ptr` must be valid for writes of `geom.total_size` bytes, 64-aligned,
 /// and not accessed by anyone else during the call.
-pub(super) unsafe fn init_router<V: ?Sized + SlotView>(
+pub(super) unsafe fn init_router(
     ptr: NonNull<u8>,
     c: &RouterConfig,
     geom: &Geometry,
-    pool_offset: u64,
+    (pool_offset, payload_fingerprint): (u64, u64),
     pool_name: &str,
 ) {
     let (mode, timeout) = c.default_mode.encode();
@@ -262,7 +262,7 @@ pub(super) unsafe fn init_router<V: ?Sized + SlotView>(
         pool_name_len: len as u32,
         default_timeout_ns: timeout,
         pool_offset,
-        payload_fingerprint: V::FINGERPRINT,
+        payload_fingerprint,
         ports_offset: geom.ports_offset as u64,
         rings_offset: geom.rings_offset as u64,
         ring_stride: geom.ring_stride as u64,

@@ -257,14 +257,15 @@ impl<V: ?Sized + SlotView> RouterBuilder<'_, V> {
                 "a router needs a pool in shared memory",
             ));
         };
+        let payload_fingerprint = self.pool.view_fingerprint();
         let spec = ObjectSpec {
             ty: ObjectType {
                 kind: ObjectKind::ROUTER,
                 fingerprint: Hasher::new()
                     .str("router")
                     .u64(u64::from(ROUTER_MAGIC))
-                    .u64(V::FINGERPRINT)
-                    .u64(V::slot_bytes(1) as u64)
+                    .u64(payload_fingerprint)
+                    .u64(self.pool.core().inner().elem_size() as u64)
                     .finish(),
                 size: geom.total_size as u64,
             },
@@ -277,7 +278,15 @@ impl<V: ?Sized + SlotView> RouterBuilder<'_, V> {
             segment.find_or_create_raw(&self.name, spec, |ptr| {
                 // SAFETY: the directory reserved `geom.total_size` bytes at
                 // `ptr`, 64-aligned, for us alone.
-                unsafe { init_router::<V>(ptr, &config, &geom, pool_offset, &pool_name) }
+                unsafe {
+                    init_router(
+                        ptr,
+                        &config,
+                        &geom,
+                        (pool_offset, payload_fingerprint),
+                        &pool_name,
+                    )
+                }
             })?
         } else {
             segment.find_raw(&self.name, spec)?
@@ -288,7 +297,7 @@ impl<V: ?Sized + SlotView> RouterBuilder<'_, V> {
         };
         let base = segment.ptr_at(placed.offset);
         let (view, h) = RouterView::from_object(base, placed.size).map_err(corrupt)?;
-        if h.payload_fingerprint != V::FINGERPRINT {
+        if h.payload_fingerprint != payload_fingerprint {
             return Err(corrupt("payload fingerprint differs from the directory's"));
         }
         let found = view.config;

@@ -53,6 +53,27 @@ impl<T: ShmSafe> Publisher<T> {
     }
 }
 
+impl Publisher<crate::DynMessage> {
+    /// The type of the topic's messages.
+    pub fn dyn_type(&self) -> &crate::DynType {
+        self.router.inner.pool.dyn_type()
+    }
+
+    /// A message of zero bytes (a valid value of every type), waiting up to
+    /// the pool's timeout: write its bytes, then [`publish`](Self::publish).
+    pub fn loan_zeroed(&self) -> Result<SampleMut<crate::DynMessage>, crate::PoolExhausted> {
+        self.router.inner.pool.loan_zeroed()
+    }
+
+    /// An uninitialised slot, waiting up to the pool's timeout: decode a
+    /// message into it with [`wire::decode_dyn_into`](crate::wire::decode_dyn_into).
+    pub fn loan_uninit(
+        &self,
+    ) -> Result<crate::UninitSample<crate::DynMessage>, crate::PoolExhausted> {
+        self.router.inner.pool.loan_uninit()
+    }
+}
+
 impl<T: ShmSafe> Publisher<[T]> {
     /// The most elements a sample of this topic holds (its pool's
     /// [`elements`](crate::ArrayPool::elements)).
