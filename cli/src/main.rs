@@ -22,6 +22,8 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_bridge;
 mod bench_net;
+mod bridge;
+mod dyn_schema;
 mod gen;
 mod schema;
 mod segments;
@@ -110,6 +112,12 @@ enum Command {
         #[command(flatten)]
         net: spy::NetArgs,
     },
+    /// Bridge topics of a schema between a domain's shared memory and the
+    /// network (websockets, found through discovery), with no Rust code:
+    /// --out forwards local messages to the network, --in publishes
+    /// network messages to local subscribers. Reports counters every
+    /// --interval; stops cleanly on Ctrl-C or SIGTERM.
+    Bridge(bridge::Args),
     /// Measure shmidl against baselines in the same run.
     Bench {
         #[command(subcommand)]
@@ -269,6 +277,7 @@ fn main() -> ExitCode {
             json,
         }),
         Command::BenchPeer { args } => bench::peer(&args),
+        Command::Bridge(args) => bridge::run(&args),
         Command::Spy {
             duration,
             json,

@@ -17,12 +17,20 @@
 //!   `out` and an `inbound` bridge side by side: those do not know each
 //!   other.
 //!
+//! [`Bridge`] carries a Rust type; [`DynBridge`] does the same for a type
+//! known only at run time (a [`DynType`] read from a schema, as
+//! `shmidl bridge` does), on the same local topic and with the same frames,
+//! so the two interoperate. Both count traffic per remote publisher
+//! ([`PeerStats`]).
+//!
 //! A full local queue (`WaitIfFull`) holds the in side back, and with it
 //! the websocket connection: back-pressure reaches the sender, whose slow
 //! receiver policy decides.
 
 use std::{
+    collections::HashMap,
     fmt,
+    marker::PhantomData,
     sync::{
         atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
         Arc, Mutex, PoisonError,
@@ -34,10 +42,13 @@ use std::{
 use thiserror::Error;
 
 use super::ws::{
-    origin_id, NetPublisherBuilder, NetStartError, NetSubscriber, NetSubscriberBuilder, RawMessage,
-    TypedNetPublisher,
+    origin_id, NetPublisher, NetPublisherBuilder, NetStartError, NetSubscriber,
+    NetSubscriberBuilder, RawMessage, TypedNetPublisher,
 };
-use crate::{Node, Publisher, RecvError, ShmMessage, Subscriber, TopicError, TopicRequest};
+use crate::{
+    wire, DynMessage, DynType, Node, Publisher, RecvError, ShmMessage, SlotView, Subscriber,
+    TopicError, TopicRequest,
+};
 
 /// How often the out side's thread looks at its stop flag while the topic
 /// is quiet.
@@ -119,17 +130,318 @@ impl BridgeCounters {
     }
 }
 
-/// A running bridge of one topic of `T`; stops when dropped.
-pub struct Bridge<T: ShmMessage> {
+/// Traffic of one remote publisher into a bridge's in side.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    /// The publisher's `ws://` URL.
+    pub endpoint: String,
+    /// Its messages published to the local topic.
+    pub messages: u64,
+    /// Their payload bytes.
+    pub bytes: u64,
+    /// Its messages dropped (see [`BridgeCounters::in_dropped`]).
+    pub dropped: u64,
+}
+
+/// How a bridge moves its payload: a Rust type ([`Bridge`]) or a type known
+/// at run time ([`DynBridge`]).
+trait Carry: Send + Sync + 'static {
+    type View: ?Sized + SlotView;
+    type Net: Send + Sync + 'static;
+
+    fn publisher(
+        &self,
+        node: &Node,
+        topic: &str,
+        request: TopicRequest,
+    ) -> Result<Publisher<Self::View>, TopicError>;
+
+    fn subscriber(
+        &self,
+        node: &Node,
+        topic: &str,
+        request: TopicRequest,
+    ) -> Result<Subscriber<Self::View>, TopicError>;
+
+    fn start(&self, builder: NetPublisherBuilder) -> Result<Self::Net, NetStartError>;
+
+    /// Sends one local sample; its payload bytes.
+    fn send(&self, net: &Self::Net, sample: &Self::View) -> Result<u64, String>;
+
+    /// Decodes `bytes` into a fresh slot and publishes it.
+    fn publish_in(&self, publisher: &mut Publisher<Self::View>, bytes: &[u8])
+        -> Result<(), String>;
+}
+
+struct Typed<T>(PhantomData<fn() -> T>);
+
+impl<T: ShmMessage + Send + Sync + 'static> Carry for Typed<T> {
+    type View = T;
+    type Net = TypedNetPublisher<T>;
+
+    fn publisher(
+        &self,
+        node: &Node,
+        topic: &str,
+        request: TopicRequest,
+    ) -> Result<Publisher<T>, TopicError> {
+        node.publisher::<T>(topic, request)
+    }
+
+    fn subscriber(
+        &self,
+        node: &Node,
+        topic: &str,
+        request: TopicRequest,
+    ) -> Result<Subscriber<T>, TopicError> {
+        node.subscriber::<T>(topic, request)
+    }
+
+    fn start(&self, builder: NetPublisherBuilder) -> Result<TypedNetPublisher<T>, NetStartError> {
+        builder.start::<T>()
+    }
+
+    fn send(&self, net: &TypedNetPublisher<T>, sample: &T) -> Result<u64, String> {
+        // Encoded straight from the slot into the frame.
+        net.send(sample).map_err(|e| e.to_string())?;
+        Ok(T::wire_size() as u64)
+    }
+
+    fn publish_in(&self, publisher: &mut Publisher<T>, bytes: &[u8]) -> Result<(), String> {
+        let slot = publisher.loan_uninit().map_err(|e| e.to_string())?;
+        let sample = T::decode_into(bytes, slot).map_err(|e| e.to_string())?;
+        publish_all(publisher, sample)
+    }
+}
+
+struct Dynamic(DynType);
+
+impl Carry for Dynamic {
+    type View = DynMessage;
+    type Net = NetPublisher;
+
+    fn publisher(
+        &self,
+        node: &Node,
+        topic: &str,
+        request: TopicRequest,
+    ) -> Result<Publisher<DynMessage>, TopicError> {
+        node.dyn_publisher(topic, &self.0, request)
+    }
+
+    fn subscriber(
+        &self,
+        node: &Node,
+        topic: &str,
+        request: TopicRequest,
+    ) -> Result<Subscriber<DynMessage>, TopicError> {
+        node.dyn_subscriber(topic, &self.0, request)
+    }
+
+    fn start(&self, builder: NetPublisherBuilder) -> Result<NetPublisher, NetStartError> {
+        builder.start_raw(self.0.name(), self.0.fingerprint())
+    }
+
+    fn send(&self, net: &NetPublisher, sample: &DynMessage) -> Result<u64, String> {
+        let bytes = wire::encode_dyn(&self.0, sample).map_err(|e| e.to_string())?;
+        net.send(bytes).map_err(|e| e.to_string())?;
+        Ok(bytes.len() as u64)
+    }
+
+    fn publish_in(
+        &self,
+        publisher: &mut Publisher<DynMessage>,
+        bytes: &[u8],
+    ) -> Result<(), String> {
+        let slot = publisher.loan_uninit().map_err(|e| e.to_string())?;
+        let sample = wire::decode_dyn_into(&self.0, bytes, slot).map_err(|e| e.to_string())?;
+        publish_all(publisher, sample)
+    }
+}
+
+/// Publishes `sample` to every local subscriber; an error if a pipe failed.
+fn publish_all<V: ?Sized + SlotView>(
+    publisher: &mut Publisher<V>,
+    sample: crate::SampleMut<V>,
+) -> Result<(), String> {
+    match publisher.publish(sample).map_err(|e| e.to_string())? {
+        0 => Ok(()),
+        failed => Err(format!("{failed} local pipe(s) full")),
+    }
+}
+
+/// The running parts of a bridge, whatever it carries.
+struct Engine<C: Carry> {
     topic: String,
     counters: Arc<BridgeCounters>,
+    peers: Arc<Mutex<HashMap<String, PeerStats>>>,
     stop: Arc<AtomicBool>,
-    out: Option<(Arc<TypedNetPublisher<T>>, JoinHandle<()>)>,
+    out: Option<(Arc<C::Net>, JoinHandle<()>)>,
     inbound: Option<NetSubscriber<RawMessage>>,
+}
+
+impl<C: Carry> Engine<C> {
+    fn start(
+        carry: C,
+        node: &Node,
+        topic: &str,
+        request: TopicRequest,
+        out: Option<NetPublisherBuilder>,
+        inbound: Option<NetSubscriberBuilder<RawMessage>>,
+    ) -> Result<Engine<C>, BridgeError> {
+        let carry = Arc::new(carry);
+        let counters = Arc::new(BridgeCounters::default());
+        let peers = Arc::new(Mutex::new(HashMap::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let in_port = Arc::new(AtomicU32::new(NO_PORT));
+        let mut engine = Engine {
+            topic: topic.to_owned(),
+            counters: Arc::clone(&counters),
+            peers: Arc::clone(&peers),
+            stop: Arc::clone(&stop),
+            out: None,
+            inbound: None,
+        };
+        // The local side first: the out side's subscriber must exist before
+        // the in side publishes anything, and both must know the in side's
+        // publisher port.
+        let local_in = match &inbound {
+            Some(_) => {
+                let publisher = carry.publisher(node, topic, request)?;
+                in_port.store(publisher.port(), Ordering::Relaxed);
+                Some(publisher)
+            }
+            None => None,
+        };
+        if let Some(builder) = out {
+            let subscriber = carry.subscriber(node, topic, request)?;
+            let publisher = Arc::new(carry.start(builder)?);
+            let thread = {
+                let publisher = Arc::clone(&publisher);
+                let counters = Arc::clone(&counters);
+                let stop = Arc::clone(&stop);
+                let in_port = Arc::clone(&in_port);
+                let carry = Arc::clone(&carry);
+                std::thread::Builder::new()
+                    .name(format!("shmidl-bridge-out {topic}"))
+                    .spawn(move || {
+                        forward_out(&*carry, subscriber, &publisher, &counters, &stop, &in_port)
+                    })
+                    .map_err(BridgeError::Thread)?
+            };
+            engine.out = Some((publisher, thread));
+        }
+        if let (Some(builder), Some(publisher)) = (inbound, local_in) {
+            let publisher = Mutex::new(publisher);
+            let own = origin_id();
+            let subscriber = builder
+                .on_message(move |d| {
+                    if d.header.origin == own {
+                        counters.in_skipped_own.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    let outcome = {
+                        let mut publisher =
+                            publisher.lock().unwrap_or_else(PoisonError::into_inner);
+                        carry.publish_in(&mut publisher, d.bytes)
+                    };
+                    let mut peers = peers.lock().unwrap_or_else(PoisonError::into_inner);
+                    let peer = peers
+                        .entry(d.endpoint.url.clone())
+                        .or_insert_with(|| PeerStats {
+                            endpoint: d.endpoint.url.clone(),
+                            ..PeerStats::default()
+                        });
+                    match outcome {
+                        Ok(()) => {
+                            counters.in_messages.fetch_add(1, Ordering::Relaxed);
+                            counters
+                                .in_bytes
+                                .fetch_add(d.bytes.len() as u64, Ordering::Relaxed);
+                            peer.messages += 1;
+                            peer.bytes += d.bytes.len() as u64;
+                        }
+                        Err(why) => {
+                            tracing::debug!(
+                                "bridge dropped a message from {}: {why}",
+                                d.endpoint.url
+                            );
+                            counters.in_dropped.fetch_add(1, Ordering::Relaxed);
+                            peer.dropped += 1;
+                        }
+                    }
+                })
+                .start()?;
+            engine.inbound = Some(subscriber);
+        }
+        Ok(engine)
+    }
+
+    fn peers(&self) -> Vec<PeerStats> {
+        let peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut all: Vec<PeerStats> = peers.values().cloned().collect();
+        all.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+        all
+    }
+}
+
+impl<C: Carry> Drop for Engine<C> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // The in side first: nothing more is published locally.
+        drop(self.inbound.take());
+        if let Some((_, thread)) = self.out.take() {
+            if thread.join().is_err() {
+                tracing::error!(topic = %self.topic, "the bridge's out thread panicked");
+            }
+        }
+    }
+}
+
+/// The out side: every local message not published by the in side goes to
+/// the network.
+fn forward_out<C: Carry>(
+    carry: &C,
+    mut subscriber: Subscriber<C::View>,
+    publisher: &C::Net,
+    counters: &BridgeCounters,
+    stop: &AtomicBool,
+    in_port: &AtomicU32,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let sample = match subscriber.recv_timeout(POLL) {
+            Ok(s) => s,
+            Err(RecvError::Timeout) => continue,
+            Err(e) => {
+                tracing::warn!("bridge: receiving from the local topic failed: {e}");
+                std::thread::sleep(POLL);
+                continue;
+            }
+        };
+        if subscriber.last_publisher() == Some(in_port.load(Ordering::Relaxed)) {
+            counters.out_skipped_own.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        match carry.send(publisher, &sample) {
+            Ok(bytes) => {
+                counters.out_messages.fetch_add(1, Ordering::Relaxed);
+                counters.out_bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::debug!("bridge: sending to the network failed: {e}");
+                counters.out_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// No publisher port: the out side forwards everything.
 const NO_PORT: u32 = u32::MAX;
+
+/// A running bridge of one topic of `T`; stops when dropped.
+pub struct Bridge<T: ShmMessage + Send + Sync + 'static> {
+    engine: Engine<Typed<T>>,
+}
 
 impl<T: ShmMessage + Send + Sync + 'static> Bridge<T> {
     /// Forwards the local `topic` of `node` to the network: every message
@@ -182,93 +494,33 @@ impl<T: ShmMessage + Send + Sync + 'static> Bridge<T> {
         out: Option<NetPublisherBuilder>,
         inbound: Option<NetSubscriberBuilder<RawMessage>>,
     ) -> Result<Bridge<T>, BridgeError> {
-        let counters = Arc::new(BridgeCounters::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let in_port = Arc::new(AtomicU32::new(NO_PORT));
-        let mut bridge = Bridge {
-            topic: topic.to_owned(),
-            counters: Arc::clone(&counters),
-            stop: Arc::clone(&stop),
-            out: None,
-            inbound: None,
-        };
-        // The local side first: the out side's subscriber must exist before
-        // the in side publishes anything, and both must know the in side's
-        // publisher port.
-        let local_in = match &inbound {
-            Some(_) => {
-                let publisher = node.publisher::<T>(topic, request)?;
-                in_port.store(publisher.port(), Ordering::Relaxed);
-                Some(publisher)
-            }
-            None => None,
-        };
-        if let Some(builder) = out {
-            let subscriber = node.subscriber::<T>(topic, request)?;
-            let publisher = Arc::new(builder.start::<T>()?);
-            let thread = {
-                let publisher = Arc::clone(&publisher);
-                let counters = Arc::clone(&counters);
-                let stop = Arc::clone(&stop);
-                let in_port = Arc::clone(&in_port);
-                std::thread::Builder::new()
-                    .name(format!("shmidl-bridge-out {topic}"))
-                    .spawn(move || forward_out(subscriber, &publisher, &counters, &stop, &in_port))
-                    .map_err(BridgeError::Thread)?
-            };
-            bridge.out = Some((publisher, thread));
-        }
-        if let (Some(builder), Some(publisher)) = (inbound, local_in) {
-            let publisher = Mutex::new(publisher);
-            let counters = Arc::clone(&counters);
-            let own = origin_id();
-            let subscriber = builder
-                .on_message(move |d| {
-                    if d.header.origin == own {
-                        counters.in_skipped_own.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
-                    let mut publisher = publisher.lock().unwrap_or_else(PoisonError::into_inner);
-                    match publish_in(&mut publisher, d.bytes) {
-                        Ok(()) => {
-                            counters.in_messages.fetch_add(1, Ordering::Relaxed);
-                            counters
-                                .in_bytes
-                                .fetch_add(d.bytes.len() as u64, Ordering::Relaxed);
-                        }
-                        Err(why) => {
-                            tracing::debug!(
-                                "bridge dropped a message from {}: {why}",
-                                d.endpoint.url
-                            );
-                            counters.in_dropped.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                })
-                .start()?;
-            bridge.inbound = Some(subscriber);
-        }
-        Ok(bridge)
+        let engine = Engine::start(Typed(PhantomData), node, topic, request, out, inbound)?;
+        Ok(Bridge { engine })
     }
 
     /// The topic bridged.
     pub fn topic(&self) -> &str {
-        &self.topic
+        &self.engine.topic
     }
 
     /// The counters now.
     pub fn stats(&self) -> BridgeStats {
-        self.counters.snapshot()
+        self.engine.counters.snapshot()
+    }
+
+    /// The in side's traffic per remote publisher, by URL.
+    pub fn peers(&self) -> Vec<PeerStats> {
+        self.engine.peers()
     }
 
     /// The out side's network publisher (its address, connections, stats).
     pub fn publisher(&self) -> Option<&TypedNetPublisher<T>> {
-        self.out.as_ref().map(|(p, _)| &**p)
+        self.engine.out.as_ref().map(|(p, _)| &**p)
     }
 
     /// The in side's network subscriber (its endpoints, stats).
     pub fn subscriber(&self) -> Option<&NetSubscriber<RawMessage>> {
-        self.inbound.as_ref()
+        self.engine.inbound.as_ref()
     }
 
     /// Stops both sides and joins the out side's thread; dropping does the
@@ -276,72 +528,115 @@ impl<T: ShmMessage + Send + Sync + 'static> Bridge<T> {
     pub fn shutdown(self) {}
 }
 
-impl<T: ShmMessage> Drop for Bridge<T> {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // The in side first: nothing more is published locally.
-        drop(self.inbound.take());
-        if let Some((_, thread)) = self.out.take() {
-            if thread.join().is_err() {
-                tracing::error!(topic = %self.topic, "the bridge's out thread panicked");
-            }
-        }
-    }
-}
-
-impl<T: ShmMessage> fmt::Debug for Bridge<T> {
+impl<T: ShmMessage + Send + Sync + 'static> fmt::Debug for Bridge<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bridge")
-            .field("topic", &self.topic)
-            .field("stats", &self.counters.snapshot())
+            .field("topic", &self.engine.topic)
+            .field("stats", &self.engine.counters.snapshot())
             .finish_non_exhaustive()
     }
 }
 
-/// The out side: every local message not published by the in side goes to
-/// the network.
-fn forward_out<T: ShmMessage>(
-    mut subscriber: Subscriber<T>,
-    publisher: &TypedNetPublisher<T>,
-    counters: &BridgeCounters,
-    stop: &AtomicBool,
-    in_port: &AtomicU32,
-) {
-    while !stop.load(Ordering::Relaxed) {
-        let sample = match subscriber.recv_timeout(POLL) {
-            Ok(s) => s,
-            Err(RecvError::Timeout) => continue,
-            Err(e) => {
-                tracing::warn!("bridge: receiving from the local topic failed: {e}");
-                std::thread::sleep(POLL);
-                continue;
-            }
-        };
-        if subscriber.last_publisher() == Some(in_port.load(Ordering::Relaxed)) {
-            counters.out_skipped_own.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        match publisher.send(&sample) {
-            Ok(_) => {
-                counters.out_messages.fetch_add(1, Ordering::Relaxed);
-                counters
-                    .out_bytes
-                    .fetch_add(T::wire_size() as u64, Ordering::Relaxed);
-            }
-            Err(e) => {
-                tracing::debug!("bridge: sending to the network failed: {e}");
-                counters.out_failed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
+/// A bridge of a topic whose type is known only at run time (a
+/// [`DynType`] read from a schema): what `shmidl bridge` runs. It behaves
+/// as [`Bridge`] does, and interoperates with it and with typed programs:
+/// the frames carry the type's fingerprint, the local topic is the typed
+/// topic.
+pub struct DynBridge {
+    engine: Engine<Dynamic>,
 }
 
-/// Decodes `bytes` into a fresh slot of the local topic and publishes it.
-fn publish_in<T: ShmMessage>(publisher: &mut Publisher<T>, bytes: &[u8]) -> Result<(), String> {
-    let slot = publisher.loan_uninit().map_err(|e| e.to_string())?;
-    let sample = T::decode_into(bytes, slot).map_err(|e| e.to_string())?;
-    match publisher.publish(sample).map_err(|e| e.to_string())? {
-        0 => Ok(()),
-        failed => Err(format!("{failed} local pipe(s) full")),
+impl DynBridge {
+    /// Forwards the local `topic` of `ty` to the network (see
+    /// [`Bridge::out`]).
+    pub fn out(
+        node: &Node,
+        topic: &str,
+        ty: &DynType,
+        request: impl Into<TopicRequest>,
+        net: NetPublisherBuilder,
+    ) -> Result<DynBridge, BridgeError> {
+        Self::start(node, topic, ty, request.into(), Some(net), None)
+    }
+
+    /// Publishes every message `net` receives (a subscriber of frames of
+    /// `ty`'s fingerprint) to the local `topic` (see [`Bridge::inbound`]).
+    pub fn inbound(
+        node: &Node,
+        topic: &str,
+        ty: &DynType,
+        request: impl Into<TopicRequest>,
+        net: NetSubscriberBuilder<RawMessage>,
+    ) -> Result<DynBridge, BridgeError> {
+        Self::start(node, topic, ty, request.into(), None, Some(net))
+    }
+
+    /// Both directions at once, never echoing (see [`Bridge::both`]).
+    pub fn both(
+        node: &Node,
+        topic: &str,
+        ty: &DynType,
+        request: impl Into<TopicRequest>,
+        publisher: NetPublisherBuilder,
+        subscriber: NetSubscriberBuilder<RawMessage>,
+    ) -> Result<DynBridge, BridgeError> {
+        Self::start(
+            node,
+            topic,
+            ty,
+            request.into(),
+            Some(publisher),
+            Some(subscriber),
+        )
+    }
+
+    fn start(
+        node: &Node,
+        topic: &str,
+        ty: &DynType,
+        request: TopicRequest,
+        out: Option<NetPublisherBuilder>,
+        inbound: Option<NetSubscriberBuilder<RawMessage>>,
+    ) -> Result<DynBridge, BridgeError> {
+        let engine = Engine::start(Dynamic(ty.clone()), node, topic, request, out, inbound)?;
+        Ok(DynBridge { engine })
+    }
+
+    /// The topic bridged.
+    pub fn topic(&self) -> &str {
+        &self.engine.topic
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> BridgeStats {
+        self.engine.counters.snapshot()
+    }
+
+    /// The in side's traffic per remote publisher, by URL.
+    pub fn peers(&self) -> Vec<PeerStats> {
+        self.engine.peers()
+    }
+
+    /// The out side's network publisher (its address, connections, stats).
+    pub fn publisher(&self) -> Option<&NetPublisher> {
+        self.engine.out.as_ref().map(|(p, _)| &**p)
+    }
+
+    /// The in side's network subscriber (its endpoints, stats).
+    pub fn subscriber(&self) -> Option<&NetSubscriber<RawMessage>> {
+        self.engine.inbound.as_ref()
+    }
+
+    /// Stops both sides and joins the out side's thread; dropping does the
+    /// same.
+    pub fn shutdown(self) {}
+}
+
+impl fmt::Debug for DynBridge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynBridge")
+            .field("topic", &self.engine.topic)
+            .field("stats", &self.engine.counters.snapshot())
+            .finish_non_exhaustive()
     }
 }

@@ -77,7 +77,7 @@ pub use self::{
         random_nonce, AuthFailure, NetSecret, NonceGuard, ReplayGuard, SecretError,
         DEFAULT_WINDOW_MS, MAX_REMEMBERED, MIN_SECRET_LEN, TAG_LEN, TRAILER_LEN,
     },
-    bridge::{Bridge, BridgeCounters, BridgeError, BridgeStats},
+    bridge::{Bridge, BridgeCounters, BridgeError, BridgeStats, DynBridge, PeerStats},
     config::{
         DiscoveryConfig, Interface, Transport, DEFAULT_GROUP, DEFAULT_GROUP_V6, DEFAULT_INTERVAL,
         DEFAULT_LEASE_INTERVALS, DEFAULT_MAX_PEERS, DEFAULT_MAX_TOPICS, DEFAULT_PORT,
