@@ -85,7 +85,7 @@ pub fn run(args: &Args) -> ExitCode {
     match start_and_wait(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("shmidl bridge: {e}");
+            say(&e);
             ExitCode::FAILURE
         }
     }
@@ -350,7 +350,8 @@ fn report(json: bool, running: &[Running], last: bool) {
     let _ = out.flush();
 }
 
-/// A status line, on stderr so that stdout carries only counters.
+/// A status line, on stderr so that stdout carries only counters. A
+/// closed stderr does not stop the bridge.
 fn say(line: &str) {
-    eprintln!("shmidl bridge: {line}");
+    let _ = writeln!(std::io::stderr(), "shmidl bridge: {line}");
 }

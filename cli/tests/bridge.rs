@@ -102,8 +102,13 @@ fn free_port() -> String {
 }
 
 fn bridge(domain: &str, schema: &PathBuf, port: &str) -> Child {
+    bridge_with(domain, schema, port, &["--out", TOPIC, "--in", TOPIC])
+}
+
+fn bridge_with(domain: &str, schema: &PathBuf, port: &str, args: &[&str]) -> Child {
     Command::new(SHMIDL)
-        .args(["bridge", "--domain", domain, "--out", TOPIC, "--in", TOPIC])
+        .args(["bridge", "--domain", domain])
+        .args(args)
         .arg("-s")
         .arg(schema)
         .args(["--interface", "lo", "--port", port])
@@ -112,6 +117,26 @@ fn bridge(domain: &str, schema: &PathBuf, port: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("running shmidl bridge")
+}
+
+/// The URL a bridge serves its --out topic on, from its first status line.
+fn served_url(child: &mut Child) -> String {
+    use std::io::BufRead as _;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut line = String::new();
+    std::io::BufReader::new(stderr)
+        .read_line(&mut line)
+        .unwrap();
+    line.split_whitespace()
+        .find(|w| w.starts_with("ws://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned()
+}
+
+fn secret_file(byte: u8) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("{}.key", unique("key")));
+    std::fs::write(&path, [byte; 32]).unwrap();
+    path
 }
 
 /// Interrupts `child` as Ctrl-C does and waits for it, with a deadline.
@@ -277,4 +302,72 @@ fn unknown_topics_and_missing_directions_are_clear_errors() {
     let err = run(&["--in", TOPIC, "--connect", "t/other=ws://127.0.0.1:1/x"]);
     assert!(err.contains("not an --in topic"), "{err}");
     std::fs::remove_file(&schema).unwrap();
+}
+
+#[test]
+fn with_a_secret_a_bridge_with_the_wrong_key_gets_nothing_and_is_counted() {
+    let schema = schema_file();
+    let (right, wrong) = (secret_file(1), secret_file(2));
+    let port = free_port();
+    let (a, good, bad) = (unique("sa"), unique("sgood"), unique("sbad"));
+    let key = |path: &PathBuf| path.to_str().unwrap().to_owned();
+    let (right_key, wrong_key) = (key(&right), key(&wrong));
+    let mut bridge_a = bridge_with(
+        &a,
+        &schema,
+        &port,
+        &["--out", TOPIC, "--secret-file", &right_key],
+    );
+    let url = served_url(&mut bridge_a);
+    let connect = format!("{TOPIC}={url}");
+    let bridge_good = bridge_with(
+        &good,
+        &schema,
+        &port,
+        &["--in", TOPIC, "--secret-file", &right_key],
+    );
+    let bridge_bad = bridge_with(
+        &bad,
+        &schema,
+        &port,
+        &[
+            "--in",
+            TOPIC,
+            "--connect",
+            &connect,
+            "--secret-file",
+            &wrong_key,
+        ],
+    );
+    {
+        let node_a = Node::builder(&a).open_or_create().unwrap();
+        let node_good = Node::builder(&good).open_or_create().unwrap();
+        let node_bad = Node::builder(&bad).open_or_create().unwrap();
+        let mut publisher = node_a.publisher::<Sample>(TOPIC, config()).unwrap();
+        let mut heard = node_good.subscriber::<Sample>(TOPIC, config()).unwrap();
+        let mut refused = node_bad.subscriber::<Sample>(TOPIC, config()).unwrap();
+        until_carried(&mut publisher, &mut [&mut heard]);
+        for seq in 0..100 {
+            publisher
+                .publish(publisher.loan_uninit().unwrap().write(sample(seq, 1)))
+                .unwrap();
+            assert_eq!(next(&mut heard).map(|s| s.seq), Some(seq));
+        }
+        assert!(
+            matches!(refused.try_recv(), Ok(None)),
+            "the wrong key received a message"
+        );
+    }
+    let out_a = interrupt(bridge_a);
+    let v = final_counters(&out_a);
+    let refusals = v["publisher"]["unauthorized"].as_u64().unwrap();
+    assert!(refusals >= 1, "the wrong key's handshakes are counted: {v}");
+    assert_eq!(v["publisher"]["connections"], 1, "only the right key: {v}");
+    let v = final_counters(&interrupt(bridge_bad));
+    assert_eq!(v["in_messages"], 0, "{v}");
+    let v = final_counters(&interrupt(bridge_good));
+    assert!(v["in_messages"].as_u64().unwrap() >= 100, "{v}");
+    for path in [schema, right, wrong] {
+        std::fs::remove_file(path).unwrap();
+    }
 }
