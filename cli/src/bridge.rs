@@ -1,6 +1,6 @@
 //! `shmidl bridge`: forwards topics of a schema between a domain's shared
 //! memory and the network, with no Rust code of their types. Each topic's
-//! type comes from the schema at run time ([`crate::dyn_schema`]), so the
+//! type comes from the schema at run time ([`shmidl_cli::dyn_schema`]), so the
 //! local topic is the one typed programs of the same schema use, and the
 //! frames are the ones their `net_publisher`/`net_subscriber` exchange.
 
@@ -15,7 +15,9 @@ use shmidl::{
 };
 use shmidl_idl::{Overflow, Schema};
 
-use crate::{dyn_schema::Layouts, spy::NetArgs};
+use shmidl_cli::dyn_schema::Layouts;
+
+use crate::spy::NetArgs;
 
 /// The options of `shmidl bridge`.
 #[derive(clap::Args)]

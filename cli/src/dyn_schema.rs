@@ -22,6 +22,7 @@ pub struct Layouts<'s> {
 }
 
 impl<'s> Layouts<'s> {
+    /// Layouts of `schema`'s types.
     pub fn new(schema: &'s Schema) -> Self {
         Self {
             schema,

@@ -23,7 +23,6 @@ mod bench;
 mod bench_bridge;
 mod bench_net;
 mod bridge;
-mod dyn_schema;
 mod gen;
 mod schema;
 mod segments;
