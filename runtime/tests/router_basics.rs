@@ -328,3 +328,38 @@ fn loans_need_no_default_zeroed_uninit_or_recycled() {
     drop(recycled);
     assert_eq!(pool.free_count(), 4);
 }
+
+#[test]
+fn an_excluded_subscriber_gets_nothing_and_a_later_one_on_its_port_gets_everything() {
+    let (seg, pool) = setup("exclude", 32);
+    let router = Router::builder(&pool, "r")
+        .depth(4)
+        .max_subscribers(2)
+        .open_or_create()
+        .unwrap();
+    let mut publisher = router.publisher().unwrap();
+    let mut mine = router.subscriber().unwrap();
+    let mut other = router.subscriber().unwrap();
+    assert!(publisher.exclude(&mine));
+    // More messages than `mine`'s queue holds: under WaitIfFull the
+    // publisher would wait for it if it were not left out.
+    for v in 0..8 {
+        let s = pool.try_make(v).unwrap();
+        assert_eq!(publisher.publish(s).unwrap(), 0);
+        assert_eq!(*other.try_recv().unwrap().unwrap(), v);
+    }
+    assert!(mine.try_recv().unwrap().is_none());
+    // The exclusion ends with that subscriber: the next one on the same
+    // port receives.
+    drop(mine);
+    let mut next = router.subscriber().unwrap();
+    send(&mut publisher, &pool, 42, SendMode::SoftFailIfFull);
+    assert_eq!(*next.try_recv().unwrap().unwrap(), 42);
+    assert_eq!(*other.try_recv().unwrap().unwrap(), 42);
+    // A subscriber of another router is refused.
+    let foreign = Router::builder(&pool, "r2").open_or_create().unwrap();
+    let mut foreign_publisher = foreign.publisher().unwrap();
+    assert!(!foreign_publisher.exclude(&next));
+    drop((next, other, seg));
+    assert_eq!(pool.free_count(), 32);
+}

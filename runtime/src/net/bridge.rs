@@ -8,9 +8,13 @@
 //! - **In** ([`Bridge::inbound`]): every frame a [`NetSubscriber`] receives
 //!   is decoded (validated) straight into a slot of the local topic's pool
 //!   and published to every local subscriber, zero-copy from there on.
-//! - **Both** ([`Bridge::both`]): the two at once, never echoing. The out
-//!   side skips what the in side published (it knows its publisher port:
-//!   [`Subscriber::last_publisher`]), and the in side drops frames whose
+//! - **Both** ([`Bridge::both`]): the two at once, never echoing. The in
+//!   side's publisher leaves the out side's subscriber out
+//!   ([`Publisher::exclude`]), so what it brings in is never sent back and
+//!   never waits for the out side (two bridges forwarding to each other
+//!   under back-pressure cannot hold each other up); the out side also
+//!   skips anything that would still reach it from the in side's port
+//!   ([`Subscriber::last_publisher`]). The in side drops frames whose
 //!   origin is this process (its own out side's). So two hosts bridging a
 //!   topic both ways forward each message exactly one hop and never
 //!   ping-pong. Bridge a topic both ways with one `both` call, not with an
@@ -259,6 +263,23 @@ impl Carry for Dynamic {
     }
 }
 
+/// Runs `f`, which may block (waiting for a pool slot or for room in a
+/// local queue), from a callback on a runtime thread. On a multi-thread
+/// runtime the thread's other tasks move to another thread first
+/// (`block_in_place`): a task this thread woke last, such as the writer of
+/// this process's own out side, would otherwise wait behind `f`, and two
+/// bridges forwarding to each other both ways would hold each other up
+/// until their timeouts.
+fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
 /// Publishes `sample` to every local subscriber; an error if a pipe failed.
 fn publish_all<V: ?Sized + SlotView>(
     publisher: &mut Publisher<V>,
@@ -270,6 +291,11 @@ fn publish_all<V: ?Sized + SlotView>(
     }
 }
 
+/// The in side's local publisher, shared with the network subscriber's
+/// callback and taken out (dropped) when the bridge stops, whatever the
+/// runtime does with the callback afterwards.
+type LocalIn<V> = Arc<Mutex<Option<Publisher<V>>>>;
+
 /// The running parts of a bridge, whatever it carries.
 struct Engine<C: Carry> {
     topic: String,
@@ -278,6 +304,7 @@ struct Engine<C: Carry> {
     stop: Arc<AtomicBool>,
     out: Option<(Arc<C::Net>, JoinHandle<()>)>,
     inbound: Option<NetSubscriber<RawMessage>>,
+    local_in: Option<LocalIn<C::View>>,
 }
 
 impl<C: Carry> Engine<C> {
@@ -301,11 +328,14 @@ impl<C: Carry> Engine<C> {
             stop: Arc::clone(&stop),
             out: None,
             inbound: None,
+            local_in: None,
         };
         // The local side first: the out side's subscriber must exist before
-        // the in side publishes anything, and both must know the in side's
-        // publisher port.
-        let local_in = match &inbound {
+        // the in side publishes anything, and the in side's publisher
+        // leaves it out (a two-way bridge's in side then never sends its
+        // messages back, nor waits for its own out side: two bridges
+        // forwarding to each other cannot hold each other up).
+        let mut local_in = match &inbound {
             Some(_) => {
                 let publisher = carry.publisher(node, topic, request)?;
                 in_port.store(publisher.port(), Ordering::Relaxed);
@@ -313,8 +343,12 @@ impl<C: Carry> Engine<C> {
             }
             None => None,
         };
+        let excluded = Arc::new(AtomicBool::new(false));
         if let Some(builder) = out {
             let subscriber = carry.subscriber(node, topic, request)?;
+            if let Some(publisher) = &mut local_in {
+                excluded.store(publisher.exclude(&subscriber), Ordering::Relaxed);
+            }
             let publisher = Arc::new(carry.start(builder)?);
             let thread = {
                 let publisher = Arc::clone(&publisher);
@@ -332,7 +366,8 @@ impl<C: Carry> Engine<C> {
             engine.out = Some((publisher, thread));
         }
         if let (Some(builder), Some(publisher)) = (inbound, local_in) {
-            let publisher = Mutex::new(publisher);
+            let publisher: LocalIn<C::View> = Arc::new(Mutex::new(Some(publisher)));
+            engine.local_in = Some(Arc::clone(&publisher));
             let own = origin_id();
             let subscriber = builder
                 .on_message(move |d| {
@@ -340,11 +375,14 @@ impl<C: Carry> Engine<C> {
                         counters.in_skipped_own.fetch_add(1, Ordering::Relaxed);
                         return;
                     }
-                    let outcome = {
+                    let outcome = off_the_runtime(|| {
                         let mut publisher =
                             publisher.lock().unwrap_or_else(PoisonError::into_inner);
-                        carry.publish_in(&mut publisher, d.bytes)
-                    };
+                        match publisher.as_mut() {
+                            Some(p) => carry.publish_in(p, d.bytes),
+                            None => Err("the bridge is stopping".to_owned()),
+                        }
+                    });
                     let mut peers = peers.lock().unwrap_or_else(PoisonError::into_inner);
                     let peer = peers
                         .entry(d.endpoint.url.clone())
@@ -358,6 +396,10 @@ impl<C: Carry> Engine<C> {
                             counters
                                 .in_bytes
                                 .fetch_add(d.bytes.len() as u64, Ordering::Relaxed);
+                            if excluded.load(Ordering::Relaxed) {
+                                // Kept from the out side at the source.
+                                counters.out_skipped_own.fetch_add(1, Ordering::Relaxed);
+                            }
                             peer.messages += 1;
                             peer.bytes += d.bytes.len() as u64;
                         }
@@ -388,8 +430,18 @@ impl<C: Carry> Engine<C> {
 impl<C: Carry> Drop for Engine<C> {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        // The in side first: nothing more is published locally.
+        // The in side first: nothing more is published locally, and its
+        // publisher leaves the topic now, even if the runtime drops the
+        // callback that shares it later.
         drop(self.inbound.take());
+        if let Some(local_in) = self.local_in.take() {
+            drop(
+                local_in
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take(),
+            );
+        }
         if let Some((_, thread)) = self.out.take() {
             if thread.join().is_err() {
                 tracing::error!(topic = %self.topic, "the bridge's out thread panicked");

@@ -389,6 +389,7 @@ impl<V: ?Sized + SlotView> Router<V> {
         Ok(Publisher {
             router: self.clone(),
             index,
+            except: None,
             _not_sync: PhantomData,
         })
     }

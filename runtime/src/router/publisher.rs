@@ -8,6 +8,9 @@ use super::*;
 pub struct Publisher<V: ?Sized + SlotView> {
     pub(super) router: Router<V>,
     pub(super) index: u32,
+    /// A subscriber this publisher never sends to: its port and the state
+    /// word it joined with (a later occupant of the port has another).
+    pub(super) except: Option<(u32, u64)>,
     pub(super) _not_sync: PhantomData<std::cell::Cell<()>>,
 }
 
@@ -112,6 +115,30 @@ impl<V: ?Sized + SlotView> Publisher<V> {
         &self.router
     }
 
+    /// Leaves `subscriber` out of everything this publisher sends from now
+    /// on: for a process that both receives a topic and publishes on it,
+    /// such as a bridge, whose out side must not get back what its in side
+    /// publishes (nor wait for room in its queue). Returns `false`, and
+    /// changes nothing, if `subscriber` is not of this publisher's router.
+    /// The exclusion ends with that subscriber: a later subscriber on the
+    /// same port receives everything.
+    #[must_use]
+    pub fn exclude(&mut self, subscriber: &Subscriber<V>) -> bool {
+        let (mine, theirs) = (&*self.router.inner, &*subscriber.router.inner);
+        let same = mine.name == theirs.name
+            && mine.pool.home().id() == theirs.pool.home().id()
+            && mine.config == theirs.config;
+        if !same {
+            return false;
+        }
+        let state = mine
+            .subscriber_port(subscriber.index)
+            .state
+            .load(Ordering::SeqCst);
+        self.except = Some((subscriber.index, state));
+        true
+    }
+
     /// Sends `sample` with the router's default mode. Its reference moves
     /// into the last queue it reaches (no extra count), so publishing a
     /// loaned sample costs one reference-count update per extra subscriber.
@@ -161,7 +188,7 @@ impl<V: ?Sized + SlotView> Publisher<V> {
         let mut pending: Option<(u32, u64)> = None;
         for s in 0..inner.config.max_subscribers {
             let seen = inner.subscriber_port(s).state.load(Ordering::SeqCst);
-            if state_of(seen) != ACTIVE {
+            if state_of(seen) != ACTIVE || self.except == Some((s, seen)) {
                 continue;
             }
             if let Some((ps, pseen)) = pending.replace((s, seen)) {
