@@ -220,6 +220,12 @@ enum BenchKind {
 }
 
 fn main() -> ExitCode {
+    // The library logs through `tracing`: RUST_LOG=shmidl=debug shows it,
+    // on stderr (stdout carries each command's output).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     match Cli::parse().command {
         Command::Check {
             files,

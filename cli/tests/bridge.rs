@@ -169,18 +169,20 @@ fn next(sub: &mut Subscriber<Sample>) -> Option<Sample> {
     None
 }
 
-/// Publishes markers on `from` until every subscriber in `to` got one.
-fn until_carried(from: &mut Publisher<Sample>, to: &mut [&mut Subscriber<Sample>]) {
+/// Publishes markers of `origin` on `from` until every subscriber in `to`
+/// got one: the bridges then carry messages from `from` to them (what is
+/// published before a bridge connects is not kept for it).
+fn until_carried(from: &mut Publisher<Sample>, origin: u32, to: &mut [&mut Subscriber<Sample>]) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut got = vec![false; to.len()];
     while !got.iter().all(|g| *g) {
         assert!(Instant::now() < deadline, "the bridges never connected");
-        from.publish(from.loan_uninit().unwrap().write(sample(MARKER, 0)))
+        from.publish(from.loan_uninit().unwrap().write(sample(MARKER, origin)))
             .unwrap();
         std::thread::sleep(Duration::from_millis(50));
         for (sub, got) in to.iter_mut().zip(&mut got) {
             while let Ok(Some(s)) = sub.try_recv() {
-                *got |= s.seq == MARKER;
+                *got |= s.seq == MARKER && s.origin == origin;
             }
         }
     }
@@ -232,8 +234,8 @@ fn two_bridges_carry_a_schema_topic_both_ways_without_echo_and_stop_on_ctrl_c() 
         let mut sub_a = node_a.subscriber::<Sample>(TOPIC, config()).unwrap();
         let mut sub_b1 = node_b.subscriber::<Sample>(TOPIC, config()).unwrap();
         let mut sub_b2 = node_b.subscriber::<Sample>(TOPIC, config()).unwrap();
-        until_carried(&mut pub_a, &mut [&mut sub_b1, &mut sub_b2]);
-        until_carried(&mut pub_b, &mut [&mut sub_a]);
+        until_carried(&mut pub_a, 1, &mut [&mut sub_b1, &mut sub_b2]);
+        until_carried(&mut pub_b, 2, &mut [&mut sub_a]);
 
         std::thread::scope(|scope| {
             scope.spawn(|| expect_all(&mut sub_a, "a"));
@@ -346,7 +348,7 @@ fn with_a_secret_a_bridge_with_the_wrong_key_gets_nothing_and_is_counted() {
         let mut publisher = node_a.publisher::<Sample>(TOPIC, config()).unwrap();
         let mut heard = node_good.subscriber::<Sample>(TOPIC, config()).unwrap();
         let mut refused = node_bad.subscriber::<Sample>(TOPIC, config()).unwrap();
-        until_carried(&mut publisher, &mut [&mut heard]);
+        until_carried(&mut publisher, 1, &mut [&mut heard]);
         for seq in 0..100 {
             publisher
                 .publish(publisher.loan_uninit().unwrap().write(sample(seq, 1)))

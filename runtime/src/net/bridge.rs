@@ -172,9 +172,17 @@ trait Carry: Send + Sync + 'static {
     /// Sends one local sample; its payload bytes.
     fn send(&self, net: &Self::Net, sample: &Self::View) -> Result<u64, String>;
 
-    /// Decodes `bytes` into a fresh slot and publishes it.
+    /// Decodes `bytes` into a fresh slot and publishes it, waiting for a
+    /// slot or for room as the pool and the topic say.
     fn publish_in(&self, publisher: &mut Publisher<Self::View>, bytes: &[u8])
         -> Result<(), String>;
+
+    /// The same if it needs no waiting; `None` (nothing done) otherwise.
+    fn publish_now(
+        &self,
+        publisher: &mut Publisher<Self::View>,
+        bytes: &[u8],
+    ) -> Option<Result<(), String>>;
 }
 
 struct Typed<T>(PhantomData<fn() -> T>);
@@ -215,6 +223,22 @@ impl<T: ShmMessage + Send + Sync + 'static> Carry for Typed<T> {
         let slot = publisher.loan_uninit().map_err(|e| e.to_string())?;
         let sample = T::decode_into(bytes, slot).map_err(|e| e.to_string())?;
         publish_all(publisher, sample)
+    }
+
+    fn publish_now(
+        &self,
+        publisher: &mut Publisher<T>,
+        bytes: &[u8],
+    ) -> Option<Result<(), String>> {
+        if !publisher.queues_have_room() {
+            return None;
+        }
+        let slot = publisher.router().pool().try_loan_uninit().ok()?;
+        Some(
+            T::decode_into(bytes, slot)
+                .map_err(|e| e.to_string())
+                .and_then(|sample| publish_all(publisher, sample)),
+        )
     }
 }
 
@@ -261,15 +285,28 @@ impl Carry for Dynamic {
         let sample = wire::decode_dyn_into(&self.0, bytes, slot).map_err(|e| e.to_string())?;
         publish_all(publisher, sample)
     }
+
+    fn publish_now(
+        &self,
+        publisher: &mut Publisher<DynMessage>,
+        bytes: &[u8],
+    ) -> Option<Result<(), String>> {
+        if !publisher.queues_have_room() {
+            return None;
+        }
+        let slot = publisher.router().pool().try_loan_uninit().ok()?;
+        Some(
+            wire::decode_dyn_into(&self.0, bytes, slot)
+                .map_err(|e| e.to_string())
+                .and_then(|sample| publish_all(publisher, sample)),
+        )
+    }
 }
 
-/// Runs `f`, which may block (waiting for a pool slot or for room in a
-/// local queue), from a callback on a runtime thread. On a multi-thread
-/// runtime the thread's other tasks move to another thread first
-/// (`block_in_place`): a task this thread woke last, such as the writer of
-/// this process's own out side, would otherwise wait behind `f`, and two
-/// bridges forwarding to each other both ways would hold each other up
-/// until their timeouts.
+/// Runs `f`, which may block, from a callback on a runtime thread: on a
+/// multi-thread runtime the thread's other tasks move to another thread
+/// first (`block_in_place`), since a task this thread woke last would
+/// otherwise wait behind `f`.
 fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
@@ -375,14 +412,24 @@ impl<C: Carry> Engine<C> {
                         counters.in_skipped_own.fetch_add(1, Ordering::Relaxed);
                         return;
                     }
-                    let outcome = off_the_runtime(|| {
+                    // Inline when nothing has to wait (a free slot, room in
+                    // every local queue); otherwise the wait (back-pressure:
+                    // the module docs) happens off the runtime thread, so
+                    // that this thread's other tasks, such as the writer of
+                    // this process's own out side, keep running.
+                    // (`block_in_place` on every message was measured to
+                    // cost more than the whole bridge hop.)
+                    let outcome = {
                         let mut publisher =
                             publisher.lock().unwrap_or_else(PoisonError::into_inner);
                         match publisher.as_mut() {
-                            Some(p) => carry.publish_in(p, d.bytes),
+                            Some(p) => match carry.publish_now(p, d.bytes) {
+                                Some(done) => done,
+                                None => off_the_runtime(|| carry.publish_in(p, d.bytes)),
+                            },
                             None => Err("the bridge is stopping".to_owned()),
                         }
-                    });
+                    };
                     let mut peers = peers.lock().unwrap_or_else(PoisonError::into_inner);
                     let peer = peers
                         .entry(d.endpoint.url.clone())

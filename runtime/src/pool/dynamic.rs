@@ -115,6 +115,11 @@ impl DynPool {
         self.loan_uninit_timeout(self.core.inner.timeout)
     }
 
+    /// A slot with uninitialised contents, without waiting.
+    pub fn try_loan_uninit(&self) -> Result<UninitSample<DynMessage>, PoolExhausted> {
+        self.core.try_slot().ok_or_else(|| self.core.exhausted(()))
+    }
+
     /// A message of zero bytes, waiting up to `timeout` for a free slot.
     /// Zero bytes are a valid value of every type.
     pub fn loan_zeroed_timeout(

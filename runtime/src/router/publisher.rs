@@ -313,6 +313,22 @@ impl<V: ?Sized + SlotView> Publisher<V> {
         pushed
     }
 
+    /// Whether every subscriber's queue from this publisher has room for
+    /// one more message now. Only this publisher adds to those queues, so
+    /// the next send then never waits for room (a subscriber joining in
+    /// between starts with an empty queue). For callers that must not
+    /// block, such as a task on an async runtime: publish inline when this
+    /// holds, hand the send to a thread that may block otherwise.
+    pub fn queues_have_room(&self) -> bool {
+        let inner = &*self.router.inner;
+        (0..inner.config.max_subscribers).all(|s| {
+            let seen = inner.subscriber_port(s).state.load(Ordering::SeqCst);
+            state_of(seen) != ACTIVE
+                || self.except == Some((s, seen))
+                || !inner.ring(self.index, s).is_full()
+        })
+    }
+
     /// Subscribers attached now.
     pub fn subscriber_count(&self) -> u32 {
         self.router.inner.subscribers()

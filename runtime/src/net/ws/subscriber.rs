@@ -180,6 +180,7 @@ impl<M: NetMessage> Shared<M> {
             entry.wanted = true;
             !std::mem::replace(&mut entry.running, true)
         };
+        tracing::debug!(%url, running = !spawn, "following a publisher");
         if spawn && !self.stopped.load(Ordering::Relaxed) {
             let endpoint = Arc::new(Endpoint { url, topic });
             self.runtime
@@ -189,6 +190,7 @@ impl<M: NetMessage> Shared<M> {
     }
 
     fn unwant(&self, url: &str) {
+        tracing::debug!(%url, "no longer following a publisher");
         if let Some(entry) = self.endpoints().get_mut(url) {
             entry.wanted = false;
         }
@@ -288,7 +290,9 @@ async fn connection_task<M: NetMessage>(shared: Arc<Shared<M>>, endpoint: Arc<En
                 for cb in &shared.callbacks.opened {
                     cb(&endpoint);
                 }
+                tracing::debug!(url = %endpoint.url, "connected");
                 let reason = read_loop(&shared, &endpoint, ws).await;
+                tracing::debug!(url = %endpoint.url, ?reason, "connection closed");
                 shared.close_cbs(&endpoint, &reason);
                 if reason == CloseReason::Stopped {
                     shared.keep_going(&endpoint.url);
