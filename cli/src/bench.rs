@@ -974,6 +974,7 @@ pub fn peer(args: &[String]) -> ExitCode {
         ["stream", name, total] => stream_peer(name, num(total)?),
         ["slice", name, total] => slice_peer(name, num(total)? as u32),
         ["bridge", domain, port] => crate::bench_bridge::peer(domain, port),
+        ["ws-sink", url, iterations, total] => crate::bench_bridge::ws_sink(url, iterations, total),
         ["fanout", name, subs, total] => fanout_peer(name, num(subs)? as u32, num(total)? as u32),
         ["fanout-stream", name, mode, subs, total] => {
             let wait = if *mode == "block" {

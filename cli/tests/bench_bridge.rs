@@ -1,6 +1,7 @@
-//! `shmidl bench bridge` runs both paths (two bridge processes for the
-//! bridged one) and prints their figures as JSON (small counts: this checks
-//! the command, not the speed), leaving nothing in /dev/shm.
+//! `shmidl bench bridge` runs its three paths (a sink process for the
+//! two-process websocket, two bridge processes for the bridged one) and
+//! prints their figures as JSON (small counts: this checks the command,
+//! not the speed), leaving nothing in /dev/shm.
 
 use std::process::Command;
 
@@ -24,7 +25,7 @@ fn bench_bridge_measures_both_paths_and_cleans_up() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for path in ["websocket", "bridge"] {
+    for path in ["websocket", "websocket_two_processes", "bridge"] {
         assert!(v[path]["p50_ns"].as_u64().unwrap() > 0, "{v}");
         assert!(v[path]["messages_per_s"].as_f64().unwrap() > 0.0, "{v}");
     }
