@@ -185,6 +185,31 @@ impl FrameHeader {
     }
 }
 
+/// Most bytes the header of a websocket frame sent by a server takes
+/// (RFC 6455 §5.2: two bytes, then a 64-bit extended length; no mask).
+pub(crate) const WS_HEADER_MAX: usize = 10;
+
+/// Writes the RFC 6455 header of one unfragmented (FIN), unmasked binary
+/// websocket frame of `len` payload bytes, as a server sends it, into the
+/// front of `out`; returns how many bytes it took (2, 4 or 10).
+pub(crate) fn ws_binary_header(len: usize, out: &mut [u8; WS_HEADER_MAX]) -> usize {
+    // FIN, no RSV bits, opcode 2 (binary).
+    out[0] = 0x82;
+    if len < 126 {
+        // Checked just above: fits in 7 bits.
+        out[1] = len as u8;
+        2
+    } else if let Ok(short) = u16::try_from(len) {
+        out[1] = 126;
+        out[2..4].copy_from_slice(&short.to_be_bytes());
+        4
+    } else {
+        out[1] = 127;
+        out[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    }
+}
+
 /// Nanoseconds since the UNIX epoch now (0 if the clock is before 1970).
 pub fn now_ns() -> u64 {
     std::time::SystemTime::now()
@@ -278,6 +303,26 @@ mod tests {
                 found: header.fingerprint
             })
         );
+    }
+
+    #[test]
+    fn the_websocket_header_is_the_one_tungstenite_writes() {
+        use tokio_tungstenite::tungstenite::protocol::frame::{
+            coding::{Data, OpCode},
+            Frame,
+        };
+        for len in [0, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
+            let payload = vec![7u8; len];
+            let mut theirs = Vec::new();
+            Frame::message(payload.clone(), OpCode::Data(Data::Binary), true)
+                .format(&mut theirs)
+                .unwrap();
+            let mut head = [0u8; WS_HEADER_MAX];
+            let n = ws_binary_header(len, &mut head);
+            let mut ours = head[..n].to_vec();
+            ours.extend_from_slice(&payload);
+            assert_eq!(ours, theirs, "payload of {len} bytes");
+        }
     }
 
     proptest! {

@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::{
 };
 
 use super::{
-    frame::{now_ns, FrameHeader, FRAME_HEADER_LEN},
+    frame::{now_ns, ws_binary_header, FrameHeader, FRAME_HEADER_LEN, WS_HEADER_MAX},
     origin_id, ws_config, NetRuntime, NetSendError, NetStartError, DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
 };
@@ -133,16 +133,95 @@ impl Drop for Completion {
     }
 }
 
+/// Frames up to this size (websocket header included) are copied into
+/// each connection's queue; larger ones are built once and shared.
+const INLINE_MAX: usize = 4096;
+
+/// Where a queued frame's bytes are. Either way they are the whole
+/// websocket frame (RFC 6455 header, then the 44-byte header and payload),
+/// ready to be written to the socket as they are.
+enum FrameBytes {
+    /// The next this many bytes of the queue's `inline` buffer (small
+    /// frames: a copy per connection costs less than an allocation).
+    Inline(u32),
+    /// A buffer of its own, shared by every connection.
+    Shared(Bytes),
+}
+
 struct Item {
-    frame: Bytes,
+    frame: FrameBytes,
     done: Option<Arc<Completion>>,
 }
 
 struct Queue {
     items: VecDeque<Item>,
+    /// The bytes of the queued `Inline` frames, in queue order, from `head`.
+    inline: Vec<u8>,
+    head: usize,
     /// Taken by the writer but not yet flushed.
     in_flight: usize,
     closed: bool,
+    /// The writer task is waiting for frames (then a sender wakes it).
+    writer_waiting: bool,
+    /// Threads waiting on `Client::space`.
+    space_waiters: usize,
+}
+
+impl Queue {
+    /// Removes the oldest frame (its inline bytes too).
+    fn pop_front(&mut self) -> Option<Item> {
+        let item = self.items.pop_front()?;
+        if let FrameBytes::Inline(len) = item.frame {
+            self.head += len as usize;
+            if self.head >= self.inline.len() {
+                self.inline.clear();
+                self.head = 0;
+            }
+        }
+        Some(item)
+    }
+
+    fn push_back(&mut self, frame: FrameBytes, done: Option<Arc<Completion>>) {
+        self.items.push_back(Item { frame, done });
+    }
+
+    /// Appends the bytes of an inline frame.
+    fn push_inline(&mut self, bytes: &[u8], done: Option<Arc<Completion>>) {
+        // Reclaims the space of frames already taken or dropped once it is
+        // at least as large as what is still queued.
+        if self.head > 0 && self.head >= self.inline.len() - self.head {
+            self.inline.drain(..self.head);
+            self.head = 0;
+        }
+        self.inline.extend_from_slice(bytes);
+        self.push_back(FrameBytes::Inline(bytes.len() as u32), done);
+    }
+
+    /// Moves up to `n` frames into `batch` and their inline bytes to the
+    /// end of `out`.
+    fn take(&mut self, n: usize, batch: &mut Vec<Item>, out: &mut Vec<u8>) {
+        let n = n.min(self.items.len());
+        if n == self.items.len() && out.is_empty() && self.head == 0 {
+            // Everything: swap the buffers (no copy), `out`'s empty one
+            // (with its capacity) becomes the queue's.
+            std::mem::swap(&mut self.inline, out);
+            batch.extend(self.items.drain(..));
+            return;
+        }
+        let mut bytes = 0;
+        for item in self.items.drain(..n) {
+            if let FrameBytes::Inline(len) = item.frame {
+                bytes += len as usize;
+            }
+            batch.push(item);
+        }
+        out.extend_from_slice(&self.inline[self.head..self.head + bytes]);
+        self.head += bytes;
+        if self.head >= self.inline.len() {
+            self.inline.clear();
+            self.head = 0;
+        }
+    }
 }
 
 /// One connection as the sending side sees it.
@@ -163,6 +242,8 @@ impl Client {
         let dropped = {
             let mut q = self.lock();
             q.closed = true;
+            q.inline = Vec::new();
+            q.head = 0;
             std::mem::take(&mut q.items)
         };
         // Completions run outside the lock.
@@ -183,12 +264,26 @@ struct Shared {
     ping_interval: Duration,
     pong_timeout: Duration,
     clients: Mutex<Arc<Vec<Arc<Client>>>>,
+    /// Bumped (under the `clients` lock) on every change of `clients`.
+    clients_version: AtomicU64,
     /// Serialises sends, so each connection gets messages in sequence order.
-    send_lock: Mutex<u64>,
+    send_lock: Mutex<SendState>,
     counters: Counters,
     stop: watch::Sender<bool>,
     /// With a secret: the key, and the nonces of tokens already used.
     auth: Option<(NetSecret, Mutex<NonceGuard>)>,
+}
+
+/// What the sending side keeps between sends (under `Shared::send_lock`).
+struct SendState {
+    /// The next frame's sequence number.
+    sequence: u64,
+    /// Where a frame is built (kept, so that sending allocates nothing).
+    scratch: Vec<u8>,
+    /// The connections as of `version` (refreshed when it changes, so a
+    /// send takes no lock but the queues' when nobody came or went).
+    clients: Arc<Vec<Arc<Client>>>,
+    version: u64,
 }
 
 impl Shared {
@@ -201,6 +296,7 @@ impl Shared {
         let mut next = Vec::clone(&clients);
         next.push(Arc::clone(client));
         *clients = Arc::new(next);
+        self.clients_version.fetch_add(1, Ordering::Release);
     }
 
     fn remove(&self, client: &Arc<Client>) {
@@ -208,10 +304,11 @@ impl Shared {
         let mut next = Vec::clone(&clients);
         next.retain(|c| !Arc::ptr_eq(c, client));
         *clients = Arc::new(next);
+        self.clients_version.fetch_add(1, Ordering::Release);
     }
 
     /// Queues `frame` for `client` under the slow-receiver policy.
-    fn push(&self, client: &Client, item: Item) -> bool {
+    fn push(&self, client: &Client, frame: Frame<'_>, done: Option<Arc<Completion>>) -> bool {
         let mut q = client.lock();
         if q.closed {
             return false;
@@ -219,7 +316,7 @@ impl Shared {
         if q.items.len() >= self.capacity {
             match self.policy {
                 SlowPolicy::DropOldest => {
-                    let old = q.items.pop_front();
+                    let old = q.pop_front();
                     bump(&self.counters.dropped_oldest);
                     drop(q);
                     drop(old);
@@ -240,11 +337,13 @@ impl Shared {
                             bump(&self.counters.dropped_timeout);
                             return false;
                         }
+                        q.space_waiters += 1;
                         q = client
                             .space
                             .wait_timeout(q, left)
                             .unwrap_or_else(PoisonError::into_inner)
                             .0;
+                        q.space_waiters -= 1;
                     }
                     if q.closed {
                         return false;
@@ -252,14 +351,27 @@ impl Shared {
                 }
             }
         }
-        let was_empty = q.items.is_empty();
-        q.items.push_back(item);
+        match frame {
+            Frame::Inline(bytes) => q.push_inline(bytes, done),
+            Frame::Shared(bytes) => q.push_back(FrameBytes::Shared(bytes), done),
+        }
+        // Wakes the writer only when it waits: a busy writer takes the
+        // frame with the others before its flush.
+        let wake = std::mem::take(&mut q.writer_waiting);
         drop(q);
-        if was_empty {
+        if wake {
             client.ready.notify_one();
         }
         true
     }
+}
+
+/// One frame as `send` hands it to each connection.
+enum Frame<'a> {
+    /// Copied into the queue.
+    Inline(&'a [u8]),
+    /// Shared (one reference count more).
+    Shared(Bytes),
 }
 
 /// Configures a [`NetPublisher`].
@@ -407,7 +519,13 @@ impl NetPublisherBuilder {
             ping_interval: self.ping_interval,
             pong_timeout: self.pong_timeout,
             clients: Mutex::new(Arc::new(Vec::new())),
-            send_lock: Mutex::new(0),
+            clients_version: AtomicU64::new(0),
+            send_lock: Mutex::new(SendState {
+                sequence: 0,
+                scratch: Vec::new(),
+                clients: Arc::new(Vec::new()),
+                version: 0,
+            }),
             counters: Counters::default(),
             stop: watch::channel(false).0,
             auth: secret.map(|s| (s, Mutex::new(NonceGuard::new(DEFAULT_WINDOW_MS)))),
@@ -574,28 +692,45 @@ impl NetPublisher {
         if len > max {
             return Err(NetSendError::TooLarge { len, max });
         }
-        let mut sequence = shared
+        let mut state = shared
             .send_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let state = &mut *state;
+        let version = shared.clients_version.load(Ordering::Acquire);
+        if version != state.version {
+            state.clients = shared.clients();
+            state.version = version;
+        }
         let header = FrameHeader {
             flags: 0,
             origin: shared.origin,
             fingerprint: shared.fingerprint,
-            sequence: *sequence,
+            sequence: state.sequence,
             timestamp_ns: now_ns(),
             // Checked against the limit above.
             payload_len: len as u32,
         };
-        let mut buf = Vec::with_capacity(FRAME_HEADER_LEN + len);
+        // The whole websocket frame: its RFC 6455 header, our header, the
+        // payload; the writers copy it to the socket as it is.
+        let mut ws_head = [0u8; WS_HEADER_MAX];
+        let ws_len = ws_binary_header(FRAME_HEADER_LEN + len, &mut ws_head);
+        let total = ws_len + FRAME_HEADER_LEN + len;
+        let mut buf = if total <= INLINE_MAX {
+            let mut scratch = std::mem::take(&mut state.scratch);
+            scratch.clear();
+            scratch
+        } else {
+            Vec::with_capacity(total)
+        };
         let mut head = [0u8; FRAME_HEADER_LEN];
         header.write(&mut head);
+        buf.extend_from_slice(&ws_head[..ws_len]);
         buf.extend_from_slice(&head);
         write_payload(&mut buf);
-        debug_assert_eq!(buf.len(), FRAME_HEADER_LEN + len);
-        let frame = Bytes::from(buf);
-        *sequence += 1;
-        let clients = shared.clients();
+        debug_assert_eq!(buf.len(), total);
+        state.sequence += 1;
+        let clients = &state.clients;
         let done = on_done.map(|callback| {
             Arc::new(Completion {
                 connections: clients.len(),
@@ -604,24 +739,29 @@ impl NetPublisher {
             })
         });
         let mut queued = 0;
-        // The last connection takes the frame itself: with one connection
-        // the buffer is never shared, so never promoted to a shared one.
-        let mut frame = Some(frame);
-        for (i, client) in clients.iter().enumerate() {
-            let frame = if i + 1 == clients.len() {
-                frame.take().unwrap_or_default()
-            } else {
-                frame.clone().unwrap_or_default()
-            };
-            let item = Item {
-                frame,
-                done: done.clone(),
-            };
-            if shared.push(client, item) {
-                queued += 1;
+        if total <= INLINE_MAX {
+            for client in clients.iter() {
+                if shared.push(client, Frame::Inline(&buf), done.clone()) {
+                    queued += 1;
+                }
+            }
+            state.scratch = buf;
+        } else {
+            // The last connection takes the frame itself: with one
+            // connection the buffer is never shared, so never promoted to
+            // a shared one.
+            let mut frame = Some(Bytes::from(buf));
+            for (i, client) in clients.iter().enumerate() {
+                let frame = if i + 1 == clients.len() {
+                    frame.take().unwrap_or_default()
+                } else {
+                    frame.clone().unwrap_or_default()
+                };
+                if shared.push(client, Frame::Shared(frame), done.clone()) {
+                    queued += 1;
+                }
             }
         }
-        drop(sequence);
         bump(&shared.counters.sent);
         Ok(queued)
     }
@@ -638,11 +778,13 @@ impl NetPublisher {
                 if left.is_zero() {
                     return false;
                 }
+                q.space_waiters += 1;
                 q = client
                     .space
                     .wait_timeout(q, left)
                     .unwrap_or_else(PoisonError::into_inner)
                     .0;
+                q.space_waiters -= 1;
             }
         }
         true
@@ -856,8 +998,9 @@ async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, path: Arc<
         Ok(resp)
     };
     // Subscribers send only control frames: a small limit for what they send.
-    let handshake =
-        tokio_tungstenite::accept_hdr_async_with_config(tcp, check_path, Some(ws_config(4096)));
+    // Its read buffer is small too (the library zeroes it before each read).
+    let config = ws_config(4096).read_buffer_size(4096);
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(tcp, check_path, Some(config));
     let ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
@@ -875,8 +1018,12 @@ async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, path: Arc<
     let client = Arc::new(Client {
         queue: Mutex::new(Queue {
             items: VecDeque::new(),
+            inline: Vec::new(),
+            head: 0,
             in_flight: 0,
             closed: false,
+            writer_waiting: false,
+            space_waiters: 0,
         }),
         space: Condvar::new(),
         ready: Notify::new(),
@@ -909,10 +1056,18 @@ async fn run_connection(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut awaiting_pong: Option<Instant> = None;
     let mut batch: Vec<Item> = Vec::with_capacity(shared.batch);
+    // The inline frames of `batch`, in order (swapped with the queue's
+    // buffer when the writer takes everything, so both keep capacity).
+    let mut out: Vec<u8> = Vec::new();
     loop {
         let ready = async {
-            if !client.lock().items.is_empty() {
-                return;
+            {
+                let mut q = client.lock();
+                if !q.items.is_empty() || q.closed {
+                    return;
+                }
+                // Under the lock: a sender that queues after this wakes us.
+                q.writer_waiting = true;
             }
             client.ready.notified().await;
         };
@@ -958,31 +1113,25 @@ async fn run_connection(
                 }
             }
             () = ready => {
-                // Take what is queued and feed it; when that was less than
-                // a batch, yield once so that a sender running on another
-                // thread can add more before the one flush (a flush per
-                // frame would be a system call per frame).
+                // Take what is queued; when that was less than a batch,
+                // yield once so that a sender running on another thread
+                // can add more before the one write (a write per frame
+                // would be a system call per frame).
                 let mut yielded = false;
                 loop {
-                    let closed = {
+                    let (closed, waiters) = {
                         let mut q = client.lock();
-                        let n = q.items.len().min(shared.batch - batch.len());
-                        batch.extend(q.items.drain(..n));
+                        q.take(shared.batch - batch.len(), &mut batch, &mut out);
                         q.in_flight = batch.len();
-                        q.closed
+                        (q.closed, q.space_waiters > 0)
                     };
                     if closed {
                         let _ = ws.send(Message::Close(None)).await;
                         return Err("closed by the publisher".into());
                     }
                     // Room again: wake senders waiting under `SlowPolicy::Wait`.
-                    client.space.notify_all();
-                    for item in batch.iter_mut().filter(|i| !i.frame.is_empty()) {
-                        let frame = std::mem::take(&mut item.frame);
-                        if let Err(e) = ws.feed(Message::Binary(frame)).await {
-                            bump(&shared.counters.io_errors);
-                            return Err(e.to_string());
-                        }
+                    if waiters {
+                        client.space.notify_all();
                     }
                     if yielded || batch.len() >= shared.batch {
                         break;
@@ -990,21 +1139,72 @@ async fn run_connection(
                     yielded = true;
                     tokio::task::yield_now().await;
                 }
+                if batch.is_empty() {
+                    // A wake-up left over from an earlier wait.
+                    continue;
+                }
                 let n = batch.len() as u64;
-                if let Err(e) = ws.flush().await {
+                // What the websocket library has buffered (a pong) goes
+                // out whole first; then our frames, already encoded, go
+                // straight to the socket, between two whole frames of its.
+                let written = match ws.flush().await {
+                    Ok(()) => write_frames(ws.get_mut(), &batch, &out).await,
+                    Err(e) => Err(e.to_string()),
+                };
+                out.clear();
+                if let Err(e) = written {
                     bump(&shared.counters.io_errors);
-                    return Err(e.to_string());
+                    return Err(e);
                 }
                 for item in batch.drain(..) {
                     if let Some(done) = &item.done {
                         done.written.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                client.lock().in_flight = 0;
-                client.space.notify_all();
+                let waiters = {
+                    let mut q = client.lock();
+                    q.in_flight = 0;
+                    q.space_waiters > 0
+                };
+                if waiters {
+                    client.space.notify_all();
+                }
                 shared.counters.written.fetch_add(n, Ordering::Relaxed);
                 bump(&shared.counters.batches);
             }
         }
     }
+}
+
+/// Writes the frames of `batch` in order: runs of inline frames from
+/// `inline` (their bytes, in the same order), shared ones from their own
+/// buffers; each run or shared frame is one write.
+async fn write_frames(tcp: &TcpStream, batch: &[Item], inline: &[u8]) -> Result<(), String> {
+    let (mut start, mut end) = (0, 0);
+    for item in batch {
+        match &item.frame {
+            FrameBytes::Inline(len) => end += *len as usize,
+            FrameBytes::Shared(bytes) => {
+                write_all(tcp, &inline[start..end]).await?;
+                start = end;
+                write_all(tcp, bytes).await?;
+            }
+        }
+    }
+    write_all(tcp, &inline[start..end]).await
+}
+
+/// Writes all of `buf` to `tcp`, waiting while the socket's buffer is full.
+async fn write_all(tcp: &TcpStream, mut buf: &[u8]) -> Result<(), String> {
+    while !buf.is_empty() {
+        match tcp.try_write(buf) {
+            Ok(0) => return Err("the connection accepts no more bytes".into()),
+            Ok(n) => buf = buf.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                tcp.writable().await.map_err(|e| e.to_string())?;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
 }
