@@ -10,7 +10,7 @@ use std::{
     marker::PhantomData,
     net::SocketAddr,
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc, Condvar, Mutex, MutexGuard, PoisonError,
     },
     time::{Duration, Instant},
@@ -28,7 +28,9 @@ use tokio_tungstenite::tungstenite::{
 };
 
 use super::{
-    frame::{now_ns, ws_binary_header, FrameHeader, FRAME_HEADER_LEN, WS_HEADER_MAX},
+    frame::{
+        now_ns, parse_ws_head, ws_binary_header, FrameHeader, FRAME_HEADER_LEN, WS_HEADER_MAX,
+    },
     origin_id, ws_config, NetRuntime, NetSendError, NetStartError, DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
 };
@@ -137,25 +139,55 @@ impl Drop for Completion {
 /// each connection's queue; larger ones are built once and shared.
 const INLINE_MAX: usize = 4096;
 
-/// Where a queued frame's bytes are. Either way they are the whole
-/// websocket frame (RFC 6455 header, then the 44-byte header and payload),
-/// ready to be written to the socket as they are.
-enum FrameBytes {
-    /// The next this many bytes of the queue's `inline` buffer (small
-    /// frames: a copy per connection costs less than an allocation).
-    Inline(u32),
-    /// A buffer of its own, shared by every connection.
-    Shared(Bytes),
+/// Queued frames, as one entry or several in a row. Every frame is the
+/// whole websocket frame (RFC 6455 header, then the 44-byte header and
+/// payload), ready to be written to the socket as it is.
+enum Entry {
+    /// `count` small frames in a row, `bytes` long in all: the next bytes
+    /// of the queue's `inline` buffer (a copy per connection costs less
+    /// than an allocation; a run costs one entry, not one per frame). With
+    /// a completion, `count` is 1.
+    Inline {
+        count: usize,
+        bytes: usize,
+        done: Option<Arc<Completion>>,
+    },
+    /// A large frame in a buffer of its own, shared by every connection.
+    Shared {
+        frame: Bytes,
+        done: Option<Arc<Completion>>,
+    },
 }
 
-struct Item {
-    frame: FrameBytes,
-    done: Option<Arc<Completion>>,
+impl Entry {
+    fn frames(&self) -> usize {
+        match self {
+            Entry::Inline { count, .. } => *count,
+            Entry::Shared { .. } => 1,
+        }
+    }
+
+    fn done(&self) -> Option<&Arc<Completion>> {
+        match self {
+            Entry::Inline { done, .. } | Entry::Shared { done, .. } => done.as_ref(),
+        }
+    }
+}
+
+/// The length of the first of the (well-formed, our own) frames in `bytes`.
+fn first_frame_len(bytes: &[u8]) -> usize {
+    match parse_ws_head(bytes) {
+        Ok(Some(head)) => head.header_len + head.payload_len as usize,
+        // Never: every inline frame was written by `send_frame`.
+        _ => bytes.len(),
+    }
 }
 
 struct Queue {
-    items: VecDeque<Item>,
-    /// The bytes of the queued `Inline` frames, in queue order, from `head`.
+    entries: VecDeque<Entry>,
+    /// Frames in `entries` (what the capacity counts).
+    frames: usize,
+    /// The bytes of the queued inline frames, in queue order, from `head`.
     inline: Vec<u8>,
     head: usize,
     /// Taken by the writer but not yet flushed.
@@ -168,59 +200,129 @@ struct Queue {
 }
 
 impl Queue {
-    /// Removes the oldest frame (its inline bytes too).
-    fn pop_front(&mut self) -> Option<Item> {
-        let item = self.items.pop_front()?;
-        if let FrameBytes::Inline(len) = item.frame {
-            self.head += len as usize;
-            if self.head >= self.inline.len() {
-                self.inline.clear();
-                self.head = 0;
+    /// Removes the oldest frame (its inline bytes too); returns its
+    /// completion, to drop outside the lock.
+    fn pop_front(&mut self) -> Option<Arc<Completion>> {
+        let front = self.entries.front_mut()?;
+        self.frames -= 1;
+        match front {
+            Entry::Inline { count, bytes, .. } if *count > 1 => {
+                let len = first_frame_len(self.inline.get(self.head..).unwrap_or_default());
+                *count -= 1;
+                *bytes -= len;
+                self.head += len;
+                None
+            }
+            _ => {
+                let entry = self.entries.pop_front()?;
+                if let Entry::Inline { bytes, .. } = entry {
+                    self.head += bytes;
+                    if self.head >= self.inline.len() {
+                        self.inline.clear();
+                        self.head = 0;
+                    }
+                }
+                match entry {
+                    Entry::Inline { done, .. } | Entry::Shared { done, .. } => done,
+                }
             }
         }
-        Some(item)
     }
 
-    fn push_back(&mut self, frame: FrameBytes, done: Option<Arc<Completion>>) {
-        self.items.push_back(Item { frame, done });
+    fn push_shared(&mut self, frame: Bytes, done: Option<Arc<Completion>>) {
+        self.frames += 1;
+        self.entries.push_back(Entry::Shared { frame, done });
     }
 
     /// Appends the bytes of an inline frame.
-    fn push_inline(&mut self, bytes: &[u8], done: Option<Arc<Completion>>) {
+    fn push_inline(&mut self, frame: &[u8], done: Option<Arc<Completion>>) {
         // Reclaims the space of frames already taken or dropped once it is
         // at least as large as what is still queued.
         if self.head > 0 && self.head >= self.inline.len() - self.head {
             self.inline.drain(..self.head);
             self.head = 0;
         }
-        self.inline.extend_from_slice(bytes);
-        self.push_back(FrameBytes::Inline(bytes.len() as u32), done);
+        self.inline.extend_from_slice(frame);
+        self.frames += 1;
+        if done.is_none() {
+            if let Some(Entry::Inline {
+                count,
+                bytes,
+                done: None,
+            }) = self.entries.back_mut()
+            {
+                *count += 1;
+                *bytes += frame.len();
+                return;
+            }
+        }
+        self.entries.push_back(Entry::Inline {
+            count: 1,
+            bytes: frame.len(),
+            done,
+        });
     }
 
     /// Moves up to `n` frames into `batch` and their inline bytes to the
-    /// end of `out`.
-    fn take(&mut self, n: usize, batch: &mut Vec<Item>, out: &mut Vec<u8>) {
-        let n = n.min(self.items.len());
-        if n == self.items.len() && out.is_empty() && self.head == 0 {
+    /// end of `out`; returns how many frames it moved.
+    fn take(&mut self, n: usize, batch: &mut Vec<Entry>, out: &mut Vec<u8>) -> usize {
+        if n >= self.frames && out.is_empty() && self.head == 0 {
             // Everything: swap the buffers (no copy), `out`'s empty one
             // (with its capacity) becomes the queue's.
             std::mem::swap(&mut self.inline, out);
-            batch.extend(self.items.drain(..));
-            return;
+            batch.extend(self.entries.drain(..));
+            return std::mem::take(&mut self.frames);
         }
-        let mut bytes = 0;
-        for item in self.items.drain(..n) {
-            if let FrameBytes::Inline(len) = item.frame {
-                bytes += len as usize;
+        let (mut taken, mut bytes) = (0, 0);
+        while taken < n {
+            let Some(front) = self.entries.front_mut() else {
+                break;
+            };
+            let want = n - taken;
+            if let Entry::Inline {
+                count, bytes: b, ..
+            } = front
+            {
+                if *count > want {
+                    // Part of a run (which then has no completion).
+                    let rest = self.inline.get(self.head + bytes..).unwrap_or_default();
+                    let mut part = 0;
+                    for _ in 0..want {
+                        part += first_frame_len(rest.get(part..).unwrap_or_default());
+                    }
+                    *count -= want;
+                    *b -= part;
+                    batch.push(Entry::Inline {
+                        count: want,
+                        bytes: part,
+                        done: None,
+                    });
+                    bytes += part;
+                    taken += want;
+                    break;
+                }
             }
-            batch.push(item);
+            let Some(entry) = self.entries.pop_front() else {
+                break;
+            };
+            taken += entry.frames();
+            if let Entry::Inline { bytes: b, .. } = &entry {
+                bytes += b;
+            }
+            batch.push(entry);
         }
-        out.extend_from_slice(&self.inline[self.head..self.head + bytes]);
+        self.frames -= taken;
+        out.extend_from_slice(
+            self.inline
+                .get(self.head..self.head + bytes)
+                .unwrap_or_default(),
+        );
         self.head += bytes;
         if self.head >= self.inline.len() {
             self.inline.clear();
             self.head = 0;
         }
+        taken
     }
 }
 
@@ -244,7 +346,8 @@ impl Client {
             q.closed = true;
             q.inline = Vec::new();
             q.head = 0;
-            std::mem::take(&mut q.items)
+            q.frames = 0;
+            std::mem::take(&mut q.entries)
         };
         // Completions run outside the lock.
         drop(dropped);
@@ -269,6 +372,8 @@ struct Shared {
     /// Serialises sends, so each connection gets messages in sequence order.
     send_lock: Mutex<SendState>,
     counters: Counters,
+    /// Set when stopping (what `send` checks: cheaper than `stop`'s lock).
+    stopping: AtomicBool,
     stop: watch::Sender<bool>,
     /// With a secret: the key, and the nonces of tokens already used.
     auth: Option<(NetSecret, Mutex<NonceGuard>)>,
@@ -313,7 +418,7 @@ impl Shared {
         if q.closed {
             return false;
         }
-        if q.items.len() >= self.capacity {
+        if q.frames >= self.capacity {
             match self.policy {
                 SlowPolicy::DropOldest => {
                     let old = q.pop_front();
@@ -331,7 +436,7 @@ impl Shared {
                 }
                 SlowPolicy::Wait(timeout) => {
                     let deadline = Instant::now() + timeout;
-                    while q.items.len() >= self.capacity && !q.closed {
+                    while q.frames >= self.capacity && !q.closed {
                         let left = deadline.saturating_duration_since(Instant::now());
                         if left.is_zero() {
                             bump(&self.counters.dropped_timeout);
@@ -353,7 +458,7 @@ impl Shared {
         }
         match frame {
             Frame::Inline(bytes) => q.push_inline(bytes, done),
-            Frame::Shared(bytes) => q.push_back(FrameBytes::Shared(bytes), done),
+            Frame::Shared(bytes) => q.push_shared(bytes, done),
         }
         // Wakes the writer only when it waits: a busy writer takes the
         // frame with the others before its flush.
@@ -527,6 +632,7 @@ impl NetPublisherBuilder {
                 version: 0,
             }),
             counters: Counters::default(),
+            stopping: AtomicBool::new(false),
             stop: watch::channel(false).0,
             auth: secret.map(|s| (s, Mutex::new(NonceGuard::new(DEFAULT_WINDOW_MS)))),
         });
@@ -685,7 +791,7 @@ impl NetPublisher {
         on_done: Option<DoneCallback>,
     ) -> Result<usize, NetSendError> {
         let shared = &self.shared;
-        if *shared.stop.borrow() {
+        if shared.stopping.load(Ordering::Relaxed) {
             return Err(NetSendError::Stopped);
         }
         let max = shared.max_message_size.min(u32::MAX as usize);
@@ -762,7 +868,12 @@ impl NetPublisher {
                 }
             }
         }
-        bump(&shared.counters.sent);
+        // Every send that gets here is counted: the count is the sequence
+        // (a store, where an increment would be a locked instruction).
+        shared
+            .counters
+            .sent
+            .store(state.sequence, Ordering::Relaxed);
         Ok(queued)
     }
 
@@ -773,7 +884,7 @@ impl NetPublisher {
         let deadline = Instant::now() + timeout;
         for client in self.shared.clients().iter() {
             let mut q = client.lock();
-            while !q.closed && (!q.items.is_empty() || q.in_flight > 0) {
+            while !q.closed && (q.frames > 0 || q.in_flight > 0) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return false;
@@ -847,6 +958,7 @@ impl NetPublisher {
         if let Some(announcer) = self.announcer.take() {
             announcer.shutdown();
         }
+        self.shared.stopping.store(true, Ordering::Relaxed);
         self.shared.stop.send_replace(true);
     }
 }
@@ -1017,7 +1129,8 @@ async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, path: Arc<
     bump(&shared.counters.accepted);
     let client = Arc::new(Client {
         queue: Mutex::new(Queue {
-            items: VecDeque::new(),
+            entries: VecDeque::new(),
+            frames: 0,
             inline: Vec::new(),
             head: 0,
             in_flight: 0,
@@ -1055,7 +1168,9 @@ async fn run_connection(
     let mut ping = tokio::time::interval(shared.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut awaiting_pong: Option<Instant> = None;
-    let mut batch: Vec<Item> = Vec::with_capacity(shared.batch);
+    let mut batch: Vec<Entry> = Vec::new();
+    // Frames in `batch`.
+    let mut taken = 0;
     // The inline frames of `batch`, in order (swapped with the queue's
     // buffer when the writer takes everything, so both keep capacity).
     let mut out: Vec<u8> = Vec::new();
@@ -1063,7 +1178,7 @@ async fn run_connection(
         let ready = async {
             {
                 let mut q = client.lock();
-                if !q.items.is_empty() || q.closed {
+                if q.frames > 0 || q.closed {
                     return;
                 }
                 // Under the lock: a sender that queues after this wakes us.
@@ -1121,8 +1236,8 @@ async fn run_connection(
                 loop {
                     let (closed, waiters) = {
                         let mut q = client.lock();
-                        q.take(shared.batch - batch.len(), &mut batch, &mut out);
-                        q.in_flight = batch.len();
+                        taken += q.take(shared.batch - taken, &mut batch, &mut out);
+                        q.in_flight = taken;
                         (q.closed, q.space_waiters > 0)
                     };
                     if closed {
@@ -1133,17 +1248,17 @@ async fn run_connection(
                     if waiters {
                         client.space.notify_all();
                     }
-                    if yielded || batch.len() >= shared.batch {
+                    if yielded || taken >= shared.batch {
                         break;
                     }
                     yielded = true;
                     tokio::task::yield_now().await;
                 }
-                if batch.is_empty() {
+                if taken == 0 {
                     // A wake-up left over from an earlier wait.
                     continue;
                 }
-                let n = batch.len() as u64;
+                let n = std::mem::take(&mut taken) as u64;
                 // What the websocket library has buffered (a pong) goes
                 // out whole first; then our frames, already encoded, go
                 // straight to the socket, between two whole frames of its.
@@ -1156,8 +1271,8 @@ async fn run_connection(
                     bump(&shared.counters.io_errors);
                     return Err(e);
                 }
-                for item in batch.drain(..) {
-                    if let Some(done) = &item.done {
+                for entry in batch.drain(..) {
+                    if let Some(done) = entry.done() {
                         done.written.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -1179,12 +1294,12 @@ async fn run_connection(
 /// Writes the frames of `batch` in order: runs of inline frames from
 /// `inline` (their bytes, in the same order), shared ones from their own
 /// buffers; each run or shared frame is one write.
-async fn write_frames(tcp: &TcpStream, batch: &[Item], inline: &[u8]) -> Result<(), String> {
+async fn write_frames(tcp: &TcpStream, batch: &[Entry], inline: &[u8]) -> Result<(), String> {
     let (mut start, mut end) = (0, 0);
-    for item in batch {
-        match &item.frame {
-            FrameBytes::Inline(len) => end += *len as usize,
-            FrameBytes::Shared(bytes) => {
+    for entry in batch {
+        match entry {
+            Entry::Inline { bytes, .. } => end += bytes,
+            Entry::Shared { frame: bytes, .. } => {
                 write_all(tcp, &inline[start..end]).await?;
                 start = end;
                 write_all(tcp, bytes).await?;
@@ -1207,4 +1322,75 @@ async fn write_all(tcp: &TcpStream, mut buf: &[u8]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A websocket frame whose payload is `len` bytes of `tag`.
+    fn frame(tag: u8, len: usize) -> Vec<u8> {
+        let mut head = [0u8; WS_HEADER_MAX];
+        let n = ws_binary_header(len, &mut head);
+        let mut out = head[..n].to_vec();
+        out.resize(n + len, tag);
+        out
+    }
+
+    fn queue() -> Queue {
+        Queue {
+            entries: VecDeque::new(),
+            frames: 0,
+            inline: Vec::new(),
+            head: 0,
+            in_flight: 0,
+            closed: false,
+            writer_waiting: false,
+            space_waiters: 0,
+        }
+    }
+
+    fn completion() -> Arc<Completion> {
+        Arc::new(Completion {
+            connections: 1,
+            written: AtomicUsize::new(0),
+            callback: Mutex::new(None),
+        })
+    }
+
+    #[test]
+    fn runs_of_inline_frames_are_dropped_and_taken_frame_by_frame_in_order() {
+        let frames: Vec<Vec<u8>> = (0..10u8)
+            .map(|i| frame(i, [3, 200, 0, 125, 126][usize::from(i) % 5]))
+            .collect();
+        let mut q = queue();
+        for (i, f) in frames.iter().enumerate() {
+            // Frame 4 has a completion: an entry of its own.
+            q.push_inline(f, (i == 4).then(completion));
+        }
+        q.push_shared(Bytes::from(frame(10, 5000)), None);
+        q.push_inline(&frames[0], None);
+        assert_eq!((q.frames, q.entries.len()), (12, 5));
+        // The oldest two go (as DropOldest does).
+        assert!(q.pop_front().is_none());
+        assert!(q.pop_front().is_none());
+        let mut batch = Vec::new();
+        let mut out = Vec::new();
+        // Part of the first run, then the rest and beyond.
+        assert_eq!(q.take(1, &mut batch, &mut out), 1);
+        assert_eq!(out, frames[2]);
+        assert_eq!(q.take(4, &mut batch, &mut out), 4);
+        let expected: Vec<u8> = frames[2..7].concat();
+        assert_eq!(out, expected);
+        assert_eq!(batch.iter().map(Entry::frames).sum::<usize>(), 5);
+        assert_eq!(batch.iter().filter(|e| e.done().is_some()).count(), 1);
+        out.clear();
+        batch.clear();
+        // Everything left: three inline, the shared one, one inline.
+        assert_eq!(q.take(100, &mut batch, &mut out), 5);
+        let expected: Vec<u8> = [&frames[7..10].concat()[..], &frames[0][..]].concat();
+        assert_eq!(out, expected);
+        assert!(matches!(batch[1], Entry::Shared { .. }));
+        assert_eq!((q.frames, q.entries.len(), q.inline.len()), (0, 0, 0));
+    }
 }
