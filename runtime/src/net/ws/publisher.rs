@@ -234,8 +234,9 @@ impl Queue {
         self.entries.push_back(Entry::Shared { frame, done });
     }
 
-    /// Appends the bytes of an inline frame.
-    fn push_inline(&mut self, frame: &[u8], done: Option<Arc<Completion>>) {
+    /// Appends the bytes of an inline frame (to the last run, when it has
+    /// fewer than `run` frames and no completion).
+    fn push_inline(&mut self, frame: &[u8], done: Option<Arc<Completion>>, run: usize) {
         // Reclaims the space of frames already taken or dropped once it is
         // at least as large as what is still queued.
         if self.head > 0 && self.head >= self.inline.len() - self.head {
@@ -251,6 +252,14 @@ impl Queue {
                 done: None,
             }) = self.entries.back_mut()
             {
+                if *count >= run {
+                    self.entries.push_back(Entry::Inline {
+                        count: 1,
+                        bytes: frame.len(),
+                        done: None,
+                    });
+                    return;
+                }
                 *count += 1;
                 *bytes += frame.len();
                 return;
@@ -263,44 +272,29 @@ impl Queue {
         });
     }
 
-    /// Moves up to `n` frames into `batch` and their inline bytes to the
-    /// end of `out`; returns how many frames it moved.
-    fn take(&mut self, n: usize, batch: &mut Vec<Entry>, out: &mut Vec<u8>) -> usize {
-        if n >= self.frames && out.is_empty() && self.head == 0 {
-            // Everything: swap the buffers (no copy), `out`'s empty one
-            // (with its capacity) becomes the queue's.
-            std::mem::swap(&mut self.inline, out);
+    /// Moves whole entries of up to `n` frames in all into `batch` (an
+    /// entry that would pass `n` stays: runs are never longer than a
+    /// batch, so a writer with an empty batch always gets one); returns
+    /// how many frames it moved. Their inline bytes: when every entry is
+    /// taken, the queue's buffer is swapped with `spare` (empty, and
+    /// then the queue's), so the caller copies nothing under the lock;
+    /// otherwise they are copied to the end of `out`.
+    fn take(
+        &mut self,
+        n: usize,
+        batch: &mut Vec<Entry>,
+        out: &mut Vec<u8>,
+        spare: &mut Vec<u8>,
+    ) -> usize {
+        if n >= self.frames && self.head == 0 {
+            std::mem::swap(&mut self.inline, spare);
             batch.extend(self.entries.drain(..));
             return std::mem::take(&mut self.frames);
         }
         let (mut taken, mut bytes) = (0, 0);
-        while taken < n {
-            let Some(front) = self.entries.front_mut() else {
+        while let Some(front) = self.entries.front() {
+            if taken + front.frames() > n {
                 break;
-            };
-            let want = n - taken;
-            if let Entry::Inline {
-                count, bytes: b, ..
-            } = front
-            {
-                if *count > want {
-                    // Part of a run (which then has no completion).
-                    let rest = self.inline.get(self.head + bytes..).unwrap_or_default();
-                    let mut part = 0;
-                    for _ in 0..want {
-                        part += first_frame_len(rest.get(part..).unwrap_or_default());
-                    }
-                    *count -= want;
-                    *b -= part;
-                    batch.push(Entry::Inline {
-                        count: want,
-                        bytes: part,
-                        done: None,
-                    });
-                    bytes += part;
-                    taken += want;
-                    break;
-                }
             }
             let Some(entry) = self.entries.pop_front() else {
                 break;
@@ -457,7 +451,8 @@ impl Shared {
             }
         }
         match frame {
-            Frame::Inline(bytes) => q.push_inline(bytes, done),
+            // Runs of at most a batch: the writer takes whole entries.
+            Frame::Inline(bytes) => q.push_inline(bytes, done, self.batch),
             Frame::Shared(bytes) => q.push_shared(bytes, done),
         }
         // Wakes the writer only when it waits: a busy writer takes the
@@ -1174,6 +1169,7 @@ async fn run_connection(
     // The inline frames of `batch`, in order (swapped with the queue's
     // buffer when the writer takes everything, so both keep capacity).
     let mut out: Vec<u8> = Vec::new();
+    let mut spare: Vec<u8> = Vec::new();
     loop {
         let ready = async {
             {
@@ -1236,13 +1232,21 @@ async fn run_connection(
                 loop {
                     let (closed, waiters) = {
                         let mut q = client.lock();
-                        taken += q.take(shared.batch - taken, &mut batch, &mut out);
+                        taken += q.take(shared.batch - taken, &mut batch, &mut out, &mut spare);
                         q.in_flight = taken;
                         (q.closed, q.space_waiters > 0)
                     };
                     if closed {
                         let _ = ws.send(Message::Close(None)).await;
                         return Err("closed by the publisher".into());
+                    }
+                    // The inline bytes of a take of everything, swapped out
+                    // of the queue: in order after those taken before.
+                    if out.is_empty() {
+                        std::mem::swap(&mut out, &mut spare);
+                    } else {
+                        out.extend_from_slice(&spare);
+                        spare.clear();
                     }
                     // Room again: wake senders waiting under `SlowPolicy::Wait`.
                     if waiters {
@@ -1359,38 +1363,43 @@ mod tests {
     }
 
     #[test]
-    fn runs_of_inline_frames_are_dropped_and_taken_frame_by_frame_in_order() {
+    fn runs_of_inline_frames_are_dropped_frame_by_frame_and_taken_whole_in_order() {
         let frames: Vec<Vec<u8>> = (0..10u8)
             .map(|i| frame(i, [3, 200, 0, 125, 126][usize::from(i) % 5]))
             .collect();
         let mut q = queue();
         for (i, f) in frames.iter().enumerate() {
-            // Frame 4 has a completion: an entry of its own.
-            q.push_inline(f, (i == 4).then(completion));
+            // Frame 4 has a completion: an entry of its own; runs of 3.
+            q.push_inline(f, (i == 4).then(completion), 3);
         }
         q.push_shared(Bytes::from(frame(10, 5000)), None);
-        q.push_inline(&frames[0], None);
-        assert_eq!((q.frames, q.entries.len()), (12, 5));
+        q.push_inline(&frames[0], None, 3);
+        // [0 1 2] [3] [4 done] [5 6 7] [8 9] [shared] [0]
+        assert_eq!((q.frames, q.entries.len()), (12, 7));
         // The oldest two go (as DropOldest does).
         assert!(q.pop_front().is_none());
         assert!(q.pop_front().is_none());
-        let mut batch = Vec::new();
-        let mut out = Vec::new();
-        // Part of the first run, then the rest and beyond.
-        assert_eq!(q.take(1, &mut batch, &mut out), 1);
-        assert_eq!(out, frames[2]);
-        assert_eq!(q.take(4, &mut batch, &mut out), 4);
-        let expected: Vec<u8> = frames[2..7].concat();
-        assert_eq!(out, expected);
-        assert_eq!(batch.iter().map(Entry::frames).sum::<usize>(), 5);
+        let (mut batch, mut out, mut spare) = (Vec::new(), Vec::new(), Vec::new());
+        // Whole entries only: [2] [3] [4], not [5 6 7].
+        assert_eq!(q.take(4, &mut batch, &mut out, &mut spare), 3);
+        assert_eq!(out, frames[2..5].concat());
         assert_eq!(batch.iter().filter(|e| e.done().is_some()).count(), 1);
+        assert_eq!(q.take(4, &mut batch, &mut out, &mut spare), 3);
+        assert_eq!(out, frames[2..8].concat());
+        assert!(spare.is_empty());
         out.clear();
         batch.clear();
-        // Everything left: three inline, the shared one, one inline.
-        assert_eq!(q.take(100, &mut batch, &mut out), 5);
-        let expected: Vec<u8> = [&frames[7..10].concat()[..], &frames[0][..]].concat();
-        assert_eq!(out, expected);
+        // Everything left: [8 9] [shared] [0] (copied: frames before them
+        // were taken from the same buffer).
+        assert_eq!(q.take(100, &mut batch, &mut out, &mut spare), 4);
+        assert_eq!(out, [&frames[8..10].concat()[..], &frames[0][..]].concat());
         assert!(matches!(batch[1], Entry::Shared { .. }));
+        assert_eq!((q.frames, q.entries.len(), q.inline.len()), (0, 0, 0));
+        // Everything, from the start of the buffer: swapped, not copied.
+        q.push_inline(&frames[1], None, 3);
+        q.push_inline(&frames[2], None, 3);
+        assert_eq!(q.take(100, &mut batch, &mut out, &mut spare), 2);
+        assert_eq!(spare, frames[1..3].concat());
         assert_eq!((q.frames, q.entries.len(), q.inline.len()), (0, 0, 0));
     }
 }
