@@ -10,6 +10,7 @@ use std::{
     collections::HashMap,
     fmt,
     marker::PhantomData,
+    ops::Range,
     pin::Pin,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -454,8 +455,10 @@ struct WsConn {
 
 /// One message or control frame, as [`WsReader::next`] gives them.
 enum WsEvent {
-    /// A whole binary message.
-    Binary(Bytes),
+    /// A whole binary message: these bytes of the reader's buffer.
+    Binary(Range<usize>),
+    /// A whole binary message that came in fragments.
+    Assembled(Bytes),
     /// A whole text message (never sent by a publisher).
     Text,
     /// A ping, with its payload for the pong.
@@ -541,7 +544,7 @@ impl WsReader {
                     continue;
                 }
                 opcode::TEXT => WsEvent::Text,
-                opcode::BINARY => WsEvent::Binary(payload()),
+                opcode::BINARY => WsEvent::Binary(start..end),
                 opcode::CONTINUATION => {
                     let Some((code, bytes)) = self.partial.as_mut() else {
                         return Err(WsReadError::Protocol("a continuation of no message"));
@@ -555,7 +558,7 @@ impl WsReader {
                     if code == opcode::TEXT {
                         WsEvent::Text
                     } else {
-                        WsEvent::Binary(Bytes::from(bytes))
+                        WsEvent::Assembled(Bytes::from(bytes))
                     }
                 }
                 opcode::PING => WsEvent::Ping(payload()),
@@ -647,6 +650,10 @@ async fn read_loop<M: NetMessage>(
     let keepalive = tokio::time::sleep(shared.keepalive_timeout);
     tokio::pin!(keepalive);
     let (mut frames, mut frames_when_armed) = (0u64, 0u64);
+    let mut received = Tally {
+        counter: &shared.counters.received,
+        n: 0,
+    };
     loop {
         // Every message already read, then one read for more.
         loop {
@@ -667,8 +674,13 @@ async fn read_loop<M: NetMessage>(
                 }
             };
             frames += 1;
-            let bytes = match event {
-                WsEvent::Binary(bytes) => bytes,
+            let assembled;
+            let (buffer, range) = match event {
+                WsEvent::Binary(range) => (&conn.reader.data, range),
+                WsEvent::Assembled(bytes) => {
+                    assembled = bytes;
+                    (&assembled, 0..assembled.len())
+                }
                 WsEvent::Text => {
                     bump(&shared.counters.text_frames);
                     bad += 1;
@@ -693,9 +705,16 @@ async fn read_loop<M: NetMessage>(
                     return CloseReason::Closed;
                 }
             };
-            if handle_frame(shared, endpoint, &bytes, &mut next_sequence)
-                .await
-                .is_err()
+            if handle_frame(
+                shared,
+                endpoint,
+                buffer,
+                range,
+                &mut next_sequence,
+                &mut received,
+            )
+            .await
+            .is_err()
             {
                 bad += 1;
                 if bad > shared.max_bad_frames {
@@ -705,6 +724,7 @@ async fn read_loop<M: NetMessage>(
                 }
             }
         }
+        received.flush();
         tokio::select! {
             biased;
             () = &mut stopped => {
@@ -737,13 +757,39 @@ async fn read_loop<M: NetMessage>(
     }
 }
 
+/// Messages delivered and not yet added to their counter: added once per
+/// read (and when dropped), not once per message.
+struct Tally<'a> {
+    counter: &'a AtomicU64,
+    n: u64,
+}
+
+impl Tally<'_> {
+    fn flush(&mut self) {
+        if self.n > 0 {
+            self.counter
+                .fetch_add(std::mem::take(&mut self.n), Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Checks and delivers the frame at `range` of `buffer`.
 async fn handle_frame<M: NetMessage>(
     shared: &Shared<M>,
     endpoint: &Arc<Endpoint>,
-    bytes: &Bytes,
+    buffer: &Bytes,
+    range: Range<usize>,
     next_sequence: &mut Option<u64>,
+    received: &mut Tally<'_>,
 ) -> Result<(), ()> {
     let c = &shared.counters;
+    let bytes = buffer.get(range.clone()).unwrap_or_default();
     let header =
         match FrameHeader::parse_expecting(bytes, shared.max_message_size, shared.fingerprint) {
             Ok((header, _)) => header,
@@ -758,7 +804,7 @@ async fn handle_frame<M: NetMessage>(
             }
         };
     let payload = bytes.get(super::FRAME_HEADER_LEN..).unwrap_or_default();
-    let message = match M::decode_frame(bytes) {
+    let message = match M::decode_in(buffer, range) {
         Ok(m) => m,
         Err(e) => {
             bump(&c.undecodable);
@@ -773,7 +819,7 @@ async fn handle_frame<M: NetMessage>(
         }
     }
     *next_sequence = Some(header.sequence.wrapping_add(1));
-    bump(&c.received);
+    received.n += 1;
     if !shared.callbacks.message.is_empty() {
         let delivery = Delivery {
             endpoint,
@@ -786,6 +832,7 @@ async fn handle_frame<M: NetMessage>(
         }
     }
     if let Some(tx) = &shared.stream {
+        received.flush();
         // Back-pressure: a full stream slows this connection down.
         let _ = tx.send((Arc::clone(endpoint), message)).await;
     }
