@@ -491,6 +491,11 @@ struct WsReader {
     partial: Option<(u8, Vec<u8>)>,
     /// The largest message accepted (header and payload).
     max_message: usize,
+    /// The buffer a read waits to fill (which holds the bytes not consumed
+    /// yet: `data` is empty meanwhile).
+    filling: Option<Vec<u8>>,
+    /// Bytes the last read brought.
+    last_read: usize,
 }
 
 impl WsReader {
@@ -501,6 +506,8 @@ impl WsReader {
             need: 0,
             partial: None,
             max_message,
+            filling: None,
+            last_read: 0,
         }
     }
 
@@ -570,37 +577,70 @@ impl WsReader {
         }
     }
 
-    /// Reads once from `tcp` into a new buffer that starts with the bytes
-    /// not consumed yet (messages handed out keep the old one); returns how
-    /// many bytes came (0: the peer closed).
+    /// The buffer the next read goes into, starting with the bytes not
+    /// consumed yet (an incomplete frame): the current one when no message
+    /// handed out still holds it (no allocation), else a new one, sized
+    /// after the last read (so that messages kept for long hold little
+    /// memory when traffic is light).
+    fn prepare(&mut self) -> Vec<u8> {
+        let mut data = std::mem::take(&mut self.data);
+        drop(data.split_to(self.pos.min(data.len())));
+        self.pos = 0;
+        // Room for a chunk more, or for the rest of the frame begun.
+        let room = READ_CHUNK.max(self.need.saturating_sub(data.len()));
+        if data.is_unique() {
+            // Ours alone again: the same allocation, the rest moved to its
+            // front.
+            let mut buf = Vec::from(data);
+            buf.reserve(room);
+            return buf;
+        }
+        let room = room.min(self.need.max(self.last_read.saturating_mul(2)).max(4096));
+        let mut buf = Vec::with_capacity(data.len() + room);
+        buf.extend_from_slice(&data);
+        buf
+    }
+
+    /// Reads once from `tcp`; returns how many bytes came (0: the peer
+    /// closed).
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: until the read completes nothing changes.
+    /// Cancel safe: the bytes not consumed yet stay in `filling` until the
+    /// read completes (and are read only then: they hold no whole frame).
     async fn fill(&mut self, tcp: &mut TcpStream) -> std::io::Result<usize> {
-        let rest = self.data.get(self.pos..).unwrap_or_default();
-        // Room for a chunk more, or for the rest of the frame begun.
-        let room = READ_CHUNK.max(self.need.saturating_sub(rest.len()));
-        let mut buf = Vec::with_capacity(rest.len() + room);
-        buf.extend_from_slice(rest);
+        if self.filling.is_none() {
+            self.filling = Some(self.prepare());
+        }
+        let filling = &mut self.filling;
         let n = std::future::poll_fn(|cx| {
+            let Some(buf) = filling.as_mut() else {
+                // Never: set just above, taken only below.
+                return Poll::Ready(Ok(0));
+            };
             let mut read = ReadBuf::uninit(buf.spare_capacity_mut());
             match Pin::new(&mut *tcp).poll_read(cx, &mut read) {
-                Poll::Ready(Ok(())) => Poll::Ready(Ok(read.filled().len())),
+                Poll::Ready(Ok(())) => {
+                    let n = read.filled().len();
+                    let len = buf.len() + n;
+                    debug_assert!(len <= buf.capacity());
+                    // SAFETY: `ReadBuf` documents that "the filled portion
+                    // of the buffer is always initialized", and `poll_read`
+                    // filled `n` bytes of the spare capacity, right after
+                    // the `buf.len()` bytes already there; so the first
+                    // `len` bytes are initialised, and `len` is at most the
+                    // capacity (a ReadBuf never fills past the slice it
+                    // wraps).
+                    unsafe { buf.set_len(len) };
+                    Poll::Ready(Ok(n))
+                }
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                 Poll::Pending => Poll::Pending,
             }
         })
         .await?;
-        let len = buf.len() + n;
-        debug_assert!(len <= buf.capacity());
-        // SAFETY: `ReadBuf` documents that "the filled portion of the
-        // buffer is always initialized", and `poll_read` filled `n` bytes
-        // of the spare capacity, right after the `buf.len()` bytes already
-        // there; so the first `len` bytes are initialised, and `len` is at
-        // most the capacity (ReadBuf never fills past the slice it wraps).
-        unsafe { buf.set_len(len) };
-        self.data = Bytes::from(buf);
+        self.last_read = n;
+        self.data = Bytes::from(self.filling.take().unwrap_or_default());
         self.pos = 0;
         Ok(n)
     }
@@ -1269,5 +1309,77 @@ impl<M> Stream for NetStream<M> {
 impl<M> fmt::Debug for NetStream<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NetStream").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame as a server sends it (unmasked).
+    fn frame(fin: bool, code: u8, payload: &[u8]) -> Vec<u8> {
+        let mut head = [0u8; super::super::frame::WS_HEADER_MAX];
+        let n = super::super::frame::ws_binary_header(payload.len(), &mut head);
+        head[0] = if fin { 0x80 | code } else { code };
+        let mut out = head[..n].to_vec();
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn reader(bytes: Vec<u8>, max: usize) -> WsReader {
+        let mut r = WsReader::new(max);
+        r.data = Bytes::from(bytes);
+        r
+    }
+
+    #[test]
+    fn many_frames_in_one_buffer_come_out_in_order_and_a_partial_one_waits() {
+        let mut bytes = frame(true, opcode::BINARY, &[1; 10]);
+        bytes.extend(frame(true, opcode::PING, &[7]));
+        bytes.extend(frame(false, opcode::BINARY, &[2; 3]));
+        bytes.extend(frame(true, opcode::CONTINUATION, &[3; 4]));
+        let whole = frame(true, opcode::BINARY, &[4; 300]);
+        bytes.extend(&whole[..100]);
+        let mut r = reader(bytes, 1000);
+        let Ok(Some(WsEvent::Binary(range))) = r.next() else {
+            panic!("a binary message")
+        };
+        assert_eq!(&r.data[range], &[1; 10]);
+        assert!(matches!(r.next(), Ok(Some(WsEvent::Ping(p))) if p[..] == [7]));
+        let Ok(Some(WsEvent::Assembled(m))) = r.next() else {
+            panic!("the fragments, put together")
+        };
+        assert_eq!(m[..], [2, 2, 2, 3, 3, 3, 3]);
+        assert!(matches!(r.next(), Ok(None)));
+        // It needs the whole frame: header and 300 bytes.
+        assert_eq!(r.need, whole.len());
+    }
+
+    #[test]
+    fn oversized_and_out_of_order_frames_are_refused_before_their_payload() {
+        // Only the header of a 70,000-byte frame: refused already.
+        let head = frame(true, opcode::BINARY, &[0; 70_000])[..10].to_vec();
+        assert!(matches!(
+            reader(head, 1000).next(),
+            Err(WsReadError::TooLong { size: 70_000, .. })
+        ));
+        // Fragments adding up to more than the limit.
+        let mut bytes = frame(false, opcode::BINARY, &[0; 600]);
+        bytes.extend(frame(true, opcode::CONTINUATION, &[0; 600]));
+        assert!(matches!(
+            reader(bytes, 1000).next(),
+            Err(WsReadError::TooLong { size: 1200, .. })
+        ));
+        let lone = frame(true, opcode::CONTINUATION, &[1]);
+        assert!(matches!(
+            reader(lone, 1000).next(),
+            Err(WsReadError::Protocol(_))
+        ));
+        let mut nested = frame(false, opcode::BINARY, &[1]);
+        nested.extend(frame(true, opcode::BINARY, &[1]));
+        assert!(matches!(
+            reader(nested, 1000).next(),
+            Err(WsReadError::Protocol(_))
+        ));
     }
 }
