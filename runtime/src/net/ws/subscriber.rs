@@ -1355,6 +1355,30 @@ mod tests {
         assert_eq!(r.need, whole.len());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_from_a_server_end_in_events_a_wait_or_an_error_never_a_panic(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            cut in 0usize..400,
+        ) {
+            // As they came: then with a valid binary header in front.
+            let mut framed = frame(false, opcode::BINARY, &data[..cut.min(data.len())]);
+            framed.extend_from_slice(&data);
+            for bytes in [data.clone(), framed] {
+                let mut r = reader(bytes, 300);
+                for _ in 0..500 {
+                    match r.next() {
+                        Ok(Some(WsEvent::Binary(range))) => {
+                            proptest::prop_assert!(r.data.get(range).is_some());
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn oversized_and_out_of_order_frames_are_refused_before_their_payload() {
         // Only the header of a 70,000-byte frame: refused already.
