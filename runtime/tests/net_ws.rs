@@ -491,3 +491,121 @@ fn a_client_that_never_answers_pings_is_closed() {
     wait_until("the ping timeout", || publisher.stats().ping_timeouts == 1);
     wait_until("the close", || publisher.connections() == 0);
 }
+
+#[test]
+fn a_subscriber_answers_pings_so_a_publisher_with_a_short_keepalive_keeps_it() {
+    let rt = NetRuntime::start(1).unwrap();
+    let publisher = NetPublisher::builder("t/alive")
+        .bind(localhost())
+        .keepalive(Duration::from_millis(20), Duration::from_millis(100))
+        .runtime(rt.clone())
+        .start::<Sample>()
+        .unwrap();
+    let received = Arc::new(AtomicU64::new(0));
+    let r = Arc::clone(&received);
+    let subscriber = NetSubscriber::typed::<Sample>()
+        .endpoint(&publisher.url())
+        .runtime(rt.clone())
+        .on_message(move |_| {
+            r.fetch_add(1, Ordering::Relaxed);
+        })
+        .start()
+        .unwrap();
+    assert!(publisher.wait_for_connections(1, DEADLINE));
+    // Many pings and pong deadlines pass.
+    std::thread::sleep(Duration::from_millis(600));
+    publisher.send(&Sample::new(0)).unwrap();
+    wait_until("the message", || received.load(Ordering::Relaxed) == 1);
+    let stats = publisher.stats();
+    assert_eq!((stats.ping_timeouts, stats.accepted), (0, 1), "{stats:?}");
+    assert_eq!(subscriber.stats().connections_opened, 1);
+}
+
+#[test]
+fn fragmented_messages_are_put_together_and_pings_between_them_answered() {
+    use futures_util::{SinkExt, StreamExt};
+    use shmidl::net::ws::FrameHeader;
+    use tokio_tungstenite::tungstenite::{
+        protocol::frame::{
+            coding::{Data, OpCode},
+            Frame,
+        },
+        Message,
+    };
+    let rt = NetRuntime::start(1).unwrap();
+    let good = |seq: u64| {
+        FrameHeader {
+            flags: 0,
+            origin: 1,
+            fingerprint: Sample::FINGERPRINT,
+            sequence: seq,
+            timestamp_ns: 0,
+            payload_len: 0,
+        }
+        .encode(&Sample::new(seq).encode_to_vec().unwrap())
+        .unwrap()
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("ws://{}/fragments", listener.local_addr().unwrap());
+    let (pongs_tx, pongs_rx) = std::sync::mpsc::channel();
+    let first = good(0);
+    let second = good(1);
+    rt.handle().spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let (a, rest) = first.split_at(10);
+        let (b, c) = rest.split_at(20);
+        let frames = [
+            Message::Ping(vec![1, 2, 3].into()),
+            Message::Frame(Frame::message(
+                a.to_vec(),
+                OpCode::Data(Data::Binary),
+                false,
+            )),
+            Message::Frame(Frame::message(
+                b.to_vec(),
+                OpCode::Data(Data::Continue),
+                false,
+            )),
+            Message::Ping(vec![4].into()),
+            Message::Frame(Frame::message(
+                c.to_vec(),
+                OpCode::Data(Data::Continue),
+                true,
+            )),
+            Message::Binary(second.into()),
+        ];
+        for frame in frames {
+            ws.send(frame).await.unwrap();
+        }
+        let mut pongs = Vec::new();
+        while pongs.len() < 2 {
+            match ws.next().await {
+                Some(Ok(Message::Pong(p))) => pongs.push(p.to_vec()),
+                Some(Ok(_)) => {}
+                _ => break,
+            }
+        }
+        let _ = pongs_tx.send(pongs);
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let r = Arc::clone(&received);
+    let subscriber = NetSubscriber::typed::<Sample>()
+        .endpoint(&url)
+        .runtime(rt.clone())
+        .on_message(move |d| r.lock().unwrap().push(*d.message))
+        .start()
+        .unwrap();
+    wait_until("both messages", || received.lock().unwrap().len() == 2);
+    assert_eq!(
+        *received.lock().unwrap(),
+        vec![Sample::new(0), Sample::new(1)]
+    );
+    let pongs = pongs_rx.recv_timeout(DEADLINE).unwrap();
+    assert_eq!(pongs, vec![vec![1, 2, 3], vec![4]]);
+    let stats = subscriber.stats();
+    assert_eq!((stats.bad_frames, stats.missed), (0, 0), "{stats:?}");
+}

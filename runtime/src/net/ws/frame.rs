@@ -185,6 +185,124 @@ impl FrameHeader {
     }
 }
 
+/// Most bytes the header of a websocket frame sent by a server takes
+/// (RFC 6455 §5.2: two bytes, then a 64-bit extended length; no mask).
+pub(crate) const WS_HEADER_MAX: usize = 10;
+
+/// Writes the RFC 6455 header of one unfragmented (FIN), unmasked binary
+/// websocket frame of `len` payload bytes, as a server sends it, into the
+/// front of `out`; returns how many bytes it took (2, 4 or 10).
+pub(crate) fn ws_binary_header(len: usize, out: &mut [u8; WS_HEADER_MAX]) -> usize {
+    // FIN, no RSV bits, opcode 2 (binary).
+    out[0] = 0x82;
+    if len < 126 {
+        // Checked just above: fits in 7 bits.
+        out[1] = len as u8;
+        2
+    } else if let Ok(short) = u16::try_from(len) {
+        out[1] = 126;
+        out[2..4].copy_from_slice(&short.to_be_bytes());
+        4
+    } else {
+        out[1] = 127;
+        out[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    }
+}
+
+/// The opcodes of RFC 6455 §5.2 that a client meets.
+pub(crate) mod opcode {
+    pub(crate) const CONTINUATION: u8 = 0x0;
+    pub(crate) const TEXT: u8 = 0x1;
+    pub(crate) const BINARY: u8 = 0x2;
+    pub(crate) const CLOSE: u8 = 0x8;
+    pub(crate) const PING: u8 = 0x9;
+    pub(crate) const PONG: u8 = 0xa;
+}
+
+/// The header of one websocket frame a server sent (RFC 6455 §5.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WsHead {
+    /// The last frame of its message.
+    pub(crate) fin: bool,
+    /// One of [`opcode`]'s.
+    pub(crate) opcode: u8,
+    /// Bytes of the header (2, 4 or 10).
+    pub(crate) header_len: usize,
+    /// Bytes of payload that follow it.
+    pub(crate) payload_len: u64,
+}
+
+/// Parses the websocket frame header at the start of `b`, as a client
+/// accepts it: no reserved bit (no extension is ever negotiated), a known
+/// opcode, not masked (a server never masks), control frames whole and of
+/// at most 125 bytes. `Ok(None)`: `b` is too short to tell yet. Never
+/// panics.
+///
+/// # Errors
+///
+/// Which rule the header breaks.
+pub(crate) fn parse_ws_head(b: &[u8]) -> Result<Option<WsHead>, &'static str> {
+    let (Some(&b0), Some(&b1)) = (b.first(), b.get(1)) else {
+        return Ok(None);
+    };
+    if b0 & 0x70 != 0 {
+        return Err("reserved bits are set");
+    }
+    let code = b0 & 0x0f;
+    if !matches!(
+        code,
+        opcode::CONTINUATION
+            | opcode::TEXT
+            | opcode::BINARY
+            | opcode::CLOSE
+            | opcode::PING
+            | opcode::PONG
+    ) {
+        return Err("unknown opcode");
+    }
+    if b1 & 0x80 != 0 {
+        return Err("a frame from the server is masked");
+    }
+    let fin = b0 & 0x80 != 0;
+    let (header_len, payload_len) = match b1 & 0x7f {
+        126 => match b.get(2..4) {
+            Some(x) => (4, u64::from(u16::from_be_bytes([x[0], x[1]]))),
+            None => return Ok(None),
+        },
+        127 => match b.get(2..10) {
+            Some(x) => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(x);
+                (10, u64::from_be_bytes(a))
+            }
+            None => return Ok(None),
+        },
+        n => (2, u64::from(n)),
+    };
+    if code >= opcode::CLOSE && (!fin || payload_len > 125) {
+        return Err("a control frame is fragmented or longer than 125 bytes");
+    }
+    Ok(Some(WsHead {
+        fin,
+        opcode: code,
+        header_len,
+        payload_len,
+    }))
+}
+
+/// Appends one whole, masked control frame (`opcode::PONG` or
+/// `opcode::CLOSE`) of at most 125 bytes, as a client sends it, masked with
+/// `key` (RFC 6455 §5.3).
+pub(crate) fn client_control_frame(code: u8, payload: &[u8], key: [u8; 4], out: &mut Vec<u8>) {
+    let payload = payload.get(..125).unwrap_or(payload);
+    out.push(0x80 | code);
+    // At most 125: fits in the 7-bit length.
+    out.push(0x80 | payload.len() as u8);
+    out.extend_from_slice(&key);
+    out.extend(payload.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
+}
+
 /// Nanoseconds since the UNIX epoch now (0 if the clock is before 1970).
 pub fn now_ns() -> u64 {
     std::time::SystemTime::now()
@@ -277,6 +395,68 @@ mod tests {
                 expected: 7,
                 found: header.fingerprint
             })
+        );
+    }
+
+    #[test]
+    fn the_websocket_header_is_the_one_tungstenite_writes() {
+        use tokio_tungstenite::tungstenite::protocol::frame::{
+            coding::{Data, OpCode},
+            Frame,
+        };
+        for len in [0, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
+            let payload = vec![7u8; len];
+            let mut theirs = Vec::new();
+            Frame::message(payload.clone(), OpCode::Data(Data::Binary), true)
+                .format(&mut theirs)
+                .unwrap();
+            let mut head = [0u8; WS_HEADER_MAX];
+            let n = ws_binary_header(len, &mut head);
+            let mut ours = head[..n].to_vec();
+            ours.extend_from_slice(&payload);
+            assert_eq!(ours, theirs, "payload of {len} bytes");
+        }
+    }
+
+    #[test]
+    fn websocket_headers_parse_as_tungstenite_writes_them_and_bad_ones_are_refused() {
+        use tokio_tungstenite::tungstenite::protocol::frame::{
+            coding::{Data, OpCode},
+            Frame,
+        };
+        for len in [0, 1, 125, 126, 65_535, 65_536] {
+            let mut bytes = Vec::new();
+            Frame::message(vec![1u8; len], OpCode::Data(Data::Binary), len != 1)
+                .format(&mut bytes)
+                .unwrap();
+            let head = parse_ws_head(&bytes).unwrap().unwrap();
+            assert_eq!(head.opcode, opcode::BINARY);
+            assert_eq!(head.fin, len != 1);
+            assert_eq!(head.payload_len, len as u64);
+            assert_eq!(head.header_len + len, bytes.len());
+            // Every prefix of the header is "not yet".
+            for cut in 0..head.header_len {
+                assert_eq!(parse_ws_head(&bytes[..cut]), Ok(None));
+            }
+        }
+        let mut ping = Vec::new();
+        Frame::ping(vec![1, 2]).format(&mut ping).unwrap();
+        assert_eq!(parse_ws_head(&ping).unwrap().unwrap().opcode, opcode::PING);
+        assert!(parse_ws_head(&[0xc2, 0]).is_err(), "RSV1");
+        assert!(parse_ws_head(&[0x83, 0]).is_err(), "opcode 3");
+        assert!(parse_ws_head(&[0x82, 0x80, 0, 0, 0, 0]).is_err(), "masked");
+        assert!(parse_ws_head(&[0x09, 0]).is_err(), "fragmented ping");
+        assert!(parse_ws_head(&[0x89, 126, 0, 126]).is_err(), "long ping");
+    }
+
+    #[test]
+    fn client_control_frames_are_masked_as_the_rfc_says() {
+        let mut out = Vec::new();
+        client_control_frame(opcode::PONG, b"Hello", [0x37, 0xfa, 0x21, 0x3d], &mut out);
+        // RFC 6455 §5.7: a masked "Hello" (as a text frame there: 0x81).
+        assert_eq!(
+            out,
+            [0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
         );
     }
 

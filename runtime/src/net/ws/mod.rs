@@ -7,7 +7,7 @@
 //! [`FrameHeader`] (origin, fingerprint, sequence, timestamp, length) and
 //! the message's wire encoding; `docs/wire-format.md` §3 gives the bytes.
 
-use std::{io, net::SocketAddr, sync::OnceLock, time::Duration};
+use std::{io, net::SocketAddr, ops::Range, sync::OnceLock, time::Duration};
 
 use thiserror::Error;
 use tokio_tungstenite::tungstenite::{protocol::WebSocketConfig, Bytes};
@@ -103,11 +103,29 @@ pub trait NetMessage: Sized + Send + 'static {
     ///
     /// The wire codec's, for a payload that is not a valid `Self`.
     fn decode_frame(frame: &Bytes) -> Result<Self, WireError>;
+
+    /// Decodes the frame at `range` of `buffer` (what the subscriber read,
+    /// many frames in one buffer), its header already checked. The default
+    /// slices `buffer` and calls [`decode_frame`](NetMessage::decode_frame);
+    /// this crate's impls skip the reference counts that costs.
+    ///
+    /// # Errors
+    ///
+    /// As `decode_frame`.
+    #[doc(hidden)]
+    fn decode_in(buffer: &Bytes, range: Range<usize>) -> Result<Self, WireError> {
+        Self::decode_frame(&buffer.slice(range))
+    }
 }
 
 impl<T: ShmMessage + Send + 'static> NetMessage for T {
     fn decode_frame(frame: &Bytes) -> Result<T, WireError> {
         T::decode(frame.get(FRAME_HEADER_LEN..).unwrap_or_default())
+    }
+
+    fn decode_in(buffer: &Bytes, range: Range<usize>) -> Result<T, WireError> {
+        let payload = range.start.saturating_add(FRAME_HEADER_LEN)..range.end;
+        T::decode(buffer.get(payload).unwrap_or_default())
     }
 }
 
@@ -132,6 +150,10 @@ impl std::ops::Deref for RawMessage {
 impl NetMessage for RawMessage {
     fn decode_frame(frame: &Bytes) -> Result<RawMessage, WireError> {
         Ok(RawMessage(frame.clone()))
+    }
+
+    fn decode_in(buffer: &Bytes, range: Range<usize>) -> Result<RawMessage, WireError> {
+        Ok(RawMessage(buffer.slice(range)))
     }
 }
 

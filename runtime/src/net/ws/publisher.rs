@@ -10,7 +10,7 @@ use std::{
     marker::PhantomData,
     net::SocketAddr,
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc, Condvar, Mutex, MutexGuard, PoisonError,
     },
     time::{Duration, Instant},
@@ -28,7 +28,9 @@ use tokio_tungstenite::tungstenite::{
 };
 
 use super::{
-    frame::{now_ns, FrameHeader, FRAME_HEADER_LEN},
+    frame::{
+        now_ns, parse_ws_head, ws_binary_header, FrameHeader, FRAME_HEADER_LEN, WS_HEADER_MAX,
+    },
     origin_id, ws_config, NetRuntime, NetSendError, NetStartError, DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
 };
@@ -133,16 +135,189 @@ impl Drop for Completion {
     }
 }
 
-struct Item {
-    frame: Bytes,
-    done: Option<Arc<Completion>>,
+/// Frames up to this size (websocket header included) are copied into
+/// each connection's queue; larger ones are built once and shared.
+const INLINE_MAX: usize = 4096;
+
+/// Queued frames, as one entry or several in a row. Every frame is the
+/// whole websocket frame (RFC 6455 header, then the 44-byte header and
+/// payload), ready to be written to the socket as it is.
+enum Entry {
+    /// `count` small frames in a row, `bytes` long in all: the next bytes
+    /// of the queue's `inline` buffer (a copy per connection costs less
+    /// than an allocation; a run costs one entry, not one per frame). With
+    /// a completion, `count` is 1.
+    Inline {
+        count: usize,
+        bytes: usize,
+        done: Option<Arc<Completion>>,
+    },
+    /// A large frame in a buffer of its own, shared by every connection.
+    Shared {
+        frame: Bytes,
+        done: Option<Arc<Completion>>,
+    },
+}
+
+impl Entry {
+    fn frames(&self) -> usize {
+        match self {
+            Entry::Inline { count, .. } => *count,
+            Entry::Shared { .. } => 1,
+        }
+    }
+
+    fn done(&self) -> Option<&Arc<Completion>> {
+        match self {
+            Entry::Inline { done, .. } | Entry::Shared { done, .. } => done.as_ref(),
+        }
+    }
+}
+
+/// The length of the first of the (well-formed, our own) frames in `bytes`.
+fn first_frame_len(bytes: &[u8]) -> usize {
+    match parse_ws_head(bytes) {
+        Ok(Some(head)) => head.header_len + head.payload_len as usize,
+        // Never: every inline frame was written by `send_frame`.
+        _ => bytes.len(),
+    }
 }
 
 struct Queue {
-    items: VecDeque<Item>,
+    entries: VecDeque<Entry>,
+    /// Frames in `entries` (what the capacity counts).
+    frames: usize,
+    /// The bytes of the queued inline frames, in queue order, from `head`.
+    inline: Vec<u8>,
+    head: usize,
     /// Taken by the writer but not yet flushed.
     in_flight: usize,
     closed: bool,
+    /// The writer task is waiting for frames (then a sender wakes it).
+    writer_waiting: bool,
+    /// Threads waiting on `Client::space`.
+    space_waiters: usize,
+}
+
+impl Queue {
+    /// Removes the oldest frame (its inline bytes too); returns its
+    /// completion, to drop outside the lock.
+    fn pop_front(&mut self) -> Option<Arc<Completion>> {
+        let front = self.entries.front_mut()?;
+        self.frames -= 1;
+        match front {
+            Entry::Inline { count, bytes, .. } if *count > 1 => {
+                let len = first_frame_len(self.inline.get(self.head..).unwrap_or_default());
+                *count -= 1;
+                *bytes -= len;
+                self.head += len;
+                None
+            }
+            _ => {
+                let entry = self.entries.pop_front()?;
+                if let Entry::Inline { bytes, .. } = entry {
+                    self.head += bytes;
+                    if self.head >= self.inline.len() {
+                        self.inline.clear();
+                        self.head = 0;
+                    }
+                }
+                match entry {
+                    Entry::Inline { done, .. } | Entry::Shared { done, .. } => done,
+                }
+            }
+        }
+    }
+
+    fn push_shared(&mut self, frame: Bytes, done: Option<Arc<Completion>>) {
+        self.frames += 1;
+        self.entries.push_back(Entry::Shared { frame, done });
+    }
+
+    /// Appends the bytes of an inline frame (to the last run, when it has
+    /// fewer than `run` frames and no completion).
+    fn push_inline(&mut self, frame: &[u8], done: Option<Arc<Completion>>, run: usize) {
+        // Reclaims the space of frames already taken or dropped once it is
+        // at least as large as what is still queued.
+        if self.head > 0 && self.head >= self.inline.len() - self.head {
+            self.inline.drain(..self.head);
+            self.head = 0;
+        }
+        self.inline.extend_from_slice(frame);
+        self.frames += 1;
+        if done.is_none() {
+            if let Some(Entry::Inline {
+                count,
+                bytes,
+                done: None,
+            }) = self.entries.back_mut()
+            {
+                if *count >= run {
+                    self.entries.push_back(Entry::Inline {
+                        count: 1,
+                        bytes: frame.len(),
+                        done: None,
+                    });
+                    return;
+                }
+                *count += 1;
+                *bytes += frame.len();
+                return;
+            }
+        }
+        self.entries.push_back(Entry::Inline {
+            count: 1,
+            bytes: frame.len(),
+            done,
+        });
+    }
+
+    /// Moves whole entries of up to `n` frames in all into `batch` (an
+    /// entry that would pass `n` stays: runs are never longer than a
+    /// batch, so a writer with an empty batch always gets one); returns
+    /// how many frames it moved. Their inline bytes: when every entry is
+    /// taken, the queue's buffer is swapped with `spare` (empty, and
+    /// then the queue's), so the caller copies nothing under the lock;
+    /// otherwise they are copied to the end of `out`.
+    fn take(
+        &mut self,
+        n: usize,
+        batch: &mut Vec<Entry>,
+        out: &mut Vec<u8>,
+        spare: &mut Vec<u8>,
+    ) -> usize {
+        if n >= self.frames && self.head == 0 {
+            std::mem::swap(&mut self.inline, spare);
+            batch.extend(self.entries.drain(..));
+            return std::mem::take(&mut self.frames);
+        }
+        let (mut taken, mut bytes) = (0, 0);
+        while let Some(front) = self.entries.front() {
+            if taken + front.frames() > n {
+                break;
+            }
+            let Some(entry) = self.entries.pop_front() else {
+                break;
+            };
+            taken += entry.frames();
+            if let Entry::Inline { bytes: b, .. } = &entry {
+                bytes += b;
+            }
+            batch.push(entry);
+        }
+        self.frames -= taken;
+        out.extend_from_slice(
+            self.inline
+                .get(self.head..self.head + bytes)
+                .unwrap_or_default(),
+        );
+        self.head += bytes;
+        if self.head >= self.inline.len() {
+            self.inline.clear();
+            self.head = 0;
+        }
+        taken
+    }
 }
 
 /// One connection as the sending side sees it.
@@ -163,7 +338,10 @@ impl Client {
         let dropped = {
             let mut q = self.lock();
             q.closed = true;
-            std::mem::take(&mut q.items)
+            q.inline = Vec::new();
+            q.head = 0;
+            q.frames = 0;
+            std::mem::take(&mut q.entries)
         };
         // Completions run outside the lock.
         drop(dropped);
@@ -183,12 +361,28 @@ struct Shared {
     ping_interval: Duration,
     pong_timeout: Duration,
     clients: Mutex<Arc<Vec<Arc<Client>>>>,
+    /// Bumped (under the `clients` lock) on every change of `clients`.
+    clients_version: AtomicU64,
     /// Serialises sends, so each connection gets messages in sequence order.
-    send_lock: Mutex<u64>,
+    send_lock: Mutex<SendState>,
     counters: Counters,
+    /// Set when stopping (what `send` checks: cheaper than `stop`'s lock).
+    stopping: AtomicBool,
     stop: watch::Sender<bool>,
     /// With a secret: the key, and the nonces of tokens already used.
     auth: Option<(NetSecret, Mutex<NonceGuard>)>,
+}
+
+/// What the sending side keeps between sends (under `Shared::send_lock`).
+struct SendState {
+    /// The next frame's sequence number.
+    sequence: u64,
+    /// Where a frame is built (kept, so that sending allocates nothing).
+    scratch: Vec<u8>,
+    /// The connections as of `version` (refreshed when it changes, so a
+    /// send takes no lock but the queues' when nobody came or went).
+    clients: Arc<Vec<Arc<Client>>>,
+    version: u64,
 }
 
 impl Shared {
@@ -201,6 +395,7 @@ impl Shared {
         let mut next = Vec::clone(&clients);
         next.push(Arc::clone(client));
         *clients = Arc::new(next);
+        self.clients_version.fetch_add(1, Ordering::Release);
     }
 
     fn remove(&self, client: &Arc<Client>) {
@@ -208,18 +403,19 @@ impl Shared {
         let mut next = Vec::clone(&clients);
         next.retain(|c| !Arc::ptr_eq(c, client));
         *clients = Arc::new(next);
+        self.clients_version.fetch_add(1, Ordering::Release);
     }
 
     /// Queues `frame` for `client` under the slow-receiver policy.
-    fn push(&self, client: &Client, item: Item) -> bool {
+    fn push(&self, client: &Client, frame: Frame<'_>, done: Option<Arc<Completion>>) -> bool {
         let mut q = client.lock();
         if q.closed {
             return false;
         }
-        if q.items.len() >= self.capacity {
+        if q.frames >= self.capacity {
             match self.policy {
                 SlowPolicy::DropOldest => {
-                    let old = q.items.pop_front();
+                    let old = q.pop_front();
                     bump(&self.counters.dropped_oldest);
                     drop(q);
                     drop(old);
@@ -234,17 +430,19 @@ impl Shared {
                 }
                 SlowPolicy::Wait(timeout) => {
                     let deadline = Instant::now() + timeout;
-                    while q.items.len() >= self.capacity && !q.closed {
+                    while q.frames >= self.capacity && !q.closed {
                         let left = deadline.saturating_duration_since(Instant::now());
                         if left.is_zero() {
                             bump(&self.counters.dropped_timeout);
                             return false;
                         }
+                        q.space_waiters += 1;
                         q = client
                             .space
                             .wait_timeout(q, left)
                             .unwrap_or_else(PoisonError::into_inner)
                             .0;
+                        q.space_waiters -= 1;
                     }
                     if q.closed {
                         return false;
@@ -252,14 +450,28 @@ impl Shared {
                 }
             }
         }
-        let was_empty = q.items.is_empty();
-        q.items.push_back(item);
+        match frame {
+            // Runs of at most a batch: the writer takes whole entries.
+            Frame::Inline(bytes) => q.push_inline(bytes, done, self.batch),
+            Frame::Shared(bytes) => q.push_shared(bytes, done),
+        }
+        // Wakes the writer only when it waits: a busy writer takes the
+        // frame with the others before its flush.
+        let wake = std::mem::take(&mut q.writer_waiting);
         drop(q);
-        if was_empty {
+        if wake {
             client.ready.notify_one();
         }
         true
     }
+}
+
+/// One frame as `send` hands it to each connection.
+enum Frame<'a> {
+    /// Copied into the queue.
+    Inline(&'a [u8]),
+    /// Shared (one reference count more).
+    Shared(Bytes),
 }
 
 /// Configures a [`NetPublisher`].
@@ -407,8 +619,15 @@ impl NetPublisherBuilder {
             ping_interval: self.ping_interval,
             pong_timeout: self.pong_timeout,
             clients: Mutex::new(Arc::new(Vec::new())),
-            send_lock: Mutex::new(0),
+            clients_version: AtomicU64::new(0),
+            send_lock: Mutex::new(SendState {
+                sequence: 0,
+                scratch: Vec::new(),
+                clients: Arc::new(Vec::new()),
+                version: 0,
+            }),
             counters: Counters::default(),
+            stopping: AtomicBool::new(false),
             stop: watch::channel(false).0,
             auth: secret.map(|s| (s, Mutex::new(NonceGuard::new(DEFAULT_WINDOW_MS)))),
         });
@@ -567,35 +786,52 @@ impl NetPublisher {
         on_done: Option<DoneCallback>,
     ) -> Result<usize, NetSendError> {
         let shared = &self.shared;
-        if *shared.stop.borrow() {
+        if shared.stopping.load(Ordering::Relaxed) {
             return Err(NetSendError::Stopped);
         }
         let max = shared.max_message_size.min(u32::MAX as usize);
         if len > max {
             return Err(NetSendError::TooLarge { len, max });
         }
-        let mut sequence = shared
+        let mut state = shared
             .send_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let state = &mut *state;
+        let version = shared.clients_version.load(Ordering::Acquire);
+        if version != state.version {
+            state.clients = shared.clients();
+            state.version = version;
+        }
         let header = FrameHeader {
             flags: 0,
             origin: shared.origin,
             fingerprint: shared.fingerprint,
-            sequence: *sequence,
+            sequence: state.sequence,
             timestamp_ns: now_ns(),
             // Checked against the limit above.
             payload_len: len as u32,
         };
-        let mut buf = Vec::with_capacity(FRAME_HEADER_LEN + len);
+        // The whole websocket frame: its RFC 6455 header, our header, the
+        // payload; the writers copy it to the socket as it is.
+        let mut ws_head = [0u8; WS_HEADER_MAX];
+        let ws_len = ws_binary_header(FRAME_HEADER_LEN + len, &mut ws_head);
+        let total = ws_len + FRAME_HEADER_LEN + len;
+        let mut buf = if total <= INLINE_MAX {
+            let mut scratch = std::mem::take(&mut state.scratch);
+            scratch.clear();
+            scratch
+        } else {
+            Vec::with_capacity(total)
+        };
         let mut head = [0u8; FRAME_HEADER_LEN];
         header.write(&mut head);
+        buf.extend_from_slice(&ws_head[..ws_len]);
         buf.extend_from_slice(&head);
         write_payload(&mut buf);
-        debug_assert_eq!(buf.len(), FRAME_HEADER_LEN + len);
-        let frame = Bytes::from(buf);
-        *sequence += 1;
-        let clients = shared.clients();
+        debug_assert_eq!(buf.len(), total);
+        state.sequence += 1;
+        let clients = &state.clients;
         let done = on_done.map(|callback| {
             Arc::new(Completion {
                 connections: clients.len(),
@@ -604,25 +840,35 @@ impl NetPublisher {
             })
         });
         let mut queued = 0;
-        // The last connection takes the frame itself: with one connection
-        // the buffer is never shared, so never promoted to a shared one.
-        let mut frame = Some(frame);
-        for (i, client) in clients.iter().enumerate() {
-            let frame = if i + 1 == clients.len() {
-                frame.take().unwrap_or_default()
-            } else {
-                frame.clone().unwrap_or_default()
-            };
-            let item = Item {
-                frame,
-                done: done.clone(),
-            };
-            if shared.push(client, item) {
-                queued += 1;
+        if total <= INLINE_MAX {
+            for client in clients.iter() {
+                if shared.push(client, Frame::Inline(&buf), done.clone()) {
+                    queued += 1;
+                }
+            }
+            state.scratch = buf;
+        } else {
+            // The last connection takes the frame itself: with one
+            // connection the buffer is never shared, so never promoted to
+            // a shared one.
+            let mut frame = Some(Bytes::from(buf));
+            for (i, client) in clients.iter().enumerate() {
+                let frame = if i + 1 == clients.len() {
+                    frame.take().unwrap_or_default()
+                } else {
+                    frame.clone().unwrap_or_default()
+                };
+                if shared.push(client, Frame::Shared(frame), done.clone()) {
+                    queued += 1;
+                }
             }
         }
-        drop(sequence);
-        bump(&shared.counters.sent);
+        // Every send that gets here is counted: the count is the sequence
+        // (a store, where an increment would be a locked instruction).
+        shared
+            .counters
+            .sent
+            .store(state.sequence, Ordering::Relaxed);
         Ok(queued)
     }
 
@@ -633,16 +879,18 @@ impl NetPublisher {
         let deadline = Instant::now() + timeout;
         for client in self.shared.clients().iter() {
             let mut q = client.lock();
-            while !q.closed && (!q.items.is_empty() || q.in_flight > 0) {
+            while !q.closed && (q.frames > 0 || q.in_flight > 0) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return false;
                 }
+                q.space_waiters += 1;
                 q = client
                     .space
                     .wait_timeout(q, left)
                     .unwrap_or_else(PoisonError::into_inner)
                     .0;
+                q.space_waiters -= 1;
             }
         }
         true
@@ -705,6 +953,7 @@ impl NetPublisher {
         if let Some(announcer) = self.announcer.take() {
             announcer.shutdown();
         }
+        self.shared.stopping.store(true, Ordering::Relaxed);
         self.shared.stop.send_replace(true);
     }
 }
@@ -856,8 +1105,9 @@ async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, path: Arc<
         Ok(resp)
     };
     // Subscribers send only control frames: a small limit for what they send.
-    let handshake =
-        tokio_tungstenite::accept_hdr_async_with_config(tcp, check_path, Some(ws_config(4096)));
+    // Its read buffer is small too (the library zeroes it before each read).
+    let config = ws_config(4096).read_buffer_size(4096);
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(tcp, check_path, Some(config));
     let ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
@@ -874,9 +1124,14 @@ async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, path: Arc<
     bump(&shared.counters.accepted);
     let client = Arc::new(Client {
         queue: Mutex::new(Queue {
-            items: VecDeque::new(),
+            entries: VecDeque::new(),
+            frames: 0,
+            inline: Vec::new(),
+            head: 0,
             in_flight: 0,
             closed: false,
+            writer_waiting: false,
+            space_waiters: 0,
         }),
         space: Condvar::new(),
         ready: Notify::new(),
@@ -908,11 +1163,22 @@ async fn run_connection(
     let mut ping = tokio::time::interval(shared.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut awaiting_pong: Option<Instant> = None;
-    let mut batch: Vec<Item> = Vec::with_capacity(shared.batch);
+    let mut batch: Vec<Entry> = Vec::new();
+    // Frames in `batch`.
+    let mut taken = 0;
+    // The inline frames of `batch`, in order (swapped with the queue's
+    // buffer when the writer takes everything, so both keep capacity).
+    let mut out: Vec<u8> = Vec::new();
+    let mut spare: Vec<u8> = Vec::new();
     loop {
         let ready = async {
-            if !client.lock().items.is_empty() {
-                return;
+            {
+                let mut q = client.lock();
+                if q.frames > 0 || q.closed {
+                    return;
+                }
+                // Under the lock: a sender that queues after this wakes us.
+                q.writer_waiting = true;
             }
             client.ready.notified().await;
         };
@@ -958,53 +1224,182 @@ async fn run_connection(
                 }
             }
             () = ready => {
-                // Take what is queued and feed it; when that was less than
-                // a batch, yield once so that a sender running on another
-                // thread can add more before the one flush (a flush per
-                // frame would be a system call per frame).
+                // Take what is queued; when that was less than a batch,
+                // yield once so that a sender running on another thread
+                // can add more before the one write (a write per frame
+                // would be a system call per frame).
                 let mut yielded = false;
                 loop {
-                    let closed = {
+                    let (closed, waiters) = {
                         let mut q = client.lock();
-                        let n = q.items.len().min(shared.batch - batch.len());
-                        batch.extend(q.items.drain(..n));
-                        q.in_flight = batch.len();
-                        q.closed
+                        taken += q.take(shared.batch - taken, &mut batch, &mut out, &mut spare);
+                        q.in_flight = taken;
+                        (q.closed, q.space_waiters > 0)
                     };
                     if closed {
                         let _ = ws.send(Message::Close(None)).await;
                         return Err("closed by the publisher".into());
                     }
-                    // Room again: wake senders waiting under `SlowPolicy::Wait`.
-                    client.space.notify_all();
-                    for item in batch.iter_mut().filter(|i| !i.frame.is_empty()) {
-                        let frame = std::mem::take(&mut item.frame);
-                        if let Err(e) = ws.feed(Message::Binary(frame)).await {
-                            bump(&shared.counters.io_errors);
-                            return Err(e.to_string());
-                        }
+                    // The inline bytes of a take of everything, swapped out
+                    // of the queue: in order after those taken before.
+                    if out.is_empty() {
+                        std::mem::swap(&mut out, &mut spare);
+                    } else {
+                        out.extend_from_slice(&spare);
+                        spare.clear();
                     }
-                    if yielded || batch.len() >= shared.batch {
+                    // Room again: wake senders waiting under `SlowPolicy::Wait`.
+                    if waiters {
+                        client.space.notify_all();
+                    }
+                    if yielded || taken >= shared.batch {
                         break;
                     }
                     yielded = true;
                     tokio::task::yield_now().await;
                 }
-                let n = batch.len() as u64;
-                if let Err(e) = ws.flush().await {
-                    bump(&shared.counters.io_errors);
-                    return Err(e.to_string());
+                if taken == 0 {
+                    // A wake-up left over from an earlier wait.
+                    continue;
                 }
-                for item in batch.drain(..) {
-                    if let Some(done) = &item.done {
+                let n = std::mem::take(&mut taken) as u64;
+                // What the websocket library has buffered (a pong) goes
+                // out whole first; then our frames, already encoded, go
+                // straight to the socket, between two whole frames of its.
+                let written = match ws.flush().await {
+                    Ok(()) => write_frames(ws.get_mut(), &batch, &out).await,
+                    Err(e) => Err(e.to_string()),
+                };
+                out.clear();
+                if let Err(e) = written {
+                    bump(&shared.counters.io_errors);
+                    return Err(e);
+                }
+                for entry in batch.drain(..) {
+                    if let Some(done) = entry.done() {
                         done.written.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                client.lock().in_flight = 0;
-                client.space.notify_all();
+                let waiters = {
+                    let mut q = client.lock();
+                    q.in_flight = 0;
+                    q.space_waiters > 0
+                };
+                if waiters {
+                    client.space.notify_all();
+                }
                 shared.counters.written.fetch_add(n, Ordering::Relaxed);
                 bump(&shared.counters.batches);
             }
         }
+    }
+}
+
+/// Writes the frames of `batch` in order: runs of inline frames from
+/// `inline` (their bytes, in the same order), shared ones from their own
+/// buffers; each run or shared frame is one write.
+async fn write_frames(tcp: &TcpStream, batch: &[Entry], inline: &[u8]) -> Result<(), String> {
+    let (mut start, mut end) = (0, 0);
+    for entry in batch {
+        match entry {
+            Entry::Inline { bytes, .. } => end += bytes,
+            Entry::Shared { frame: bytes, .. } => {
+                write_all(tcp, &inline[start..end]).await?;
+                start = end;
+                write_all(tcp, bytes).await?;
+            }
+        }
+    }
+    write_all(tcp, &inline[start..end]).await
+}
+
+/// Writes all of `buf` to `tcp`, waiting while the socket's buffer is full.
+async fn write_all(tcp: &TcpStream, mut buf: &[u8]) -> Result<(), String> {
+    while !buf.is_empty() {
+        match tcp.try_write(buf) {
+            Ok(0) => return Err("the connection accepts no more bytes".into()),
+            Ok(n) => buf = buf.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                tcp.writable().await.map_err(|e| e.to_string())?;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A websocket frame whose payload is `len` bytes of `tag`.
+    fn frame(tag: u8, len: usize) -> Vec<u8> {
+        let mut head = [0u8; WS_HEADER_MAX];
+        let n = ws_binary_header(len, &mut head);
+        let mut out = head[..n].to_vec();
+        out.resize(n + len, tag);
+        out
+    }
+
+    fn queue() -> Queue {
+        Queue {
+            entries: VecDeque::new(),
+            frames: 0,
+            inline: Vec::new(),
+            head: 0,
+            in_flight: 0,
+            closed: false,
+            writer_waiting: false,
+            space_waiters: 0,
+        }
+    }
+
+    fn completion() -> Arc<Completion> {
+        Arc::new(Completion {
+            connections: 1,
+            written: AtomicUsize::new(0),
+            callback: Mutex::new(None),
+        })
+    }
+
+    #[test]
+    fn runs_of_inline_frames_are_dropped_frame_by_frame_and_taken_whole_in_order() {
+        let frames: Vec<Vec<u8>> = (0..10u8)
+            .map(|i| frame(i, [3, 200, 0, 125, 126][usize::from(i) % 5]))
+            .collect();
+        let mut q = queue();
+        for (i, f) in frames.iter().enumerate() {
+            // Frame 4 has a completion: an entry of its own; runs of 3.
+            q.push_inline(f, (i == 4).then(completion), 3);
+        }
+        q.push_shared(Bytes::from(frame(10, 5000)), None);
+        q.push_inline(&frames[0], None, 3);
+        // [0 1 2] [3] [4 done] [5 6 7] [8 9] [shared] [0]
+        assert_eq!((q.frames, q.entries.len()), (12, 7));
+        // The oldest two go (as DropOldest does).
+        assert!(q.pop_front().is_none());
+        assert!(q.pop_front().is_none());
+        let (mut batch, mut out, mut spare) = (Vec::new(), Vec::new(), Vec::new());
+        // Whole entries only: [2] [3] [4], not [5 6 7].
+        assert_eq!(q.take(4, &mut batch, &mut out, &mut spare), 3);
+        assert_eq!(out, frames[2..5].concat());
+        assert_eq!(batch.iter().filter(|e| e.done().is_some()).count(), 1);
+        assert_eq!(q.take(4, &mut batch, &mut out, &mut spare), 3);
+        assert_eq!(out, frames[2..8].concat());
+        assert!(spare.is_empty());
+        out.clear();
+        batch.clear();
+        // Everything left: [8 9] [shared] [0] (copied: frames before them
+        // were taken from the same buffer).
+        assert_eq!(q.take(100, &mut batch, &mut out, &mut spare), 4);
+        assert_eq!(out, [&frames[8..10].concat()[..], &frames[0][..]].concat());
+        assert!(matches!(batch[1], Entry::Shared { .. }));
+        assert_eq!((q.frames, q.entries.len(), q.inline.len()), (0, 0, 0));
+        // Everything, from the start of the buffer: swapped, not copied.
+        q.push_inline(&frames[1], None, 3);
+        q.push_inline(&frames[2], None, 3);
+        assert_eq!(q.take(100, &mut batch, &mut out, &mut spare), 2);
+        assert_eq!(spare, frames[1..3].concat());
+        assert_eq!((q.frames, q.entries.len(), q.inline.len()), (0, 0, 0));
     }
 }
