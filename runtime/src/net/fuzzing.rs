@@ -1,9 +1,10 @@
-//! The discovery packet and websocket frame fuzz harnesses, shared by the
-//! cargo-fuzz targets (`fuzz/fuzz_targets/{discovery_packet,ws_frame}.rs`,
-//! nightly, by hand) and the
-//! proptests that run it in CI (`runtime/tests/discovery_packet.rs`). Not
-//! public API. (It lives in `net/`, not in the crate's `fuzzing` module,
-//! so that no lower layer names `net`.)
+//! The discovery packet, websocket frame and websocket stream fuzz
+//! harnesses, shared by the cargo-fuzz targets
+//! (`fuzz/fuzz_targets/{discovery_packet,ws_frame,ws_stream}.rs`, nightly,
+//! by hand) and the proptests that run them in CI
+//! (`runtime/tests/discovery_packet.rs`, `net/ws/frame.rs` and
+//! `net/ws/reader.rs` tests). Not public API. (It lives in `net/`, not in
+//! the crate's `fuzzing` module, so that no lower layer names `net`.)
 
 use super::Packet;
 
@@ -27,5 +28,15 @@ pub fn check_frame_input(data: &[u8]) {
         let again = header.encode(payload).expect("an accepted frame encodes");
         assert_eq!(again, data, "accepted bytes must re-encode identically");
         crate::fuzzing::check_wire_input(payload);
+    }
+}
+
+/// Reads `data` as the bytes a server sends a subscriber after the
+/// handshake (websocket frames: RFC 6455 §5), with a small and a large
+/// message limit. Panics if the reader panics or hands out a message
+/// outside its buffer.
+pub fn check_ws_stream_input(data: &[u8]) {
+    for max in [64, 1 << 20] {
+        super::ws::reader::read_events(data, max);
     }
 }

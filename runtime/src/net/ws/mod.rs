@@ -16,6 +16,8 @@ use crate::{wire::WireError, ShmMessage};
 
 mod frame;
 mod publisher;
+mod queue;
+pub(crate) mod reader;
 mod runtime;
 mod subscriber;
 
