@@ -281,6 +281,17 @@ fn report(json: bool, running: &[Running], last: bool) {
                     "dropped_oldest": n.dropped_oldest,
                     "disconnected_slow": n.disconnected_slow,
                     "unauthorized": n.unauthorized,
+                    "per_connection": r.bridge.publisher().map(|p| {
+                        p.connection_stats()
+                            .iter()
+                            .map(|c| serde_json::json!({
+                                "peer": c.peer.to_string(),
+                                "written": c.written,
+                                "dropped": c.dropped,
+                                "queued": c.queued,
+                            }))
+                            .collect::<Vec<_>>()
+                    }),
                 })
             });
             let peers: Vec<_> = peers
@@ -335,6 +346,17 @@ fn report(json: bool, running: &[Running], last: bool) {
                     n.dropped_oldest,
                     n.disconnected_slow,
                     n.unauthorized
+                ));
+            }
+            for c in r
+                .bridge
+                .publisher()
+                .map(|p| p.connection_stats())
+                .unwrap_or_default()
+            {
+                text.push_str(&format!(
+                    "\n  to {}: {} written, {} dropped, {} queued",
+                    c.peer, c.written, c.dropped, c.queued
                 ));
             }
             for p in &peers {

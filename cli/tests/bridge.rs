@@ -271,6 +271,13 @@ fn two_bridges_carry_a_schema_topic_both_ways_without_echo_and_stop_on_ctrl_c() 
         );
         assert_eq!(v["in_dropped"], 0, "{name}: {v}");
         assert_eq!(v["peers"].as_array().unwrap().len(), 1, "{name}: {v}");
+        if name == "a" {
+            // Stopped first: its connection to the other bridge was open.
+            let per = v["publisher"]["per_connection"].as_array().unwrap();
+            assert_eq!(per.len(), 1, "{v}");
+            assert!(per[0]["written"].as_u64().unwrap() >= COUNT, "{v}");
+            assert_eq!(per[0]["dropped"], 0, "{v}");
+        }
     }
     std::fs::remove_file(&schema).unwrap();
     let left: Vec<_> = std::fs::read_dir("/dev/shm")

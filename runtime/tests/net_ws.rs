@@ -255,7 +255,18 @@ fn a_slow_receiver_gets_its_policy_and_a_fast_one_everything() {
         wait_until("the fast receiver", || fast.load(Ordering::Relaxed) == N);
         let stats = publisher.stats();
         match policy {
-            SlowPolicy::DropOldest => assert!(stats.dropped_oldest > 0, "{stats:?}"),
+            SlowPolicy::DropOldest => {
+                assert!(stats.dropped_oldest > 0, "{stats:?}");
+                // The drops are the slow connection's alone; the fast one
+                // was written every message.
+                let per = publisher.connection_stats();
+                assert_eq!(per.len(), 2, "{per:?}");
+                let dropped: Vec<u64> = per.iter().map(|c| c.dropped).collect();
+                assert_eq!(dropped.iter().sum::<u64>(), stats.dropped_oldest, "{per:?}");
+                assert!(dropped.contains(&0), "{per:?}");
+                assert!(per.iter().any(|c| c.written == N), "{per:?}");
+                assert!(per.iter().all(|c| c.peer.ip().is_loopback()), "{per:?}");
+            }
             _ => {
                 assert!(stats.disconnected_slow > 0, "{stats:?}");
                 wait_until("the slow one's close", || {

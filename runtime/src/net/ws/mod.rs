@@ -24,8 +24,8 @@ mod subscriber;
 pub use self::{
     frame::{now_ns, FrameError, FrameHeader, FRAME_HEADER_LEN, FRAME_MAGIC, FRAME_VERSION},
     publisher::{
-        NetPublisher, NetPublisherBuilder, PublisherStats, SendOutcome, SlowPolicy,
-        TypedNetPublisher,
+        ConnectionStats, NetPublisher, NetPublisherBuilder, PublisherStats, SendOutcome,
+        SlowPolicy, TypedNetPublisher,
     },
     runtime::NetRuntime,
     subscriber::{

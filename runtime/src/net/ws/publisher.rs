@@ -59,6 +59,20 @@ pub struct SendOutcome {
     pub written: usize,
 }
 
+/// One connection of a publisher ([`NetPublisher::connection_stats`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// The subscriber's address.
+    pub peer: SocketAddr,
+    /// Frames written to it.
+    pub written: u64,
+    /// Messages dropped for it: its queue was full under
+    /// [`SlowPolicy::Wait`] (after the wait) or [`SlowPolicy::DropOldest`].
+    pub dropped: u64,
+    /// Frames queued for it now.
+    pub queued: usize,
+}
+
 /// Counters of a publisher.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PublisherStats {
@@ -175,6 +189,7 @@ impl Shared {
                 SlowPolicy::DropOldest => {
                     let old = q.pop_front();
                     bump(&self.counters.dropped_oldest);
+                    bump(&client.dropped);
                     drop(q);
                     drop(old);
                     q = client.lock();
@@ -192,6 +207,7 @@ impl Shared {
                         let left = deadline.saturating_duration_since(Instant::now());
                         if left.is_zero() {
                             bump(&self.counters.dropped_timeout);
+                            bump(&client.dropped);
                             return false;
                         }
                         q.space_waiters += 1;
@@ -502,6 +518,21 @@ impl NetPublisher {
     /// Connections open now.
     pub fn connections(&self) -> usize {
         self.shared.clients().len()
+    }
+
+    /// Each open connection: its subscriber's address, frames written to it,
+    /// messages dropped for it, frames queued for it now.
+    pub fn connection_stats(&self) -> Vec<ConnectionStats> {
+        self.shared
+            .clients()
+            .iter()
+            .map(|c| ConnectionStats {
+                peer: c.peer,
+                written: c.written.load(Ordering::Relaxed),
+                dropped: c.dropped.load(Ordering::Relaxed),
+                queued: c.lock().frames,
+            })
+            .collect()
     }
 
     /// Sends `payload` (already wire-encoded) to every connection; returns
@@ -893,6 +924,9 @@ async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, path: Arc<
         }),
         space: Condvar::new(),
         ready: Notify::new(),
+        peer,
+        written: AtomicU64::new(0),
+        dropped: AtomicU64::new(0),
     });
     shared.add(&client);
     tracing::debug!(topic = %shared.topic, %peer, "subscriber connected");
@@ -1047,6 +1081,7 @@ async fn run_connection(
                     client.space.notify_all();
                 }
                 shared.counters.written.fetch_add(n, Ordering::Relaxed);
+                client.written.fetch_add(n, Ordering::Relaxed);
                 bump(&shared.counters.batches);
             }
         }

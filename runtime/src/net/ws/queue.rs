@@ -5,7 +5,10 @@
 
 use std::{
     collections::VecDeque,
-    sync::{atomic::AtomicUsize, Arc, Condvar, Mutex, MutexGuard, PoisonError},
+    sync::{
+        atomic::{AtomicU64, AtomicUsize},
+        Arc, Condvar, Mutex, MutexGuard, PoisonError,
+    },
 };
 
 use tokio::sync::Notify;
@@ -231,6 +234,13 @@ pub(super) struct Client {
     pub(super) space: Condvar,
     /// The writer task waits here for frames.
     pub(super) ready: Notify,
+    /// The subscriber's address.
+    pub(super) peer: std::net::SocketAddr,
+    /// Frames written to this connection.
+    pub(super) written: AtomicU64,
+    /// Messages dropped for this connection (a full queue under
+    /// `SlowPolicy::Wait` or `DropOldest`).
+    pub(super) dropped: AtomicU64,
 }
 
 impl Client {
