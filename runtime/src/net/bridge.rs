@@ -50,8 +50,9 @@ use super::ws::{
     NetSubscriberBuilder, RawMessage, TypedNetPublisher,
 };
 use crate::{
-    wire, DynMessage, DynType, Node, Publisher, RecvError, ShmMessage, SlotView, Subscriber,
-    TopicError, TopicRequest,
+    wire::{self, WireError},
+    DynMessage, DynType, Node, PoolExhausted, Publisher, RecvError, SampleMut, ShmMessage,
+    SlotView, Subscriber, TopicError, TopicRequest, UninitSample,
 };
 
 /// How often the out side's thread looks at its stop flag while the topic
@@ -172,17 +173,49 @@ trait Carry: Send + Sync + 'static {
     /// Sends one local sample; its payload bytes.
     fn send(&self, net: &Self::Net, sample: &Self::View) -> Result<u64, String>;
 
+    /// A slot of the topic's pool: waiting up to the pool's timeout, or
+    /// (`wait` false) only if one is free now.
+    fn loan(
+        &self,
+        publisher: &Publisher<Self::View>,
+        wait: bool,
+    ) -> Result<UninitSample<Self::View>, PoolExhausted>;
+
+    /// Validates `bytes` and decodes them into `slot`.
+    fn decode(
+        &self,
+        bytes: &[u8],
+        slot: UninitSample<Self::View>,
+    ) -> Result<SampleMut<Self::View>, WireError>;
+
     /// Decodes `bytes` into a fresh slot and publishes it, waiting for a
     /// slot or for room as the pool and the topic say.
-    fn publish_in(&self, publisher: &mut Publisher<Self::View>, bytes: &[u8])
-        -> Result<(), String>;
+    fn publish_in(
+        &self,
+        publisher: &mut Publisher<Self::View>,
+        bytes: &[u8],
+    ) -> Result<(), String> {
+        let slot = self.loan(publisher, true).map_err(|e| e.to_string())?;
+        let sample = self.decode(bytes, slot).map_err(|e| e.to_string())?;
+        publish_all(publisher, sample)
+    }
 
     /// The same if it needs no waiting; `None` (nothing done) otherwise.
     fn publish_now(
         &self,
         publisher: &mut Publisher<Self::View>,
         bytes: &[u8],
-    ) -> Option<Result<(), String>>;
+    ) -> Option<Result<(), String>> {
+        if !publisher.queues_have_room() {
+            return None;
+        }
+        let slot = self.loan(publisher, false).ok()?;
+        Some(
+            self.decode(bytes, slot)
+                .map_err(|e| e.to_string())
+                .and_then(|sample| publish_all(publisher, sample)),
+        )
+    }
 }
 
 struct Typed<T>(PhantomData<fn() -> T>);
@@ -219,26 +252,16 @@ impl<T: ShmMessage + Send + Sync + 'static> Carry for Typed<T> {
         Ok(T::wire_size() as u64)
     }
 
-    fn publish_in(&self, publisher: &mut Publisher<T>, bytes: &[u8]) -> Result<(), String> {
-        let slot = publisher.loan_uninit().map_err(|e| e.to_string())?;
-        let sample = T::decode_into(bytes, slot).map_err(|e| e.to_string())?;
-        publish_all(publisher, sample)
+    fn loan(&self, publisher: &Publisher<T>, wait: bool) -> Result<UninitSample<T>, PoolExhausted> {
+        if wait {
+            publisher.loan_uninit()
+        } else {
+            publisher.router().pool().try_loan_uninit()
+        }
     }
 
-    fn publish_now(
-        &self,
-        publisher: &mut Publisher<T>,
-        bytes: &[u8],
-    ) -> Option<Result<(), String>> {
-        if !publisher.queues_have_room() {
-            return None;
-        }
-        let slot = publisher.router().pool().try_loan_uninit().ok()?;
-        Some(
-            T::decode_into(bytes, slot)
-                .map_err(|e| e.to_string())
-                .and_then(|sample| publish_all(publisher, sample)),
-        )
+    fn decode(&self, bytes: &[u8], slot: UninitSample<T>) -> Result<SampleMut<T>, WireError> {
+        T::decode_into(bytes, slot)
     }
 }
 
@@ -276,30 +299,24 @@ impl Carry for Dynamic {
         Ok(bytes.len() as u64)
     }
 
-    fn publish_in(
+    fn loan(
         &self,
-        publisher: &mut Publisher<DynMessage>,
-        bytes: &[u8],
-    ) -> Result<(), String> {
-        let slot = publisher.loan_uninit().map_err(|e| e.to_string())?;
-        let sample = wire::decode_dyn_into(&self.0, bytes, slot).map_err(|e| e.to_string())?;
-        publish_all(publisher, sample)
+        publisher: &Publisher<DynMessage>,
+        wait: bool,
+    ) -> Result<UninitSample<DynMessage>, PoolExhausted> {
+        if wait {
+            publisher.loan_uninit()
+        } else {
+            publisher.router().pool().try_loan_uninit()
+        }
     }
 
-    fn publish_now(
+    fn decode(
         &self,
-        publisher: &mut Publisher<DynMessage>,
         bytes: &[u8],
-    ) -> Option<Result<(), String>> {
-        if !publisher.queues_have_room() {
-            return None;
-        }
-        let slot = publisher.router().pool().try_loan_uninit().ok()?;
-        Some(
-            wire::decode_dyn_into(&self.0, bytes, slot)
-                .map_err(|e| e.to_string())
-                .and_then(|sample| publish_all(publisher, sample)),
-        )
+        slot: UninitSample<DynMessage>,
+    ) -> Result<SampleMut<DynMessage>, WireError> {
+        wire::decode_dyn_into(&self.0, bytes, slot)
     }
 }
 
