@@ -346,7 +346,8 @@ fn spawn_peer(args: &[&str], cpu: Option<usize>) -> Result<Child, String> {
         .map_err(|e| format!("starting the peer process: {e}"))
 }
 
-fn finish(mut child: Child) -> Result<(), String> {
+/// Waits for a peer process with a deadline; kills it if it hangs.
+pub(crate) fn finish(mut child: Child) -> Result<(), String> {
     let deadline = Instant::now() + DEADLINE;
     loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {

@@ -399,23 +399,10 @@ fn spawn(args: &[&str]) -> Result<Child, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Closes the peer's stdin (its signal to stop) and waits for it.
 fn finish(mut child: Child) -> Result<(), String> {
     drop(child.stdin.take());
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            return if status.success() {
-                Ok(())
-            } else {
-                Err(format!("bridge peer failed: {status}"))
-            };
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            return Err("a bridge peer did not stop".into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    crate::bench::finish(child)
 }
 
 /// `shmidl bench-peer bridge <domain> <discovery port>`: bridges the topic

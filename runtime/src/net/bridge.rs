@@ -397,11 +397,11 @@ impl<C: Carry> Engine<C> {
             }
             None => None,
         };
-        let excluded = Arc::new(AtomicBool::new(false));
+        let mut excluded = false;
         if let Some(builder) = out {
             let subscriber = carry.subscriber(node, topic, request)?;
             if let Some(publisher) = &mut local_in {
-                excluded.store(publisher.exclude(&subscriber), Ordering::Relaxed);
+                excluded = publisher.exclude(&subscriber);
             }
             let publisher = Arc::new(carry.start(builder)?);
             let thread = {
@@ -448,19 +448,27 @@ impl<C: Carry> Engine<C> {
                         }
                     };
                     let mut peers = peers.lock().unwrap_or_else(PoisonError::into_inner);
-                    let peer = peers
-                        .entry(d.endpoint.url.clone())
-                        .or_insert_with(|| PeerStats {
-                            endpoint: d.endpoint.url.clone(),
-                            ..PeerStats::default()
-                        });
+                    // The URL is copied once per publisher, not per message.
+                    if !peers.contains_key(&d.endpoint.url) {
+                        let endpoint = d.endpoint.url.clone();
+                        peers.insert(
+                            endpoint.clone(),
+                            PeerStats {
+                                endpoint,
+                                ..PeerStats::default()
+                            },
+                        );
+                    }
+                    let Some(peer) = peers.get_mut(&d.endpoint.url) else {
+                        return;
+                    };
                     match outcome {
                         Ok(()) => {
                             counters.in_messages.fetch_add(1, Ordering::Relaxed);
                             counters
                                 .in_bytes
                                 .fetch_add(d.bytes.len() as u64, Ordering::Relaxed);
-                            if excluded.load(Ordering::Relaxed) {
+                            if excluded {
                                 // Kept from the out side at the source.
                                 counters.out_skipped_own.fetch_add(1, Ordering::Relaxed);
                             }

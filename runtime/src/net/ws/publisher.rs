@@ -202,21 +202,14 @@ impl Shared {
                     return false;
                 }
                 SlowPolicy::Wait(timeout) => {
-                    let deadline = Instant::now() + timeout;
-                    while q.frames >= self.capacity && !q.closed {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            bump(&self.counters.dropped_timeout);
-                            bump(&client.dropped);
-                            return false;
-                        }
-                        q.space_waiters += 1;
-                        q = client
-                            .space
-                            .wait_timeout(q, left)
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .0;
-                        q.space_waiters -= 1;
+                    let capacity = self.capacity;
+                    let (guard, room) =
+                        client.wait_until(q, Instant::now() + timeout, |q| q.frames < capacity);
+                    q = guard;
+                    if !room {
+                        bump(&self.counters.dropped_timeout);
+                        bump(&client.dropped);
+                        return false;
                     }
                     if q.closed {
                         return false;
@@ -666,23 +659,13 @@ impl NetPublisher {
     /// a publisher whose last messages must arrive.
     pub fn drain(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        for client in self.shared.clients().iter() {
-            let mut q = client.lock();
-            while !q.closed && (q.frames > 0 || q.in_flight > 0) {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return false;
-                }
-                q.space_waiters += 1;
-                q = client
-                    .space
-                    .wait_timeout(q, left)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-                q.space_waiters -= 1;
-            }
-        }
-        true
+        self.shared.clients().iter().all(|client| {
+            client
+                .wait_until(client.lock(), deadline, |q| {
+                    q.frames == 0 && q.in_flight == 0
+                })
+                .1
+        })
     }
 
     /// Waits until at least `n` connections are open, or `timeout` passed;

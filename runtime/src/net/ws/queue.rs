@@ -248,6 +248,31 @@ impl Client {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Waits on `space` until `done` holds for the queue or it is closed;
+    /// `false` if `deadline` came first. Counted in `space_waiters` while
+    /// waiting, so that the writer notifies only when someone waits.
+    pub(super) fn wait_until<'a>(
+        &'a self,
+        mut q: MutexGuard<'a, Queue>,
+        deadline: std::time::Instant,
+        done: impl Fn(&Queue) -> bool,
+    ) -> (MutexGuard<'a, Queue>, bool) {
+        while !q.closed && !done(&q) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return (q, false);
+            }
+            q.space_waiters += 1;
+            q = self
+                .space
+                .wait_timeout(q, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            q.space_waiters -= 1;
+        }
+        (q, true)
+    }
+
     pub(super) fn close(&self) {
         let dropped = {
             let mut q = self.lock();
