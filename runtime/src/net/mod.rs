@@ -62,6 +62,7 @@ use thiserror::Error;
 mod announcer;
 mod auth;
 mod bridge;
+mod clock;
 mod config;
 #[doc(hidden)]
 pub mod fuzzing;

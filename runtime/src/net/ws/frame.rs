@@ -303,11 +303,10 @@ pub(crate) fn client_control_frame(code: u8, payload: &[u8], key: [u8; 4], out: 
     out.extend(payload.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
 }
 
-/// Nanoseconds since the UNIX epoch now (0 if the clock is before 1970).
+/// Nanoseconds since the UNIX epoch now (0 if the clock is before 1970),
+/// read through the TSC where the kernel trusts it (`net::clock`).
 pub fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    super::super::clock::now_ns()
 }
 
 #[cfg(test)]
