@@ -174,6 +174,10 @@ enum BenchKind {
         /// Messages per run at 64 KiB.
         #[arg(long, default_value_t = 20_000)]
         large: u64,
+        /// Runs of each case (websocket, raw TCP, direct TCP in turn);
+        /// the figures are the medians.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
         /// Print one JSON array instead of a table.
         #[arg(long)]
         json: bool,
@@ -275,10 +279,17 @@ fn main() -> ExitCode {
             json,
         }),
         Command::Bench {
-            which: BenchKind::Net { small, large, json },
+            which:
+                BenchKind::Net {
+                    small,
+                    large,
+                    runs,
+                    json,
+                },
         } => bench_net::run(&bench_net::Options {
             small: small.max(1),
             large: large.max(1),
+            runs: runs.max(1),
             json,
         }),
         Command::BenchPeer { args } => bench::peer(&args),
