@@ -11,7 +11,7 @@ use std::{
     net::SocketAddr,
     sync::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
-        Arc, Condvar, Mutex, PoisonError,
+        Arc, Condvar, Mutex, MutexGuard, PoisonError,
     },
     time::{Duration, Instant},
 };
@@ -180,9 +180,26 @@ impl Shared {
 
     /// Queues `frame` for `client` under the slow-receiver policy.
     fn push(&self, client: &Client, frame: Frame<'_>, done: Option<Arc<Completion>>) -> bool {
+        let Some(mut q) = self.admit(client) else {
+            return false;
+        };
+        match frame {
+            // Runs of at most a batch: the writer takes whole entries.
+            Frame::Inline(bytes) => q.push_inline(bytes, done, self.batch),
+            Frame::Shared(bytes) => q.push_shared(bytes, done),
+        }
+        Self::queued(client, q);
+        true
+    }
+
+    /// `client`'s queue with room for one more frame, after the
+    /// slow-receiver policy made some if needed; `None` when the frame is
+    /// not to be queued there (closed, disconnected as slow, or no room in
+    /// time: counted).
+    fn admit<'c>(&self, client: &'c Client) -> Option<MutexGuard<'c, Queue>> {
         let mut q = client.lock();
         if q.closed {
-            return false;
+            return None;
         }
         if q.frames >= self.capacity {
             match self.policy {
@@ -199,7 +216,7 @@ impl Shared {
                     bump(&self.counters.disconnected_slow);
                     tracing::debug!(topic = %self.topic, "closing a slow connection");
                     client.close();
-                    return false;
+                    return None;
                 }
                 SlowPolicy::Wait(timeout) => {
                     let capacity = self.capacity;
@@ -209,27 +226,26 @@ impl Shared {
                     if !room {
                         bump(&self.counters.dropped_timeout);
                         bump(&client.dropped);
-                        return false;
+                        return None;
                     }
                     if q.closed {
-                        return false;
+                        return None;
                     }
                 }
             }
         }
-        match frame {
-            // Runs of at most a batch: the writer takes whole entries.
-            Frame::Inline(bytes) => q.push_inline(bytes, done, self.batch),
-            Frame::Shared(bytes) => q.push_shared(bytes, done),
-        }
-        // Wakes the writer only when it waits: a busy writer takes the
-        // frame with the others before its flush.
+        Some(q)
+    }
+
+    /// After a frame was queued under `q`: wakes the writer only when it
+    /// waits (a busy writer takes the frame with the others before its
+    /// flush).
+    fn queued(client: &Client, mut q: MutexGuard<'_, Queue>) {
         let wake = std::mem::take(&mut q.writer_waiting);
         drop(q);
         if wake {
             client.ready.notify_one();
         }
-        true
     }
 }
 
@@ -599,19 +615,8 @@ impl NetPublisher {
         let mut ws_head = [0u8; WS_HEADER_MAX];
         let ws_len = ws_binary_header(FRAME_HEADER_LEN + len, &mut ws_head);
         let total = ws_len + FRAME_HEADER_LEN + len;
-        let mut buf = if total <= INLINE_MAX {
-            let mut scratch = std::mem::take(&mut state.scratch);
-            scratch.clear();
-            scratch
-        } else {
-            Vec::with_capacity(total)
-        };
         let mut head = [0u8; FRAME_HEADER_LEN];
         header.write(&mut head);
-        buf.extend_from_slice(&ws_head[..ws_len]);
-        buf.extend_from_slice(&head);
-        write_payload(&mut buf);
-        debug_assert_eq!(buf.len(), total);
         state.sequence += 1;
         let clients = &state.clients;
         let done = on_done.map(|callback| {
@@ -622,7 +627,25 @@ impl NetPublisher {
             })
         });
         let mut queued = 0;
-        if total <= INLINE_MAX {
+        if let (true, [client]) = (total <= INLINE_MAX, clients.as_slice()) {
+            // One connection: the frame is written straight into its queue
+            // (one copy of the payload, not two).
+            if let Some(mut q) = shared.admit(client) {
+                q.push_inline_with(done, shared.batch, |out| {
+                    out.extend_from_slice(&ws_head[..ws_len]);
+                    out.extend_from_slice(&head);
+                    write_payload(out);
+                });
+                Shared::queued(client, q);
+                queued = 1;
+            }
+        } else if total <= INLINE_MAX {
+            let mut buf = std::mem::take(&mut state.scratch);
+            buf.clear();
+            buf.extend_from_slice(&ws_head[..ws_len]);
+            buf.extend_from_slice(&head);
+            write_payload(&mut buf);
+            debug_assert_eq!(buf.len(), total);
             for client in clients.iter() {
                 if shared.push(client, Frame::Inline(&buf), done.clone()) {
                     queued += 1;
@@ -630,6 +653,11 @@ impl NetPublisher {
             }
             state.scratch = buf;
         } else {
+            let mut buf = Vec::with_capacity(total);
+            buf.extend_from_slice(&ws_head[..ws_len]);
+            buf.extend_from_slice(&head);
+            write_payload(&mut buf);
+            debug_assert_eq!(buf.len(), total);
             // The last connection takes the frame itself: with one
             // connection the buffer is never shared, so never promoted to
             // a shared one.

@@ -144,13 +144,27 @@ impl Queue {
     /// Appends the bytes of an inline frame (to the last run, when it has
     /// fewer than `run` frames and no completion).
     pub(super) fn push_inline(&mut self, frame: &[u8], done: Option<Arc<Completion>>, run: usize) {
+        self.push_inline_with(done, run, |out| out.extend_from_slice(frame));
+    }
+
+    /// As [`push_inline`](Self::push_inline), the frame's bytes appended by
+    /// `write` to the queue's buffer (so that a frame for one connection is
+    /// encoded in place, not copied).
+    pub(super) fn push_inline_with(
+        &mut self,
+        done: Option<Arc<Completion>>,
+        run: usize,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
         // Reclaims the space of frames already taken or dropped once it is
         // at least as large as what is still queued.
         if self.head > 0 && self.head >= self.inline.len() - self.head {
             self.inline.drain(..self.head);
             self.head = 0;
         }
-        self.inline.extend_from_slice(frame);
+        let before = self.inline.len();
+        write(&mut self.inline);
+        let len = self.inline.len() - before;
         self.frames += 1;
         if done.is_none() {
             if let Some(Entry::Inline {
@@ -162,19 +176,19 @@ impl Queue {
                 if *count >= run {
                     self.entries.push_back(Entry::Inline {
                         count: 1,
-                        bytes: frame.len(),
+                        bytes: len,
                         done: None,
                     });
                     return;
                 }
                 *count += 1;
-                *bytes += frame.len();
+                *bytes += len;
                 return;
             }
         }
         self.entries.push_back(Entry::Inline {
             count: 1,
-            bytes: frame.len(),
+            bytes: len,
             done,
         });
     }
