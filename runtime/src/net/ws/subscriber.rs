@@ -363,88 +363,59 @@ async fn read_loop<M: NetMessage>(
     // register and unregister a waiter (two lock round trips) each time.
     let stopped = super::stopped(&mut stop);
     tokio::pin!(stopped);
-    let mut bad: u32 = 0;
-    let mut next_sequence: Option<u64> = None;
+    let mut state = ReadState {
+        bad: 0,
+        next_sequence: None,
+        frames: 0,
+        received: Tally {
+            counter: &shared.counters.received,
+            n: 0,
+        },
+    };
     // One timer for the connection, re-armed only when it fires after
     // traffic: a timer per frame would cost more than the frame.
     let keepalive = tokio::time::sleep(shared.keepalive_timeout);
     tokio::pin!(keepalive);
-    let (mut frames, mut frames_when_armed) = (0u64, 0u64);
-    let mut received = Tally {
-        counter: &shared.counters.received,
-        n: 0,
-    };
+    let mut frames_when_armed = 0u64;
     loop {
-        // Every message already read, then one read for more.
+        // Every message already read (in a plain function, so that the hot
+        // loop's state lives in registers, not in this future), then one
+        // read for more.
         loop {
-            let event = match conn.reader.next() {
-                Ok(Some(event)) => event,
-                Ok(None) => break,
-                Err(e) => {
-                    let what = match e {
-                        WsReadError::Protocol(rule) => format!("WebSocket protocol error: {rule}"),
-                        WsReadError::TooLong { size, max } => {
-                            bump(&shared.counters.oversized);
-                            format!("Space limit exceeded: Message too long: {size} > {max}")
-                        }
-                    };
-                    shared.error_cbs(endpoint, &what);
-                    conn.close(&[]).await;
-                    return CloseReason::Error(what);
-                }
-            };
-            frames += 1;
-            let assembled;
-            let (buffer, range) = match event {
-                WsEvent::Binary(range) => (&conn.reader.data, range),
-                WsEvent::Assembled(bytes) => {
-                    assembled = bytes;
-                    (&assembled, 0..assembled.len())
-                }
-                WsEvent::Text => {
-                    bump(&shared.counters.text_frames);
-                    bad += 1;
-                    if bad > shared.max_bad_frames {
-                        bump(&shared.counters.closed_for_bad_frames);
-                        conn.close(&[]).await;
-                        return CloseReason::BadFrames;
+            match read_frames(shared, endpoint, &mut conn.reader, &mut state) {
+                Next::Read => break,
+                Next::Stream(message) => {
+                    state.received.flush();
+                    if let Some(tx) = &shared.stream {
+                        // Back-pressure: a full stream slows this connection
+                        // down.
+                        let _ = tx.send((Arc::clone(endpoint), message)).await;
                     }
-                    continue;
                 }
-                WsEvent::Ping(payload) => {
+                Next::Ping(payload) => {
                     if let Err(e) = conn.send_control(opcode::PONG, &payload).await {
                         let what = e.to_string();
                         shared.error_cbs(endpoint, &what);
                         return CloseReason::Error(what);
                     }
-                    continue;
                 }
-                WsEvent::Pong => continue,
-                WsEvent::Close(payload) => {
+                Next::Close(payload) => {
                     conn.close(&payload).await;
                     return CloseReason::Closed;
                 }
-            };
-            if handle_frame(
-                shared,
-                endpoint,
-                buffer,
-                range,
-                &mut next_sequence,
-                &mut received,
-            )
-            .await
-            .is_err()
-            {
-                bad += 1;
-                if bad > shared.max_bad_frames {
+                Next::Failed(what) => {
+                    shared.error_cbs(endpoint, &what);
+                    conn.close(&[]).await;
+                    return CloseReason::Error(what);
+                }
+                Next::TooManyBad => {
                     bump(&shared.counters.closed_for_bad_frames);
                     conn.close(&[]).await;
                     return CloseReason::BadFrames;
                 }
             }
         }
-        received.flush();
+        state.received.flush();
         tokio::select! {
             biased;
             () = &mut stopped => {
@@ -465,13 +436,90 @@ async fn read_loop<M: NetMessage>(
                 }
             },
             () = &mut keepalive => {
-                if frames == frames_when_armed {
+                if state.frames == frames_when_armed {
                     return CloseReason::Silent;
                 }
-                frames_when_armed = frames;
+                frames_when_armed = state.frames;
                 keepalive
                     .as_mut()
                     .reset(tokio::time::Instant::now() + shared.keepalive_timeout);
+            }
+        }
+    }
+}
+
+/// A connection's reading state between reads.
+struct ReadState<'a> {
+    /// Bad frames so far.
+    bad: u32,
+    /// The sequence number the next frame should carry.
+    next_sequence: Option<u64>,
+    /// Frames read (what the keep-alive watches).
+    frames: u64,
+    received: Tally<'a>,
+}
+
+/// What the read loop does after [`read_frames`].
+enum Next<M> {
+    /// Every whole frame read was handled: read more.
+    Read,
+    /// A message for the stream (then on with the frames).
+    Stream(M),
+    /// Answer a ping.
+    Ping(Bytes),
+    /// The publisher closed: answer with this payload.
+    Close(Bytes),
+    /// The connection cannot go on (a protocol error, a message too long).
+    Failed(String),
+    /// One bad frame more than `max_bad_frames`.
+    TooManyBad,
+}
+
+/// Handles the frames already read, up to the first that needs the
+/// socket or the stream (which the caller awaits).
+fn read_frames<M: NetMessage>(
+    shared: &Shared<M>,
+    endpoint: &Arc<Endpoint>,
+    reader: &mut WsReader,
+    state: &mut ReadState<'_>,
+) -> Next<M> {
+    loop {
+        let event = match reader.next() {
+            Ok(Some(event)) => event,
+            Ok(None) => return Next::Read,
+            Err(WsReadError::Protocol(rule)) => {
+                return Next::Failed(format!("WebSocket protocol error: {rule}"));
+            }
+            Err(WsReadError::TooLong { size, max }) => {
+                bump(&shared.counters.oversized);
+                return Next::Failed(format!(
+                    "Space limit exceeded: Message too long: {size} > {max}"
+                ));
+            }
+        };
+        state.frames += 1;
+        let delivered = match event {
+            WsEvent::Binary(range) => deliver(shared, endpoint, &reader.data, range, state),
+            WsEvent::Assembled(bytes) => {
+                let all = 0..bytes.len();
+                deliver(shared, endpoint, &bytes, all, state)
+            }
+            WsEvent::Text => {
+                bump(&shared.counters.text_frames);
+                Err(())
+            }
+            WsEvent::Ping(payload) => return Next::Ping(payload),
+            WsEvent::Pong => continue,
+            WsEvent::Close(payload) => return Next::Close(payload),
+        };
+        match delivered {
+            Ok(Some(message)) => return Next::Stream(message),
+            Ok(None) => {}
+            Err(()) => {
+                state.bad += 1;
+                if state.bad > shared.max_bad_frames {
+                    return Next::TooManyBad;
+                }
             }
         }
     }
@@ -499,15 +547,16 @@ impl Drop for Tally<'_> {
     }
 }
 
-/// Checks and delivers the frame at `range` of `buffer`.
-async fn handle_frame<M: NetMessage>(
+/// Checks the frame at `range` of `buffer` and calls the message
+/// callbacks; returns the message when a stream is to get it too (`Err`:
+/// a bad frame, counted).
+fn deliver<M: NetMessage>(
     shared: &Shared<M>,
     endpoint: &Arc<Endpoint>,
     buffer: &Bytes,
     range: Range<usize>,
-    next_sequence: &mut Option<u64>,
-    received: &mut Tally<'_>,
-) -> Result<(), ()> {
+    state: &mut ReadState<'_>,
+) -> Result<Option<M>, ()> {
     let c = &shared.counters;
     let bytes = buffer.get(range.clone()).unwrap_or_default();
     let header =
@@ -532,14 +581,14 @@ async fn handle_frame<M: NetMessage>(
             return Err(());
         }
     };
-    if let Some(expected) = *next_sequence {
+    if let Some(expected) = state.next_sequence {
         if header.sequence > expected {
             c.missed
                 .fetch_add(header.sequence - expected, Ordering::Relaxed);
         }
     }
-    *next_sequence = Some(header.sequence.wrapping_add(1));
-    received.n += 1;
+    state.next_sequence = Some(header.sequence.wrapping_add(1));
+    state.received.n += 1;
     if !shared.callbacks.message.is_empty() {
         let delivery = Delivery {
             endpoint,
@@ -551,12 +600,7 @@ async fn handle_frame<M: NetMessage>(
             cb(&delivery);
         }
     }
-    if let Some(tx) = &shared.stream {
-        received.flush();
-        // Back-pressure: a full stream slows this connection down.
-        let _ = tx.send((Arc::clone(endpoint), message)).await;
-    }
-    Ok(())
+    Ok(shared.stream.as_ref().map(|_| message))
 }
 
 async fn idle_watch<M: NetMessage>(shared: Arc<Shared<M>>, idle: Duration) {
