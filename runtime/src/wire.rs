@@ -168,6 +168,17 @@ pub fn encode<T: ShmSafe>(value: &T, buf: &mut [u8]) -> Result<usize, WireError>
     Ok(bytes.len())
 }
 
+/// `value`'s wire form, borrowed: a fixed-layout message's wire form is
+/// its bytes, so encoding copies nothing until the caller does (the
+/// websocket publisher writes them once into the frame).
+///
+/// # Errors
+///
+/// [`WireError::NoWireForm`] for a type with an atomic field.
+pub fn encode_ref<T: ShmSafe>(value: &T) -> Result<&[u8], WireError> {
+    as_bytes(value)
+}
+
 /// `value`'s wire form in a new `Vec`.
 pub fn encode_to_vec<T: ShmSafe>(value: &T) -> Result<Vec<u8>, WireError> {
     Ok(as_bytes(value)?.to_vec())

@@ -620,3 +620,46 @@ fn fragmented_messages_are_put_together_and_pings_between_them_answered() {
     let stats = subscriber.stats();
     assert_eq!((stats.bad_frames, stats.missed), (0, 0), "{stats:?}");
 }
+
+/// A message type with an atomic field has no wire form.
+#[derive(ShmMessage)]
+#[repr(C)]
+#[shm(name = "test.net.WithAtomic")]
+struct WithAtomic {
+    hits: std::sync::atomic::AtomicU64,
+}
+
+#[test]
+fn a_message_without_a_wire_form_is_refused_before_anything_is_queued() {
+    let publisher = NetPublisher::builder("t/atomic")
+        .bind(localhost())
+        .start::<WithAtomic>()
+        .unwrap();
+    let received = Arc::new(AtomicU64::new(0));
+    let r = Arc::clone(&received);
+    let subscriber = NetSubscriber::raw(Some(WithAtomic::FINGERPRINT))
+        .endpoint(&publisher.url())
+        .on_message(move |_| {
+            r.fetch_add(1, Ordering::Relaxed);
+        })
+        .start()
+        .unwrap();
+    assert!(publisher.wait_for_connections(1, DEADLINE));
+    let msg = WithAtomic {
+        hits: std::sync::atomic::AtomicU64::new(7),
+    };
+    for _ in 0..3 {
+        assert!(matches!(
+            publisher.send(&msg),
+            Err(shmidl::net::NetSendError::Encode(_))
+        ));
+    }
+    // Nothing went out: the raw sender's next frame arrives whole and is
+    // the only one.
+    publisher.raw().send(&[0u8; 8]).unwrap();
+    wait_until("the raw frame", || received.load(Ordering::Relaxed) == 1);
+    assert!(publisher.raw().drain(DEADLINE));
+    let stats = subscriber.stats();
+    assert_eq!((stats.bad_frames, stats.received), (0, 1), "{stats:?}");
+    assert_eq!(publisher.stats().sent, 1);
+}

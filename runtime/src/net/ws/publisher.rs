@@ -807,17 +807,12 @@ impl<T: ShmMessage> TypedNetPublisher<T> {
     }
 
     fn send_inner(&self, msg: &T, on_done: Option<DoneCallback>) -> Result<usize, NetSendError> {
-        // Fails only for a type with an atomic field; check before framing.
-        let mut encoded = Ok(());
-        let sent = self.inner.send_frame(
-            T::wire_size(),
-            |out| encoded = wire::encode_extend(msg, out),
-            on_done,
-        );
-        match encoded {
-            Ok(()) => sent,
-            Err(e) => Err(NetSendError::Encode(e)),
-        }
+        // Fails only for a type with an atomic field: checked before any
+        // framing, so nothing is queued (a frame whose payload was never
+        // written would break the connection's stream).
+        let bytes = wire::encode_ref(msg).map_err(NetSendError::Encode)?;
+        self.inner
+            .send_frame(bytes.len(), |out| out.extend_from_slice(bytes), on_done)
     }
 
     /// The untyped publisher (untyped `send`, stats, address, drain).
