@@ -14,7 +14,11 @@
 //!   at once (spin count 0), so the figure is the futex wake-up path;
 //! - `shmidl-async/64`: the blocking ping-pong awaited through an
 //!   `AsyncSubscriber` on a tokio current-thread runtime;
-//! - `shmidl-throughput/64`: one publisher streams to one subscriber;
+//! - `shmidl-throughput/64@two-cpus` and `@same-cpu`: one publisher
+//!   streams to one busy-polling subscriber, pinned as named (unpinned, the
+//!   scheduler's placement swung the figure from 2 to 11 M msg/s between
+//!   runs); timed from the first loan to the receipt of the last message on
+//!   the monotonic clock both processes share (the fan-out streams too);
 //! - `shmidl-block-1to<n>/64`: blocking ping-pong from one publisher to `n`
 //!   subscriber processes (1 and 4), each answering; the one-way figure is
 //!   the latency to the last of them;
@@ -194,7 +198,9 @@ fn run_all(opts: &Options) -> Result<Vec<Stats>, String> {
         }
     }
     if opts.runs("throughput") {
-        out.push(throughput(opts)?);
+        for placement in [Placement::Split, Placement::Same] {
+            out.push(throughput(opts, placement)?);
+        }
     }
     if opts.runs("fanout") {
         // One publisher to one and to four subscriber processes, blocking
@@ -664,7 +670,12 @@ fn router_peer<const N: usize>(name: &str, wait: Wait, total: u32) -> Result<(),
     Ok(())
 }
 
-fn throughput(opts: &Options) -> Result<Stats, String> {
+/// Streams 64-byte messages to one subscriber process (busy-polling) with
+/// both pinned as `placement` says: from the first loan to the subscriber's
+/// receipt of the last message, on the monotonic clock both share (process
+/// start and exit are outside the interval).
+fn throughput(opts: &Options, placement: Placement) -> Result<Stats, String> {
+    let _pinned = pin(placement.cpu(true));
     let name = domain("tp");
     let t = topics::<64>(&name, true, STREAM)?;
     let mut ping = t.ping.publisher().map_err(|e| e.to_string())?;
@@ -672,22 +683,38 @@ fn throughput(opts: &Options) -> Result<Stats, String> {
         ._seg
         .find_or_create("done_ns", || AtomicU64::new(0))
         .map_err(|e| e.to_string())?;
-    let child = spawn_peer(&["stream", &name, &opts.stream.to_string()], None)?;
+    let child = spawn_peer(
+        &["stream", &name, &opts.stream.to_string()],
+        Some(placement.cpu(false)),
+    )?;
     spin_until(|| ping.subscriber_count() == 1)?;
-    let start = Instant::now();
+    let start = monotonic_ns();
     for i in 0..opts.stream {
         let mut s = ping.loan_recycled().map_err(|e| e.to_string())?;
         s[..8].copy_from_slice(&i.to_le_bytes());
         ping.publish(s).map_err(|e| e.to_string())?;
     }
     finish(child)?;
-    let took = Duration::from_nanos(done.load(Ordering::Acquire)).max(start.elapsed());
-    let mut s = summarize("shmidl-throughput/64".into(), 64, vec![0]);
+    let took = done.load(Ordering::Acquire).saturating_sub(start).max(1);
+    let mut s = summarize(
+        format!("shmidl-throughput/64{}", placement.suffix()),
+        64,
+        vec![0],
+    );
     s.extra = Some((
         "million_messages_per_s",
-        opts.stream as f64 / took.as_secs_f64() / 1e6,
+        opts.stream as f64 / (took as f64 / 1e9) / 1e6,
     ));
     Ok(s)
+}
+
+/// Nanoseconds on the monotonic clock, the same in every process of the
+/// host (what a peer reports its last receipt on).
+pub(crate) fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
 }
 
 // ---- runtime-sized samples ----------------------------------------------
@@ -886,6 +913,10 @@ fn fanout_throughput(opts: &Options, subscribers: u32, wait: Wait) -> Result<Sta
     };
     let name = domain("ft");
     let (seg, ping_router, _pong) = fanout_topics(&name, true, subscribers, STREAM)?;
+    // The latest receipt of a last message among the subscribers.
+    let done = seg
+        .find_or_create("done_ns", || AtomicU64::new(0))
+        .map_err(|e| e.to_string())?;
     let mut ping = ping_router.publisher().map_err(|e| e.to_string())?;
     let total = opts.stream / 4;
     let children = (0..subscribers)
@@ -902,9 +933,8 @@ fn fanout_throughput(opts: &Options, subscribers: u32, wait: Wait) -> Result<Sta
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let _ = seg;
     spin_until(|| ping.subscriber_count() == subscribers)?;
-    let start = Instant::now();
+    let start = monotonic_ns();
     for i in 0..total {
         let mut s = ping.loan_recycled().map_err(|e| e.to_string())?;
         s[..8].copy_from_slice(&i.to_le_bytes());
@@ -913,7 +943,7 @@ fn fanout_throughput(opts: &Options, subscribers: u32, wait: Wait) -> Result<Sta
     for child in children {
         finish(child)?;
     }
-    let took = start.elapsed();
+    let took = Duration::from_nanos(done.load(Ordering::Acquire).saturating_sub(start).max(1));
     let mut s = summarize(
         match wait {
             Wait::Poll => format!("shmidl-throughput-1to{subscribers}/64"),
@@ -930,7 +960,10 @@ fn fanout_throughput(opts: &Options, subscribers: u32, wait: Wait) -> Result<Sta
 }
 
 fn fanout_stream_peer(name: &str, wait: Wait, subscribers: u32, total: u64) -> Result<(), String> {
-    let (_seg, ping_router, _pong) = fanout_topics(name, false, subscribers, STREAM)?;
+    let (seg, ping_router, _pong) = fanout_topics(name, false, subscribers, STREAM)?;
+    let done = seg
+        .find::<AtomicU64>("done_ns")
+        .map_err(|e| e.to_string())?;
     let mut sub = ping_router.subscriber().map_err(|e| e.to_string())?;
     for i in 0..total {
         // Busy-poll (yielding now and then), or spin a little and sleep on
@@ -940,6 +973,7 @@ fn fanout_stream_peer(name: &str, wait: Wait, subscribers: u32, total: u64) -> R
             return Err(format!("message {i} lost or out of order"));
         }
     }
+    done.fetch_max(monotonic_ns(), Ordering::AcqRel);
     Ok(())
 }
 
@@ -950,14 +984,13 @@ fn stream_peer(name: &str, total: u64) -> Result<(), String> {
         .find::<AtomicU64>("done_ns")
         .map_err(|e| e.to_string())?;
     let mut sub = t.ping.subscriber().map_err(|e| e.to_string())?;
-    let start = Instant::now();
     for i in 0..total {
         let m = receive(&mut sub, Wait::Poll)?;
         if m[..8] != i.to_le_bytes() {
             return Err(format!("message {i} lost or out of order"));
         }
     }
-    done.store(start.elapsed().as_nanos() as u64, Ordering::Release);
+    done.store(monotonic_ns(), Ordering::Release);
     Ok(())
 }
 

@@ -30,6 +30,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::bench::monotonic_ns;
 use shmidl::{
     net::{Bridge, DiscoveryConfig, NetPublisher, NetSubscriber, SlowPolicy, Transport},
     Join, Node, SendMode, ShmMessage, ShmSafe, TopicConfig,
@@ -119,15 +120,6 @@ pub fn run(opts: &Options) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Nanoseconds on the monotonic clock, the same in every process of the
-/// host.
-fn monotonic_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    (t.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(t.tv_nsec as u64)
 }
 
 /// (p50, p99, messages/s) of the websocket between this process and a

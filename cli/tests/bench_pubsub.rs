@@ -1,0 +1,42 @@
+//! `shmidl bench pubsub` runs and prints JSON rows (small counts: this
+//! checks the command and its placements, not the speed).
+
+use std::process::Command;
+
+#[test]
+fn bench_pubsub_throughput_runs_at_both_placements() {
+    let out = Command::new(env!("CARGO_BIN_EXE_shmidl"))
+        .args([
+            "bench",
+            "pubsub",
+            "--only",
+            "throughput",
+            "--stream",
+            "20000",
+            "--iterations",
+            "200",
+            "--warmup",
+            "20",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    for name in [
+        "shmidl-throughput/64@two-cpus",
+        "shmidl-throughput/64@same-cpu",
+    ] {
+        let row = rows
+            .iter()
+            .find(|r| r["bench"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {rows:?}"));
+        let rate = row["million_messages_per_s"].as_f64().unwrap();
+        assert!(rate > 0.0 && rate.is_finite(), "{row}");
+    }
+}
