@@ -231,7 +231,11 @@ impl RouterView {
 }
 
 pub(super) fn wake_producer(ring: &Ring<'_>) {
-    if ring.producer_waiting() {
+    // One wake-up per sleep: the first popper to see the producer waiting
+    // takes the flag (a plain load first, so that pops write nothing while
+    // it runs); the pops after it, before the producer runs again, make no
+    // system call. The producer sets the flag anew before each sleep.
+    if ring.producer_waiting() && ring.words.space_waiters.swap(0, Ordering::SeqCst) != 0 {
         ring.words.space_seq.fetch_add(1, Ordering::SeqCst);
         futex::wake_all(&ring.words.space_seq);
     }

@@ -61,9 +61,10 @@ pub(crate) struct RingHead {
     /// Next position to pop. Advanced by CAS.
     pub head: AtomicU64,
     /// Futex word the producer sleeps on when the ring is full; bumped by
-    /// a popper that sees `space_waiters > 0`.
+    /// the popper that takes `space_waiters`.
     pub space_seq: AtomicU32,
-    /// 1 while the producer waits for space.
+    /// 1 from just before the producer sleeps for space until it wakes or
+    /// the first popper to see it swaps it to 0 (and wakes it).
     pub space_waiters: AtomicU32,
     _pad: [u64; 6],
     /// Next position to push. Written only by the producer.
