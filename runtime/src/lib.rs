@@ -68,6 +68,7 @@ mod pool_free_list_model;
 #[cfg(shmidl_loom)]
 #[path = "pool/stash.rs"]
 mod pool_stash_model;
+mod prefetch;
 #[cfg(not(shmidl_loom))]
 mod recovery;
 #[cfg(not(shmidl_loom))]

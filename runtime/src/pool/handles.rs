@@ -37,6 +37,13 @@ impl<V: ?Sized + SlotView> PoolCore<V> {
         unsafe { self.adopt_raw(raw) }
     }
 
+    /// Starts fetching the lines of the sample `raw` names (its control
+    /// block and the start of its payload), for a queue entry about to be
+    /// taken: a hint, ignored for a slot outside the first chunk.
+    pub(crate) fn prefetch(&self, raw: RawSample) {
+        self.inner.prefetch(raw.slot, false);
+    }
+
     /// Whether `sample` points into this pool (the same pool object, even
     /// if opened through another handle).
     pub(crate) fn owns(&self, sample: &Sample<V>) -> bool {

@@ -233,6 +233,27 @@ impl PoolInner {
         self.ctl()[index as usize].len.store(len, Ordering::Relaxed);
     }
 
+    /// Asks the CPU to start fetching slot `index`'s control block and the
+    /// first line of its payload, which another process's core wrote last
+    /// (`crate::prefetch`): for reading (a subscriber's next message) or
+    /// for writing (a publisher's next loan). A hint: nothing is read,
+    /// nothing can fail; an index out of range is ignored.
+    pub(crate) fn prefetch(&self, index: u32, for_write: bool) {
+        if let Some(ctl) = self.ctl().get(index as usize) {
+            let lines = [
+                std::ptr::from_ref(ctl).cast::<u8>(),
+                self.slot_ptr(index).as_ptr().cast_const(),
+            ];
+            for p in lines {
+                if for_write {
+                    crate::prefetch::write(p);
+                } else {
+                    crate::prefetch::read(p);
+                }
+            }
+        }
+    }
+
     pub(crate) fn ctl(&self) -> &[SlotCtl] {
         // SAFETY: by the struct invariant `ctl` points to `capacity`
         // initialised control blocks kept alive by `backing`.
@@ -293,6 +314,11 @@ impl PoolInner {
     fn take_free(&self) -> Option<u32> {
         let own = self.stash_row;
         if let Some(i) = own.and_then(|r| self.with_own_stash(|| self.stash(r).pop()).flatten()) {
+            // The next loan's slot: its lines, last written by whoever
+            // freed it, move here while this one is used.
+            if let Some(next) = own.and_then(|r| self.stash(r).peek()) {
+                self.prefetch(next, true);
+            }
             return Some(i);
         }
         let hint = self.header().stash_hint.0.load(Ordering::Relaxed);

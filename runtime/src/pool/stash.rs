@@ -103,6 +103,14 @@ impl Stash {
         }
     }
 
+    /// The slot `pop` would take now, without taking it: a hint for
+    /// prefetching only (a thief may take it at once).
+    pub(crate) fn peek(&self) -> Option<u32> {
+        let (_, count) = unpack(self.word.load(Ordering::Relaxed));
+        let top = (count as usize).checked_sub(1)?;
+        self.entries.get(top).map(|e| e.load(Ordering::Relaxed))
+    }
+
     /// Takes the most recently stashed slot, if any.
     pub(crate) fn pop(&self) -> Option<u32> {
         // SYNC POINT: Acquire pairs with the Release CAS of `push`.

@@ -55,6 +55,10 @@ fn full(lap: u64) -> u64 {
     empty(lap).wrapping_add(1)
 }
 
+/// How many cells ahead of the tail a push prefetches (two lines of four
+/// 16-byte cells).
+const PREFETCH_AHEAD: u64 = 8;
+
 /// The shared words of a ring. Cells follow it in memory.
 #[repr(C, align(64))]
 pub(crate) struct RingHead {
@@ -171,7 +175,24 @@ impl Ring<'_> {
         self.words
             .tail
             .store(tail.wrapping_add(1), Ordering::Release);
+        // The cells a few pushes ahead were last written by the popper
+        // (their stamps): start moving their line here. Not in a short
+        // ring, where that line may be the one the popper reads next.
+        if self.depth() >= 4 * PREFETCH_AHEAD {
+            let (ahead, _) = self.cell(tail.wrapping_add(PREFETCH_AHEAD));
+            crate::prefetch::write(std::ptr::from_ref(ahead).cast::<u8>());
+        }
         true
+    }
+
+    /// The oldest value if one is queued now, without taking it: a hint
+    /// for prefetching only (another popper may take it at once, and a
+    /// producer overwrite it).
+    pub(crate) fn peek(&self) -> Option<u64> {
+        let head = self.words.head.load(Ordering::Relaxed);
+        let (cell, lap) = self.cell(head);
+        (cell.stamp.load(Ordering::Relaxed) == full(lap))
+            .then(|| cell.value.load(Ordering::Relaxed))
     }
 
     /// Pops the oldest value (any popper).

@@ -39,6 +39,13 @@ impl<V: ?Sized + SlotView> Subscriber<V> {
                 Pop::Corrupt => return Err(RecvError::CorruptQueue { publisher: p }),
                 Pop::Entry(e) => {
                     crash_point!("router.recv.after_pop");
+                    // The next message's lines were written by the
+                    // publisher's core: start fetching them while this one
+                    // is handled (a stream then waits for one line
+                    // transfer at a time, not three in a row).
+                    if let Some(next) = ring.peek() {
+                        inner.pool.core().prefetch(RawSample::from_u64(next));
+                    }
                     wake_producer(&ring);
                     self.next = (p + 1) % n;
                     self.last = Some(p);
