@@ -235,21 +235,19 @@ impl PoolInner {
 
     /// Asks the CPU to start fetching slot `index`'s control block and the
     /// first line of its payload, which another process's core wrote last
-    /// (`crate::prefetch`): for reading (a subscriber's next message) or
-    /// for writing (a publisher's next loan). A hint: nothing is read,
+    /// (`crate::prefetch`). The control block is fetched for writing
+    /// (whoever takes the slot next changes its count); the payload for
+    /// writing when `payload_write` (a publisher's next loan), else for
+    /// reading (a subscriber's next message). A hint: nothing is read,
     /// nothing can fail; an index out of range is ignored.
-    pub(crate) fn prefetch(&self, index: u32, for_write: bool) {
+    pub(crate) fn prefetch(&self, index: u32, payload_write: bool) {
         if let Some(ctl) = self.ctl().get(index as usize) {
-            let lines = [
-                std::ptr::from_ref(ctl).cast::<u8>(),
-                self.slot_ptr(index).as_ptr().cast_const(),
-            ];
-            for p in lines {
-                if for_write {
-                    crate::prefetch::write(p);
-                } else {
-                    crate::prefetch::read(p);
-                }
+            crate::prefetch::write(std::ptr::from_ref(ctl).cast::<u8>());
+            let payload = self.slot_ptr(index).as_ptr().cast_const();
+            if payload_write {
+                crate::prefetch::write(payload);
+            } else {
+                crate::prefetch::read(payload);
             }
         }
     }
