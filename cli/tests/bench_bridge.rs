@@ -3,28 +3,19 @@
 //! prints their figures as JSON (small counts: this checks the command,
 //! not the speed), leaving nothing in /dev/shm.
 
-use std::process::Command;
+mod common;
 
 #[test]
 fn bench_bridge_measures_both_paths_and_cleans_up() {
-    let out = Command::new(env!("CARGO_BIN_EXE_shmidl"))
-        .args([
-            "bench",
-            "bridge",
-            "--iterations",
-            "50",
-            "--stream",
-            "2000",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::shmidl_json(&[
+        "bench",
+        "bridge",
+        "--iterations",
+        "50",
+        "--stream",
+        "2000",
+        "--json",
+    ]);
     for path in ["websocket", "websocket_two_processes", "bridge"] {
         assert!(v[path]["p50_ns"].as_u64().unwrap() > 0, "{v}");
         assert!(v[path]["messages_per_s"].as_f64().unwrap() > 0.0, "{v}");

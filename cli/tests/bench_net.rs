@@ -1,22 +1,13 @@
 //! `shmidl bench net` runs every case and prints one JSON row per case
 //! (small counts: this checks the command, not the speed).
 
-use std::process::Command;
+mod common;
 
 #[test]
 fn bench_net_prints_four_rows_of_json() {
-    let out = Command::new(env!("CARGO_BIN_EXE_shmidl"))
-        .args([
-            "bench", "net", "--small", "2000", "--large", "20", "--runs", "2", "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = common::shmidl_json(&[
+        "bench", "net", "--small", "2000", "--large", "20", "--runs", "2", "--json",
+    ]);
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 4);
     for row in rows {

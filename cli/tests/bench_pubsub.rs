@@ -1,32 +1,23 @@
 //! `shmidl bench pubsub` runs and prints JSON rows (small counts: this
 //! checks the command and its placements, not the speed).
 
-use std::process::Command;
+mod common;
 
 #[test]
 fn bench_pubsub_throughput_runs_at_both_placements() {
-    let out = Command::new(env!("CARGO_BIN_EXE_shmidl"))
-        .args([
-            "bench",
-            "pubsub",
-            "--only",
-            "throughput",
-            "--stream",
-            "20000",
-            "--iterations",
-            "200",
-            "--warmup",
-            "20",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = common::shmidl_json(&[
+        "bench",
+        "pubsub",
+        "--only",
+        "throughput",
+        "--stream",
+        "20000",
+        "--iterations",
+        "200",
+        "--warmup",
+        "20",
+        "--json",
+    ]);
     let rows = rows.as_array().unwrap();
     for name in [
         "shmidl-throughput/64@two-cpus",
