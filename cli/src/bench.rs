@@ -56,6 +56,8 @@ pub struct Options {
     pub warmup: u32,
     /// Messages in the throughput run.
     pub stream: u64,
+    /// Runs of each one-to-one throughput stream (the median is reported).
+    pub runs: u32,
     /// Print JSON instead of a table.
     pub json: bool,
     /// The `shmidl-peers` binary (bench/peers): run iceoryx2 in this run.
@@ -134,6 +136,9 @@ struct Stats {
     payload: usize,
     one_way: [u64; 5],
     extra: Option<(&'static str, f64)>,
+    /// With `extra`, when it is the median of several runs: the smallest
+    /// and the largest, and how many runs.
+    range: Option<(f64, f64, u32)>,
 }
 
 fn summarize(name: String, payload: usize, mut rtt: Vec<u64>) -> Stats {
@@ -150,6 +155,7 @@ fn summarize(name: String, payload: usize, mut rtt: Vec<u64>) -> Stats {
             rtt[rtt.len() - 1] / 2,
         ],
         extra: None,
+        range: None,
     }
 }
 
@@ -199,7 +205,18 @@ fn run_all(opts: &Options) -> Result<Vec<Stats>, String> {
     }
     if opts.runs("throughput") {
         for placement in [Placement::Split, Placement::Same] {
-            out.push(throughput(opts, placement)?);
+            let mut rates = (0..opts.runs)
+                .map(|_| throughput(opts, placement))
+                .collect::<Result<Vec<f64>, String>>()?;
+            let median = median(&mut rates);
+            let mut s = summarize(
+                format!("shmidl-throughput/64{}", placement.suffix()),
+                64,
+                vec![0],
+            );
+            s.extra = Some(("million_messages_per_s", median));
+            s.range = Some((rates[0], rates[rates.len() - 1], opts.runs));
+            out.push(s);
         }
     }
     if opts.runs("fanout") {
@@ -260,6 +277,7 @@ fn iceoryx2(exe: &std::path::Path, opts: &Options) -> Result<Vec<Stats>, String>
             payload: v["payload"].as_u64().unwrap_or(0) as usize,
             one_way: [ns("min"), ns("p50"), ns("p90"), ns("p99"), ns("max")],
             extra: None,
+            range: None,
         });
     }
     Ok(out)
@@ -304,6 +322,11 @@ fn print(results: &[Stats], json: bool) {
                 });
                 if let Some((k, x)) = s.extra {
                     v[k] = serde_json::json!(x);
+                    if let Some((lo, hi, runs)) = s.range {
+                        v[format!("{k}_min")] = serde_json::json!(lo);
+                        v[format!("{k}_max")] = serde_json::json!(hi);
+                        v["runs"] = serde_json::json!(runs);
+                    }
                 }
                 v
             })
@@ -320,7 +343,13 @@ fn print(results: &[Stats], json: bool) {
         let r = ratio(s).map_or(String::new(), |r| format!("{r:.2}x"));
         let i = vs_iceoryx2(s).map_or(String::new(), |r| format!("{r:.2}x"));
         match s.extra {
-            Some((k, x)) => println!("{:<30} {:>9} {k}: {x:.2}", s.name, s.payload),
+            Some((k, x)) => match s.range {
+                Some((lo, hi, runs)) => println!(
+                    "{:<30} {:>9} {k}: {x:.2} (median of {runs}: {lo:.2}–{hi:.2})",
+                    s.name, s.payload
+                ),
+                None => println!("{:<30} {:>9} {k}: {x:.2}", s.name, s.payload),
+            },
             None => println!(
                 "{:<30} {:>9} {:>9} {:>9} {:>9} {:>11}  {r:>9}  {i:>12}",
                 s.name, s.payload, min, p50, p99, max
@@ -671,10 +700,11 @@ fn router_peer<const N: usize>(name: &str, wait: Wait, total: u32) -> Result<(),
 }
 
 /// Streams 64-byte messages to one subscriber process (busy-polling) with
-/// both pinned as `placement` says: from the first loan to the subscriber's
-/// receipt of the last message, on the monotonic clock both share (process
-/// start and exit are outside the interval).
-fn throughput(opts: &Options, placement: Placement) -> Result<Stats, String> {
+/// both pinned as `placement` says; millions of messages per second, from
+/// the first loan to the subscriber's receipt of the last message, on the
+/// monotonic clock both share (process start and exit are outside the
+/// interval).
+fn throughput(opts: &Options, placement: Placement) -> Result<f64, String> {
     let _pinned = pin(placement.cpu(true));
     let name = domain("tp");
     let t = topics::<64>(&name, true, STREAM)?;
@@ -696,16 +726,21 @@ fn throughput(opts: &Options, placement: Placement) -> Result<Stats, String> {
     }
     finish(child)?;
     let took = done.load(Ordering::Acquire).saturating_sub(start).max(1);
-    let mut s = summarize(
-        format!("shmidl-throughput/64{}", placement.suffix()),
-        64,
-        vec![0],
-    );
-    s.extra = Some((
-        "million_messages_per_s",
-        opts.stream as f64 / (took as f64 / 1e9) / 1e6,
-    ));
-    Ok(s)
+    Ok(opts.stream as f64 / (took as f64 / 1e9) / 1e6)
+}
+
+/// The median of `xs` (the mean of the middle two for an even count).
+pub(crate) fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n == 0 {
+        return 0.0;
+    }
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
 }
 
 /// Nanoseconds on the monotonic clock, the same in every process of the

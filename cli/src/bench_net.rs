@@ -29,6 +29,8 @@ use std::{
 
 use shmidl::net::{NetPublisher, NetRuntime, NetSubscriber, SlowPolicy};
 
+use crate::bench::median;
+
 /// What `shmidl bench net` measures.
 pub struct Options {
     /// Messages per run at 64 B.
@@ -56,20 +58,6 @@ struct Row {
     direct: f64,
     /// The smallest and largest ratio of one run, websocket to direct.
     direct_ratio_range: (f64, f64),
-}
-
-/// The median of `xs` (the mean of the middle two for an even count).
-fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n == 0 {
-        return 0.0;
-    }
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
 }
 
 /// Runs every case and prints the table (or JSON).

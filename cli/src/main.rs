@@ -209,6 +209,10 @@ enum BenchKind {
         /// Messages in the throughput run.
         #[arg(long, default_value_t = 2_000_000)]
         stream: u64,
+        /// Runs of each one-to-one throughput stream; the figure is the
+        /// median, with the range.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
         /// Print one JSON array instead of a table.
         #[arg(long)]
         json: bool,
@@ -254,6 +258,7 @@ fn main() -> ExitCode {
                     iterations,
                     warmup,
                     stream,
+                    runs,
                     json,
                     peers,
                     only,
@@ -262,6 +267,7 @@ fn main() -> ExitCode {
             iterations: iterations.max(1),
             warmup,
             stream: stream.max(1),
+            runs: runs.max(1),
             json,
             peers,
             only,

@@ -16,6 +16,8 @@ fn bench_pubsub_throughput_runs_at_both_placements() {
         "200",
         "--warmup",
         "20",
+        "--runs",
+        "2",
         "--json",
     ]);
     let rows = rows.as_array().unwrap();
@@ -29,5 +31,9 @@ fn bench_pubsub_throughput_runs_at_both_placements() {
             .unwrap_or_else(|| panic!("no {name} in {rows:?}"));
         let rate = row["million_messages_per_s"].as_f64().unwrap();
         assert!(rate > 0.0 && rate.is_finite(), "{row}");
+        let lo = row["million_messages_per_s_min"].as_f64().unwrap();
+        let hi = row["million_messages_per_s_max"].as_f64().unwrap();
+        assert!(lo <= rate && rate <= hi, "{row}");
+        assert_eq!(row["runs"], 2);
     }
 }
