@@ -23,6 +23,11 @@ pub(super) struct RouterHeader {
     pub(super) pool_name: [u8; 64],
 }
 
+// The sizes `docs/segment-format.md` gives: a header of 192 bytes (80 of
+// fields, the pool's name, padding to three lines), ports of one line.
+const _: () = assert!(std::mem::size_of::<RouterHeader>() == 192);
+const _: () = assert!(std::mem::size_of::<PortSlot>() == 64);
+
 /// A publisher or subscriber slot, one cache line.
 #[repr(C, align(64))]
 pub(super) struct PortSlot {
