@@ -238,6 +238,13 @@ impl RouterView {
 }
 
 pub(super) fn wake_producer(ring: &Ring<'_>) {
+    // The pop's stamp store (Release) must come before this load of the
+    // producer's flag in the SeqCst order, or both sides can miss each
+    // other: the popper reads no waiter while the producer, after setting
+    // the flag and its fence, still reads the cell as full and sleeps (until
+    // its 100 ms poll). The fence makes this the Dekker pattern the module
+    // documents (on the message side the stamp store itself is SeqCst).
+    fence(Ordering::SeqCst);
     // One wake-up per sleep: the first popper to see the producer waiting
     // takes the flag (a plain load first, so that pops write nothing while
     // it runs); the pops after it, before the producer runs again, make no
