@@ -725,7 +725,7 @@ fn throughput(opts: &Options, placement: Placement) -> Result<f64, String> {
         ping.publish(s).map_err(|e| e.to_string())?;
     }
     finish(child)?;
-    let took = done.load(Ordering::Acquire).saturating_sub(start).max(1);
+    let took = elapsed_since(start, &done)?;
     Ok(opts.stream as f64 / (took as f64 / 1e9) / 1e6)
 }
 
@@ -741,6 +741,19 @@ pub(crate) fn median(xs: &mut [f64]) -> f64 {
     } else {
         (xs[n / 2 - 1] + xs[n / 2]) / 2.0
     }
+}
+
+/// Nanoseconds from `start` to the last receipt a peer stored in `done`
+/// (both on [`monotonic_ns`]); an error if no peer stored one after
+/// `start`.
+fn elapsed_since(start: u64, done: &AtomicU64) -> Result<u64, String> {
+    let done = done.load(Ordering::Acquire);
+    if done <= start {
+        return Err(format!(
+            "no receipt after the stream began (done at {done} ns, start at {start} ns)"
+        ));
+    }
+    Ok(done - start)
 }
 
 /// Nanoseconds on the monotonic clock, the same in every process of the
@@ -978,7 +991,7 @@ fn fanout_throughput(opts: &Options, subscribers: u32, wait: Wait) -> Result<Sta
     for child in children {
         finish(child)?;
     }
-    let took = Duration::from_nanos(done.load(Ordering::Acquire).saturating_sub(start).max(1));
+    let took = Duration::from_nanos(elapsed_since(start, &done)?);
     let mut s = summarize(
         match wait {
             Wait::Poll => format!("shmidl-throughput-1to{subscribers}/64"),

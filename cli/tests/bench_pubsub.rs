@@ -30,7 +30,8 @@ fn bench_pubsub_throughput_runs_at_both_placements() {
             .find(|r| r["bench"] == name)
             .unwrap_or_else(|| panic!("no {name} in {rows:?}"));
         let rate = row["million_messages_per_s"].as_f64().unwrap();
-        assert!(rate > 0.0 && rate.is_finite(), "{row}");
+        // A cross-process stream of 64 B cannot beat a billion a second.
+        assert!(rate > 0.0 && rate < 1000.0, "{row}");
         let lo = row["million_messages_per_s_min"].as_f64().unwrap();
         let hi = row["million_messages_per_s_max"].as_f64().unwrap();
         assert!(lo <= rate && rate <= hi, "{row}");

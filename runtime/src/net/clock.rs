@@ -12,18 +12,23 @@
 //!   constant-rate and synchronised across CPUs, and keeps checking it.
 //!   Anywhere else, and until the rate is known, `now_ns` is
 //!   `SystemTime::now`.
-//! - **Rate.** Measured against the monotonic clock from one origin per
-//!   process (taken at the first call), once at least [`CALIBRATE_AFTER`]
-//!   has passed since it; it only gets more exact as the baseline grows.
-//!   No busy-wait at start-up: a process that sends nothing pays nothing.
+//! - **Rate.** Per thread, measured against the monotonic clock from an
+//!   origin (the thread's first reading), once at least [`CALIBRATE_AFTER`]
+//!   has passed since it; it gets more exact as the baseline grows, and the
+//!   baseline restarts every [`RATE_WINDOW`] (the old rate stays in use
+//!   meanwhile), so a slow slew of the clocks is followed. No busy-wait at
+//!   start-up: a thread that sends nothing pays nothing.
 //! - **Anchor.** Per thread, renewed from the wall clock every
 //!   [`REANCHOR_EVERY`] of TSC time, so a step of the wall clock (NTP, an
 //!   administrator) shows within that period, and an error in the rate
 //!   never adds up beyond it.
-//! - **Self-check.** At each renewal, the extrapolated value is compared
-//!   with the wall clock; if they differ by more than [`MAX_ERROR`] without
-//!   a clock step to explain it, the TSC is given up for the rest of the
-//!   process and `now_ns` falls back to `SystemTime::now`.
+//! - **Self-check.** At each renewal, however long since the last, the TSC
+//!   time since the last anchor is compared with the monotonic clock's. If
+//!   they differ by more than [`MAX_ERROR`] plus 0.1% (a suspend, during
+//!   which the monotonic clock stops; a fast slew; a broken TSC), the rate
+//!   is measured again from a new origin, with `SystemTime::now` meanwhile.
+//!   After [`MAX_FAILURES`] disagreements in a row the TSC is given up for
+//!   the rest of the process.
 //!
 //! A reading is ordered only loosely (`rdtsc` without a fence): the
 //! timestamps measure latency across processes and hosts, where a few
@@ -31,20 +36,24 @@
 
 use std::{
     cell::Cell,
-    sync::{
-        atomic::{AtomicU8, Ordering},
-        OnceLock,
-    },
+    sync::atomic::{AtomicU8, Ordering},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-/// How long after the process's first reading the rate is measured.
+/// How long after a thread's first reading (or a restart of its baseline)
+/// the rate is measured.
 const CALIBRATE_AFTER: Duration = Duration::from_millis(10);
+/// How long a rate's baseline grows before it restarts.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// Disagreements with the monotonic clock in a row after which the TSC is
+/// given up.
+const MAX_FAILURES: u8 = 3;
 /// How often a thread takes a new anchor from the wall clock.
 const REANCHOR_EVERY: Duration = Duration::from_millis(10);
-/// The largest disagreement with the wall clock at a renewal that is not
-/// taken as a broken TSC (a larger one with the monotonic clock agreeing
-/// is a step of the wall clock, and is simply followed).
+/// The largest disagreement (plus 0.1% of the interval) between the TSC
+/// and the monotonic clock over the time since the last anchor that is not
+/// taken as a failure. (A disagreement with the wall clock alone is a step
+/// of the wall clock, and is simply followed.)
 const MAX_ERROR: Duration = Duration::from_micros(50);
 /// The most TSC ticks between the reads around a wall-clock reading for
 /// the pair to count as taken at one moment (a preempted reading is
@@ -90,13 +99,18 @@ mod tsc {
         /// The TSC at `wall_ns`.
         tsc: u64,
         wall_ns: u64,
-        /// The monotonic clock at `tsc`, as nanoseconds since the origin.
+        /// The monotonic clock at `tsc`, as nanoseconds since `origin`.
         mono_ns: u64,
         /// Nanoseconds per tick, as a 32.32 fixed-point number (0: no
         /// rate yet).
         ns_per_tick: u64,
         /// The TSC after which the anchor is renewed.
         until: u64,
+        /// Where the rate's baseline starts: the TSC and the monotonic
+        /// clock at one moment (`None` before the first reading).
+        origin: Option<(u64, Instant)>,
+        /// Disagreements with the monotonic clock in a row.
+        failures: u8,
     }
 
     const NONE: Anchor = Anchor {
@@ -105,14 +119,13 @@ mod tsc {
         mono_ns: 0,
         ns_per_tick: 0,
         until: 0,
+        origin: None,
+        failures: 0,
     };
 
     thread_local! {
         static ANCHOR: Cell<Anchor> = const { Cell::new(NONE) };
     }
-
-    /// The process's first reading: the TSC and the monotonic clock.
-    static ORIGIN: OnceLock<(u64, Instant)> = OnceLock::new();
 
     fn rdtsc() -> u64 {
         // SAFETY: `rdtsc` reads a counter; it has no preconditions and
@@ -169,60 +182,176 @@ mod tsc {
         Some(reanchor(a))
     }
 
-    /// Takes a new anchor for this thread (checking the old one's
-    /// extrapolation against it); returns the wall clock.
+    /// Takes a new anchor for this thread (checking the old one's rate
+    /// against the monotonic clock); returns the wall clock.
     fn reanchor(old: Anchor) -> u64 {
         let Some((wall, mono, tsc)) = sample() else {
             return system_ns();
         };
-        let (origin_tsc, origin) = *ORIGIN.get_or_init(|| (tsc, mono));
-        let since_origin = mono.saturating_duration_since(origin);
-        let mono_ns = u64::try_from(since_origin.as_nanos()).unwrap_or(u64::MAX);
-        // Checked only over a few periods: the rate of a young process is
-        // exact to about 1e-4, which over a long sleep adds up to more than
-        // MAX_ERROR (the new anchor corrects it anyway).
-        if old.ns_per_tick != 0 && tsc > old.tsc && tsc - old.tsc < 4 * (old.until - old.tsc) {
-            let ticks = u128::from(tsc - old.tsc);
-            let guess = old.wall_ns as i128 + ((ticks * u128::from(old.ns_per_tick)) >> 32) as i128;
-            let off = (guess - wall as i128).unsigned_abs();
-            // The monotonic clock saw as much time pass as the TSC did: a
-            // disagreement with the wall clock is a step of the wall clock.
-            let mono_guess =
-                old.mono_ns as i128 + ((ticks * u128::from(old.ns_per_tick)) >> 32) as i128;
-            let mono_off = (mono_guess - mono_ns as i128).unsigned_abs();
-            if off > MAX_ERROR.as_nanos() && mono_off > MAX_ERROR.as_nanos() {
-                tracing::warn!(
-                    off_ns = mono_off,
-                    "the TSC disagrees with the monotonic clock; timestamps now use the system clock"
-                );
+        match next_anchor(old, wall, mono, tsc) {
+            Some(anchor) => ANCHOR.with(|c| c.set(anchor)),
+            None => {
                 STATE.store(OFF, Ordering::Relaxed);
                 ANCHOR.with(|c| c.set(NONE));
-                return wall;
             }
         }
-        let ticks = tsc.wrapping_sub(origin_tsc);
-        let ns_per_tick = if since_origin >= CALIBRATE_AFTER && tsc > origin_tsc {
+        wall
+    }
+
+    /// The anchor after `old` for a sample (`wall`, `mono`, `tsc`) taken at
+    /// one moment; `None` when the TSC is to be given up (no I/O: time is
+    /// passed in).
+    fn next_anchor(old: Anchor, wall: u64, mono: Instant, tsc: u64) -> Option<Anchor> {
+        let (mut origin_tsc, mut origin) = old.origin.unwrap_or((tsc, mono));
+        let mut failures = old.failures;
+        let mut rate = old.ns_per_tick;
+        if rate != 0 && tsc > old.tsc {
+            // The TSC's and the monotonic clock's time since the last anchor
+            // (both since the same origin), however long ago it was.
+            let ticks = u128::from(tsc - old.tsc);
+            let by_tsc = u64::try_from((ticks * u128::from(rate)) >> 32).unwrap_or(u64::MAX);
+            let mono_now = u64::try_from(mono.saturating_duration_since(origin).as_nanos())
+                .unwrap_or(u64::MAX);
+            let by_mono = mono_now.saturating_sub(old.mono_ns);
+            let tolerance = MAX_ERROR.as_nanos() as u64 + by_mono / 1000;
+            let off = by_tsc.abs_diff(by_mono);
+            if off > tolerance {
+                failures += 1;
+                if failures >= MAX_FAILURES {
+                    tracing::warn!(
+                        off_ns = off,
+                        "the TSC keeps disagreeing with the monotonic clock; timestamps now use the system clock"
+                    );
+                    return None;
+                }
+                // A suspend, a fast slew or a glitch: measure the rate again.
+                tracing::debug!(
+                    off_ns = off,
+                    "the TSC disagrees with the monotonic clock; measuring its rate again"
+                );
+                (origin_tsc, origin) = (tsc, mono);
+                rate = 0;
+            } else {
+                failures = 0;
+            }
+        }
+        let since = mono.saturating_duration_since(origin);
+        if since >= CALIBRATE_AFTER && tsc > origin_tsc {
+            let since_ns = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
             // 32.32 fixed point: (ns << 32) / ticks.
-            u64::try_from((u128::from(mono_ns) << 32) / u128::from(ticks)).unwrap_or(0)
-        } else {
-            0
-        };
-        let until = if ns_per_tick == 0 {
+            rate = u64::try_from((u128::from(since_ns) << 32) / u128::from(tsc - origin_tsc))
+                .unwrap_or(0);
+            if since >= RATE_WINDOW {
+                // A fresh baseline; this rate serves until it has grown.
+                (origin_tsc, origin) = (tsc, mono);
+            }
+        }
+        let until = if rate == 0 {
             0
         } else {
             let period = u128::from(REANCHOR_EVERY.as_nanos() as u64) << 32;
-            tsc.saturating_add(u64::try_from(period / u128::from(ns_per_tick)).unwrap_or(0))
+            tsc.saturating_add(u64::try_from(period / u128::from(rate)).unwrap_or(0))
         };
-        ANCHOR.with(|c| {
-            c.set(Anchor {
-                tsc,
-                wall_ns: wall,
-                mono_ns,
-                ns_per_tick,
-                until,
-            });
-        });
-        wall
+        let mono_ns =
+            u64::try_from(mono.saturating_duration_since(origin).as_nanos()).unwrap_or(u64::MAX);
+        Some(Anchor {
+            tsc,
+            wall_ns: wall,
+            mono_ns,
+            ns_per_tick: rate,
+            until,
+            origin: Some((origin_tsc, origin)),
+            failures,
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// A clock of exactly 3 ticks per nanosecond from `t0`, `ms`
+        /// milliseconds in: (wall, mono, tsc).
+        fn at(t0: Instant, ms: u64) -> (u64, Instant, u64) {
+            let ns = ms * 1_000_000;
+            (
+                1_700_000_000_000_000_000 + ns,
+                t0 + Duration::from_nanos(ns),
+                1_000 + 3 * ns,
+            )
+        }
+
+        fn step(a: Anchor, (wall, mono, tsc): (u64, Instant, u64)) -> Option<Anchor> {
+            next_anchor(a, wall, mono, tsc)
+        }
+
+        #[test]
+        fn the_rate_is_measured_after_ten_ms_and_a_suspend_makes_it_measured_again() {
+            let t0 = Instant::now();
+            let a = step(NONE, at(t0, 0)).unwrap();
+            assert_eq!(a.ns_per_tick, 0, "no rate before 10 ms");
+            let a = step(a, at(t0, 5)).unwrap();
+            assert_eq!(a.ns_per_tick, 0);
+            let a = step(a, at(t0, 12)).unwrap();
+            // 1/3 ns per tick in 32.32 fixed point.
+            assert_eq!(a.ns_per_tick, (1u64 << 32) / 3);
+            let a = step(a, at(t0, 22)).unwrap();
+            assert_eq!(a.failures, 0);
+            // A suspend: the TSC ran one second the monotonic clock (and so
+            // the wall clock here) did not see.
+            let (wall, mono, tsc) = at(t0, 32);
+            let a = step(a, (wall, mono, tsc + 3_000_000_000)).unwrap();
+            assert_eq!((a.ns_per_tick, a.failures), (0, 1), "measured again");
+            // Ten milliseconds later the new rate is the true one again, and
+            // the next agreeing renewal clears the failure.
+            let shifted = |ms| {
+                let (w, m, t) = at(t0, ms);
+                (w, m, t + 3_000_000_000)
+            };
+            let a = step(a, shifted(44)).unwrap();
+            assert_eq!(a.ns_per_tick, (1u64 << 32) / 3);
+            let a = step(a, shifted(54)).unwrap();
+            assert_eq!(a.failures, 0);
+        }
+
+        #[test]
+        fn three_disagreements_in_a_row_give_the_tsc_up() {
+            let t0 = Instant::now();
+            let mut a = step(step(NONE, at(t0, 0)).unwrap(), at(t0, 12)).unwrap();
+            let mut jump = 0;
+            for k in 1..=3u64 {
+                // Calibrated again, then a jump again.
+                let (w, m, t) = at(t0, 12 + 30 * k);
+                jump += 3_000_000_000;
+                let next = step(a, (w, m, t + jump));
+                if k == 3 {
+                    assert!(next.is_none(), "given up after three");
+                    return;
+                }
+                a = next.unwrap();
+                assert_eq!(a.failures, k as u8);
+                let (w, m, t) = at(t0, 12 + 30 * k + 12);
+                a = step(a, (w, m, t + jump)).unwrap();
+                assert_ne!(a.ns_per_tick, 0, "measured again");
+            }
+        }
+
+        #[test]
+        fn a_wall_clock_step_is_followed_and_a_long_baseline_restarts_keeping_its_rate() {
+            let t0 = Instant::now();
+            let a = step(step(NONE, at(t0, 0)).unwrap(), at(t0, 12)).unwrap();
+            // The wall clock steps back a second: only the anchor follows.
+            let (w, m, t) = at(t0, 22);
+            let a = step(a, (w - 1_000_000_000, m, t)).unwrap();
+            assert_eq!((a.failures, a.wall_ns), (0, w - 1_000_000_000));
+            assert_eq!(a.ns_per_tick, (1u64 << 32) / 3);
+            // After the rate window, a new baseline starts and the rate
+            // stays in use.
+            let a = step(a, at(t0, 61_000)).unwrap();
+            assert_eq!((a.failures, a.ns_per_tick), (0, (1u64 << 32) / 3));
+            assert_eq!(a.mono_ns, 0, "a fresh origin");
+            let a = step(a, at(t0, 61_005)).unwrap();
+            assert_eq!((a.failures, a.ns_per_tick), (0, (1u64 << 32) / 3));
+        }
     }
 }
 
@@ -252,6 +381,12 @@ mod tests {
                 worst <= slack,
                 "a reading {worst} ns outside the system clock's"
             );
+            // And the readings were the TSC's, where the kernel uses it (a
+            // self-check that always failed would pass the above on
+            // `SystemTime`).
+            if kernel_uses_tsc() {
+                assert!(uses_tsc(), "the TSC was given up");
+            }
         })
         .join()
         .expect("clock thread");
@@ -286,14 +421,19 @@ mod tests {
         .expect("clock thread");
     }
 
+    /// Whether this test machine's kernel reads time through the TSC.
+    fn kernel_uses_tsc() -> bool {
+        cfg!(all(target_arch = "x86_64", target_os = "linux"))
+            && std::fs::read_to_string(
+                "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+            )
+            .is_ok_and(|s| s.trim() == "tsc")
+    }
+
     #[test]
     fn on_a_tsc_clocksource_the_tsc_is_used() {
-        let kernel_tsc = std::fs::read_to_string(
-            "/sys/devices/system/clocksource/clocksource0/current_clocksource",
-        )
-        .is_ok_and(|s| s.trim() == "tsc");
         let _ = now_ns();
-        if cfg!(all(target_arch = "x86_64", target_os = "linux")) && kernel_tsc {
+        if kernel_uses_tsc() {
             assert!(uses_tsc());
         } else {
             assert!(!uses_tsc());

@@ -632,9 +632,11 @@ impl NetPublisher {
             // (one copy of the payload, not two).
             if let Some(mut q) = shared.admit(client) {
                 q.push_inline_with(done, shared.batch, |out| {
+                    let start = out.len();
                     out.extend_from_slice(&ws_head[..ws_len]);
                     out.extend_from_slice(&head);
                     write_payload(out);
+                    debug_assert_eq!(out.len() - start, total);
                 });
                 Shared::queued(client, q);
                 queued = 1;
