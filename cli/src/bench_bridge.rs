@@ -25,6 +25,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::{
+    net::SocketAddr,
     process::{Child, ExitCode},
     sync::{mpsc, Mutex},
     time::{Duration, Instant},
@@ -32,7 +33,10 @@ use std::{
 
 use crate::bench::monotonic_ns;
 use shmidl::{
-    net::{Bridge, DiscoveryConfig, NetPublisher, NetSubscriber, SlowPolicy, Transport},
+    net::{
+        Bridge, DiscoveryConfig, NetPublisher, NetSubscriber, SlowPolicy, Transport,
+        TypedNetPublisher,
+    },
     Join, Node, SendMode, ShmMessage, ShmSafe, TopicConfig,
 };
 
@@ -122,16 +126,22 @@ pub fn run(opts: &Options) -> ExitCode {
     }
 }
 
+/// A waiting-policy publisher of [`Probe`]s on a free loopback port: the
+/// sending side of both websocket baselines.
+fn loopback_publisher() -> Result<TypedNetPublisher<Probe>, String> {
+    NetPublisher::builder(TOPIC)
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .slow_policy(SlowPolicy::Wait(DEADLINE))
+        .start::<Probe>()
+        .map_err(|e| e.to_string())
+}
+
 /// (p50, p99, messages/s) of the websocket between this process and a
 /// `ws-sink` peer process.
 fn websocket_two_processes(opts: &Options) -> Result<(u64, u64, f64), String> {
     use std::io::BufRead as _;
     let e = |e: &dyn std::fmt::Display| e.to_string();
-    let publisher = NetPublisher::builder(TOPIC)
-        .bind("127.0.0.1:0".parse().map_err(|_| "address")?)
-        .slow_policy(SlowPolicy::Wait(DEADLINE))
-        .start::<Probe>()
-        .map_err(|x| e(&x))?;
+    let publisher = loopback_publisher()?;
     let iterations = u64::from(opts.iterations);
     let total = iterations + opts.stream;
     let exe = std::env::current_exe().map_err(|x| e(&x))?;
@@ -234,11 +244,7 @@ fn percentiles(mut v: Vec<u64>) -> (u64, u64) {
 /// (p50, p99, messages/s) of the plain websocket path.
 fn websocket(opts: &Options) -> Result<(u64, u64, f64), String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
-    let publisher = NetPublisher::builder(TOPIC)
-        .bind("127.0.0.1:0".parse().map_err(|_| "address")?)
-        .slow_policy(SlowPolicy::Wait(DEADLINE))
-        .start::<Probe>()
-        .map_err(|x| e(&x))?;
+    let publisher = loopback_publisher()?;
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
     let _subscriber = NetSubscriber::typed::<Probe>()

@@ -29,6 +29,21 @@ struct Sample {
     check: u64,
 }
 
+/// A valid frame (header and payload) of `Sample::new(seq)`, as a
+/// publisher sends it.
+fn sample_frame(seq: u64) -> Vec<u8> {
+    shmidl::net::ws::FrameHeader {
+        flags: 0,
+        origin: 1,
+        fingerprint: Sample::FINGERPRINT,
+        sequence: seq,
+        timestamp_ns: 0,
+        payload_len: 0,
+    }
+    .encode(&Sample::new(seq).encode_to_vec().unwrap())
+    .unwrap()
+}
+
 impl Sample {
     fn new(seq: u64) -> Sample {
         Sample {
@@ -437,21 +452,9 @@ fn hostile_server(rt: &NetRuntime, frames: Vec<tokio_tungstenite::tungstenite::M
 
 #[test]
 fn frames_with_a_bad_header_or_as_text_are_counted_and_valid_ones_still_arrive() {
-    use shmidl::net::ws::FrameHeader;
     use tokio_tungstenite::tungstenite::Message;
     let rt = NetRuntime::start(1).unwrap();
-    let good = |seq: u64| {
-        FrameHeader {
-            flags: 0,
-            origin: 1,
-            fingerprint: Sample::FINGERPRINT,
-            sequence: seq,
-            timestamp_ns: 0,
-            payload_len: 0,
-        }
-        .encode(&Sample::new(seq).encode_to_vec().unwrap())
-        .unwrap()
-    };
+    let good = sample_frame;
     let mut bad_magic = good(1);
     bad_magic[0] = b'X';
     let mut bad_length = good(1);
@@ -535,7 +538,6 @@ fn a_subscriber_answers_pings_so_a_publisher_with_a_short_keepalive_keeps_it() {
 #[test]
 fn fragmented_messages_are_put_together_and_pings_between_them_answered() {
     use futures_util::{SinkExt, StreamExt};
-    use shmidl::net::ws::FrameHeader;
     use tokio_tungstenite::tungstenite::{
         protocol::frame::{
             coding::{Data, OpCode},
@@ -544,18 +546,7 @@ fn fragmented_messages_are_put_together_and_pings_between_them_answered() {
         Message,
     };
     let rt = NetRuntime::start(1).unwrap();
-    let good = |seq: u64| {
-        FrameHeader {
-            flags: 0,
-            origin: 1,
-            fingerprint: Sample::FINGERPRINT,
-            sequence: seq,
-            timestamp_ns: 0,
-            payload_len: 0,
-        }
-        .encode(&Sample::new(seq).encode_to_vec().unwrap())
-        .unwrap()
-    };
+    let good = sample_frame;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let url = format!("ws://{}/fragments", listener.local_addr().unwrap());

@@ -5,7 +5,6 @@ use crate::net::{auth::unix_ms, NetSecret, NonceGuard, DEFAULT_WINDOW_MS};
 
 use super::AUTH_HEADER;
 use std::{
-    collections::VecDeque,
     fmt,
     marker::PhantomData,
     net::SocketAddr,
@@ -920,16 +919,7 @@ async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, path: Arc<
     };
     bump(&shared.counters.accepted);
     let client = Arc::new(Client {
-        queue: Mutex::new(Queue {
-            entries: VecDeque::new(),
-            frames: 0,
-            inline: Vec::new(),
-            head: 0,
-            in_flight: 0,
-            closed: false,
-            writer_waiting: false,
-            space_waiters: 0,
-        }),
+        queue: Mutex::new(Queue::new()),
         space: Condvar::new(),
         ready: Notify::new(),
         peer,

@@ -107,6 +107,20 @@ pub(super) struct Queue {
 }
 
 impl Queue {
+    /// An empty, open queue.
+    pub(super) fn new() -> Queue {
+        Queue {
+            entries: VecDeque::new(),
+            frames: 0,
+            inline: Vec::new(),
+            head: 0,
+            in_flight: 0,
+            closed: false,
+            writer_waiting: false,
+            space_waiters: 0,
+        }
+    }
+
     /// Removes the oldest frame (its inline bytes too); returns its
     /// completion, to drop outside the lock.
     pub(super) fn pop_front(&mut self) -> Option<Arc<Completion>> {
@@ -318,16 +332,7 @@ mod tests {
     }
 
     fn queue() -> Queue {
-        Queue {
-            entries: VecDeque::new(),
-            frames: 0,
-            inline: Vec::new(),
-            head: 0,
-            in_flight: 0,
-            closed: false,
-            writer_waiting: false,
-            space_waiters: 0,
-        }
+        Queue::new()
     }
 
     fn completion() -> Arc<Completion> {
