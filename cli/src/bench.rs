@@ -357,7 +357,7 @@ fn print(results: &[Stats], json: bool) {
         }
     }
     println!(
-        "one-way latency = round trip / 2; floors: cacheline (busy), futex at the same placement (blocking)"
+        "one-way latency = round trip / 2 (block-1toN: the last receipt minus the send, on the shared monotonic clock); floors: cacheline (busy), futex at the same placement (blocking)"
     );
 }
 
@@ -881,13 +881,22 @@ fn fanout_topics(
     Ok((seg, ping, pong))
 }
 
-/// Blocking ping-pong to `subscribers` processes: the leader publishes one
-/// message, every follower answers, and the round trip ends with the last
-/// answer; half of it is the one-way latency to the last subscriber.
+/// Blocking latency to the last of `subscribers` processes: the leader
+/// publishes one message; each follower notes its receipt time (on the
+/// monotonic clock all processes share) and counts itself in; the last one
+/// answers on the pong topic, which ends the round trip. The one-way figure
+/// is the latest receipt minus the send, so the way back (one message, as
+/// with one subscriber) is not in it.
 fn fanout_pingpong(opts: &Options, subscribers: u32) -> Result<Stats, String> {
     let name = domain("fo");
-    let (_seg, ping_router, pong_router) =
+    let (seg, ping_router, pong_router) =
         fanout_topics(&name, true, subscribers, (4 * subscribers + 8, 4))?;
+    // How many followers have the current message, and the latest of
+    // their receipt times.
+    let marks = seg
+        .find_or_create("marks", <[AtomicU64; 2]>::default)
+        .map_err(|e| e.to_string())?;
+    let [arrived, last_ns] = &*marks;
     let mut pong = pong_router.subscriber().map_err(|e| e.to_string())?;
     pong.set_spin_count(0);
     let mut ping = ping_router.publisher().map_err(|e| e.to_string())?;
@@ -908,20 +917,24 @@ fn fanout_pingpong(opts: &Options, subscribers: u32) -> Result<Stats, String> {
     spin_until(|| {
         ping.subscriber_count() == subscribers && pong_router.publisher_count() == subscribers
     })?;
-    let mut rtt = Vec::with_capacity(opts.iterations as usize);
+    // Doubled, as `summarize` halves round trips.
+    let mut to_last = Vec::with_capacity(opts.iterations as usize);
     for i in 0..total {
-        let start = Instant::now();
+        // No follower touches the marks between the last answer and the
+        // next message.
+        arrived.store(0, Ordering::Relaxed);
+        last_ns.store(0, Ordering::Relaxed);
+        let start = monotonic_ns();
         let mut s = ping.loan_recycled().map_err(|e| e.to_string())?;
         s[..4].copy_from_slice(&i.to_le_bytes());
         ping.publish(s).map_err(|e| e.to_string())?;
-        for _ in 0..subscribers {
-            let reply = receive(&mut pong, Wait::Block)?;
-            if reply[..4] != i.to_le_bytes() {
-                return Err(format!("reply {i} out of order"));
-            }
+        let reply = receive(&mut pong, Wait::Block)?;
+        if reply[..4] != i.to_le_bytes() {
+            return Err(format!("reply {i} out of order"));
         }
         if i >= opts.warmup {
-            rtt.push(start.elapsed().as_nanos() as u64);
+            let last = last_ns.load(Ordering::Acquire);
+            to_last.push(2 * last.saturating_sub(start));
         }
     }
     for child in children {
@@ -930,22 +943,29 @@ fn fanout_pingpong(opts: &Options, subscribers: u32) -> Result<Stats, String> {
     Ok(summarize(
         format!("shmidl-block-1to{subscribers}/64"),
         64,
-        rtt,
+        to_last,
     ))
 }
 
 fn fanout_peer(name: &str, subscribers: u32, total: u32) -> Result<(), String> {
-    let (_seg, ping_router, pong_router) =
+    let (seg, ping_router, pong_router) =
         fanout_topics(name, false, subscribers, (4 * subscribers + 8, 4))?;
+    let marks = seg
+        .find::<[AtomicU64; 2]>("marks")
+        .map_err(|e| e.to_string())?;
+    let [arrived, last_ns] = &*marks;
     let mut ping = ping_router.subscriber().map_err(|e| e.to_string())?;
     ping.set_spin_count(0);
     let mut pong = pong_router.publisher().map_err(|e| e.to_string())?;
     spin_until(|| pong.subscriber_count() == 1)?;
     for _ in 0..total {
         let m = receive(&mut ping, Wait::Block)?;
-        let mut r = pong.loan_recycled().map_err(|e| e.to_string())?;
-        r[..4].copy_from_slice(&m[..4]);
-        pong.publish(r).map_err(|e| e.to_string())?;
+        last_ns.fetch_max(monotonic_ns(), Ordering::AcqRel);
+        if arrived.fetch_add(1, Ordering::AcqRel) + 1 == u64::from(subscribers) {
+            let mut r = pong.loan_recycled().map_err(|e| e.to_string())?;
+            r[..4].copy_from_slice(&m[..4]);
+            pong.publish(r).map_err(|e| e.to_string())?;
+        }
         drop(m);
     }
     Ok(())

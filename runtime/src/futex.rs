@@ -4,7 +4,10 @@
 //! by the physical page, so a waiter and a waker in different processes that
 //! map the same segment at different addresses meet.
 
-use std::time::{Duration, Instant};
+use std::{
+    num::NonZeroU32,
+    time::{Duration, Instant},
+};
 
 use rustix::{
     io::Errno,
@@ -55,9 +58,113 @@ pub(crate) fn wake_all(word: &AtomicU32) -> usize {
     wake(word, i32::MAX as u32)
 }
 
+/// Sleeps while `*word == expected`, until a wake-up whose bits share one
+/// with `bits` ([`wake_bits`]), or until `deadline`: many sleepers on one
+/// word, each woken only for what concerns it.
+pub(crate) fn wait_bits_until(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<Instant>,
+    bits: NonZeroU32,
+) -> Wake {
+    // FUTEX_WAIT_BITSET takes an absolute time on CLOCK_MONOTONIC (the
+    // clock `Instant` reads).
+    let timeout = match deadline {
+        None => None,
+        Some(d) => match d.checked_duration_since(Instant::now()) {
+            None => return Wake::TimedOut,
+            Some(left) if left.is_zero() => return Wake::TimedOut,
+            Some(left) => {
+                let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+                let now = Duration::new(now.tv_sec.max(0) as u64, now.tv_nsec as u32);
+                Some(timespec(now.saturating_add(left)))
+            }
+        },
+    };
+    match futex::wait_bitset(word, Flags::empty(), expected, timeout.as_ref(), bits) {
+        Ok(()) => Wake::Maybe,
+        Err(Errno::TIMEDOUT) => Wake::TimedOut,
+        // As in `wait_until`: the word changed, or a signal; look again.
+        Err(_) => Wake::Maybe,
+    }
+}
+
+/// Wakes every waiter on `word` whose `bits` share one with `bits`, with
+/// one system call. Returns how many were woken.
+pub(crate) fn wake_bits(word: &AtomicU32, bits: NonZeroU32) -> usize {
+    futex::wake_bitset(word, Flags::empty(), i32::MAX as u32, bits).unwrap_or(0)
+}
+
 fn timespec(d: Duration) -> Timespec {
     Timespec {
         tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
         tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        num::NonZeroU32,
+        sync::atomic::{AtomicBool, Ordering},
+        time::{Duration, Instant},
+    };
+
+    use super::*;
+
+    fn bit(b: u32) -> NonZeroU32 {
+        NonZeroU32::new(1 << b).unwrap()
+    }
+
+    #[test]
+    fn a_bitset_wake_reaches_only_its_bits() {
+        let word = AtomicU32::new(0);
+        let woken = AtomicBool::new(false);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        std::thread::scope(|s| {
+            s.spawn(|| loop {
+                let wake = wait_bits_until(&word, 0, Some(deadline), bit(4));
+                if woken.load(Ordering::SeqCst) {
+                    break;
+                }
+                assert_eq!(wake, Wake::Maybe, "the waiter timed out");
+            });
+            // Other bits never wake it, however long it has slept.
+            let until = Instant::now() + Duration::from_millis(200);
+            while Instant::now() < until {
+                assert_eq!(wake_bits(&word, bit(3)), 0);
+                assert_eq!(wake_bits(&word, NonZeroU32::new(!(1 << 4)).unwrap()), 0);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            // Its bit does, among others (once it sleeps).
+            woken.store(true, Ordering::SeqCst);
+            while wake_bits(&word, bit(4) | bit(9)) == 0 {
+                assert!(Instant::now() < deadline, "the waiter never slept");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+    }
+
+    #[test]
+    fn a_bitset_wait_ends_at_its_deadline_and_not_before() {
+        let word = AtomicU32::new(7);
+        let deadline = Instant::now() + Duration::from_millis(30);
+        loop {
+            // A spurious return (a signal) looks again, as callers do.
+            if wait_bits_until(&word, 7, Some(deadline), bit(0)) == Wake::TimedOut {
+                break;
+            }
+        }
+        assert!(Instant::now() >= deadline);
+        // A changed word returns at once, asking the caller to look again.
+        assert_eq!(
+            wait_bits_until(
+                &word,
+                8,
+                Some(Instant::now() + Duration::from_secs(5)),
+                bit(0)
+            ),
+            Wake::Maybe
+        );
     }
 }

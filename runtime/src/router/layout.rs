@@ -2,6 +2,8 @@
 //! and the untyped view every handle reads them through
 //! (`docs/segment-format.md`).
 
+use std::num::NonZeroU32;
+
 use super::*;
 
 #[derive(Clone, Copy)]
@@ -24,11 +26,23 @@ pub(super) struct RouterHeader {
 }
 
 // The sizes `docs/segment-format.md` gives: a header of 192 bytes (80 of
-// fields, the pool's name, padding to three lines), ports of one line
-// (loom's atomics are larger).
+// fields, the pool's name, padding to three lines), a wake line and ports
+// of one line each (loom's atomics are larger).
 const _: () = assert!(std::mem::size_of::<RouterHeader>() == 192);
 #[cfg(not(shmidl_loom))]
+const _: () = assert!(std::mem::size_of::<WakeLine>() == 64);
+#[cfg(not(shmidl_loom))]
 const _: () = assert!(std::mem::size_of::<PortSlot>() == 64);
+
+/// The cache line after the header: the futex word every sleeping
+/// subscriber of the router waits on, each for its own bit
+/// ([`wake_bit`]), so that a publisher wakes all the
+/// sleepers a message reaches with one system call.
+#[repr(C, align(64))]
+pub(super) struct WakeLine {
+    /// Bumped before every wake-up.
+    pub(super) notify: AtomicU32,
+}
 
 /// A publisher or subscriber slot, one cache line.
 #[repr(C, align(64))]
@@ -36,16 +50,19 @@ pub(super) struct PortSlot {
     /// `generation << 32 | state`.
     pub(super) state: AtomicU64,
     pub(super) pid: AtomicU32,
-    /// Subscriber: futex word bumped when a message arrives for a sleeper.
-    pub(super) notify: AtomicU32,
-    /// Subscriber: threads sleeping on `notify`.
-    pub(super) waiters: AtomicU32,
     /// Subscriber: 1 from just before a receiver sleeps until the first
     /// publisher to see it takes it (swap to 0) and wakes the receiver: one
     /// wake-up per sleep, however many messages arrive before it runs.
     pub(super) asleep: AtomicU32,
     /// Random id of the owning participant (for crash recovery).
     pub(super) owner: AtomicU64,
+}
+
+/// The futex bit subscriber `s` sleeps on in the router's [`WakeLine`]:
+/// subscribers 32 apart share one, which costs a spurious wake-up at most.
+pub(super) fn wake_bit(s: u32) -> NonZeroU32 {
+    // A shift below 32 of a 1 is never zero.
+    NonZeroU32::new(1 << (s % 32)).unwrap_or(NonZeroU32::MIN)
 }
 
 pub(super) fn pack(generation: u32, state: u32) -> u64 {
@@ -80,7 +97,7 @@ impl Geometry {
         if c.depth == 0 || c.depth > MAX_DEPTH {
             return Err(bad("depth must be 1 ..= 65536"));
         }
-        let ports_offset = std::mem::size_of::<RouterHeader>();
+        let ports_offset = std::mem::size_of::<RouterHeader>() + std::mem::size_of::<WakeLine>();
         let ports = (c.max_publishers + c.max_subscribers) as usize;
         let rings_offset = ports_offset + ports * std::mem::size_of::<PortSlot>();
         let ring_stride = std::mem::size_of::<RingHead>()
@@ -158,6 +175,24 @@ impl RouterView {
         unsafe { &*p.cast::<PortSlot>() }
     }
 
+    pub(super) fn wake_line(&self) -> &WakeLine {
+        let p = self
+            .base
+            .as_ptr()
+            .wrapping_add(std::mem::size_of::<RouterHeader>());
+        // SAFETY: the wake line follows the header inside the object
+        // (`Geometry` puts the ports after it), 64-aligned, atomics only;
+        // alive while `self` is.
+        unsafe { &*p.cast::<WakeLine>() }
+    }
+
+    /// Wakes the sleeping subscribers among `bits` ([`wake_bit`]).
+    pub(super) fn wake_subscribers(&self, bits: NonZeroU32) {
+        let line = self.wake_line();
+        line.notify.fetch_add(1, Ordering::SeqCst);
+        futex::wake_bits(&line.notify, bits);
+    }
+
     pub(super) fn publisher_port(&self, p: u32) -> &PortSlot {
         self.port(p as usize)
     }
@@ -227,13 +262,7 @@ impl RouterView {
 
     /// Wakes every sleeping subscriber (a publisher left: pipes may close).
     pub(super) fn wake_all_subscribers(&self) {
-        for s in 0..self.config.max_subscribers {
-            let port = self.subscriber_port(s);
-            if port.waiters.load(Ordering::SeqCst) > 0 {
-                port.notify.fetch_add(1, Ordering::SeqCst);
-                futex::wake_all(&port.notify);
-            }
-        }
+        self.wake_subscribers(NonZeroU32::MAX);
     }
 }
 
@@ -291,8 +320,10 @@ pub(super) unsafe fn init_router(
     unsafe { ptr.cast::<RouterHeader>().as_ptr().write(header) };
     // Port slots, ring heads and entries start as zero bytes (fresh segment
     // memory or a re-run after a creator died): write them explicitly.
-    let rest = ptr.as_ptr().wrapping_add(geom.ports_offset);
-    // SAFETY: `ports_offset..total_size` lies inside the object; all-zero is
-    // a valid value for every port slot, ring head and entry (all atomics).
-    unsafe { std::ptr::write_bytes(rest, 0, geom.total_size - geom.ports_offset) };
+    let header = std::mem::size_of::<RouterHeader>();
+    let rest = ptr.as_ptr().wrapping_add(header);
+    // SAFETY: `header..total_size` lies inside the object; all-zero is a
+    // valid value for the wake line and every port slot, ring head and
+    // entry (all atomics).
+    unsafe { std::ptr::write_bytes(rest, 0, geom.total_size - header) };
 }

@@ -8,14 +8,18 @@
 //! cannot block anyone.
 //!
 //! # Waking without system calls on the fast path
-//! A subscriber about to sleep increments its `waiters` word, reads its
-//! `notify` futex word, issues a SeqCst fence and checks its rings once
-//! more. A publisher stores a ring's tail with SeqCst and then loads the
-//! subscriber's `waiters` with SeqCst: it bumps `notify` and calls
-//! `futex_wake` only if someone sleeps. In the SeqCst total order either the
-//! publisher sees the waiter, or the waiter's last check sees the message.
-//! Publishers waiting for space (`WaitIfFull`) use the same pattern on the
-//! ring's `space_seq`/`space_waiters`.
+//! A subscriber about to sleep sets its port's `asleep` word, reads the
+//! router's `notify` futex word, issues a SeqCst fence and checks its rings
+//! once more. A publisher stores a ring's tail with SeqCst and then loads
+//! the subscriber's `asleep` with SeqCst: only if it is set (and this
+//! publisher is the one to swap it back to 0) does the subscriber need a
+//! wake-up. In the SeqCst total order either the publisher sees the
+//! sleeper, or the sleeper's last check sees the message. A send collects
+//! the sleepers it reached and wakes them all at the end with one
+//! `FUTEX_WAKE_BITSET` on the router's word, each subscriber sleeping on
+//! its own bit (before waiting for room, a send wakes those it reached so
+//! far). Publishers waiting for space (`WaitIfFull`) use the same pattern
+//! on the ring's `space_seq`/`space_waiters`.
 //!
 //! The layout is in `docs/segment-format.md`.
 

@@ -1,6 +1,8 @@
 //! [`Publisher`]: loans from the topic's pool and delivers references to
 //! every subscriber's queue under the chosen [`SendMode`].
 
+use std::num::NonZeroU32;
+
 use super::*;
 
 /// Sends samples to every subscriber of a router. One per thread of use:
@@ -178,6 +180,9 @@ impl<V: ?Sized + SlotView> Publisher<V> {
             SendMode::WaitIfFull(d) => Some(d),
             _ => None,
         });
+        // Every subscriber found asleep is woken by one system call at the
+        // end (or before this send waits for room).
+        let mut wakes = PendingWakes::new(inner);
         let mut failed = 0;
         // An owned reference comes unrecorded (`into_owned_raw`); record it
         // before any push that may wait, so that a publisher killed while
@@ -196,7 +201,8 @@ impl<V: ?Sized + SlotView> Publisher<V> {
                     inner.pool.core().hold_raw(raw);
                     held = true;
                 }
-                failed += usize::from(!self.push_one(ps, pseen, raw, mode, &mut deadline));
+                failed +=
+                    usize::from(!self.push_one((ps, pseen), raw, mode, &mut deadline, &mut wakes));
             }
         }
         let Some((ps, pseen)) = pending else {
@@ -214,12 +220,12 @@ impl<V: ?Sized + SlotView> Publisher<V> {
                 inner.pool.core().unhold_raw(raw);
             }
             crash_point!("router.publish.before_push");
-            if self.push_now(ps, pseen, raw) {
+            if self.push_now(ps, pseen, raw, &mut wakes) {
                 return failed;
             }
             inner.pool.core().hold_raw(raw);
         }
-        failed += usize::from(!self.push_one(ps, pseen, raw, mode, &mut deadline));
+        failed += usize::from(!self.push_one((ps, pseen), raw, mode, &mut deadline, &mut wakes));
         if owned {
             inner.pool.core().unhold_raw(raw);
             inner.release_entry(raw.to_u64());
@@ -229,26 +235,37 @@ impl<V: ?Sized + SlotView> Publisher<V> {
 
     /// Pushes the entry `raw` (whose reference the caller hands over) into
     /// the pipe to `s` if it has room right now.
-    pub(super) fn push_now(&self, s: u32, seen: u64, raw: RawSample) -> bool {
+    pub(super) fn push_now(
+        &self,
+        s: u32,
+        seen: u64,
+        raw: RawSample,
+        wakes: &mut PendingWakes<'_>,
+    ) -> bool {
         let inner = &*self.router.inner;
         let ring = inner.ring(self.index, s);
         if !ring.push(raw.to_u64()) {
             return false;
         }
-        self.after_push(s, seen, &ring);
+        self.after_push(s, seen, &ring, wakes);
         true
     }
 
-    /// Wakes subscriber `s` if it sleeps, and drains the ring if it left
-    /// while we pushed.
-    pub(super) fn after_push(&self, s: u32, seen: u64, ring: &Ring<'_>) {
+    /// Notes subscriber `s` in `wakes` if it sleeps, and drains the ring if
+    /// it left while we pushed.
+    pub(super) fn after_push(
+        &self,
+        s: u32,
+        seen: u64,
+        ring: &Ring<'_>,
+        wakes: &mut PendingWakes<'_>,
+    ) {
         let inner = &*self.router.inner;
         let port = inner.subscriber_port(s);
         // Only the first publisher to see the receiver asleep wakes it (a
         // plain load first: no write to the receiver's line while it runs).
         if port.asleep.load(Ordering::SeqCst) != 0 && port.asleep.swap(0, Ordering::SeqCst) != 0 {
-            port.notify.fetch_add(1, Ordering::SeqCst);
-            futex::wake_all(&port.notify);
+            wakes.add(wake_bit(s));
         }
         if port.state.load(Ordering::SeqCst) != seen {
             // The subscriber left (and maybe another joined) while we
@@ -262,11 +279,11 @@ impl<V: ?Sized + SlotView> Publisher<V> {
     /// failure the reference is released. Returns success.
     pub(super) fn push_one(
         &self,
-        s: u32,
-        seen: u64,
+        (s, seen): (u32, u64),
         raw: RawSample,
         mode: SendMode,
         deadline: &mut LazyDeadline,
+        wakes: &mut PendingWakes<'_>,
     ) -> bool {
         let inner = &*self.router.inner;
         let port = inner.subscriber_port(s);
@@ -301,6 +318,8 @@ impl<V: ?Sized + SlotView> Publisher<V> {
                     break false;
                 }
                 SendMode::WaitIfFull(_) => {
+                    // Those already reached must not wait with us.
+                    wakes.flush();
                     if !wait_for_space(&ring, port, seen, deadline.get(), inner.pool.home()) {
                         break false;
                     }
@@ -308,7 +327,7 @@ impl<V: ?Sized + SlotView> Publisher<V> {
             }
         };
         if pushed {
-            self.after_push(s, seen, &ring);
+            self.after_push(s, seen, &ring, wakes);
         }
         pushed
     }
@@ -332,6 +351,35 @@ impl<V: ?Sized + SlotView> Publisher<V> {
     /// Subscribers attached now.
     pub fn subscriber_count(&self) -> u32 {
         self.router.inner.subscribers()
+    }
+}
+
+/// The subscribers a send found asleep ([`wake_bit`]s), woken together by
+/// one system call when it is flushed or dropped.
+pub(super) struct PendingWakes<'a> {
+    view: &'a RouterView,
+    bits: u32,
+}
+
+impl<'a> PendingWakes<'a> {
+    pub(super) fn new(view: &'a RouterView) -> Self {
+        Self { view, bits: 0 }
+    }
+
+    pub(super) fn add(&mut self, bit: NonZeroU32) {
+        self.bits |= bit.get();
+    }
+
+    pub(super) fn flush(&mut self) {
+        if let Some(bits) = NonZeroU32::new(std::mem::take(&mut self.bits)) {
+            self.view.wake_subscribers(bits);
+        }
+    }
+}
+
+impl Drop for PendingWakes<'_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

@@ -103,13 +103,14 @@ impl<V: ?Sized + SlotView> Subscriber<V> {
         }
         let inner = self.router.inner.clone();
         let port = inner.subscriber_port(self.index);
+        let line = inner.wake_line();
+        let bit = wake_bit(self.index);
         loop {
-            port.waiters.fetch_add(1, Ordering::SeqCst);
             // Announce the sleep before reading `notify` and checking the
             // rings once more: a publisher that pushed before seeing
             // `asleep` is seen by that check, one that sees it wakes us.
             port.asleep.store(1, Ordering::SeqCst);
-            let seq = port.notify.load(Ordering::SeqCst);
+            let seq = line.notify.load(Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let got = match self.try_recv() {
                 Ok(None) => None,
@@ -118,19 +119,16 @@ impl<V: ?Sized + SlotView> Subscriber<V> {
             };
             if let Some(result) = got {
                 port.asleep.store(0, Ordering::Relaxed);
-                port.waiters.fetch_sub(1, Ordering::SeqCst);
                 return result;
             }
             if deadline.is_none() && inner.publishers() == 0 {
                 port.asleep.store(0, Ordering::Relaxed);
-                port.waiters.fetch_sub(1, Ordering::SeqCst);
                 return Err(RecvError::Closed);
             }
             let cap = Instant::now() + POLL;
             let until = deadline.map_or(cap, |d| d.min(cap));
-            let woke = futex::wait_until(&port.notify, seq, Some(until));
+            let woke = futex::wait_bits_until(&line.notify, seq, Some(until), bit);
             port.asleep.store(0, Ordering::Relaxed);
-            port.waiters.fetch_sub(1, Ordering::SeqCst);
             if woke == futex::Wake::TimedOut {
                 // Quiet for a while: maybe publishers died. Reclaiming them
                 // frees their ports, which a blocking `recv` sees as closed.
