@@ -116,46 +116,79 @@ mod tests {
         NonZeroU32::new(1 << b).unwrap()
     }
 
+    /// Whether thread `tid` of this process is asleep (state `S`).
+    fn sleeping(tid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let after = &stat[stat.rfind(')')? + 1..];
+                Some(after.trim_start().starts_with('S'))
+            })
+            .unwrap_or(false)
+    }
+
     #[test]
     fn a_bitset_wake_reaches_only_its_bits() {
         let word = AtomicU32::new(0);
         let woken = AtomicBool::new(false);
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let tid = AtomicU32::new(0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (mut asleep, mut others_woke, mut own_woke) = (false, 0, 0);
         std::thread::scope(|s| {
-            s.spawn(|| loop {
-                let wake = wait_bits_until(&word, 0, Some(deadline), bit(4));
-                if woken.load(Ordering::SeqCst) {
-                    break;
+            s.spawn(|| {
+                tid.store(
+                    rustix::thread::gettid().as_raw_nonzero().get() as u32,
+                    Ordering::SeqCst,
+                );
+                loop {
+                    let wake = wait_bits_until(&word, 0, Some(deadline), bit(4));
+                    if woken.load(Ordering::SeqCst) || wake == Wake::TimedOut {
+                        break;
+                    }
                 }
-                assert_eq!(wake, Wake::Maybe, "the waiter timed out");
             });
-            // Other bits never wake it, however long it has slept.
-            let until = Instant::now() + Duration::from_millis(200);
-            while Instant::now() < until {
-                assert_eq!(wake_bits(&word, bit(3)), 0);
-                assert_eq!(wake_bits(&word, NonZeroU32::new(!(1 << 4)).unwrap()), 0);
-                std::thread::sleep(Duration::from_millis(5));
+            // Once the waiter sleeps in the futex, other bits never wake
+            // it.
+            while !asleep && Instant::now() < deadline {
+                let t = tid.load(Ordering::SeqCst);
+                asleep = t != 0 && sleeping(t);
+                std::thread::sleep(Duration::from_millis(1));
             }
-            // Its bit does, among others (once it sleeps).
+            for _ in 0..20 {
+                others_woke += wake_bits(&word, bit(3));
+                others_woke += wake_bits(&word, NonZeroU32::new(!(1 << 4)).unwrap());
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            // Its bit does, among others. Done whatever happened above, so
+            // that the waiter never outlives a failure.
             woken.store(true, Ordering::SeqCst);
-            while wake_bits(&word, bit(4) | bit(9)) == 0 {
-                assert!(Instant::now() < deadline, "the waiter never slept");
+            while own_woke == 0 && Instant::now() < deadline {
+                own_woke = wake_bits(&word, bit(4) | bit(9));
                 std::thread::sleep(Duration::from_millis(1));
             }
         });
+        assert!(asleep, "the waiter never slept");
+        assert_eq!(others_woke, 0, "a wake of other bits woke the waiter");
+        assert_eq!(own_woke, 1, "a wake of its bit missed the waiter");
     }
 
     #[test]
     fn a_bitset_wait_ends_at_its_deadline_and_not_before() {
         let word = AtomicU32::new(7);
-        let deadline = Instant::now() + Duration::from_millis(30);
+        let start = Instant::now();
+        let deadline = start + Duration::from_millis(30);
+        let mut calls = 0;
         loop {
+            calls += 1;
             // A spurious return (a signal) looks again, as callers do.
             if wait_bits_until(&word, 7, Some(deadline), bit(0)) == Wake::TimedOut {
                 break;
             }
+            assert!(calls < 10, "the wait keeps returning early");
         }
         assert!(Instant::now() >= deadline);
+        // A deadline too far ahead would show here (long before any hang).
+        assert!(start.elapsed() < Duration::from_secs(5));
         // A changed word returns at once, asking the caller to look again.
         assert_eq!(
             wait_bits_until(

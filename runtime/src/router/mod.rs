@@ -10,7 +10,7 @@
 //! # Waking without system calls on the fast path
 //! A subscriber about to sleep sets its port's `asleep` word, reads the
 //! router's `notify` futex word, issues a SeqCst fence and checks its rings
-//! once more. A publisher stores a ring's tail with SeqCst and then loads
+//! once more. A publisher stores a ring cell's stamp with SeqCst and then loads
 //! the subscriber's `asleep` with SeqCst: only if it is set (and this
 //! publisher is the one to swap it back to 0) does the subscriber need a
 //! wake-up. In the SeqCst total order either the publisher sees the
