@@ -220,7 +220,7 @@ impl<V: ?Sized + SlotView> Publisher<V> {
                 inner.pool.core().unhold_raw(raw);
             }
             crash_point!("router.publish.before_push");
-            if self.push_now(ps, pseen, raw, &mut wakes) {
+            if self.push_now((ps, pseen), raw, &mut wakes) {
                 return failed;
             }
             inner.pool.core().hold_raw(raw);
@@ -237,8 +237,7 @@ impl<V: ?Sized + SlotView> Publisher<V> {
     /// the pipe to `s` if it has room right now.
     pub(super) fn push_now(
         &self,
-        s: u32,
-        seen: u64,
+        (s, seen): (u32, u64),
         raw: RawSample,
         wakes: &mut PendingWakes<'_>,
     ) -> bool {
