@@ -649,6 +649,8 @@ fn a_message_without_a_wire_form_is_refused_before_anything_is_queued() {
     // the only one.
     publisher.raw().send(&[0u8; 8]).unwrap();
     wait_until("the raw frame", || received.load(Ordering::Relaxed) == 1);
+    // The counter is added at the end of the batch the callback ran in.
+    wait_until("the raw frame counted", || subscriber.stats().received >= 1);
     assert!(publisher.raw().drain(DEADLINE));
     let stats = subscriber.stats();
     assert_eq!((stats.bad_frames, stats.received), (0, 1), "{stats:?}");

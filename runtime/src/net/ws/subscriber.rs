@@ -74,7 +74,10 @@ pub enum CloseReason {
 /// Counters of a subscriber.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SubscriberStats {
-    /// Messages delivered.
+    /// Messages delivered. Added once per batch of frames read from a
+    /// connection, not per message: right after a message callback returns,
+    /// this count may not include it yet (it does once the batch ends,
+    /// which is before the connection waits for more bytes).
     pub received: u64,
     /// Messages missed: gaps in the sequence numbers of a connection.
     pub missed: u64,
@@ -965,7 +968,8 @@ impl<M: NetMessage> NetSubscriber<M> {
         self.shared.stopped.load(Ordering::Relaxed)
     }
 
-    /// The counters.
+    /// The counters. `received` lags the message callbacks by at most the
+    /// batch of frames being delivered (see [`SubscriberStats::received`]).
     pub fn stats(&self) -> SubscriberStats {
         let c = &self.shared.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
