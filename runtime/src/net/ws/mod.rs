@@ -15,8 +15,8 @@ use tokio_tungstenite::tungstenite::{protocol::WebSocketConfig, Bytes};
 use crate::{wire::WireError, ShmMessage};
 
 mod frame;
+mod outbox;
 mod publisher;
-mod queue;
 pub(crate) mod reader;
 mod runtime;
 mod subscriber;

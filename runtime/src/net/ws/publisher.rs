@@ -9,16 +9,17 @@ use std::{
     marker::PhantomData,
     net::SocketAddr,
     sync::{
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
-        Arc, Condvar, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard, PoisonError,
     },
     time::{Duration, Instant},
 };
 
+use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::{watch, Notify},
+    sync::watch,
 };
 use tokio_tungstenite::tungstenite::{
     handshake::server::{ErrorResponse, Request, Response},
@@ -26,7 +27,7 @@ use tokio_tungstenite::tungstenite::{
     Bytes, Message,
 };
 
-use super::queue::{Client, Completion, DoneCallback, Entry, Queue, INLINE_MAX};
+use super::outbox::{Client, Completion, DoneCallback, Frames, Outbox};
 use super::{
     frame::{now_ns, ws_binary_header, FrameHeader, FRAME_HEADER_LEN, WS_HEADER_MAX},
     origin_id, ws_config, NetRuntime, NetSendError, NetStartError, DEFAULT_MAX_MESSAGE_SIZE,
@@ -132,28 +133,16 @@ struct Shared {
     ping_interval: Duration,
     pong_timeout: Duration,
     clients: Mutex<Arc<Vec<Arc<Client>>>>,
-    /// Bumped (under the `clients` lock) on every change of `clients`.
-    clients_version: AtomicU64,
-    /// Serialises sends, so each connection gets messages in sequence order.
-    send_lock: Mutex<SendState>,
+    /// The frames sent and not yet taken by every connection, and the
+    /// connections' places in them (its lock also serialises sends, so
+    /// each connection gets messages in sequence order).
+    outbox: Outbox,
     counters: Counters,
     /// Set when stopping (what `send` checks: cheaper than `stop`'s lock).
     stopping: AtomicBool,
     stop: watch::Sender<bool>,
     /// With a secret: the key, and the nonces of tokens already used.
     auth: Option<(NetSecret, Mutex<NonceGuard>)>,
-}
-
-/// What the sending side keeps between sends (under `Shared::send_lock`).
-struct SendState {
-    /// The next frame's sequence number.
-    sequence: u64,
-    /// Where a frame is built (kept, so that sending allocates nothing).
-    scratch: Vec<u8>,
-    /// The connections as of `version` (refreshed when it changes, so a
-    /// send takes no lock but the queues' when nobody came or went).
-    clients: Arc<Vec<Arc<Client>>>,
-    version: u64,
 }
 
 impl Shared {
@@ -166,7 +155,6 @@ impl Shared {
         let mut next = Vec::clone(&clients);
         next.push(Arc::clone(client));
         *clients = Arc::new(next);
-        self.clients_version.fetch_add(1, Ordering::Release);
     }
 
     fn remove(&self, client: &Arc<Client>) {
@@ -174,86 +162,58 @@ impl Shared {
         let mut next = Vec::clone(&clients);
         next.retain(|c| !Arc::ptr_eq(c, client));
         *clients = Arc::new(next);
-        self.clients_version.fetch_add(1, Ordering::Release);
     }
 
-    /// Queues `frame` for `client` under the slow-receiver policy.
-    fn push(&self, client: &Client, frame: Frame<'_>, done: Option<Arc<Completion>>) -> bool {
-        let Some(mut q) = self.admit(client) else {
-            return false;
-        };
-        match frame {
-            // Runs of at most a batch: the writer takes whole entries.
-            Frame::Inline(bytes) => q.push_inline(bytes, done, self.batch),
-            Frame::Shared(bytes) => q.push_shared(bytes, done),
-        }
-        Self::queued(client, q);
-        true
-    }
-
-    /// `client`'s queue with room for one more frame, after the
-    /// slow-receiver policy made some if needed; `None` when the frame is
-    /// not to be queued there (closed, disconnected as slow, or no room in
-    /// time: counted).
-    fn admit<'c>(&self, client: &'c Client) -> Option<MutexGuard<'c, Queue>> {
-        let mut q = client.lock();
-        if q.closed {
-            return None;
-        }
-        if q.frames >= self.capacity {
+    /// Applies the slow-receiver policy to every connection whose queue
+    /// is full, before a frame is appended; returns the guard (released
+    /// while waiting) and adds the ids of connections the frame is not to
+    /// be queued for (no room in time) to `skip`, the writers to wake
+    /// (connections closed as slow) to `wake`.
+    fn make_room<'a>(
+        &'a self,
+        mut frames: MutexGuard<'a, Frames>,
+        skip: &mut Vec<u64>,
+        wake: &mut Vec<Arc<Client>>,
+        released: &mut Vec<Arc<Completion>>,
+    ) -> MutexGuard<'a, Frames> {
+        let capacity = self.capacity;
+        while let Some(slot) = frames.full(capacity, skip) {
+            let Some(client) = frames.client(slot).map(Arc::clone) else {
+                break;
+            };
             match self.policy {
                 SlowPolicy::DropOldest => {
-                    let old = q.pop_front();
-                    bump(&self.counters.dropped_oldest);
-                    bump(&client.dropped);
-                    drop(q);
-                    drop(old);
-                    q = client.lock();
+                    if frames.drop_oldest(slot) {
+                        bump(&self.counters.dropped_oldest);
+                        bump(&client.dropped);
+                    }
                 }
                 SlowPolicy::Disconnect => {
-                    drop(q);
                     bump(&self.counters.disconnected_slow);
-                    tracing::debug!(topic = %self.topic, "closing a slow connection");
-                    client.close();
-                    return None;
+                    tracing::debug!(topic = %self.topic, peer = %client.peer, "closing a slow connection");
+                    if let Some(client) = frames.close(slot, released) {
+                        wake.push(client);
+                    }
                 }
                 SlowPolicy::Wait(timeout) => {
-                    let capacity = self.capacity;
+                    let id = client.id;
                     let (guard, room) =
-                        client.wait_until(q, Instant::now() + timeout, |q| q.frames < capacity);
-                    q = guard;
+                        self.outbox
+                            .wait_until(frames, Instant::now() + timeout, |f| {
+                                f.client(slot).is_none_or(|c| c.id != id)
+                                    || f.queued(slot) < capacity
+                            });
+                    frames = guard;
                     if !room {
                         bump(&self.counters.dropped_timeout);
                         bump(&client.dropped);
-                        return None;
-                    }
-                    if q.closed {
-                        return None;
+                        skip.push(id);
                     }
                 }
             }
         }
-        Some(q)
+        frames
     }
-
-    /// After a frame was queued under `q`: wakes the writer only when it
-    /// waits (a busy writer takes the frame with the others before its
-    /// flush).
-    fn queued(client: &Client, mut q: MutexGuard<'_, Queue>) {
-        let wake = std::mem::take(&mut q.writer_waiting);
-        drop(q);
-        if wake {
-            client.ready.notify_one();
-        }
-    }
-}
-
-/// One frame as `send` hands it to each connection.
-enum Frame<'a> {
-    /// Copied into the queue.
-    Inline(&'a [u8]),
-    /// Shared (one reference count more).
-    Shared(Bytes),
 }
 
 /// Configures a [`NetPublisher`].
@@ -401,13 +361,7 @@ impl NetPublisherBuilder {
             ping_interval: self.ping_interval,
             pong_timeout: self.pong_timeout,
             clients: Mutex::new(Arc::new(Vec::new())),
-            clients_version: AtomicU64::new(0),
-            send_lock: Mutex::new(SendState {
-                sequence: 0,
-                scratch: Vec::new(),
-                clients: Arc::new(Vec::new()),
-                version: 0,
-            }),
+            outbox: Outbox::new(),
             counters: Counters::default(),
             stopping: AtomicBool::new(false),
             stop: watch::channel(false).0,
@@ -531,14 +485,15 @@ impl NetPublisher {
     /// Each open connection: its subscriber's address, frames written to it,
     /// messages dropped for it, frames queued for it now.
     pub fn connection_stats(&self) -> Vec<ConnectionStats> {
-        self.shared
-            .clients()
+        let clients = self.shared.clients();
+        let frames = self.shared.outbox.lock();
+        clients
             .iter()
             .map(|c| ConnectionStats {
                 peer: c.peer,
                 written: c.written.load(Ordering::Relaxed),
                 dropped: c.dropped.load(Ordering::Relaxed),
-                queued: c.lock().frames,
+                queued: frames.queued(c.slot),
             })
             .collect()
     }
@@ -579,7 +534,7 @@ impl NetPublisher {
     fn send_frame(
         &self,
         len: usize,
-        write_payload: impl FnOnce(&mut Vec<u8>),
+        write_payload: impl FnOnce(&mut BytesMut),
         on_done: Option<DoneCallback>,
     ) -> Result<usize, NetSendError> {
         let shared = &self.shared;
@@ -590,96 +545,55 @@ impl NetPublisher {
         if len > max {
             return Err(NetSendError::TooLarge { len, max });
         }
-        let mut state = shared
-            .send_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let state = &mut *state;
-        let version = shared.clients_version.load(Ordering::Acquire);
-        if version != state.version {
-            state.clients = shared.clients();
-            state.version = version;
-        }
+        // Allocated only when a policy acts.
+        let (mut skip, mut wake, mut released) = (Vec::new(), Vec::new(), Vec::new());
+        let mut frames = shared.outbox.lock();
+        frames = shared.make_room(frames, &mut skip, &mut wake, &mut released);
+        // Connections closed as slow (waiting senders and `drain` see it).
+        let closed = !wake.is_empty();
         let header = FrameHeader {
             flags: 0,
             origin: shared.origin,
             fingerprint: shared.fingerprint,
-            sequence: state.sequence,
+            sequence: frames.next_sequence(),
             timestamp_ns: now_ns(),
             // Checked against the limit above.
             payload_len: len as u32,
         };
         // The whole websocket frame: its RFC 6455 header, our header, the
-        // payload; the writers copy it to the socket as it is.
+        // payload, written once whatever the number of connections; the
+        // writers copy it to their sockets as it is.
         let mut ws_head = [0u8; WS_HEADER_MAX];
         let ws_len = ws_binary_header(FRAME_HEADER_LEN + len, &mut ws_head);
-        let total = ws_len + FRAME_HEADER_LEN + len;
         let mut head = [0u8; FRAME_HEADER_LEN];
         header.write(&mut head);
-        state.sequence += 1;
-        let clients = &state.clients;
-        let done = on_done.map(|callback| {
-            Arc::new(Completion {
-                connections: clients.len(),
-                written: AtomicUsize::new(0),
-                callback: Mutex::new(Some(callback)),
-            })
-        });
-        let mut queued = 0;
-        if let (true, [client]) = (total <= INLINE_MAX, clients.as_slice()) {
-            // One connection: the frame is written straight into its queue
-            // (one copy of the payload, not two).
-            if let Some(mut q) = shared.admit(client) {
-                q.push_inline_with(done, shared.batch, |out| {
-                    let start = out.len();
-                    out.extend_from_slice(&ws_head[..ws_len]);
-                    out.extend_from_slice(&head);
-                    write_payload(out);
-                    debug_assert_eq!(out.len() - start, total);
-                });
-                Shared::queued(client, q);
-                queued = 1;
-            }
-        } else if total <= INLINE_MAX {
-            let mut buf = std::mem::take(&mut state.scratch);
-            buf.clear();
-            buf.extend_from_slice(&ws_head[..ws_len]);
-            buf.extend_from_slice(&head);
-            write_payload(&mut buf);
-            debug_assert_eq!(buf.len(), total);
-            for client in clients.iter() {
-                if shared.push(client, Frame::Inline(&buf), done.clone()) {
-                    queued += 1;
-                }
-            }
-            state.scratch = buf;
-        } else {
-            let mut buf = Vec::with_capacity(total);
-            buf.extend_from_slice(&ws_head[..ws_len]);
-            buf.extend_from_slice(&head);
-            write_payload(&mut buf);
-            debug_assert_eq!(buf.len(), total);
-            // The last connection takes the frame itself: with one
-            // connection the buffer is never shared, so never promoted to
-            // a shared one.
-            let mut frame = Some(Bytes::from(buf));
-            for (i, client) in clients.iter().enumerate() {
-                let frame = if i + 1 == clients.len() {
-                    frame.take().unwrap_or_default()
-                } else {
-                    frame.clone().unwrap_or_default()
-                };
-                if shared.push(client, Frame::Shared(frame), done.clone()) {
-                    queued += 1;
-                }
-            }
-        }
+        let (queued, lone) = frames.append(
+            ws_len + FRAME_HEADER_LEN + len,
+            |out| {
+                out.extend_from_slice(&ws_head[..ws_len]);
+                out.extend_from_slice(&head);
+                write_payload(out);
+            },
+            on_done,
+            &skip,
+            &mut wake,
+        );
         // Every send that gets here is counted: the count is the sequence
         // (a store, where an increment would be a locked instruction).
         shared
             .counters
             .sent
-            .store(state.sequence, Ordering::Relaxed);
+            .store(frames.next_sequence(), Ordering::Relaxed);
+        drop(frames);
+        // Completions run, and writers are woken, outside the lock.
+        drop(lone);
+        drop(released);
+        if closed {
+            shared.outbox.space.notify_all();
+        }
+        for client in &wake {
+            client.ready.notify_one();
+        }
         Ok(queued)
     }
 
@@ -687,14 +601,10 @@ impl NetPublisher {
     /// `timeout` passed; returns whether all were. Call it before dropping
     /// a publisher whose last messages must arrive.
     pub fn drain(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        self.shared.clients().iter().all(|client| {
-            client
-                .wait_until(client.lock(), deadline, |q| {
-                    q.frames == 0 && q.in_flight == 0
-                })
-                .1
-        })
+        let outbox = &self.shared.outbox;
+        outbox
+            .wait_until(outbox.lock(), Instant::now() + timeout, |f| f.idle())
+            .1
     }
 
     /// Waits until at least `n` connections are open, or `timeout` passed;
@@ -918,14 +828,7 @@ async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, path: Arc<
         }
     };
     bump(&shared.counters.accepted);
-    let client = Arc::new(Client {
-        queue: Mutex::new(Queue::new()),
-        space: Condvar::new(),
-        ready: Notify::new(),
-        peer,
-        written: AtomicU64::new(0),
-        dropped: AtomicU64::new(0),
-    });
+    let client = shared.outbox.connect(peer);
     shared.add(&client);
     tracing::debug!(topic = %shared.topic, %peer, "subscriber connected");
     let ended = run_connection(&shared, &client, ws).await;
@@ -933,7 +836,7 @@ async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, path: Arc<
         tracing::debug!(topic = %shared.topic, %peer, "connection ended: {what}");
     }
     shared.remove(&client);
-    client.close();
+    shared.outbox.remove(&client);
 }
 
 async fn run_connection(
@@ -953,24 +856,20 @@ async fn run_connection(
     let mut ping = tokio::time::interval(shared.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut awaiting_pong: Option<Instant> = None;
-    let mut batch: Vec<Entry> = Vec::new();
-    // Frames in `batch`.
+    // The bytes of the frames taken (slices of the outbox's buffer), and
+    // their completions.
+    let mut slices: Vec<Bytes> = Vec::new();
+    let mut done: Vec<Arc<Completion>> = Vec::new();
+    let mut released: Vec<Arc<Completion>> = Vec::new();
+    // Frames taken.
     let mut taken = 0;
-    // The inline frames of `batch`, in order (swapped with the queue's
-    // buffer when the writer takes everything, so both keep capacity).
-    let mut out: Vec<u8> = Vec::new();
-    let mut spare: Vec<u8> = Vec::new();
+    let slot = client.slot;
     loop {
         let ready = async {
-            {
-                let mut q = client.lock();
-                if q.frames > 0 || q.closed {
-                    return;
-                }
-                // Under the lock: a sender that queues after this wakes us.
-                q.writer_waiting = true;
+            // Under the lock: a sender that queues after this wakes us.
+            if shared.outbox.lock().wait_for_frames(slot) {
+                client.ready.notified().await;
             }
-            client.ready.notified().await;
         };
         tokio::select! {
             biased;
@@ -1020,27 +919,28 @@ async fn run_connection(
                 // would be a system call per frame).
                 let mut yielded = false;
                 loop {
-                    let (closed, waiters) = {
-                        let mut q = client.lock();
-                        taken += q.take(shared.batch - taken, &mut batch, &mut out, &mut spare);
-                        q.in_flight = taken;
-                        (q.closed, q.space_waiters > 0)
+                    let (took, waiters) = {
+                        let mut frames = shared.outbox.lock();
+                        let took = frames.take(
+                            slot,
+                            shared.batch - taken,
+                            &mut slices,
+                            &mut done,
+                            &mut released,
+                        );
+                        (took, frames.space_waiters > 0)
                     };
-                    if closed {
+                    // Completions of frames every connection has now taken
+                    // run outside the lock (when no writer holds them).
+                    released.clear();
+                    if took.closed {
                         let _ = ws.send(Message::Close(None)).await;
                         return Err("closed by the publisher".into());
                     }
-                    // The inline bytes of a take of everything, swapped out
-                    // of the queue: in order after those taken before.
-                    if out.is_empty() {
-                        std::mem::swap(&mut out, &mut spare);
-                    } else {
-                        out.extend_from_slice(&spare);
-                        spare.clear();
-                    }
+                    taken += took.frames;
                     // Room again: wake senders waiting under `SlowPolicy::Wait`.
                     if waiters {
-                        client.space.notify_all();
+                        shared.outbox.space.notify_all();
                     }
                     if yielded || taken >= shared.batch {
                         break;
@@ -1057,26 +957,24 @@ async fn run_connection(
                 // out whole first; then our frames, already encoded, go
                 // straight to the socket, between two whole frames of its.
                 let written = match ws.flush().await {
-                    Ok(()) => write_frames(ws.get_mut(), &batch, &out).await,
+                    Ok(()) => write_slices(ws.get_mut(), &slices).await,
                     Err(e) => Err(e.to_string()),
                 };
-                out.clear();
+                slices.clear();
                 if let Err(e) = written {
                     bump(&shared.counters.io_errors);
                     return Err(e);
                 }
-                for entry in batch.drain(..) {
-                    if let Some(done) = entry.done() {
-                        done.written.fetch_add(1, Ordering::Relaxed);
-                    }
+                for d in done.drain(..) {
+                    d.written.fetch_add(1, Ordering::Relaxed);
                 }
                 let waiters = {
-                    let mut q = client.lock();
-                    q.in_flight = 0;
-                    q.space_waiters > 0
+                    let mut frames = shared.outbox.lock();
+                    frames.written(slot);
+                    frames.space_waiters > 0
                 };
                 if waiters {
-                    client.space.notify_all();
+                    shared.outbox.space.notify_all();
                 }
                 shared.counters.written.fetch_add(n, Ordering::Relaxed);
                 client.written.fetch_add(n, Ordering::Relaxed);
@@ -1086,22 +984,47 @@ async fn run_connection(
     }
 }
 
-/// Writes the frames of `batch` in order: runs of inline frames from
-/// `inline` (their bytes, in the same order), shared ones from their own
-/// buffers; each run or shared frame is one write.
-async fn write_frames(tcp: &TcpStream, batch: &[Entry], inline: &[u8]) -> Result<(), String> {
-    let (mut start, mut end) = (0, 0);
-    for entry in batch {
-        match entry {
-            Entry::Inline { bytes, .. } => end += bytes,
-            Entry::Shared { frame: bytes, .. } => {
-                write_all(tcp, &inline[start..end]).await?;
-                start = end;
-                write_all(tcp, bytes).await?;
+/// Writes `slices` in order (several with one `writev`), waiting while the
+/// socket's buffer is full.
+async fn write_slices(tcp: &TcpStream, slices: &[Bytes]) -> Result<(), String> {
+    if let [one] = slices {
+        return write_all(tcp, one).await;
+    }
+    // Where the next byte to write is: `slices[i][at..]`.
+    let (mut i, mut at) = (0, 0);
+    while i < slices.len() {
+        let mut iov = [std::io::IoSlice::new(&[]); 32];
+        let mut n = 0;
+        for (k, s) in slices[i..].iter().take(iov.len()).enumerate() {
+            iov[k] = std::io::IoSlice::new(if k == 0 { &s[at..] } else { s });
+            n += 1;
+        }
+        match tcp.try_write_vectored(&iov[..n]) {
+            Ok(0) => return Err("the connection accepts no more bytes".into()),
+            Ok(mut wrote) => {
+                while wrote > 0 {
+                    let left = slices[i].len() - at;
+                    if wrote < left {
+                        at += wrote;
+                        break;
+                    }
+                    wrote -= left;
+                    i += 1;
+                    at = 0;
+                }
+                // Empty slices (none are) would be stepped over here too.
+                while i < slices.len() && slices[i].len() == at {
+                    i += 1;
+                    at = 0;
+                }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                tcp.writable().await.map_err(|e| e.to_string())?;
+            }
+            Err(e) => return Err(e.to_string()),
         }
     }
-    write_all(tcp, &inline[start..end]).await
+    Ok(())
 }
 
 /// Writes all of `buf` to `tcp`, waiting while the socket's buffer is full.
