@@ -294,6 +294,75 @@ fn a_slow_receiver_gets_its_policy_and_a_fast_one_everything() {
     }
 }
 
+/// Under `Wait`, a receiver that stops reading costs each send at most the
+/// timeout, then loses its oldest queued message; the others get
+/// everything, and once it reads again it gets the newest.
+#[test]
+fn under_wait_a_stuck_receiver_loses_its_oldest_after_the_timeout() {
+    const N: u64 = 120;
+    const CAPACITY: usize = 8;
+    let publisher = NetPublisher::builder("t/wait")
+        .bind(localhost())
+        .queue_capacity(CAPACITY)
+        .slow_policy(SlowPolicy::Wait(Duration::from_millis(10)))
+        .start_raw("test.Blob", 1)
+        .unwrap();
+    let seq_of = |bytes: &[u8]| u64::from_le_bytes(bytes[..8].try_into().unwrap());
+    let fast = Arc::new(Mutex::new(Vec::new()));
+    let f = Arc::clone(&fast);
+    let fast_sub = NetSubscriber::raw(Some(1))
+        .endpoint(&publisher.url())
+        .on_message(move |d| f.lock().unwrap().push(seq_of(d.bytes)))
+        .start()
+        .unwrap();
+    assert!(publisher.wait_for_connections(1, DEADLINE));
+    // The stuck one reads nothing until `release`, then everything.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Mutex::new(Some(released));
+    let stuck = Arc::new(Mutex::new(Vec::new()));
+    let s = Arc::clone(&stuck);
+    let stuck_sub = NetSubscriber::raw(Some(1))
+        .endpoint(&publisher.url())
+        .on_message(move |d| {
+            if let Some(rx) = released.lock().unwrap().take() {
+                let _ = rx.recv_timeout(DEADLINE);
+            }
+            s.lock().unwrap().push(seq_of(d.bytes));
+        })
+        .start()
+        .unwrap();
+    assert!(publisher.wait_for_connections(2, DEADLINE));
+    // 30 MB: more than the stuck connection's socket buffers and queue hold.
+    let mut payload = vec![0u8; 256 * 1024];
+    for i in 0..N {
+        payload[..8].copy_from_slice(&i.to_le_bytes());
+        assert_eq!(publisher.send(&payload).unwrap(), 2);
+    }
+    wait_until("the fast receiver", || {
+        fast.lock().unwrap().len() == N as usize
+    });
+    assert_eq!(*fast.lock().unwrap(), (0..N).collect::<Vec<_>>());
+    let stats = publisher.stats();
+    assert!(stats.dropped_timeout > 0, "{stats:?}");
+    let per = publisher.connection_stats();
+    assert!(
+        per.iter()
+            .any(|c| c.dropped == stats.dropped_timeout && c.queued == CAPACITY),
+        "{per:?}"
+    );
+    release.send(()).unwrap();
+    wait_until("the stuck receiver's newest", || {
+        stuck.lock().unwrap().last() == Some(&(N - 1))
+    });
+    let got = stuck.lock().unwrap().clone();
+    // In order, and what it lost is what the publisher counted.
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "{got:?}");
+    assert_eq!(got.len() as u64 + stats.dropped_timeout, N, "{got:?}");
+    assert_eq!(stuck_sub.stats().missed, stats.dropped_timeout);
+    assert!(publisher.drain(DEADLINE));
+    drop((stuck_sub, fast_sub));
+}
+
 #[test]
 fn bad_frames_are_counted_and_repeated_offences_close_the_connection() {
     let rt = NetRuntime::start(1).unwrap();

@@ -2,9 +2,8 @@
 //! every frame is appended once to one buffer that every connection reads
 //! (one copy and one lock per send, whatever the number of subscribers),
 //! with a cursor per connection; the slow-receiver policies move one
-//! connection's cursor (dropping its oldest frame) or mark a frame as not
-//! for it (a sender that gave up waiting); each message's completion runs
-//! when its last copy is written or dropped.
+//! connection's cursor (dropping its oldest frame) or close it; each
+//! message's completion runs when its last copy is written or dropped.
 //!
 //! A writer takes its connection's next frames under the lock as
 //! reference-counted slices of the buffer (what was appended since the
@@ -20,7 +19,7 @@ use std::{
     },
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::sync::Notify;
 
 use super::publisher::SendOutcome;
@@ -77,10 +76,7 @@ struct Conn {
     client: Arc<Client>,
     /// The next frame it takes.
     cursor: u64,
-    /// Frames from `cursor` on that are not for it (ascending): a sender
-    /// gave up waiting for room in its queue.
-    skips: VecDeque<u64>,
-    /// Frames queued for it: from `cursor` on, less `skips`.
+    /// Frames queued for it: from `cursor` to the newest.
     queued: usize,
     /// Taken by its writer and not written yet.
     in_flight: usize,
@@ -156,9 +152,9 @@ impl Frames {
         self.conns.get_mut(slot).and_then(Option::as_mut)
     }
 
-    /// Frames queued for the connection in `slot` (0 when it is gone).
-    pub(super) fn queued(&self, slot: usize) -> usize {
-        self.conn(slot).map_or(0, |c| c.queued)
+    /// Whether the connection in `slot` is closed (or gone).
+    pub(super) fn is_closed(&self, slot: usize) -> bool {
+        self.conn(slot).is_none_or(|c| c.closed)
     }
 
     /// Whether every open connection has written everything queued for it.
@@ -188,7 +184,6 @@ impl Frames {
         let conn = Conn {
             client: Arc::clone(&client),
             cursor: self.next,
-            skips: VecDeque::new(),
             queued: 0,
             in_flight: 0,
             closed: false,
@@ -203,14 +198,20 @@ impl Frames {
         client
     }
 
-    /// The slot of an open connection whose queue holds `capacity` frames
-    /// or more, other than those in `except` (by id).
-    pub(super) fn full(&self, capacity: usize, except: &[u64]) -> Option<usize> {
+    /// The slot of the first open connection whose queue holds
+    /// `capacity` frames or more.
+    pub(super) fn full(&self, capacity: usize) -> Option<usize> {
         self.conns.iter().position(|c| {
-            c.as_ref().is_some_and(|c| {
-                !c.closed && c.queued >= capacity && !except.contains(&c.client.id)
-            })
+            c.as_ref()
+                .is_some_and(|c| !c.closed && c.queued >= capacity)
         })
+    }
+
+    /// Frames queued for `client`'s connection (0 when it is gone).
+    pub(super) fn queued_for(&self, client: &Client) -> usize {
+        self.conn(client.slot)
+            .filter(|c| c.client.id == client.id)
+            .map_or(0, |c| c.queued)
     }
 
     /// The connection in `slot`, if open.
@@ -219,20 +220,18 @@ impl Frames {
     }
 
     /// Drops the oldest frame queued for the connection in `slot`; whether
-    /// there was one.
-    pub(super) fn drop_oldest(&mut self, slot: usize) -> bool {
+    /// there was one. What no open connection needs any more is let go of
+    /// (completions moved to `released`, to drop outside the lock).
+    pub(super) fn drop_oldest(&mut self, slot: usize, released: &mut Vec<Arc<Completion>>) -> bool {
         let Some(c) = self.conn_mut(slot) else {
             return false;
         };
-        while c.skips.front() == Some(&c.cursor) {
-            c.skips.pop_front();
-            c.cursor += 1;
-        }
-        if c.queued == 0 {
+        if c.closed || c.queued == 0 {
             return false;
         }
         c.cursor += 1;
         c.queued -= 1;
+        self.trim(released);
         true
     }
 
@@ -249,7 +248,6 @@ impl Frames {
         }
         c.closed = true;
         c.queued = 0;
-        c.skips.clear();
         let client = Arc::clone(&c.client);
         self.open -= 1;
         self.trim(released);
@@ -264,16 +262,15 @@ impl Frames {
         }
     }
 
-    /// Appends one frame, written by `write`, for every open connection
-    /// but those in `skip` (by id); returns how many it was queued for,
-    /// and its completion when that was none (to drop outside the lock).
-    /// Writers of connections that waited for frames are added to `wake`.
+    /// Appends one frame of `len` bytes, written by `write`, for every
+    /// open connection; returns how many it was queued for, and its
+    /// completion when that was none (to drop outside the lock). Writers of
+    /// connections that waited for frames are added to `wake`.
     pub(super) fn append(
         &mut self,
         len: usize,
         write: impl FnOnce(&mut BytesMut),
         on_done: Option<DoneCallback>,
-        skip: &[u64],
         wake: &mut Vec<Arc<Client>>,
     ) -> (usize, Option<Arc<Completion>>) {
         let sequence = self.next;
@@ -281,6 +278,8 @@ impl Frames {
         let mut queued_for = 0;
         if self.open > 0 {
             if self.tail.capacity() - self.tail.len() < len {
+                // Frozen first, so that growing copies nothing.
+                self.freeze();
                 self.tail.reserve(len.max(TAIL_CHUNK));
             }
             let before = self.tail.len();
@@ -290,10 +289,6 @@ impl Frames {
                 .push_back(self.tail_offset + self.tail.len() as u64);
             for c in self.conns.iter_mut().flatten() {
                 if c.closed {
-                    continue;
-                }
-                if skip.contains(&c.client.id) {
-                    c.skips.push_back(sequence);
                     continue;
                 }
                 c.queued += 1;
@@ -374,24 +369,13 @@ impl Frames {
                 closed: true,
             };
         }
-        let mut taken = 0;
-        while taken < max {
-            let Some(c) = self.conn_mut(slot) else { break };
-            while c.skips.front() == Some(&c.cursor) {
-                c.skips.pop_front();
-                c.cursor += 1;
-            }
-            let from = c.cursor;
-            let to = next
-                .min(from + (max - taken) as u64)
-                .min(c.skips.front().copied().unwrap_or(u64::MAX));
-            if to <= from {
-                break;
-            }
-            let frames = (to - from) as usize;
-            c.cursor = to;
-            c.queued -= frames;
-            taken += frames;
+        let from = c.cursor;
+        let to = next.min(from.saturating_add(max as u64));
+        let taken = (to - from) as usize;
+        c.cursor = to;
+        c.queued -= taken;
+        c.in_flight += taken;
+        if taken > 0 {
             self.add_slices(self.offset(from), self.offset(to), slices);
             let start = self.completions.partition_point(|(s, _)| *s < from);
             for (s, d) in self.completions.range(start..) {
@@ -400,11 +384,8 @@ impl Frames {
                 }
                 done.push(Arc::clone(d));
             }
+            self.trim(released);
         }
-        if let Some(c) = self.conn_mut(slot) {
-            c.in_flight += taken;
-        }
-        self.trim(released);
         Taken {
             frames: taken,
             closed: false,
@@ -422,10 +403,7 @@ impl Frames {
     /// they reach into it.
     fn add_slices(&mut self, from: u64, to: u64, slices: &mut Vec<Bytes>) {
         if to > self.tail_offset {
-            let frozen = self.tail.split().freeze();
-            let len = frozen.len() as u64;
-            self.segments.push_back((self.tail_offset, frozen));
-            self.tail_offset += len;
+            self.freeze();
         }
         let start = self
             .segments
@@ -438,6 +416,18 @@ impl Frames {
             let hi = (to.min(offset + bytes.len() as u64) - offset) as usize;
             slices.push(bytes.slice(lo..hi));
         }
+    }
+
+    /// Moves what the tail holds into a segment of its own (the rest of
+    /// the tail's buffer stays for the next frames).
+    fn freeze(&mut self) {
+        if self.tail.is_empty() {
+            return;
+        }
+        let frozen = self.tail.split().freeze();
+        let len = frozen.len() as u64;
+        self.segments.push_back((self.tail_offset, frozen));
+        self.tail_offset += len;
     }
 
     /// Lets go of the frames every open connection has taken.
@@ -458,22 +448,26 @@ impl Frames {
             self.first_offset = end;
         }
         if self.ends.is_empty() {
-            // Nothing kept: frames sent while nobody was connected count
-            // as let go of, and bytes not taken by anyone (a connection
-            // closed with frames queued) go, with an oversized buffer.
+            // Frames sent while nobody was connected were never kept.
             self.first = self.first.max(keep_from);
-            self.tail_offset += self.tail.len() as u64;
-            if self.tail.capacity() > 4 * TAIL_CHUNK {
-                self.tail = BytesMut::new();
-            } else {
-                self.tail.clear();
-            }
         }
         while let Some((offset, bytes)) = self.segments.front() {
             if offset + bytes.len() as u64 > self.first_offset {
                 break;
             }
             self.segments.pop_front();
+        }
+        // Frames let go of before any writer took them (dropped as the
+        // oldest of every queue, or queued for a connection that closed)
+        // may start the tail.
+        if self.first_offset > self.tail_offset {
+            let n = (self.first_offset - self.tail_offset).min(self.tail.len() as u64);
+            self.tail.advance(n as usize);
+            self.tail_offset += n;
+        }
+        if self.ends.is_empty() && self.tail.capacity() > 4 * TAIL_CHUNK {
+            // Nothing kept: a buffer grown for a large frame goes.
+            self.tail = BytesMut::new();
         }
         while let Some((s, _)) = self.completions.front() {
             if *s >= keep_from {
@@ -548,25 +542,21 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
 
     fn peer() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 1))
     }
 
-    /// Appends a frame of `len` bytes of `tag`.
-    fn send(f: &mut Frames, tag: u8, len: usize, skip: &[u64]) -> usize {
+    /// Appends a frame of `len` bytes of `tag`; how many it was queued for.
+    fn send(f: &mut Frames, tag: u8, len: usize) -> usize {
         let mut wake = Vec::new();
-        f.append(
-            len,
-            |out| out.resize(out.len() + len, tag),
-            None,
-            skip,
-            &mut wake,
-        )
-        .0
+        f.append(len, |out| out.resize(out.len() + len, tag), None, &mut wake)
+            .0
     }
 
-    /// Takes up to `max` frames for `slot`; their bytes, concatenated.
+    /// Takes up to `max` frames for `slot` and writes them; their bytes,
+    /// concatenated.
     fn take(f: &mut Frames, slot: usize, max: usize) -> (usize, Vec<u8>) {
         let (mut slices, mut done, mut released) = (Vec::new(), Vec::new(), Vec::new());
         let taken = f.take(slot, max, &mut slices, &mut done, &mut released);
@@ -581,22 +571,28 @@ mod tests {
             .collect()
     }
 
+    /// Bytes the outbox itself holds (segments and tail).
+    fn held(f: &Frames) -> usize {
+        f.segments.iter().map(|(_, b)| b.len()).sum::<usize>() + f.tail.len()
+    }
+
     #[test]
     fn each_connection_takes_every_frame_in_order_and_taken_frames_are_let_go_of() {
         let mut f = Frames::new();
         // Nobody connected: not kept.
-        assert_eq!(send(&mut f, 9, 10, &[]), 0);
+        assert_eq!(send(&mut f, 9, 10), 0);
         let a = f.connect(peer());
         let b = f.connect(peer());
-        let sizes = [(1, 3), (2, 200), (3, 1), (4, 125), (5, 70_000)];
+        // The last one larger than the buffer grows by.
+        let sizes = [(1, 3), (2, 200), (3, 1), (4, 125), (5, TAIL_CHUNK + 7)];
         for &(tag, len) in &sizes[..3] {
-            assert_eq!(send(&mut f, tag, len, &[]), 2);
+            assert_eq!(send(&mut f, tag, len), 2);
         }
         assert_eq!(take(&mut f, a.slot, 2), (2, bytes(&sizes[..2])));
         for &(tag, len) in &sizes[3..] {
-            send(&mut f, tag, len, &[]);
+            send(&mut f, tag, len);
         }
-        assert_eq!((f.queued(a.slot), f.queued(b.slot)), (3, 5));
+        assert_eq!((f.queued_for(&a), f.queued_for(&b)), (3, 5));
         assert_eq!(take(&mut f, a.slot, 100), (3, bytes(&sizes[2..])));
         // `b` has taken nothing: everything is kept for it (from frame 1:
         // frame 0 went to nobody).
@@ -606,41 +602,74 @@ mod tests {
         assert_eq!(take(&mut f, b.slot, 4), (1, bytes(&sizes[4..])));
         assert_eq!(take(&mut f, b.slot, 4), (0, Vec::new()));
         assert!(f.idle());
-        assert!(f.ends.is_empty() && f.segments.is_empty());
+        assert_eq!((f.ends.len(), held(&f)), (0, 0));
+        // A connection that joins gets what is sent from then on.
+        send(&mut f, 6, 4);
+        let c = f.connect(peer());
+        send(&mut f, 7, 4);
+        assert_eq!(take(&mut f, c.slot, 9), (1, bytes(&[(7, 4)])));
+        assert_eq!(take(&mut f, a.slot, 9), (2, bytes(&[(6, 4), (7, 4)])));
+        assert_eq!(take(&mut f, b.slot, 9), (2, bytes(&[(6, 4), (7, 4)])));
+        assert_eq!(held(&f), 0);
     }
 
     #[test]
-    fn dropped_and_skipped_frames_are_one_connections_alone() {
+    fn dropping_the_oldest_is_one_connections_alone_and_keeps_memory_bounded() {
         let mut f = Frames::new();
         let a = f.connect(peer());
         let b = f.connect(peer());
+        let mut released = Vec::new();
         for tag in 0..4 {
-            send(&mut f, tag, 10, &[]);
+            send(&mut f, tag, 10);
         }
-        // DropOldest for `a`: its frame 0 goes; `b` keeps it.
-        assert!(f.drop_oldest(a.slot));
-        assert_eq!(f.queued(a.slot), 3);
-        // A sender gave up on `b` for frame 4 (as after a Wait timeout).
-        assert_eq!(send(&mut f, 4, 10, &[b.id]), 1);
-        send(&mut f, 5, 10, &[]);
-        assert_eq!(f.queued(b.slot), 5);
+        // `a`'s frame 0 goes; `b` keeps it.
+        assert!(f.drop_oldest(a.slot, &mut released));
+        assert_eq!(f.queued_for(&a), 3);
         assert_eq!(
             take(&mut f, a.slot, 100),
-            (5, bytes(&[(1, 10), (2, 10), (3, 10), (4, 10), (5, 10)]))
+            (3, bytes(&[(1, 10), (2, 10), (3, 10)]))
         );
-        // Taken around the skipped frame, in two ranges.
         assert_eq!(
             take(&mut f, b.slot, 100),
-            (5, bytes(&[(0, 10), (1, 10), (2, 10), (3, 10), (5, 10)]))
+            (4, bytes(&[(0, 10), (1, 10), (2, 10), (3, 10)]))
         );
-        // Dropping the oldest steps over skipped frames.
-        send(&mut f, 6, 10, &[b.id]);
-        send(&mut f, 7, 10, &[]);
-        assert!(f.drop_oldest(b.slot));
-        assert!(!f.drop_oldest(b.slot));
-        assert_eq!(take(&mut f, b.slot, 100), (0, Vec::new()));
-        assert_eq!(take(&mut f, a.slot, 100), (2, bytes(&[(6, 10), (7, 10)])));
-        assert!(f.ends.is_empty());
+        assert!(!f.drop_oldest(b.slot, &mut released));
+        // `b` never reads again (its writer is stuck): as a publisher with
+        // a queue of 16 does, every send drops its oldest once full; `a`
+        // takes everything. What is kept stays within `b`'s queue.
+        for i in 0..10_000u32 {
+            if f.queued_for(&b) >= 16 {
+                assert!(f.drop_oldest(b.slot, &mut released));
+            }
+            send(&mut f, (i % 251) as u8, 100);
+            if i % 7 == 0 {
+                take(&mut f, a.slot, 256);
+            }
+        }
+        take(&mut f, a.slot, 256);
+        assert_eq!(f.queued_for(&b), 16);
+        assert_eq!(f.ends.len(), 16);
+        // The frames of its queue, and the rest of the segment the oldest
+        // of them is in (segments go whole; `a` took at most 7 frames at a
+        // time).
+        assert!(held(&f) <= (16 + 7) * 100, "{} bytes held", held(&f));
+        // What `b` gets are the newest 16.
+        let (n, got) = take(&mut f, b.slot, 100);
+        let newest: Vec<(u8, usize)> = (9_984..10_000u32).map(|i| ((i % 251) as u8, 100)).collect();
+        assert_eq!((n, got), (16, bytes(&newest)));
+        assert_eq!(held(&f), 0);
+        // `b` alone, stuck again: nobody takes anything, so what is dropped
+        // was never frozen; the buffer's front goes as its frames do.
+        f.close(a.slot, &mut released);
+        for i in 0..10_000u32 {
+            if f.queued_for(&b) >= 16 {
+                assert!(f.drop_oldest(b.slot, &mut released));
+            }
+            send(&mut f, (i % 251) as u8, 100);
+        }
+        assert_eq!((f.queued_for(&b), f.ends.len()), (16, 16));
+        assert_eq!((f.segments.len(), held(&f)), (0, 16 * 100));
+        assert_eq!(take(&mut f, b.slot, 100), (16, bytes(&newest)));
     }
 
     #[test]
@@ -648,13 +677,18 @@ mod tests {
         let mut f = Frames::new();
         let a = f.connect(peer());
         let b = f.connect(peer());
-        send(&mut f, 1, 10, &[]);
+        for _ in 0..100 {
+            send(&mut f, 1, 10);
+        }
         let mut released = Vec::new();
+        assert_eq!(take(&mut f, a.slot, 1000).0, 100);
+        assert_eq!(held(&f), 1000);
         assert!(f.close(b.slot, &mut released).is_some());
         assert!(f.close(b.slot, &mut released).is_none());
-        assert!(f.full(1, &[]).is_some_and(|s| s == a.slot));
-        assert_eq!(take(&mut f, a.slot, 100), (1, bytes(&[(1, 10)])));
-        assert!(f.ends.is_empty());
+        assert_eq!((f.ends.len(), held(&f)), (0, 0));
+        assert_eq!(f.full(1), None);
+        send(&mut f, 2, 10);
+        assert_eq!(f.full(1), Some(a.slot));
         assert!(
             f.take(b.slot, 1, &mut Vec::new(), &mut Vec::new(), &mut released)
                 .closed
@@ -663,52 +697,114 @@ mod tests {
         let c = f.connect(peer());
         assert_eq!(c.slot, b.slot);
         assert_ne!(c.id, b.id);
-        send(&mut f, 2, 5, &[]);
-        assert_eq!(take(&mut f, c.slot, 100), (1, bytes(&[(2, 5)])));
+        // The old client's slot is not the new connection's.
+        assert_eq!((f.queued_for(&b), f.queued_for(&c)), (0, 0));
+        send(&mut f, 3, 5);
+        assert_eq!(f.queued_for(&c), 1);
+        assert_eq!(take(&mut f, c.slot, 100), (1, bytes(&[(3, 5)])));
+        assert_eq!(take(&mut f, a.slot, 100), (2, bytes(&[(2, 10), (3, 5)])));
+    }
+
+    #[test]
+    fn in_flight_frames_keep_a_connection_busy_until_written() {
+        let mut f = Frames::new();
+        let a = f.connect(peer());
+        send(&mut f, 1, 10);
+        send(&mut f, 2, 10);
+        let (mut slices, mut done, mut released) = (Vec::new(), Vec::new(), Vec::new());
+        assert_eq!(
+            f.take(a.slot, 1, &mut slices, &mut done, &mut released)
+                .frames,
+            1
+        );
+        assert_eq!(
+            f.take(a.slot, 1, &mut slices, &mut done, &mut released)
+                .frames,
+            1
+        );
+        // Taken, not written: not idle; the slices stay valid.
+        assert!(!f.idle());
+        assert_eq!(slices.concat(), bytes(&[(1, 10), (2, 10)]));
+        f.written(a.slot);
+        assert!(f.idle());
     }
 
     #[test]
     fn a_completion_runs_once_every_connection_wrote_or_dropped_its_frame() {
-        let outcome = Arc::new(Mutex::new(None));
+        let outcomes = Arc::new(Mutex::new(Vec::new()));
+        let on_done = |o: &Arc<Mutex<Vec<SendOutcome>>>| -> Option<DoneCallback> {
+            let o = Arc::clone(o);
+            Some(Box::new(move |r| o.lock().unwrap().push(r)))
+        };
         let mut f = Frames::new();
         let a = f.connect(peer());
         let b = f.connect(peer());
-        let o = Arc::clone(&outcome);
         let mut wake = Vec::new();
         let (queued, lone) = f.append(
             4,
             |out| out.extend_from_slice(b"abcd"),
-            Some(Box::new(move |r| *o.lock().unwrap() = Some(r))),
-            &[],
+            on_done(&outcomes),
             &mut wake,
         );
         assert_eq!(queued, 2);
         assert!(lone.is_none());
-        // `a` writes it; `b` has it dropped.
+        // `a` takes and writes it.
         let (mut slices, mut done, mut released) = (Vec::new(), Vec::new(), Vec::new());
         f.take(a.slot, 10, &mut slices, &mut done, &mut released);
         assert_eq!(done.len(), 1);
-        done[0]
-            .written
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        assert!(released.is_empty());
+        done[0].written.fetch_add(1, Ordering::Relaxed);
         drop(done);
-        assert!(f.drop_oldest(b.slot));
-        assert!(outcome.lock().unwrap().is_none());
-        f.take(b.slot, 10, &mut slices, &mut Vec::new(), &mut released);
+        assert!(outcomes.lock().unwrap().is_empty());
+        // `b` has it dropped: the outbox lets go of it at once.
+        assert!(f.drop_oldest(b.slot, &mut released));
         assert_eq!(released.len(), 1);
+        assert!(outcomes.lock().unwrap().is_empty());
         drop(released);
         assert_eq!(
-            *outcome.lock().unwrap(),
-            Some(SendOutcome {
+            *outcomes.lock().unwrap(),
+            [SendOutcome {
                 connections: 2,
                 written: 1
-            })
+            }]
+        );
+        // Queued for a connection that closes before writing it.
+        let mut released = Vec::new();
+        f.append(
+            1,
+            |out| out.extend_from_slice(b"x"),
+            on_done(&outcomes),
+            &mut wake,
+        );
+        f.take(a.slot, 10, &mut Vec::new(), &mut Vec::new(), &mut released);
+        assert!(released.is_empty());
+        f.close(b.slot, &mut released);
+        drop(released);
+        assert_eq!(
+            outcomes.lock().unwrap()[1],
+            SendOutcome {
+                connections: 2,
+                written: 0
+            }
         );
         // Queued for nobody: the completion comes back to the sender.
         f.remove(a.slot, &mut Vec::new());
         f.remove(b.slot, &mut Vec::new());
-        let (queued, lone) = f.append(1, |out| out.extend_from_slice(b"x"), None, &[], &mut wake);
-        assert_eq!((queued, lone.is_none()), (0, true));
+        let (queued, lone) = f.append(
+            1,
+            |out| out.extend_from_slice(b"y"),
+            on_done(&outcomes),
+            &mut wake,
+        );
+        assert_eq!(queued, 0);
+        drop(lone.expect("the sender's to drop"));
+        assert_eq!(
+            outcomes.lock().unwrap()[2],
+            SendOutcome {
+                connections: 0,
+                written: 0
+            }
+        );
     }
 
     #[test]
@@ -717,8 +813,8 @@ mod tests {
         let a = f.connect(peer());
         assert!(f.wait_for_frames(a.slot));
         let mut wake = Vec::new();
-        f.append(1, |out| out.extend_from_slice(b"x"), None, &[], &mut wake);
-        f.append(1, |out| out.extend_from_slice(b"y"), None, &[], &mut wake);
+        f.append(1, |out| out.extend_from_slice(b"x"), None, &mut wake);
+        f.append(1, |out| out.extend_from_slice(b"y"), None, &mut wake);
         assert_eq!(wake.len(), 1);
         assert!(!f.wait_for_frames(a.slot));
     }

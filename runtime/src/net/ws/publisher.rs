@@ -41,8 +41,10 @@ use crate::{
 /// What a publisher does when a connection's queue is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SlowPolicy {
-    /// The sender waits up to this long for room; then the message is
-    /// dropped for that connection (counted as `dropped_timeout`).
+    /// The sender waits up to this long for room; then the oldest message
+    /// queued for that connection is dropped to make room (counted as
+    /// `dropped_timeout`), so a connection that stopped reading holds at
+    /// most its queue's worth.
     Wait(Duration),
     /// The oldest queued message is dropped (`dropped_oldest`).
     DropOldest,
@@ -166,24 +168,25 @@ impl Shared {
 
     /// Applies the slow-receiver policy to every connection whose queue
     /// is full, before a frame is appended; returns the guard (released
-    /// while waiting) and adds the ids of connections the frame is not to
-    /// be queued for (no room in time) to `skip`, the writers to wake
-    /// (connections closed as slow) to `wake`.
+    /// while waiting). Writers to wake (of connections closed as slow) are
+    /// added to `wake`, completions let go of to `released`.
     fn make_room<'a>(
         &'a self,
         mut frames: MutexGuard<'a, Frames>,
-        skip: &mut Vec<u64>,
         wake: &mut Vec<Arc<Client>>,
         released: &mut Vec<Arc<Completion>>,
     ) -> MutexGuard<'a, Frames> {
         let capacity = self.capacity;
-        while let Some(slot) = frames.full(capacity, skip) {
+        // Under `Wait`: when this send's wait for each connection ends (one
+        // timeout per full queue, however often others fill it again).
+        let mut deadlines: Vec<(u64, Instant)> = Vec::new();
+        while let Some(slot) = frames.full(capacity) {
             let Some(client) = frames.client(slot).map(Arc::clone) else {
                 break;
             };
             match self.policy {
                 SlowPolicy::DropOldest => {
-                    if frames.drop_oldest(slot) {
+                    if frames.drop_oldest(slot, released) {
                         bump(&self.counters.dropped_oldest);
                         bump(&client.dropped);
                     }
@@ -196,18 +199,22 @@ impl Shared {
                     }
                 }
                 SlowPolicy::Wait(timeout) => {
-                    let id = client.id;
-                    let (guard, room) =
-                        self.outbox
-                            .wait_until(frames, Instant::now() + timeout, |f| {
-                                f.client(slot).is_none_or(|c| c.id != id)
-                                    || f.queued(slot) < capacity
-                            });
+                    let deadline = match deadlines.iter().find(|(id, _)| *id == client.id) {
+                        Some((_, deadline)) => *deadline,
+                        None => {
+                            let deadline = Instant::now() + timeout;
+                            deadlines.push((client.id, deadline));
+                            deadline
+                        }
+                    };
+                    let (guard, room) = self.outbox.wait_until(frames, deadline, |f| {
+                        f.queued_for(&client) < capacity
+                            || f.client(slot).is_none_or(|c| c.id != client.id)
+                    });
                     frames = guard;
-                    if !room {
+                    if !room && frames.drop_oldest(slot, released) {
                         bump(&self.counters.dropped_timeout);
                         bump(&client.dropped);
-                        skip.push(id);
                     }
                 }
             }
@@ -493,7 +500,7 @@ impl NetPublisher {
                 peer: c.peer,
                 written: c.written.load(Ordering::Relaxed),
                 dropped: c.dropped.load(Ordering::Relaxed),
-                queued: frames.queued(c.slot),
+                queued: frames.queued_for(c),
             })
             .collect()
     }
@@ -546,9 +553,9 @@ impl NetPublisher {
             return Err(NetSendError::TooLarge { len, max });
         }
         // Allocated only when a policy acts.
-        let (mut skip, mut wake, mut released) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut wake, mut released) = (Vec::new(), Vec::new());
         let mut frames = shared.outbox.lock();
-        frames = shared.make_room(frames, &mut skip, &mut wake, &mut released);
+        frames = shared.make_room(frames, &mut wake, &mut released);
         // Connections closed as slow (waiting senders and `drain` see it).
         let closed = !wake.is_empty();
         let header = FrameHeader {
@@ -575,7 +582,6 @@ impl NetPublisher {
                 write_payload(out);
             },
             on_done,
-            &skip,
             &mut wake,
         );
         // Every send that gets here is counted: the count is the sequence
@@ -830,13 +836,30 @@ async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, path: Arc<
     bump(&shared.counters.accepted);
     let client = shared.outbox.connect(peer);
     shared.add(&client);
+    // However the task ends (finished, dropped with its runtime, unwinding),
+    // the connection leaves the list and the outbox.
+    let _leave = Leave {
+        shared: Arc::clone(&shared),
+        client: Arc::clone(&client),
+    };
     tracing::debug!(topic = %shared.topic, %peer, "subscriber connected");
     let ended = run_connection(&shared, &client, ws).await;
     if let Err(what) = ended {
         tracing::debug!(topic = %shared.topic, %peer, "connection ended: {what}");
     }
-    shared.remove(&client);
-    shared.outbox.remove(&client);
+}
+
+/// Takes a connection out of its publisher when dropped.
+struct Leave {
+    shared: Arc<Shared>,
+    client: Arc<Client>,
+}
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        self.shared.remove(&self.client);
+        self.shared.outbox.remove(&self.client);
+    }
 }
 
 async fn run_connection(
@@ -874,19 +897,7 @@ async fn run_connection(
         tokio::select! {
             biased;
             () = &mut stopped => {
-                // A close handshake: read until the peer's close, so that
-                // nothing it sent is left unread (closing a socket with
-                // unread data resets the connection, and the peer would
-                // lose what it had not read yet).
-                let _ = ws.send(Message::Close(None)).await;
-                let _ = tokio::time::timeout(CLOSE_GRACE, async {
-                    while let Some(Ok(m)) = ws.next().await {
-                        if matches!(m, Message::Close(_)) {
-                            break;
-                        }
-                    }
-                })
-                .await;
+                close_handshake(&mut ws).await;
                 return Ok(());
             }
             incoming = ws.next() => match incoming {
@@ -956,14 +967,46 @@ async fn run_connection(
                 // What the websocket library has buffered (a pong) goes
                 // out whole first; then our frames, already encoded, go
                 // straight to the socket, between two whole frames of its.
-                let written = match ws.flush().await {
-                    Ok(()) => write_slices(ws.get_mut(), &slices).await,
-                    Err(e) => Err(e.to_string()),
+                // A peer that stops reading leaves the write waiting: the
+                // publisher stopping or closing the connection (as slow)
+                // ends it, mid-frame if need be (the connection is dropped).
+                let outcome = {
+                    let write = async {
+                        ws.flush().await.map_err(|e| e.to_string())?;
+                        write_slices(ws.get_mut(), &slices).await
+                    };
+                    tokio::pin!(write);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            written = &mut write => break Some(written),
+                            () = &mut stopped => {
+                                // A peer that reads gets its last frames
+                                // whole and a close handshake.
+                                match tokio::time::timeout(CLOSE_GRACE, &mut write).await {
+                                    Ok(Ok(())) => break None,
+                                    _ => return Ok(()),
+                                }
+                            }
+                            () = client.ready.notified() => {
+                                if shared.outbox.lock().is_closed(slot) {
+                                    return Err("closed by the publisher".into());
+                                }
+                            }
+                        }
+                    }
                 };
                 slices.clear();
-                if let Err(e) = written {
-                    bump(&shared.counters.io_errors);
-                    return Err(e);
+                match outcome {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => {
+                        bump(&shared.counters.io_errors);
+                        return Err(e);
+                    }
+                    None => {
+                        close_handshake(&mut ws).await;
+                        return Ok(());
+                    }
                 }
                 for d in done.drain(..) {
                     d.written.fetch_add(1, Ordering::Relaxed);
@@ -982,6 +1025,21 @@ async fn run_connection(
             }
         }
     }
+}
+
+/// Says goodbye: a close frame, then reads until the peer's close, so that
+/// nothing it sent is left unread (closing a socket with unread data resets
+/// the connection, and the peer would lose what it had not read yet).
+async fn close_handshake(ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>) {
+    let _ = ws.send(Message::Close(None)).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(m)) = ws.next().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Writes `slices` in order (several with one `writev`), waiting while the
