@@ -52,7 +52,10 @@ impl Drop for Completion {
 
 /// The buffer grows by at least this much when a frame does not fit (so
 /// that small frames rarely allocate).
-const TAIL_CHUNK: usize = 256 << 10;
+const TAIL_CHUNK: usize = 64 << 10;
+
+/// Bytes past the last frame whose cache lines an append asks for.
+const PREFETCH_AHEAD: usize = 256;
 
 /// One connection as the sending side sees it outside the lock.
 pub(super) struct Client {
@@ -287,6 +290,16 @@ impl Frames {
             debug_assert_eq!(self.tail.len() - before, len);
             self.ends
                 .push_back(self.tail_offset + self.tail.len() as u64);
+            // The next frames' lines, asked for now (for writing): they
+            // were last read by a writer's core (a socket write), and the
+            // lock's release after this append would otherwise wait for
+            // their transfer.
+            let end = self.tail.len();
+            for ahead in (0..PREFETCH_AHEAD).step_by(64) {
+                if end + ahead < self.tail.capacity() {
+                    crate::prefetch::write(self.tail.as_ptr().wrapping_add(end + ahead));
+                }
+            }
             for c in self.conns.iter_mut().flatten() {
                 if c.closed {
                     continue;
@@ -320,15 +333,20 @@ impl Frames {
         }
     }
 
-    /// Marks the writer of `slot` as waiting for frames unless some are
-    /// queued or the connection closed; whether it is to wait.
-    pub(super) fn wait_for_frames(&mut self, slot: usize) -> bool {
+    /// The writer of `slot` wrote everything it took, and asks for more:
+    /// marks it as waiting for frames unless some are queued or the
+    /// connection closed. Whether it is to wait, and whether senders or
+    /// `drain` wait for room (to wake).
+    pub(super) fn written_and_ready(&mut self, slot: usize) -> (bool, bool) {
+        let waiters = self.space_waiters > 0;
         match self.conn_mut(slot) {
-            Some(c) if !c.closed && c.queued == 0 => {
-                c.writer_waiting = true;
-                true
+            Some(c) => {
+                c.in_flight = 0;
+                let wait = !c.closed && c.queued == 0;
+                c.writer_waiting = wait;
+                (wait, waiters)
             }
-            _ => false,
+            None => (false, waiters),
         }
     }
 
@@ -389,13 +407,6 @@ impl Frames {
         Taken {
             frames: taken,
             closed: false,
-        }
-    }
-
-    /// The writer of `slot` wrote what it took.
-    pub(super) fn written(&mut self, slot: usize) {
-        if let Some(c) = self.conn_mut(slot) {
-            c.in_flight = 0;
         }
     }
 
@@ -560,7 +571,7 @@ mod tests {
     fn take(f: &mut Frames, slot: usize, max: usize) -> (usize, Vec<u8>) {
         let (mut slices, mut done, mut released) = (Vec::new(), Vec::new(), Vec::new());
         let taken = f.take(slot, max, &mut slices, &mut done, &mut released);
-        f.written(slot);
+        f.written_and_ready(slot);
         (taken.frames, slices.concat())
     }
 
@@ -725,7 +736,7 @@ mod tests {
         // Taken, not written: not idle; the slices stay valid.
         assert!(!f.idle());
         assert_eq!(slices.concat(), bytes(&[(1, 10), (2, 10)]));
-        f.written(a.slot);
+        assert_eq!(f.written_and_ready(a.slot), (true, false));
         assert!(f.idle());
     }
 
@@ -811,11 +822,11 @@ mod tests {
     fn a_waiting_writer_is_woken_once_by_the_next_frame() {
         let mut f = Frames::new();
         let a = f.connect(peer());
-        assert!(f.wait_for_frames(a.slot));
+        assert_eq!(f.written_and_ready(a.slot), (true, false));
         let mut wake = Vec::new();
         f.append(1, |out| out.extend_from_slice(b"x"), None, &mut wake);
         f.append(1, |out| out.extend_from_slice(b"y"), None, &mut wake);
         assert_eq!(wake.len(), 1);
-        assert!(!f.wait_for_frames(a.slot));
+        assert_eq!(f.written_and_ready(a.slot), (false, false));
     }
 }

@@ -554,6 +554,8 @@ impl NetPublisher {
         }
         // Allocated only when a policy acts.
         let (mut wake, mut released) = (Vec::new(), Vec::new());
+        // When `send` was called (read before the lock, to hold it less).
+        let timestamp_ns = now_ns();
         let mut frames = shared.outbox.lock();
         frames = shared.make_room(frames, &mut wake, &mut released);
         // Connections closed as slow (waiting senders and `drain` see it).
@@ -563,7 +565,7 @@ impl NetPublisher {
             origin: shared.origin,
             fingerprint: shared.fingerprint,
             sequence: frames.next_sequence(),
-            timestamp_ns: now_ns(),
+            timestamp_ns,
             // Checked against the limit above.
             payload_len: len as u32,
         };
@@ -890,7 +892,12 @@ async fn run_connection(
     loop {
         let ready = async {
             // Under the lock: a sender that queues after this wakes us.
-            if shared.outbox.lock().wait_for_frames(slot) {
+            // (What was taken before was written: drain may be waiting.)
+            let (wait, waiters) = shared.outbox.lock().written_and_ready(slot);
+            if waiters {
+                shared.outbox.space.notify_all();
+            }
+            if wait {
                 client.ready.notified().await;
             }
         };
@@ -1010,14 +1017,6 @@ async fn run_connection(
                 }
                 for d in done.drain(..) {
                     d.written.fetch_add(1, Ordering::Relaxed);
-                }
-                let waiters = {
-                    let mut frames = shared.outbox.lock();
-                    frames.written(slot);
-                    frames.space_waiters > 0
-                };
-                if waiters {
-                    shared.outbox.space.notify_all();
                 }
                 shared.counters.written.fetch_add(n, Ordering::Relaxed);
                 client.written.fetch_add(n, Ordering::Relaxed);
