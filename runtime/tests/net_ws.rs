@@ -294,6 +294,71 @@ fn a_slow_receiver_gets_its_policy_and_a_fast_one_everything() {
     }
 }
 
+/// Several threads sending on one publisher: every subscriber gets every
+/// message once, in sequence order, each thread's in the order it sent
+/// them, with small queues that make senders wait for room.
+#[test]
+fn threads_sending_at_once_reach_every_subscriber_in_sequence_order() {
+    const THREADS: u64 = 4;
+    const EACH: u64 = 5_000;
+    let publisher = NetPublisher::builder("t/threads")
+        .bind(localhost())
+        .queue_capacity(16)
+        .batch(8)
+        .slow_policy(SlowPolicy::Wait(DEADLINE))
+        .start_raw("test.Blob", 1)
+        .unwrap();
+    let mut logs = Vec::new();
+    let mut subscribers = Vec::new();
+    for _ in 0..2 {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let l = Arc::clone(&log);
+        subscribers.push(
+            NetSubscriber::raw(Some(1))
+                .endpoint(&publisher.url())
+                .on_message(move |d| {
+                    let id = u64::from_le_bytes(d.bytes[..8].try_into().unwrap());
+                    l.lock().unwrap().push((d.header.sequence, id));
+                })
+                .start()
+                .unwrap(),
+        );
+        logs.push(log);
+    }
+    assert!(publisher.wait_for_connections(2, DEADLINE));
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let publisher = &publisher;
+            s.spawn(move || {
+                for i in 0..EACH {
+                    let id = t << 32 | i;
+                    assert_eq!(publisher.send(&id.to_le_bytes()).unwrap(), 2);
+                }
+            });
+        }
+    });
+    let total = (THREADS * EACH) as usize;
+    for log in &logs {
+        wait_until("every message", || log.lock().unwrap().len() == total);
+        let log = log.lock().unwrap();
+        // Sequence numbers 0.. in order, none twice, none missing.
+        assert!(log.iter().enumerate().all(|(i, (seq, _))| *seq == i as u64));
+        for t in 0..THREADS {
+            let mine: Vec<u64> = log
+                .iter()
+                .filter(|(_, id)| id >> 32 == t)
+                .map(|(_, id)| id & 0xffff_ffff)
+                .collect();
+            assert_eq!(mine, (0..EACH).collect::<Vec<_>>(), "thread {t}");
+        }
+    }
+    let stats = publisher.stats();
+    assert_eq!((stats.sent, stats.dropped_timeout), (THREADS * EACH, 0));
+    for s in &subscribers {
+        assert_eq!(s.stats().missed, 0);
+    }
+}
+
 /// Under `Wait`, a receiver that stops reading costs each send at most the
 /// timeout, then loses its oldest queued message; the others get
 /// everything, and once it reads again it gets the newest.
