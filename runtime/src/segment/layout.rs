@@ -1,4 +1,4 @@
-//! The byte layout of a segment (format version 1), and its validation.
+//! The byte layout of a segment (format version 2), and its validation.
 //!
 //! `docs/segment-format.md` is the reference; this file is its executable
 //! form. Every offset is from the start of the segment; nothing in shared
@@ -20,9 +20,10 @@ use crate::sync::{AtomicU32, AtomicU64};
 /// file can never pass for a segment.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMIDL\x00\xfe";
 /// The layout version this build reads and writes.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
-/// Offsets and capacities of format version 1.
+/// Offsets and capacities of format version 2 (those of the segment
+/// header are version 1's; routers changed, `docs/segment-format.md`).
 pub(crate) const CONTROL_OFFSET: u64 = 256;
 pub(crate) const DIR_OFFSET: u64 = 512;
 pub(crate) const DIR_CAPACITY: u32 = 64;
