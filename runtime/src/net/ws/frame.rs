@@ -122,6 +122,7 @@ impl FrameHeader {
     /// # Errors
     ///
     /// The first rule the bytes break, as a [`FrameError`].
+    #[inline]
     pub fn parse(frame: &[u8], max_payload: usize) -> Result<(FrameHeader, &[u8]), FrameError> {
         if frame.len() < FRAME_HEADER_LEN {
             return Err(FrameError::Truncated { len: frame.len() });
@@ -169,6 +170,7 @@ impl FrameHeader {
     /// # Errors
     ///
     /// As `parse`, and [`FrameError::Fingerprint`].
+    #[inline]
     pub fn parse_expecting(
         frame: &[u8],
         max_payload: usize,

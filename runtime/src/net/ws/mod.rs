@@ -125,6 +125,7 @@ impl<T: ShmMessage + Send + 'static> NetMessage for T {
         T::decode(frame.get(FRAME_HEADER_LEN..).unwrap_or_default())
     }
 
+    #[inline]
     fn decode_in(buffer: &Bytes, range: Range<usize>) -> Result<T, WireError> {
         let payload = range.start.saturating_add(FRAME_HEADER_LEN)..range.end;
         T::decode(buffer.get(payload).unwrap_or_default())
@@ -154,6 +155,7 @@ impl NetMessage for RawMessage {
         Ok(RawMessage(frame.clone()))
     }
 
+    #[inline]
     fn decode_in(buffer: &Bytes, range: Range<usize>) -> Result<RawMessage, WireError> {
         Ok(RawMessage(buffer.slice(range)))
     }
