@@ -640,6 +640,42 @@ fn a_client_that_never_answers_pings_is_closed() {
     wait_until("the close", || publisher.connections() == 0);
 }
 
+/// A client that stops reading while frames are being written to it: the
+/// write waits on a full socket, where no ping can go out, and the
+/// connection is closed once no byte was taken for the pong timeout
+/// (under `DropOldest`, which never closes a slow connection by itself).
+#[test]
+fn a_client_that_stops_reading_mid_stream_is_closed_after_the_pong_timeout() {
+    let rt = NetRuntime::start(1).unwrap();
+    let publisher = NetPublisher::builder("t/stalled")
+        .bind(localhost())
+        .keepalive(Duration::from_secs(60), Duration::from_millis(200))
+        .slow_policy(SlowPolicy::DropOldest)
+        .runtime(rt.clone())
+        .start_raw("test.Blob", 1)
+        .unwrap();
+    let addr = publisher.local_addr();
+    let url = publisher.url();
+    let _silent = rt.handle().block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio_tungstenite::client_async(url.as_str(), tcp)
+            .await
+            .unwrap()
+    });
+    assert!(publisher.wait_for_connections(1, DEADLINE));
+    // Far more than the socket buffers hold (the first ping is a minute
+    // away, so only the stalled write can end the connection).
+    let payload = vec![1u8; 1 << 20];
+    let start = Instant::now();
+    while publisher.connections() == 1 {
+        assert!(start.elapsed() < DEADLINE, "never closed");
+        publisher.send(&payload).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let stats = publisher.stats();
+    assert_eq!((stats.ping_timeouts, stats.io_errors), (1, 0), "{stats:?}");
+}
+
 #[test]
 fn a_subscriber_answers_pings_so_a_publisher_with_a_short_keepalive_keeps_it() {
     let rt = NetRuntime::start(1).unwrap();

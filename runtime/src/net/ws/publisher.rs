@@ -99,7 +99,8 @@ pub struct PublisherStats {
     pub dropped_oldest: u64,
     /// Connections closed because their queue was full ([`SlowPolicy::Disconnect`]).
     pub disconnected_slow: u64,
-    /// Connections closed because no pong came in time.
+    /// Connections closed because no pong came in time, or because a write
+    /// to them waited that long (the subscriber stopped reading).
     pub ping_timeouts: u64,
     /// Connections ended by a write or read error.
     pub io_errors: u64,
@@ -979,8 +980,8 @@ async fn run_connection(
                 // ends it, mid-frame if need be (the connection is dropped).
                 let outcome = {
                     let write = async {
-                        ws.flush().await.map_err(|e| e.to_string())?;
-                        write_slices(ws.get_mut(), &slices).await
+                        ws.flush().await.map_err(|e| WriteError::Io(e.to_string()))?;
+                        write_slices(ws.get_mut(), &slices, shared.pong_timeout).await
                     };
                     tokio::pin!(write);
                     loop {
@@ -1006,7 +1007,11 @@ async fn run_connection(
                 slices.clear();
                 match outcome {
                     Some(Ok(())) => {}
-                    Some(Err(e)) => {
+                    Some(Err(WriteError::Stalled)) => {
+                        bump(&shared.counters.ping_timeouts);
+                        return Err("no byte accepted for the pong timeout: the subscriber stopped reading".into());
+                    }
+                    Some(Err(WriteError::Io(e))) => {
                         bump(&shared.counters.io_errors);
                         return Err(e);
                     }
@@ -1041,11 +1046,32 @@ async fn close_handshake(ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>)
     .await;
 }
 
+/// Why frames could not be written.
+enum WriteError {
+    /// The socket took no byte for the stall limit (the peer stopped
+    /// reading).
+    Stalled,
+    Io(String),
+}
+
+/// Waits until `tcp` can take more bytes, at most `stall`.
+async fn writable(tcp: &TcpStream, stall: Duration) -> Result<(), WriteError> {
+    match tokio::time::timeout(stall, tcp.writable()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(WriteError::Io(e.to_string())),
+        Err(_) => Err(WriteError::Stalled),
+    }
+}
+
 /// Writes `slices` in order (several with one `writev`), waiting while the
-/// socket's buffer is full.
-async fn write_slices(tcp: &TcpStream, slices: &[Bytes]) -> Result<(), String> {
+/// socket's buffer is full, but not longer than `stall` at a time.
+async fn write_slices(
+    tcp: &TcpStream,
+    slices: &[Bytes],
+    stall: Duration,
+) -> Result<(), WriteError> {
     if let [one] = slices {
-        return write_all(tcp, one).await;
+        return write_all(tcp, one, stall).await;
     }
     // Where the next byte to write is: `slices[i][at..]`.
     let (mut i, mut at) = (0, 0);
@@ -1057,7 +1083,11 @@ async fn write_slices(tcp: &TcpStream, slices: &[Bytes]) -> Result<(), String> {
             n += 1;
         }
         match tcp.try_write_vectored(&iov[..n]) {
-            Ok(0) => return Err("the connection accepts no more bytes".into()),
+            Ok(0) => {
+                return Err(WriteError::Io(
+                    "the connection accepts no more bytes".into(),
+                ))
+            }
             Ok(mut wrote) => {
                 while wrote > 0 {
                     let left = slices[i].len() - at;
@@ -1075,25 +1105,26 @@ async fn write_slices(tcp: &TcpStream, slices: &[Bytes]) -> Result<(), String> {
                     at = 0;
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                tcp.writable().await.map_err(|e| e.to_string())?;
-            }
-            Err(e) => return Err(e.to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => writable(tcp, stall).await?,
+            Err(e) => return Err(WriteError::Io(e.to_string())),
         }
     }
     Ok(())
 }
 
-/// Writes all of `buf` to `tcp`, waiting while the socket's buffer is full.
-async fn write_all(tcp: &TcpStream, mut buf: &[u8]) -> Result<(), String> {
+/// Writes all of `buf` to `tcp`, waiting while the socket's buffer is full,
+/// but not longer than `stall` at a time.
+async fn write_all(tcp: &TcpStream, mut buf: &[u8], stall: Duration) -> Result<(), WriteError> {
     while !buf.is_empty() {
         match tcp.try_write(buf) {
-            Ok(0) => return Err("the connection accepts no more bytes".into()),
-            Ok(n) => buf = buf.get(n..).unwrap_or_default(),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                tcp.writable().await.map_err(|e| e.to_string())?;
+            Ok(0) => {
+                return Err(WriteError::Io(
+                    "the connection accepts no more bytes".into(),
+                ))
             }
-            Err(e) => return Err(e.to_string()),
+            Ok(n) => buf = buf.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => writable(tcp, stall).await?,
+            Err(e) => return Err(WriteError::Io(e.to_string())),
         }
     }
     Ok(())
