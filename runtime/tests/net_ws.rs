@@ -676,6 +676,89 @@ fn a_client_that_stops_reading_mid_stream_is_closed_after_the_pong_timeout() {
     assert_eq!((stats.ping_timeouts, stats.io_errors), (1, 0), "{stats:?}");
 }
 
+/// A websocket client that completes the handshake and never reads.
+fn silent_client(
+    rt: &NetRuntime,
+    publisher: &NetPublisher,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    let addr = publisher.local_addr();
+    let url = publisher.url();
+    let ws = rt.handle().block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio_tungstenite::client_async(url.as_str(), tcp)
+            .await
+            .unwrap()
+            .0
+    });
+    assert!(publisher.wait_for_connections(1, DEADLINE));
+    ws
+}
+
+/// Sends 1 MiB messages until the connection's writer has been stuck for
+/// a while (its written count stops moving).
+fn fill_until_stuck(publisher: &NetPublisher) {
+    let payload = vec![1u8; 1 << 20];
+    let (mut last, mut still) = (u64::MAX, 0);
+    let start = Instant::now();
+    while still < 20 {
+        assert!(start.elapsed() < DEADLINE, "the writer never got stuck");
+        publisher.send(&payload).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let written = publisher.stats().written;
+        still = if written == last { still + 1 } else { 0 };
+        last = written;
+    }
+}
+
+/// `close` ends a connection whose writer waits on a subscriber that never
+/// reads (the frame begun gets `CLOSE_GRACE`, 2 s), long before the
+/// 60 s pong timeout would.
+#[test]
+fn close_ends_a_writer_stuck_on_a_subscriber_that_never_reads() {
+    let rt = NetRuntime::start(1).unwrap();
+    let publisher = NetPublisher::builder("t/stuck-close")
+        .bind(localhost())
+        .keepalive(Duration::from_secs(60), Duration::from_secs(60))
+        .slow_policy(SlowPolicy::DropOldest)
+        .runtime(rt.clone())
+        .start_raw("test.Blob", 1)
+        .unwrap();
+    let _silent = silent_client(&rt, &publisher);
+    fill_until_stuck(&publisher);
+    let start = Instant::now();
+    assert!(publisher.close(Duration::from_secs(10)));
+    assert!(start.elapsed() < Duration::from_secs(8));
+}
+
+/// Closing a slow connection (`Disconnect`) ends its writer even while
+/// that writer waits on the socket.
+#[test]
+fn disconnect_ends_a_writer_stuck_on_a_subscriber_that_never_reads() {
+    let rt = NetRuntime::start(1).unwrap();
+    let publisher = NetPublisher::builder("t/stuck-disconnect")
+        .bind(localhost())
+        .keepalive(Duration::from_secs(60), Duration::from_secs(60))
+        .queue_capacity(64)
+        .slow_policy(SlowPolicy::Disconnect)
+        .runtime(rt.clone())
+        .start_raw("test.Blob", 1)
+        .unwrap();
+    let _silent = silent_client(&rt, &publisher);
+    // Stuck first, then the queue fills behind it.
+    fill_until_stuck(&publisher);
+    assert_eq!(publisher.stats().disconnected_slow, 0);
+    let payload = vec![1u8; 1 << 20];
+    let start = Instant::now();
+    while publisher.stats().disconnected_slow == 0 {
+        assert!(start.elapsed() < DEADLINE, "never full");
+        publisher.send(&payload).unwrap();
+    }
+    let closed = Instant::now();
+    wait_until("the connection's end", || publisher.connections() == 0);
+    assert!(closed.elapsed() < Duration::from_secs(8));
+    assert_eq!(publisher.stats().ping_timeouts, 0);
+}
+
 #[test]
 fn a_subscriber_answers_pings_so_a_publisher_with_a_short_keepalive_keeps_it() {
     let rt = NetRuntime::start(1).unwrap();

@@ -1,5 +1,9 @@
-//! The sending side: a websocket server for one topic, a bounded queue
-//! per connection with a policy for slow receivers, batched writes.
+//! The sending side: a websocket server for one topic; the frames sent
+//! wait in the publisher's outbox (`outbox.rs`), at most a queue's worth
+//! per connection under its slow-receiver policy, and go out in batches.
+//! No write waits without limit: one that a subscriber's socket does not
+//! take within the pong timeout (a close: `CLOSE_GRACE`) ends the
+//! connection.
 
 use crate::net::{auth::unix_ms, NetSecret, NonceGuard, DEFAULT_WINDOW_MS};
 
@@ -920,15 +924,24 @@ async fn run_connection(
             _ = ping.tick() => {
                 if awaiting_pong.is_some_and(|t| t.elapsed() > shared.pong_timeout) {
                     bump(&shared.counters.ping_timeouts);
-                    let _ = ws.send(Message::Close(None)).await;
+                    let _ = tokio::time::timeout(CLOSE_GRACE, ws.send(Message::Close(None))).await;
                     return Err("no pong in time".into());
                 }
                 if awaiting_pong.is_none() {
                     awaiting_pong = Some(Instant::now());
                 }
-                if let Err(e) = ws.send(Message::Ping(Bytes::new())).await {
-                    bump(&shared.counters.io_errors);
-                    return Err(e.to_string());
+                // A socket that takes no ping either has a peer that
+                // stopped reading.
+                match tokio::time::timeout(shared.pong_timeout, ws.send(Message::Ping(Bytes::new()))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        bump(&shared.counters.io_errors);
+                        return Err(e.to_string());
+                    }
+                    Err(_) => {
+                        bump(&shared.counters.ping_timeouts);
+                        return Err("a ping waited longer than the pong timeout".into());
+                    }
                 }
             }
             () = ready => {
@@ -953,7 +966,7 @@ async fn run_connection(
                     // run outside the lock (when no writer holds them).
                     released.clear();
                     if took.closed {
-                        let _ = ws.send(Message::Close(None)).await;
+                        let _ = tokio::time::timeout(CLOSE_GRACE, ws.send(Message::Close(None))).await;
                         return Err("closed by the publisher".into());
                     }
                     taken += took.frames;
@@ -980,7 +993,13 @@ async fn run_connection(
                 // ends it, mid-frame if need be (the connection is dropped).
                 let outcome = {
                     let write = async {
-                        ws.flush().await.map_err(|e| WriteError::Io(e.to_string()))?;
+                        // A pong the library holds goes first, within the
+                        // same limit as our frames.
+                        match tokio::time::timeout(shared.pong_timeout, ws.flush()).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => return Err(WriteError::Io(e.to_string())),
+                            Err(_) => return Err(WriteError::Stalled),
+                        }
                         write_slices(ws.get_mut(), &slices, shared.pong_timeout).await
                     };
                     tokio::pin!(write);
@@ -1035,7 +1054,7 @@ async fn run_connection(
 /// nothing it sent is left unread (closing a socket with unread data resets
 /// the connection, and the peer would lose what it had not read yet).
 async fn close_handshake(ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>) {
-    let _ = ws.send(Message::Close(None)).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, ws.send(Message::Close(None))).await;
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
         while let Some(Ok(m)) = ws.next().await {
             if matches!(m, Message::Close(_)) {
