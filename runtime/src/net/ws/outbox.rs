@@ -829,4 +829,90 @@ mod tests {
         assert_eq!(wake.len(), 1);
         assert_eq!(f.written_and_ready(a.slot), (false, false));
     }
+
+    /// A connection of the model: its client and the frames it is to get.
+    type ModelConn = (Arc<Client>, VecDeque<Vec<u8>>);
+
+    proptest::proptest! {
+        /// Any mix of joins, sends (some larger than the growth chunk),
+        /// takes, drops, closes and leaves: each connection gets exactly
+        /// the frames a model says, in order; the outbox keeps no more than
+        /// the longest open queue; every completion runs once.
+        #[test]
+        fn any_sequence_of_operations_matches_a_model(
+            ops in proptest::collection::vec((0u8..6, 0u8..4, 1u32..400), 1..300),
+        ) {
+            let ran = Arc::new(AtomicUsize::new(0));
+            let mut with_callback = 0;
+            let mut f = Frames::new();
+            let mut conns: Vec<Option<ModelConn>> = Vec::new();
+            let mut tag = 0u8;
+            let mut released = Vec::new();
+            for (kind, which, n) in ops {
+                let open: Vec<usize> = (0..conns.len()).filter(|&i| conns[i].is_some()).collect();
+                let pick = (!open.is_empty()).then(|| open[usize::from(which) % open.len()]);
+                match (kind, pick) {
+                    (0, _) => conns.push(Some((f.connect(peer()), VecDeque::new()))),
+                    (1, _) => {
+                        tag = tag.wrapping_add(1);
+                        let len = if n % 50 == 0 { TAIL_CHUNK + n as usize } else { n as usize };
+                        let frame = vec![tag; len];
+                        let r = Arc::clone(&ran);
+                        let on_done: Option<DoneCallback> = (n % 3 == 0).then(|| {
+                            with_callback += 1;
+                            Box::new(move |_| {
+                                r.fetch_add(1, Ordering::Relaxed);
+                            }) as DoneCallback
+                        });
+                        let (queued, lone) = f.append(
+                            len,
+                            |out| out.extend_from_slice(&frame),
+                            on_done,
+                            &mut Vec::new(),
+                        );
+                        drop(lone);
+                        proptest::prop_assert_eq!(queued, open.len());
+                        for (_, q) in conns.iter_mut().flatten() {
+                            q.push_back(frame.clone());
+                        }
+                    }
+                    (2, Some(i)) => {
+                        let Some((c, q)) = conns[i].as_mut() else { unreachable!() };
+                        let max = n as usize % 20;
+                        let expected = max.min(q.len());
+                        let (taken, bytes) = take(&mut f, c.slot, max);
+                        let want: Vec<u8> = q.drain(..expected).flatten().collect();
+                        proptest::prop_assert_eq!(taken, expected);
+                        proptest::prop_assert_eq!(bytes, want);
+                    }
+                    (3, Some(i)) => {
+                        let Some((c, q)) = conns[i].as_mut() else { unreachable!() };
+                        let dropped = f.drop_oldest(c.slot, &mut released);
+                        proptest::prop_assert_eq!(dropped, q.pop_front().is_some());
+                    }
+                    (4, Some(i)) => {
+                        let Some((c, _)) = conns[i].take() else { unreachable!() };
+                        if n % 2 == 0 {
+                            f.close(c.slot, &mut released);
+                        }
+                        f.remove(c.slot, &mut released);
+                    }
+                    _ => {}
+                }
+                released.clear();
+                for (c, q) in conns.iter().flatten() {
+                    proptest::prop_assert_eq!(f.queued_for(c), q.len());
+                }
+                let longest = conns.iter().flatten().map(|(_, q)| q.len()).max().unwrap_or(0);
+                proptest::prop_assert_eq!(f.ends.len(), longest);
+                proptest::prop_assert_eq!(f.next - f.first, longest as u64);
+            }
+            for (c, _) in conns.iter().flatten() {
+                f.remove(c.slot, &mut released);
+            }
+            drop(released);
+            proptest::prop_assert_eq!(held(&f), 0);
+            proptest::prop_assert_eq!(ran.load(Ordering::Relaxed), with_callback);
+        }
+    }
 }
