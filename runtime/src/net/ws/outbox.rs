@@ -451,11 +451,14 @@ impl Frames {
             .map(|c| c.cursor)
             .min()
             .unwrap_or(self.next);
-        while self.first < keep_from {
-            let Some(end) = self.ends.pop_front() else {
-                break;
-            };
-            self.first += 1;
+        // In one step (a writer's take lets go of a batch at once, under
+        // the lock senders wait for).
+        let done = usize::try_from(keep_from.saturating_sub(self.first))
+            .unwrap_or(usize::MAX)
+            .min(self.ends.len());
+        if let Some(&end) = done.checked_sub(1).and_then(|last| self.ends.get(last)) {
+            self.ends.drain(..done);
+            self.first += done as u64;
             self.first_offset = end;
         }
         if self.ends.is_empty() {
