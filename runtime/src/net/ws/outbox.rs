@@ -106,6 +106,9 @@ pub(super) struct Frames {
     tail_offset: u64,
     /// Frames appended since the last take.
     tail: BytesMut,
+    /// A buffer no slice refers to any more, handed back by a writer, for
+    /// the tail's next chunk (fresh memory would cost page faults).
+    spare: Option<BytesMut>,
     /// Completions of frames kept, by sequence number (ascending).
     completions: VecDeque<(u64, Arc<Completion>)>,
     conns: Vec<Option<Conn>>,
@@ -134,6 +137,7 @@ impl Frames {
             segments: VecDeque::new(),
             tail_offset: 0,
             tail: BytesMut::new(),
+            spare: None,
             completions: VecDeque::new(),
             conns: Vec::new(),
             open: 0,
@@ -283,6 +287,10 @@ impl Frames {
             if self.tail.capacity() - self.tail.len() < len {
                 // Frozen first, so that growing copies nothing.
                 self.freeze();
+                if let Some(mut spare) = self.spare.take() {
+                    spare.clear();
+                    self.tail = spare;
+                }
                 self.tail.reserve(len.max(TAIL_CHUNK));
             }
             let before = self.tail.len();
@@ -336,8 +344,18 @@ impl Frames {
     /// The writer of `slot` wrote everything it took, and asks for more:
     /// marks it as waiting for frames unless some are queued or the
     /// connection closed. Whether it is to wait, and whether senders or
-    /// `drain` wait for room (to wake).
-    pub(super) fn written_and_ready(&mut self, slot: usize) -> (bool, bool) {
+    /// `drain` wait for room (to wake). `recycled`, a buffer of frames it
+    /// wrote that nothing refers to any more ([`recycle`]), is kept for
+    /// the tail's next chunk; one not kept comes back (to drop outside the
+    /// lock).
+    pub(super) fn written_and_ready(
+        &mut self,
+        slot: usize,
+        recycled: &mut Option<BytesMut>,
+    ) -> (bool, bool) {
+        if self.spare.is_none() {
+            self.spare = recycled.take();
+        }
         let waiters = self.space_waiters > 0;
         match self.conn_mut(slot) {
             Some(c) => {
@@ -494,6 +512,20 @@ impl Frames {
     }
 }
 
+/// Lets go of the slices a writer wrote; the buffer of the last one, when
+/// nothing else refers to it any more (every connection took its frames
+/// and the tail moved on to another), for [`Frames::written_and_ready`].
+pub(super) fn recycle(slices: &mut Vec<Bytes>) -> Option<BytesMut> {
+    let mut buffer = None;
+    for slice in slices.drain(..) {
+        if let Ok(unique) = slice.try_into_mut() {
+            buffer = Some(unique);
+        }
+    }
+    // Not a buffer grown for a large frame.
+    buffer.filter(|b| b.capacity() <= 4 * TAIL_CHUNK)
+}
+
 /// The frames and connections of one publisher, and the condition senders
 /// wait on for room and `drain` for empty queues.
 pub(super) struct Outbox {
@@ -574,8 +606,11 @@ mod tests {
     fn take(f: &mut Frames, slot: usize, max: usize) -> (usize, Vec<u8>) {
         let (mut slices, mut done, mut released) = (Vec::new(), Vec::new(), Vec::new());
         let taken = f.take(slot, max, &mut slices, &mut done, &mut released);
-        f.written_and_ready(slot);
-        (taken.frames, slices.concat())
+        let bytes = slices.concat();
+        // As a writer does: its buffer back to the outbox when nobody else
+        // refers to it.
+        f.written_and_ready(slot, &mut recycle(&mut slices));
+        (taken.frames, bytes)
     }
 
     fn bytes(frames: &[(u8, usize)]) -> Vec<u8> {
@@ -739,7 +774,7 @@ mod tests {
         // Taken, not written: not idle; the slices stay valid.
         assert!(!f.idle());
         assert_eq!(slices.concat(), bytes(&[(1, 10), (2, 10)]));
-        assert_eq!(f.written_and_ready(a.slot), (true, false));
+        assert_eq!(f.written_and_ready(a.slot, &mut None), (true, false));
         assert!(f.idle());
     }
 
@@ -825,12 +860,50 @@ mod tests {
     fn a_waiting_writer_is_woken_once_by_the_next_frame() {
         let mut f = Frames::new();
         let a = f.connect(peer());
-        assert_eq!(f.written_and_ready(a.slot), (true, false));
+        assert_eq!(f.written_and_ready(a.slot, &mut None), (true, false));
         let mut wake = Vec::new();
         f.append(1, |out| out.extend_from_slice(b"x"), None, &mut wake);
         f.append(1, |out| out.extend_from_slice(b"y"), None, &mut wake);
         assert_eq!(wake.len(), 1);
-        assert_eq!(f.written_and_ready(a.slot), (false, false));
+        assert_eq!(f.written_and_ready(a.slot, &mut None), (false, false));
+    }
+
+    #[test]
+    fn a_buffer_every_writer_is_done_with_is_reused_for_the_next_chunk() {
+        let mut f = Frames::new();
+        let a = f.connect(peer());
+        let frame = 1000;
+        let per_chunk = TAIL_CHUNK / frame;
+        send(&mut f, 7, frame);
+        let first_buffer = f.tail.as_ptr();
+        // A chunk's worth and one more: the tail moves on to a new buffer.
+        for _ in 0..per_chunk {
+            send(&mut f, 7, frame);
+        }
+        let mut slices = Vec::new();
+        let (mut done, mut released) = (Vec::new(), Vec::new());
+        f.take(a.slot, per_chunk + 1, &mut slices, &mut done, &mut released);
+        assert_eq!(slices.concat(), vec![7; (per_chunk + 1) * frame]);
+        let mut recycled = recycle(&mut slices);
+        assert!(slices.is_empty());
+        assert!(recycled.is_some(), "the first buffer is nobody's now");
+        f.written_and_ready(a.slot, &mut recycled);
+        assert!(recycled.is_none() && f.spare.is_some());
+        // Filling the second buffer moves the tail back to the first.
+        for _ in 0..per_chunk {
+            send(&mut f, 8, frame);
+        }
+        assert!(f.spare.is_none());
+        assert_eq!(f.tail.as_ptr(), first_buffer);
+        let (n, bytes) = take(&mut f, a.slot, 10_000);
+        assert_eq!((n, bytes), (per_chunk, vec![8; per_chunk * frame]));
+        // A buffer a slice still refers to is not handed back.
+        send(&mut f, 9, frame);
+        let mut slices = Vec::new();
+        f.take(a.slot, 1, &mut slices, &mut done, &mut released);
+        let kept = slices[0].clone();
+        assert!(recycle(&mut slices).is_none());
+        drop(kept);
     }
 
     /// A connection of the model: its client and the frames it is to get.

@@ -891,6 +891,9 @@ async fn run_connection(
     let mut slices: Vec<Bytes> = Vec::new();
     let mut done: Vec<Arc<Completion>> = Vec::new();
     let mut released: Vec<Arc<Completion>> = Vec::new();
+    // A buffer of written frames nothing refers to any more, for the
+    // outbox to reuse.
+    let mut recycled: Option<BytesMut> = None;
     // Frames taken.
     let mut taken = 0;
     let slot = client.slot;
@@ -898,7 +901,9 @@ async fn run_connection(
         let ready = async {
             // Under the lock: a sender that queues after this wakes us.
             // (What was taken before was written: drain may be waiting.)
-            let (wait, waiters) = shared.outbox.lock().written_and_ready(slot);
+            let (wait, waiters) = shared.outbox.lock().written_and_ready(slot, &mut recycled);
+            // One the outbox did not keep goes outside its lock.
+            recycled = None;
             if waiters {
                 shared.outbox.space.notify_all();
             }
@@ -1023,7 +1028,7 @@ async fn run_connection(
                         }
                     }
                 };
-                slices.clear();
+                recycled = super::outbox::recycle(&mut slices);
                 match outcome {
                     Some(Ok(())) => {}
                     Some(Err(WriteError::Stalled)) => {
