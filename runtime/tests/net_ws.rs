@@ -626,16 +626,8 @@ fn a_client_that_never_answers_pings_is_closed() {
         .runtime(rt.clone())
         .start::<Sample>()
         .unwrap();
-    let addr = publisher.local_addr();
-    let url = publisher.url();
-    // A client that completes the handshake and then never reads, so never
-    // answers a ping.
-    let _silent = rt.handle().block_on(async move {
-        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        tokio_tungstenite::client_async(url.as_str(), tcp)
-            .await
-            .unwrap()
-    });
+    // Never reads, so never answers a ping.
+    let _silent = silent_client(&rt, &publisher);
     wait_until("the ping timeout", || publisher.stats().ping_timeouts == 1);
     wait_until("the close", || publisher.connections() == 0);
 }
@@ -654,15 +646,7 @@ fn a_client_that_stops_reading_mid_stream_is_closed_after_the_pong_timeout() {
         .runtime(rt.clone())
         .start_raw("test.Blob", 1)
         .unwrap();
-    let addr = publisher.local_addr();
-    let url = publisher.url();
-    let _silent = rt.handle().block_on(async move {
-        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        tokio_tungstenite::client_async(url.as_str(), tcp)
-            .await
-            .unwrap()
-    });
-    assert!(publisher.wait_for_connections(1, DEADLINE));
+    let _silent = silent_client(&rt, &publisher);
     // Far more than the socket buffers hold (the first ping is a minute
     // away, so only the stalled write can end the connection).
     let payload = vec![1u8; 1 << 20];
