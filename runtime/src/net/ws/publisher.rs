@@ -173,14 +173,16 @@ impl Shared {
 
     /// Applies the slow-receiver policy to every connection whose queue
     /// is full, before a frame is appended; returns the guard (released
-    /// while waiting). Writers to wake (of connections closed as slow) are
-    /// added to `wake`, completions let go of to `released`.
+    /// while waiting) and whether it waited. Writers to wake (of
+    /// connections closed as slow) are added to `wake`, completions let go
+    /// of to `released`.
     fn make_room<'a>(
         &'a self,
         mut frames: MutexGuard<'a, Frames>,
         wake: &mut Vec<Arc<Client>>,
         released: &mut Vec<Arc<Completion>>,
-    ) -> MutexGuard<'a, Frames> {
+    ) -> (MutexGuard<'a, Frames>, bool) {
+        let mut waited = false;
         let capacity = self.capacity;
         // Under `Wait`: when this send's wait for each connection ends (one
         // timeout per full queue, however often others fill it again).
@@ -212,6 +214,7 @@ impl Shared {
                             deadline
                         }
                     };
+                    waited = true;
                     let (guard, room) = self.outbox.wait_until(frames, deadline, |f| {
                         f.queued_for(&client) < capacity
                             || f.client(slot).is_none_or(|c| c.id != client.id)
@@ -224,7 +227,7 @@ impl Shared {
                 }
             }
         }
-        frames
+        (frames, waited)
     }
 }
 
@@ -559,10 +562,13 @@ impl NetPublisher {
         }
         // Allocated only when a policy acts.
         let (mut wake, mut released) = (Vec::new(), Vec::new());
-        // When `send` was called (read before the lock, to hold it less).
-        let timestamp_ns = now_ns();
-        let mut frames = shared.outbox.lock();
-        frames = shared.make_room(frames, &mut wake, &mut released);
+        // When the frame is queued: read before the lock (to hold it
+        // less), again after a wait for room.
+        let mut timestamp_ns = now_ns();
+        let (mut frames, waited) = shared.make_room(shared.outbox.lock(), &mut wake, &mut released);
+        if waited {
+            timestamp_ns = now_ns();
+        }
         // Connections closed as slow (waiting senders and `drain` see it).
         let closed = !wake.is_empty();
         let header = FrameHeader {
