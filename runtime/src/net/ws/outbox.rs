@@ -214,6 +214,12 @@ impl Frames {
         })
     }
 
+    /// Connections from their handshake until their task ended (closed
+    /// ones included), with the frames queued for each.
+    pub(super) fn connections(&self) -> impl Iterator<Item = (&Client, usize)> {
+        self.conns.iter().flatten().map(|c| (&*c.client, c.queued))
+    }
+
     /// Frames queued for `client`'s connection (0 when it is gone).
     pub(super) fn queued_for(&self, client: &Client) -> usize {
         self.conn(client.slot)

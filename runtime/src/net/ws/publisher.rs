@@ -139,10 +139,9 @@ struct Shared {
     batch: usize,
     ping_interval: Duration,
     pong_timeout: Duration,
-    clients: Mutex<Arc<Vec<Arc<Client>>>>,
     /// The frames sent and not yet taken by every connection, and the
-    /// connections' places in them (its lock also serialises sends, so
-    /// each connection gets messages in sequence order).
+    /// connections and their places in them (its lock also serialises
+    /// sends, so each connection gets messages in sequence order).
     outbox: Outbox,
     counters: Counters,
     /// Set when stopping (what `send` checks: cheaper than `stop`'s lock).
@@ -153,24 +152,6 @@ struct Shared {
 }
 
 impl Shared {
-    fn clients(&self) -> Arc<Vec<Arc<Client>>> {
-        Arc::clone(&self.clients.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    fn add(&self, client: &Arc<Client>) {
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut next = Vec::clone(&clients);
-        next.push(Arc::clone(client));
-        *clients = Arc::new(next);
-    }
-
-    fn remove(&self, client: &Arc<Client>) {
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut next = Vec::clone(&clients);
-        next.retain(|c| !Arc::ptr_eq(c, client));
-        *clients = Arc::new(next);
-    }
-
     /// Applies the slow-receiver policy to every connection whose queue
     /// is full, before a frame is appended; returns the guard (released
     /// while waiting) and whether it waited. Writers to wake (of
@@ -375,7 +356,6 @@ impl NetPublisherBuilder {
             batch: self.batch,
             ping_interval: self.ping_interval,
             pong_timeout: self.pong_timeout,
-            clients: Mutex::new(Arc::new(Vec::new())),
             outbox: Outbox::new(),
             counters: Counters::default(),
             stopping: AtomicBool::new(false),
@@ -494,21 +474,21 @@ impl NetPublisher {
 
     /// Connections open now.
     pub fn connections(&self) -> usize {
-        self.shared.clients().len()
+        self.shared.outbox.lock().connections().count()
     }
 
     /// Each open connection: its subscriber's address, frames written to it,
     /// messages dropped for it, frames queued for it now.
     pub fn connection_stats(&self) -> Vec<ConnectionStats> {
-        let clients = self.shared.clients();
-        let frames = self.shared.outbox.lock();
-        clients
-            .iter()
-            .map(|c| ConnectionStats {
+        self.shared
+            .outbox
+            .lock()
+            .connections()
+            .map(|(c, queued)| ConnectionStats {
                 peer: c.peer,
                 written: c.written.load(Ordering::Relaxed),
                 dropped: c.dropped.load(Ordering::Relaxed),
-                queued: frames.queued_for(c),
+                queued,
             })
             .collect()
     }
@@ -670,7 +650,7 @@ impl NetPublisher {
     pub fn close(mut self, timeout: Duration) -> bool {
         self.stop();
         let deadline = Instant::now() + timeout;
-        while !self.shared.clients().is_empty() {
+        while self.connections() > 0 {
             if Instant::now() >= deadline {
                 return false;
             }
@@ -848,9 +828,8 @@ async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, path: Arc<
     };
     bump(&shared.counters.accepted);
     let client = shared.outbox.connect(peer);
-    shared.add(&client);
     // However the task ends (finished, dropped with its runtime, unwinding),
-    // the connection leaves the list and the outbox.
+    // the connection leaves the outbox.
     let _leave = Leave {
         shared: Arc::clone(&shared),
         client: Arc::clone(&client),
@@ -870,7 +849,6 @@ struct Leave {
 
 impl Drop for Leave {
     fn drop(&mut self) {
-        self.shared.remove(&self.client);
         self.shared.outbox.remove(&self.client);
     }
 }
