@@ -86,6 +86,9 @@ struct Conn {
     closed: bool,
     /// Its writer waits for frames (then a sender wakes it).
     writer_waiting: bool,
+    /// A sender waits for room in its queue: the writer's next take wakes
+    /// senders (once; a sender still short of room sets it again).
+    room_wanted: bool,
 }
 
 /// The frames and the connections' places in them. Frames are numbered
@@ -115,8 +118,9 @@ pub(super) struct Frames {
     /// Connections not closed.
     open: usize,
     next_id: u64,
-    /// Threads waiting on [`Outbox::space`].
-    pub(super) space_waiters: usize,
+    /// Threads in [`Outbox::wait_idle`] (woken when a writer has written
+    /// what it took).
+    idle_waiters: usize,
 }
 
 /// What [`Frames::take`] took.
@@ -125,6 +129,9 @@ pub(super) struct Taken {
     pub(super) frames: usize,
     /// The connection is closed (nothing taken).
     pub(super) closed: bool,
+    /// A sender waited for room in this connection's queue, which the take
+    /// made: wake senders.
+    pub(super) room_made: bool,
 }
 
 impl Frames {
@@ -142,7 +149,7 @@ impl Frames {
             conns: Vec::new(),
             open: 0,
             next_id: 0,
-            space_waiters: 0,
+            idle_waiters: 0,
         }
     }
 
@@ -195,6 +202,7 @@ impl Frames {
             in_flight: 0,
             closed: false,
             writer_waiting: false,
+            room_wanted: false,
         };
         if slot == self.conns.len() {
             self.conns.push(Some(conn));
@@ -221,6 +229,7 @@ impl Frames {
     }
 
     /// Frames queued for `client`'s connection (0 when it is gone).
+    #[cfg(test)]
     pub(super) fn queued_for(&self, client: &Client) -> usize {
         self.conn(client.slot)
             .filter(|c| c.client.id == client.id)
@@ -349,8 +358,8 @@ impl Frames {
 
     /// The writer of `slot` wrote everything it took, and asks for more:
     /// marks it as waiting for frames unless some are queued or the
-    /// connection closed. Whether it is to wait, and whether senders or
-    /// `drain` wait for room (to wake). `recycled`, a buffer of frames it
+    /// connection closed. Whether it is to wait, and whether `drain`
+    /// waits for the queues to empty (to wake). `recycled`, a buffer of frames it
     /// wrote that nothing refers to any more ([`recycle`]), is kept for
     /// the tail's next chunk; one not kept comes back (to drop outside the
     /// lock).
@@ -362,7 +371,7 @@ impl Frames {
         if self.spare.is_none() {
             self.spare = recycled.take();
         }
-        let waiters = self.space_waiters > 0;
+        let waiters = self.idle_waiters > 0;
         match self.conn_mut(slot) {
             Some(c) => {
                 c.in_flight = 0;
@@ -403,12 +412,14 @@ impl Frames {
             return Taken {
                 frames: 0,
                 closed: true,
+                room_made: false,
             };
         };
         if c.closed {
             return Taken {
                 frames: 0,
                 closed: true,
+                room_made: false,
             };
         }
         let from = c.cursor;
@@ -417,6 +428,7 @@ impl Frames {
         c.cursor = to;
         c.queued -= taken;
         c.in_flight += taken;
+        let room_made = taken > 0 && std::mem::take(&mut c.room_wanted);
         if taken > 0 {
             self.add_slices(self.offset(from), self.offset(to), slices);
             let start = self.completions.partition_point(|(s, _)| *s < from);
@@ -431,6 +443,7 @@ impl Frames {
         Taken {
             frames: taken,
             closed: false,
+            room_made,
         }
     }
 
@@ -566,28 +579,57 @@ impl Outbox {
         self.space.notify_all();
     }
 
-    /// Waits on `space` until `done` holds or `deadline` passes; returns
-    /// the guard and whether `done` holds.
-    pub(super) fn wait_until<'a>(
+    /// Waits on `space` until the queue of `client`'s connection holds
+    /// fewer than `capacity` frames (or the connection is gone) or
+    /// `deadline` passes; returns the guard and whether there is room. Only
+    /// that connection's writer wakes the wait (or a connection leaving), so
+    /// room made for the others costs it no wake-up.
+    pub(super) fn wait_for_room<'a>(
         &'a self,
         mut frames: MutexGuard<'a, Frames>,
+        client: &Client,
+        capacity: usize,
         deadline: std::time::Instant,
-        done: impl Fn(&Frames) -> bool,
     ) -> (MutexGuard<'a, Frames>, bool) {
-        while !done(&frames) {
+        loop {
+            match frames
+                .conn_mut(client.slot)
+                .filter(|c| c.client.id == client.id && !c.closed)
+            {
+                Some(c) if c.queued >= capacity => c.room_wanted = true,
+                _ => return (frames, true),
+            }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return (frames, false);
             }
-            frames.space_waiters += 1;
             frames = self
                 .space
                 .wait_timeout(frames, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
-            frames.space_waiters -= 1;
         }
-        (frames, true)
+    }
+
+    /// Waits on `space` until every open connection has written all that
+    /// was queued for it ([`Frames::idle`]) or `deadline` passes; whether
+    /// it has.
+    pub(super) fn wait_idle(&self, deadline: std::time::Instant) -> bool {
+        let mut frames = self.lock();
+        while !frames.idle() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            frames.idle_waiters += 1;
+            frames = self
+                .space
+                .wait_timeout(frames, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            frames.idle_waiters -= 1;
+        }
+        true
     }
 }
 
@@ -872,6 +914,53 @@ mod tests {
         f.append(1, |out| out.extend_from_slice(b"y"), None, &mut wake);
         assert_eq!(wake.len(), 1);
         assert_eq!(f.written_and_ready(a.slot, &mut None), (false, false));
+    }
+
+    #[test]
+    fn only_a_take_from_the_full_queue_a_sender_waits_on_wakes_it() {
+        let outbox = Outbox::new();
+        let (a, b) = (outbox.connect(peer()), outbox.connect(peer()));
+        for _ in 0..2 {
+            send(&mut outbox.lock(), 1, 10);
+        }
+        let waiting_for_a =
+            |outbox: &Outbox| outbox.lock().conn(a.slot).is_some_and(|c| c.room_wanted);
+        std::thread::scope(|s| {
+            let sender = s.spawn(|| {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                outbox.wait_for_room(outbox.lock(), &a, 2, deadline).1
+            });
+            let start = std::time::Instant::now();
+            while !waiting_for_a(&outbox) {
+                assert!(start.elapsed().as_secs() < 20, "the sender never waited");
+                std::thread::yield_now();
+            }
+            let (mut slices, mut done, mut released) = (Vec::new(), Vec::new(), Vec::new());
+            // Room in another queue: not what the sender waits for.
+            let taken = outbox
+                .lock()
+                .take(b.slot, 1, &mut slices, &mut done, &mut released);
+            assert_eq!((taken.frames, taken.room_made), (1, false));
+            // Room in its queue: wake it, once.
+            let taken = outbox
+                .lock()
+                .take(a.slot, 1, &mut slices, &mut done, &mut released);
+            assert_eq!((taken.frames, taken.room_made), (1, true));
+            outbox.space.notify_all();
+            assert!(sender.join().unwrap(), "room in a's queue");
+            let taken = outbox
+                .lock()
+                .take(a.slot, 1, &mut slices, &mut done, &mut released);
+            assert_eq!((taken.frames, taken.room_made), (1, false));
+        });
+        // A full queue and no time left: no room.
+        send(&mut outbox.lock(), 1, 10);
+        let now = std::time::Instant::now();
+        assert!(!outbox.wait_for_room(outbox.lock(), &a, 1, now).1);
+        // The connection gone: the wait ends at once.
+        outbox.remove(&a);
+        let later = now + std::time::Duration::from_secs(20);
+        assert!(outbox.wait_for_room(outbox.lock(), &a, 1, later).1);
     }
 
     #[test]

@@ -196,10 +196,9 @@ impl Shared {
                         }
                     };
                     waited = true;
-                    let (guard, room) = self.outbox.wait_until(frames, deadline, |f| {
-                        f.queued_for(&client) < capacity
-                            || f.client(slot).is_none_or(|c| c.id != client.id)
-                    });
+                    let (guard, room) = self
+                        .outbox
+                        .wait_for_room(frames, &client, capacity, deadline);
                     frames = guard;
                     if !room && frames.drop_oldest(slot, released) {
                         bump(&self.counters.dropped_timeout);
@@ -600,10 +599,7 @@ impl NetPublisher {
     /// `timeout` passed; returns whether all were. Call it before dropping
     /// a publisher whose last messages must arrive.
     pub fn drain(&self, timeout: Duration) -> bool {
-        let outbox = &self.shared.outbox;
-        outbox
-            .wait_until(outbox.lock(), Instant::now() + timeout, |f| f.idle())
-            .1
+        self.shared.outbox.wait_idle(Instant::now() + timeout)
     }
 
     /// Waits until at least `n` connections are open, or `timeout` passed;
@@ -940,17 +936,13 @@ async fn run_connection(
                 // would be a system call per frame).
                 let mut yielded = false;
                 loop {
-                    let (took, waiters) = {
-                        let mut frames = shared.outbox.lock();
-                        let took = frames.take(
-                            slot,
-                            shared.batch - taken,
-                            &mut slices,
-                            &mut done,
-                            &mut released,
-                        );
-                        (took, frames.space_waiters > 0)
-                    };
+                    let took = shared.outbox.lock().take(
+                        slot,
+                        shared.batch - taken,
+                        &mut slices,
+                        &mut done,
+                        &mut released,
+                    );
                     // Completions of frames every connection has now taken
                     // run outside the lock (when no writer holds them).
                     released.clear();
@@ -959,8 +951,9 @@ async fn run_connection(
                         return Err("closed by the publisher".into());
                     }
                     taken += took.frames;
-                    // Room again: wake senders waiting under `SlowPolicy::Wait`.
-                    if waiters {
+                    // Room again: wake senders waiting for it under
+                    // `SlowPolicy::Wait`.
+                    if took.room_made {
                         shared.outbox.space.notify_all();
                     }
                     if yielded || taken >= shared.batch {
