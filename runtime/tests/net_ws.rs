@@ -359,6 +359,62 @@ fn threads_sending_at_once_reach_every_subscriber_in_sequence_order() {
     }
 }
 
+/// A raw message is only lent to the callbacks (the next frame of the
+/// same read is decoded into it): one kept with `clone` holds its own
+/// bytes, whatever arrives after it, and equals a message of the same
+/// payload from elsewhere.
+#[test]
+fn raw_messages_kept_from_the_callback_hold_their_own_bytes() {
+    const N: u64 = 3_000;
+    let payload = |i: u64| -> Vec<u8> {
+        let mut p = i.to_le_bytes().to_vec();
+        p.extend((0..56).map(|k| (i as u8).wrapping_mul(31).wrapping_add(k)));
+        p
+    };
+    let publisher = NetPublisher::builder("t/raw-kept")
+        .bind(localhost())
+        .slow_policy(SlowPolicy::Wait(DEADLINE))
+        .start_raw("test.Blob", 1)
+        .unwrap();
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let k = Arc::clone(&kept);
+    let subscriber = NetSubscriber::raw(Some(1))
+        .endpoint(&publisher.url())
+        .on_message(move |d| {
+            assert_eq!(d.message.as_bytes(), d.bytes);
+            k.lock().unwrap().push(d.message.clone());
+        })
+        .start()
+        .unwrap();
+    assert!(publisher.wait_for_connections(1, DEADLINE));
+    // Sent back to back: many frames to a read.
+    for i in 0..N {
+        publisher.send(&payload(i)).unwrap();
+    }
+    wait_until("every message", || kept.lock().unwrap().len() == N as usize);
+    let kept = kept.lock().unwrap();
+    for (i, m) in (0..N).zip(kept.iter()) {
+        assert_eq!(m.as_bytes(), payload(i), "message {i}");
+        assert_eq!(&**m, &payload(i)[..]);
+    }
+    // Equal by payload, not by the buffer it was read into.
+    let frame = shmidl::net::ws::FrameHeader {
+        flags: 0,
+        origin: 7,
+        fingerprint: 1,
+        sequence: 5,
+        timestamp_ns: 0,
+        payload_len: 0,
+    }
+    .encode(&payload(5))
+    .unwrap();
+    let alone =
+        <shmidl::net::RawMessage as shmidl::net::NetMessage>::decode_frame(&frame.into()).unwrap();
+    assert_eq!(alone, kept[5]);
+    assert_ne!(alone, kept[6]);
+    drop(subscriber);
+}
+
 /// Under `Wait`, a receiver that stops reading costs each send at most the
 /// timeout, then loses its oldest queued message; the others get
 /// everything, and once it reads again it gets the newest.

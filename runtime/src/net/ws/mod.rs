@@ -7,7 +7,7 @@
 //! [`FrameHeader`] (origin, fingerprint, sequence, timestamp, length) and
 //! the message's wire encoding; `docs/wire-format.md` §3 gives the bytes.
 
-use std::{io, net::SocketAddr, ops::Range, sync::OnceLock, time::Duration};
+use std::{fmt, io, net::SocketAddr, ops::Range, sync::OnceLock, time::Duration};
 
 use thiserror::Error;
 use tokio_tungstenite::tungstenite::{protocol::WebSocketConfig, Bytes};
@@ -118,6 +118,25 @@ pub trait NetMessage: Sized + Send + 'static {
     fn decode_in(buffer: &Bytes, range: Range<usize>) -> Result<Self, WireError> {
         Self::decode_frame(&buffer.slice(range))
     }
+
+    /// As [`decode_in`](NetMessage::decode_in), for a message only lent
+    /// to the callbacks: `reuse` holds the one decoded from the previous
+    /// frame of the same read (or nothing), and may be decoded into again.
+    /// The default decodes afresh; [`RawMessage`] moves its window over the
+    /// buffer it already shares (no reference count per message).
+    ///
+    /// # Errors
+    ///
+    /// As `decode_frame`.
+    #[doc(hidden)]
+    #[inline]
+    fn decode_reusing<'r>(
+        reuse: &'r mut Option<Self>,
+        buffer: &Bytes,
+        range: Range<usize>,
+    ) -> Result<&'r Self, WireError> {
+        Ok(reuse.insert(Self::decode_in(buffer, range)?))
+    }
 }
 
 impl<T: ShmMessage + Send + 'static> NetMessage for T {
@@ -132,14 +151,44 @@ impl<T: ShmMessage + Send + 'static> NetMessage for T {
     }
 }
 
-/// An undecoded payload (shares the received buffer; no copy).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawMessage(Bytes);
+/// An undecoded payload (shares the received buffer; no copy). Equal
+/// when the payload bytes are.
+#[derive(Clone)]
+pub struct RawMessage {
+    /// The bytes read, which hold the frame.
+    buffer: Bytes,
+    /// Where its payload is in `buffer`.
+    payload: Range<usize>,
+}
 
 impl RawMessage {
+    /// The frame at `frame` of `buffer`, its header checked.
+    fn new(buffer: Bytes, frame: Range<usize>) -> RawMessage {
+        RawMessage {
+            buffer,
+            payload: frame.start.saturating_add(FRAME_HEADER_LEN)..frame.end,
+        }
+    }
+
     /// The payload bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        self.0.get(FRAME_HEADER_LEN..).unwrap_or_default()
+        self.buffer.get(self.payload.clone()).unwrap_or_default()
+    }
+}
+
+impl PartialEq for RawMessage {
+    fn eq(&self, other: &RawMessage) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for RawMessage {}
+
+impl fmt::Debug for RawMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RawMessage")
+            .field(&Bytes::copy_from_slice(self.as_bytes()))
+            .finish()
     }
 }
 
@@ -152,12 +201,33 @@ impl std::ops::Deref for RawMessage {
 
 impl NetMessage for RawMessage {
     fn decode_frame(frame: &Bytes) -> Result<RawMessage, WireError> {
-        Ok(RawMessage(frame.clone()))
+        Ok(RawMessage::new(frame.clone(), 0..frame.len()))
     }
 
     #[inline]
     fn decode_in(buffer: &Bytes, range: Range<usize>) -> Result<RawMessage, WireError> {
-        Ok(RawMessage(buffer.slice(range)))
+        Ok(RawMessage::new(buffer.clone(), range))
+    }
+
+    #[inline]
+    fn decode_reusing<'r>(
+        reuse: &'r mut Option<RawMessage>,
+        buffer: &Bytes,
+        range: Range<usize>,
+    ) -> Result<&'r RawMessage, WireError> {
+        // The same buffer (which `reuse` keeps alive, so no other can have
+        // its address): only the window moves.
+        let payload = range.start.saturating_add(FRAME_HEADER_LEN)..range.end;
+        let same = reuse.as_ref().is_some_and(|m| {
+            m.buffer.as_ptr() == buffer.as_ptr() && m.buffer.len() == buffer.len()
+        });
+        let m = if same {
+            reuse.get_or_insert_with(|| RawMessage::new(buffer.clone(), range))
+        } else {
+            reuse.insert(RawMessage::new(buffer.clone(), range))
+        };
+        m.payload = payload;
+        Ok(m)
     }
 }
 
@@ -212,4 +282,53 @@ macro_rules! __net_topic_functions {
             $crate::net::NetSubscriber::typed::<Message>().topic(NAME)
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `frames` (header and payload each) one after another in one buffer,
+    /// with the range of each.
+    fn read_of(payloads: &[&[u8]]) -> (Bytes, Vec<Range<usize>>) {
+        let (mut all, mut ranges) = (Vec::new(), Vec::new());
+        for p in payloads {
+            let start = all.len();
+            all.extend_from_slice(&[0; FRAME_HEADER_LEN]);
+            all.extend_from_slice(p);
+            ranges.push(start..all.len());
+        }
+        (Bytes::from(all), ranges)
+    }
+
+    #[test]
+    fn a_reused_raw_message_moves_over_its_buffer_and_starts_afresh_on_another() {
+        let (first, ranges) = read_of(&[b"one", b"second"]);
+        let mut reuse = None;
+        let m = RawMessage::decode_reusing(&mut reuse, &first, ranges[0].clone()).unwrap();
+        assert_eq!(m.as_bytes(), b"one");
+        let kept = m.clone();
+        let m = RawMessage::decode_reusing(&mut reuse, &first, ranges[1].clone()).unwrap();
+        assert_eq!(m.as_bytes(), b"second");
+        assert_eq!(kept.as_bytes(), b"one");
+        // Another buffer (as a message put together from fragments).
+        let (other, ranges) = read_of(&[b"third"]);
+        let m = RawMessage::decode_reusing(&mut reuse, &other, ranges[0].clone()).unwrap();
+        assert_eq!(m.as_bytes(), b"third");
+        // Only `kept` refers to the first buffer now.
+        drop(kept);
+        assert!(first.is_unique());
+    }
+
+    #[test]
+    fn raw_messages_are_equal_and_printed_by_their_payload() {
+        let (a, ra) = read_of(&[b"xx", b"payload"]);
+        let (b, rb) = read_of(&[b"payload"]);
+        let ma = RawMessage::decode_in(&a, ra[1].clone()).unwrap();
+        let mb = RawMessage::decode_in(&b, rb[0].clone()).unwrap();
+        assert_eq!(ma, mb);
+        assert_ne!(ma, RawMessage::decode_in(&a, ra[0].clone()).unwrap());
+        assert_eq!(format!("{ma:?}"), format!("{mb:?}"));
+        assert!(format!("{ma:?}").contains("payload") && !format!("{ma:?}").contains("xx"));
+    }
 }

@@ -486,6 +486,10 @@ fn read_frames<M: NetMessage>(
     reader: &mut WsReader,
     state: &mut ReadState<'_>,
 ) -> Next<M> {
+    // The message lent to the callbacks for the previous frame, to decode
+    // the next one into (dropped on return, before the buffer is read
+    // into again).
+    let mut reuse = None;
     loop {
         let event = match reader.next() {
             Ok(Some(event)) => event,
@@ -502,10 +506,12 @@ fn read_frames<M: NetMessage>(
         };
         state.frames += 1;
         let delivered = match event {
-            WsEvent::Binary(range) => deliver(shared, endpoint, &reader.data, range, state),
+            WsEvent::Binary(range) => {
+                deliver(shared, endpoint, &reader.data, range, state, &mut reuse)
+            }
             WsEvent::Assembled(bytes) => {
                 let all = 0..bytes.len();
-                deliver(shared, endpoint, &bytes, all, state)
+                deliver(shared, endpoint, &bytes, all, state, &mut reuse)
             }
             WsEvent::Text => {
                 bump(&shared.counters.text_frames);
@@ -552,13 +558,15 @@ impl Drop for Tally<'_> {
 
 /// Checks the frame at `range` of `buffer` and calls the message
 /// callbacks; returns the message when a stream is to get it too (`Err`:
-/// a bad frame, counted).
+/// a bad frame, counted). Without a stream the message is only lent to
+/// the callbacks, decoded into `reuse` ([`NetMessage::decode_reusing`]).
 fn deliver<M: NetMessage>(
     shared: &Shared<M>,
     endpoint: &Arc<Endpoint>,
     buffer: &Bytes,
     range: Range<usize>,
     state: &mut ReadState<'_>,
+    reuse: &mut Option<M>,
 ) -> Result<Option<M>, ()> {
     let c = &shared.counters;
     let bytes = buffer.get(range.clone()).unwrap_or_default();
@@ -576,7 +584,13 @@ fn deliver<M: NetMessage>(
             }
         };
     let payload = bytes.get(super::FRAME_HEADER_LEN..).unwrap_or_default();
-    let message = match M::decode_in(buffer, range) {
+    let mut owned = None;
+    let decoded = if shared.stream.is_some() {
+        M::decode_in(buffer, range).map(|m| &*owned.insert(m))
+    } else {
+        M::decode_reusing(reuse, buffer, range)
+    };
+    let message = match decoded {
         Ok(m) => m,
         Err(e) => {
             bump(&c.undecodable);
@@ -597,13 +611,13 @@ fn deliver<M: NetMessage>(
             endpoint,
             header,
             bytes: payload,
-            message: &message,
+            message,
         };
         for cb in &shared.callbacks.message {
             cb(&delivery);
         }
     }
-    Ok(shared.stream.as_ref().map(|_| message))
+    Ok(owned)
 }
 
 async fn idle_watch<M: NetMessage>(shared: Arc<Shared<M>>, idle: Duration) {
