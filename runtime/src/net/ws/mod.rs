@@ -119,6 +119,14 @@ pub trait NetMessage: Sized + Send + 'static {
         Self::decode_frame(&buffer.slice(range))
     }
 
+    /// Whether a subscriber without a stream lends the message to its
+    /// callbacks and decodes the next frame into it
+    /// ([`decode_reusing`](NetMessage::decode_reusing)): [`RawMessage`]
+    /// does (a window moved over the buffer); a typed message is decoded
+    /// afresh on the stack each time.
+    #[doc(hidden)]
+    const LENT: bool = false;
+
     /// As [`decode_in`](NetMessage::decode_in), for a message only lent
     /// to the callbacks: `reuse` holds the one decoded from the previous
     /// frame of the same read (or nothing), and may be decoded into again.
@@ -200,6 +208,8 @@ impl std::ops::Deref for RawMessage {
 }
 
 impl NetMessage for RawMessage {
+    const LENT: bool = true;
+
     fn decode_frame(frame: &Bytes) -> Result<RawMessage, WireError> {
         Ok(RawMessage::new(frame.clone(), 0..frame.len()))
     }

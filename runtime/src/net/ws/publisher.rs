@@ -203,6 +203,9 @@ impl Shared {
                     if !room && frames.drop_oldest(slot, released) {
                         bump(&self.counters.dropped_timeout);
                         bump(&client.dropped);
+                        // Room now, which other senders waiting on this
+                        // queue (with later deadlines) are owed.
+                        self.outbox.space.notify_all();
                     }
                 }
             }

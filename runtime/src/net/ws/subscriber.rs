@@ -558,8 +558,9 @@ impl Drop for Tally<'_> {
 
 /// Checks the frame at `range` of `buffer` and calls the message
 /// callbacks; returns the message when a stream is to get it too (`Err`:
-/// a bad frame, counted). Without a stream the message is only lent to
-/// the callbacks, decoded into `reuse` ([`NetMessage::decode_reusing`]).
+/// a bad frame, counted). Without a stream a message that can be decoded
+/// again in place ([`NetMessage::LENT`]) is only lent to the callbacks,
+/// decoded into `reuse` ([`NetMessage::decode_reusing`]).
 fn deliver<M: NetMessage>(
     shared: &Shared<M>,
     endpoint: &Arc<Endpoint>,
@@ -584,20 +585,35 @@ fn deliver<M: NetMessage>(
             }
         };
     let payload = bytes.get(super::FRAME_HEADER_LEN..).unwrap_or_default();
-    let mut owned = None;
-    let decoded = if shared.stream.is_some() {
-        M::decode_in(buffer, range).map(|m| &*owned.insert(m))
-    } else {
-        M::decode_reusing(reuse, buffer, range)
+    let undecodable = |e: crate::wire::WireError| {
+        bump(&c.undecodable);
+        tracing::debug!(url = %endpoint.url, "payload dropped: {e}");
     };
-    let message = match decoded {
-        Ok(m) => m,
-        Err(e) => {
-            bump(&c.undecodable);
-            tracing::debug!(url = %endpoint.url, "payload dropped: {e}");
-            return Err(());
-        }
-    };
+    // A message decoded again in place for the next frame (a raw one) is
+    // only lent; any other is decoded on the stack, as before, and moves
+    // on to the stream if there is one.
+    if M::LENT && shared.stream.is_none() {
+        let message = M::decode_reusing(reuse, buffer, range).map_err(undecodable)?;
+        delivered(shared, endpoint, header, payload, message, state);
+        return Ok(None);
+    }
+    let message = M::decode_in(buffer, range).map_err(undecodable)?;
+    delivered(shared, endpoint, header, payload, &message, state);
+    Ok(shared.stream.as_ref().map(|_| message))
+}
+
+/// Counts a decoded message (and the sequence numbers it skipped) and
+/// calls the message callbacks.
+#[inline]
+fn delivered<M: NetMessage>(
+    shared: &Shared<M>,
+    endpoint: &Arc<Endpoint>,
+    header: FrameHeader,
+    payload: &[u8],
+    message: &M,
+    state: &mut ReadState<'_>,
+) {
+    let c = &shared.counters;
     if let Some(expected) = state.next_sequence {
         if header.sequence > expected {
             c.missed
@@ -617,7 +633,6 @@ fn deliver<M: NetMessage>(
             cb(&delivery);
         }
     }
-    Ok(owned)
 }
 
 async fn idle_watch<M: NetMessage>(shared: Arc<Shared<M>>, idle: Duration) {
