@@ -193,10 +193,13 @@ impl PartialEq for RawMessage {
 impl Eq for RawMessage {}
 
 impl fmt::Debug for RawMessage {
+    /// The payload as an escaped byte string, like `Bytes`'s.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RawMessage")
-            .field(&Bytes::copy_from_slice(self.as_bytes()))
-            .finish()
+        f.write_str("RawMessage(b\"")?;
+        for &b in self.as_bytes() {
+            write!(f, "{}", std::ascii::escape_default(b))?;
+        }
+        f.write_str("\")")
     }
 }
 
@@ -339,6 +342,9 @@ mod tests {
         assert_eq!(ma, mb);
         assert_ne!(ma, RawMessage::decode_in(&a, ra[0].clone()).unwrap());
         assert_eq!(format!("{ma:?}"), format!("{mb:?}"));
-        assert!(format!("{ma:?}").contains("payload") && !format!("{ma:?}").contains("xx"));
+        assert_eq!(format!("{ma:?}"), r#"RawMessage(b"payload")"#);
+        let (c, rc) = read_of(&[b"\x00\"\n\xff"]);
+        let mc = RawMessage::decode_in(&c, rc[0].clone()).unwrap();
+        assert_eq!(format!("{mc:?}"), r#"RawMessage(b"\x00\"\n\xff")"#);
     }
 }
