@@ -22,17 +22,27 @@ shmidl::include_schema!("robot.v1", "quickstart");
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
-/// Parses `--name value` flags with defaults; the examples need nothing
-/// fancier.
-pub fn flag<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        None => Ok(default),
-        Some(i) => args
-            .get(i + 1)
-            .ok_or_else(|| format!("{name} needs a value"))?
-            .parse()
-            .map_err(|_| format!("{name}: cannot parse {:?}", args[i + 1])),
+/// The discovery flags of the network examples.
+#[derive(clap::Args, Debug)]
+pub struct DiscoveryArgs {
+    /// Where announcements go and come from: `lo` (loopback), `default`
+    /// (the default route's interface) or an interface name (`eth0`, …).
+    #[arg(long, default_value = "default", value_name = "IFACE")]
+    pub interface: String,
+    /// The UDP port of the announcements.
+    #[arg(long, default_value_t = shmidl::net::DEFAULT_PORT, value_name = "PORT")]
+    pub discovery_port: u16,
+}
+
+impl DiscoveryArgs {
+    /// The discovery configuration these flags describe.
+    pub fn config(&self) -> shmidl::net::DiscoveryConfig {
+        let config = shmidl::net::DiscoveryConfig::on_port(self.discovery_port);
+        match self.interface.as_str() {
+            "lo" => config.loopback(),
+            "default" => config,
+            name => config.with_interface(shmidl::net::Interface::Name(name.to_owned())),
+        }
     }
 }
 

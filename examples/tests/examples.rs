@@ -100,7 +100,7 @@ fn shmidl_spy_lists_the_topic_an_announcing_producer_publishes() {
         .port()
         .to_string();
     let domain = format!("ex-spy-{}", std::process::id());
-    let common = ["--domain", &domain, "--count", "60", "--rate", "10"];
+    let common = ["--domain", &domain, "--count", "60"];
     // A consumer, so the producer runs its course (about 6 s) and both
     // leave nothing behind in /dev/shm.
     let consumer = spawn(
@@ -112,6 +112,8 @@ fn shmidl_spy_lists_the_topic_an_announcing_producer_publishes() {
         &[
             &common[..],
             &[
+                "--rate",
+                "10",
                 "--wait-secs",
                 "60",
                 "--announce",
@@ -169,4 +171,29 @@ fn shmidl_spy_lists_the_topic_an_announcing_producer_publishes() {
         "{row}"
     );
     eprintln!("spy: {row}");
+}
+
+/// Every example program explains its flags with `--help` and refuses a
+/// flag it does not know (a typo must not be ignored), before it touches
+/// shared memory or the network.
+#[test]
+fn every_example_answers_help_and_refuses_an_unknown_flag() {
+    for (exe, flag) in [
+        (env!("CARGO_BIN_EXE_producer"), "--count"),
+        (env!("CARGO_BIN_EXE_consumer"), "--idle-secs"),
+        (env!("CARGO_BIN_EXE_camera"), "--frames"),
+        (env!("CARGO_BIN_EXE_net_publisher"), "--discovery-port"),
+        (env!("CARGO_BIN_EXE_net_subscriber"), "--print-every"),
+    ] {
+        let help = finish(spawn(exe, &["--help"]), exe);
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            text.contains("Usage") && text.contains(flag),
+            "{exe}: {text}"
+        );
+        let typo = spawn(exe, &["--cuont", "5"]).wait_with_output().unwrap();
+        assert!(!typo.status.success(), "{exe} accepted --cuont");
+        let err = String::from_utf8_lossy(&typo.stderr);
+        assert!(err.contains("--cuont"), "{exe}: {err}");
+    }
 }

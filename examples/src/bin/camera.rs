@@ -8,7 +8,7 @@
 //! cargo run --release --bin camera             # starts the camera process itself
 //! ```
 //!
-//! Flags: `--frames N` (default 200).
+//! Flags (`--help` lists them): `--frames N` (default 200).
 
 #![allow(clippy::print_stdout)]
 
@@ -17,9 +17,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use clap::Parser;
 use shmidl::{Node, RecvError};
 use shmidl_examples::{
-    flag, fnv1a, now_ns,
+    fnv1a, now_ns,
     robot::v1::{topics::camera_image, Image},
 };
 
@@ -27,14 +28,24 @@ const WIDTH: u32 = 640;
 const HEIGHT: u32 = 480;
 const DEADLINE: Duration = Duration::from_secs(60);
 
+/// Sends 640×480 RGB frames from a camera process (which this one
+/// starts) to this one, without a copy, and checks every frame.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Frames to send.
+    #[arg(long, default_value_t = 200)]
+    frames: u64,
+    /// Be the camera process of the viewer on this domain (what the viewer
+    /// starts).
+    #[arg(long, value_name = "DOMAIN", hide = true)]
+    camera: Option<String>,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let result = match args.get(1).map(String::as_str) {
-        Some("--camera") => match args.get(2) {
-            Some(domain) => camera(domain),
-            None => Err("--camera needs a domain".into()),
-        },
-        _ => viewer(),
+    let args = Args::parse();
+    let result = match &args.camera {
+        Some(domain) => camera(domain, args.frames),
+        None => viewer(args.frames),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,13 +56,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn frames() -> Result<u64, String> {
-    flag("--frames", 200)
-}
-
 /// Paints frame `n` (a moving gradient) straight into the pool slot.
-fn camera(domain: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let frames = frames()?;
+fn camera(domain: &str, frames: u64) -> Result<(), Box<dyn std::error::Error>> {
     let node = Node::builder(domain).open_or_create()?;
     let mut publisher = camera_image::publisher(&node)?;
     let deadline = Instant::now() + DEADLINE;
@@ -81,8 +87,7 @@ fn camera(domain: &str) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn viewer() -> Result<(), Box<dyn std::error::Error>> {
-    let frames = frames()?;
+fn viewer(frames: u64) -> Result<(), Box<dyn std::error::Error>> {
     let domain = format!("camera-{}", std::process::id());
     // Frames are big: give the domain room for the topic's 8 slots.
     let node = Node::builder(&domain).size(16 << 20).open_or_create()?;

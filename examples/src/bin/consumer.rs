@@ -1,22 +1,38 @@
 //! Receives joint states from the generated topic `robot/joint_states` and
 //! prints a summary.
 //!
-//! Flags: `--domain NAME` (default `demo`), `--count N`: stop after N
-//! messages (default 1000), `--idle-secs S`: give up after S seconds
-//! without a message (default 30).
+//! Flags (`--help` lists them): `--domain NAME` (default `demo`),
+//! `--count N`: stop after N messages (default 1000), `--idle-secs S`:
+//! give up after S seconds without a message (default 30).
 
 #![allow(clippy::print_stdout)]
 
 use std::{process::ExitCode, time::Duration};
 
+use clap::Parser;
 use shmidl::{Node, RecvError};
 use shmidl_examples::{
-    flag, now_ns,
+    now_ns,
     robot::v1::{topics::robot_joint_states, Mode},
 };
 
+/// Receives joint states from the topic `robot/joint_states` and prints a
+/// summary.
+#[derive(Parser, Debug)]
+struct Args {
+    /// The domain (a name shared by the processes that talk).
+    #[arg(long, default_value = "demo", value_name = "NAME")]
+    domain: String,
+    /// Stop after this many messages.
+    #[arg(long, default_value_t = 1000)]
+    count: u64,
+    /// Give up after this many seconds without a message.
+    #[arg(long, default_value_t = 30, value_name = "S")]
+    idle_secs: u64,
+}
+
 fn main() -> ExitCode {
-    match run() {
+    match run(&Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("consumer: {e}");
@@ -25,10 +41,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let domain: String = flag("--domain", "demo".to_owned())?;
-    let count: u64 = flag("--count", 1000)?;
-    let idle = Duration::from_secs(flag("--idle-secs", 30)?);
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (domain, count) = (&args.domain, args.count);
+    let idle = Duration::from_secs(args.idle_secs);
 
     let node = Node::builder(&domain).open_or_create()?;
     let mut subscriber = robot_joint_states::subscriber(&node)?;

@@ -6,12 +6,12 @@
 //! cargo run --release --bin net_publisher -- --interface lo         # another
 //! ```
 //!
-//! Flags: `--address A` (default `0.0.0.0`) and `--port P` (default 0: any
-//! free port) to listen on; `--rate HZ` (default 10; 0: as fast as
-//! possible); `--count N` (default 100; 0: forever); `--subscribers N`:
-//! wait for that many subscribers before sending (default 0);
-//! `--interface IFACE` (`lo`, `eth0`, … or `default`) and
-//! `--discovery-port P` (default 7447) for the announcements. It prints
+//! Flags (`--help` lists them): `--address A` (default `0.0.0.0`) and
+//! `--port P` (default 0: any free port) to listen on; `--rate HZ`
+//! (default 10; 0: as fast as possible); `--count N` (default 100; 0:
+//! forever); `--subscribers N`: wait for that many subscribers before
+//! sending (default 0); `--interface IFACE` (`lo`, `eth0`, … or `default`)
+//! and `--discovery-port P` (default 7447) for the announcements. It prints
 //! `url=ws://…` and `fingerprint=0x…` first; the frames are described in
 //! `docs/wire-format.md` §3.
 
@@ -23,18 +23,39 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shmidl::{
-    net::{DiscoveryConfig, Interface, NetPublisher},
-    ShmSafe,
-};
+use clap::Parser;
+use shmidl::{net::NetPublisher, ShmSafe};
 use shmidl_examples::{
-    flag, now_ns,
+    now_ns,
     quickstart::{topics::quickstart_ticks, Tick},
-    tick_checksum,
+    tick_checksum, DiscoveryArgs,
 };
 
+/// Publishes the quickstart's ticks on `quickstart/ticks` over websockets,
+/// announced through discovery.
+#[derive(Parser, Debug)]
+struct Args {
+    /// The address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    address: std::net::IpAddr,
+    /// The port to listen on (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Ticks per second (0: as fast as possible).
+    #[arg(long, default_value_t = 10.0, value_name = "HZ")]
+    rate: f64,
+    /// Ticks to send (0: forever).
+    #[arg(long, default_value_t = 100)]
+    count: u64,
+    /// Wait for this many subscribers before sending.
+    #[arg(long, default_value_t = 0)]
+    subscribers: usize,
+    #[command(flatten)]
+    discovery: DiscoveryArgs,
+}
+
 fn main() -> ExitCode {
-    match run() {
+    match run(&Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("net_publisher: {e}");
@@ -43,28 +64,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// The discovery configuration of `--interface` and `--discovery-port`.
-fn discovery() -> Result<DiscoveryConfig, String> {
-    let iface: String = flag("--interface", "default".to_owned())?;
-    let mut config = DiscoveryConfig::on_port(flag("--discovery-port", shmidl::net::DEFAULT_PORT)?);
-    if iface == "lo" {
-        config = config.loopback();
-    } else if iface != "default" {
-        config = config.with_interface(Interface::Name(iface));
-    }
-    Ok(config)
-}
-
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let address: std::net::IpAddr = flag("--address", [0, 0, 0, 0].into())?;
-    let port: u16 = flag("--port", 0)?;
-    let rate: f64 = flag("--rate", 10.0)?;
-    let count: u64 = flag("--count", 100)?;
-    let subscribers: usize = flag("--subscribers", 0)?;
-
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let &Args {
+        address,
+        port,
+        rate,
+        count,
+        subscribers,
+        ..
+    } = args;
     let publisher = NetPublisher::builder(quickstart_ticks::NAME)
         .bind(SocketAddr::new(address, port))
-        .announce(discovery()?)
+        .announce(args.discovery.config())
         .start::<Tick>()?;
     println!("url={}", publisher.url());
     println!("fingerprint={:#018x}", Tick::FINGERPRINT);

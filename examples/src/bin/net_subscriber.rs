@@ -6,10 +6,11 @@
 //! cargo run --release --bin net_subscriber -- --interface lo
 //! ```
 //!
-//! Flags: `--endpoint URL` (skip discovery), `--count N`: stop after N
-//! ticks (default 0: never), `--idle-secs S`: stop after S seconds
-//! without a tick (default 0: never), `--print-every N` (default 1),
-//! `--interface IFACE` and `--discovery-port P` as for `net_publisher`.
+//! Flags (`--help` lists them): `--endpoint URL` (skip discovery),
+//! `--count N`: stop after N ticks (default 0: never), `--idle-secs S`:
+//! stop after S seconds without a tick (default 0: never), `--print-every
+//! N` (default 1), `--interface IFACE` and `--discovery-port P` as for
+//! `net_publisher`.
 
 #![allow(clippy::print_stdout)]
 
@@ -22,15 +23,36 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shmidl::net::{DiscoveryConfig, Interface};
+use clap::Parser;
 use shmidl_examples::{
-    flag, now_ns,
+    now_ns,
     quickstart::{topics::quickstart_ticks, Tick},
-    tick_checksum,
+    tick_checksum, DiscoveryArgs,
 };
 
+/// Receives the quickstart's ticks on `quickstart/ticks` over websockets
+/// from every publisher discovery reports, checks each and prints them.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Connect to this publisher (`ws://host:port/path`) instead of
+    /// following discovery.
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// Stop after this many ticks (0: never).
+    #[arg(long, default_value_t = 0)]
+    count: u64,
+    /// Stop after this many seconds without a tick (0: never).
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    idle_secs: u64,
+    /// Print one tick in this many.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    print_every: u64,
+    #[command(flatten)]
+    discovery: DiscoveryArgs,
+}
+
 fn main() -> ExitCode {
-    match run() {
+    match run(&Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("net_subscriber: {e}");
@@ -39,32 +61,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn discovery() -> Result<DiscoveryConfig, String> {
-    let iface: String = flag("--interface", "default".to_owned())?;
-    let mut config = DiscoveryConfig::on_port(flag("--discovery-port", shmidl::net::DEFAULT_PORT)?);
-    if iface == "lo" {
-        config = config.loopback();
-    } else if iface != "default" {
-        config = config.with_interface(Interface::Name(iface));
-    }
-    Ok(config)
-}
-
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let endpoint: String = flag("--endpoint", String::new())?;
-    let count: u64 = flag("--count", 0)?;
-    let idle: u64 = flag("--idle-secs", 0)?;
-    let every: u64 = flag("--print-every", 1)?.max(1);
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (count, idle, every) = (args.count, args.idle_secs, args.print_every.max(1));
 
     let received = Arc::new(AtomicU64::new(0));
     let corrupt = Arc::new(AtomicU64::new(0));
     let (r, c) = (Arc::clone(&received), Arc::clone(&corrupt));
     // Through discovery with the generated function, or straight to an
     // endpoint without discovery.
-    let builder = if endpoint.is_empty() {
-        quickstart_ticks::net_subscriber().discovery(discovery()?)
-    } else {
-        shmidl::net::NetSubscriber::typed::<Tick>().endpoint(&endpoint)
+    let builder = match &args.endpoint {
+        None => quickstart_ticks::net_subscriber().discovery(args.discovery.config()),
+        Some(endpoint) => shmidl::net::NetSubscriber::typed::<Tick>().endpoint(endpoint),
     };
     let mut builder = builder
         .on_connect(|e| println!("connected to {}", e.url))

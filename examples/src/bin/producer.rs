@@ -5,7 +5,8 @@
 //! cargo run --release --bin producer -- --domain demo     # another
 //! ```
 //!
-//! Flags: `--domain NAME` (default `demo`), `--count N` (default 1000),
+//! Flags (`--help` lists them): `--domain NAME` (default `demo`), `--count
+//! N` (default 1000),
 //! `--rate HZ` (default 1000), `--wait-secs S`: how long to wait for a
 //! subscriber (default 30), `--announce IFACE`: also announce the topic on
 //! the network through interface `IFACE` (`lo`, `eth0`, … or `default`),
@@ -23,17 +24,42 @@ use std::{
     time::{Duration, Instant},
 };
 
+use clap::Parser;
 use shmidl::{
     net::{AnnouncedTopic, Announcer, DiscoveryConfig, Interface, Role},
     Node,
 };
 use shmidl_examples::{
-    flag, now_ns,
+    now_ns,
     robot::v1::{topics::robot_joint_states, JointState, Mode, Vec3, MAX_JOINTS},
 };
 
+/// Publishes joint states on the topic `robot/joint_states`.
+#[derive(Parser, Debug)]
+struct Args {
+    /// The domain (a name shared by the processes that talk).
+    #[arg(long, default_value = "demo", value_name = "NAME")]
+    domain: String,
+    /// Messages to publish.
+    #[arg(long, default_value_t = 1000)]
+    count: u64,
+    /// Messages per second.
+    #[arg(long, default_value_t = 1000.0, value_name = "HZ")]
+    rate: f64,
+    /// How long to wait for a subscriber, in seconds.
+    #[arg(long, default_value_t = 30, value_name = "S")]
+    wait_secs: u64,
+    /// Also announce the topic on the network through this interface
+    /// (`lo`, `eth0`, … or `default`), so that `shmidl spy` lists it.
+    #[arg(long, value_name = "IFACE")]
+    announce: Option<String>,
+    /// The UDP port of the announcement.
+    #[arg(long, default_value_t = shmidl::net::DEFAULT_PORT, value_name = "PORT")]
+    announce_port: u16,
+}
+
 fn main() -> ExitCode {
-    match run() {
+    match run(&Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("producer: {e}");
@@ -42,13 +68,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let domain: String = flag("--domain", "demo".to_owned())?;
-    let count: u64 = flag("--count", 1000)?;
-    let rate: f64 = flag("--rate", 1000.0)?;
-    let wait = Duration::from_secs(flag("--wait-secs", 30)?);
-    let announce: String = flag("--announce", String::new())?;
-    let announce_port: u16 = flag("--announce-port", shmidl::net::DEFAULT_PORT)?;
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (domain, count, rate) = (&args.domain, args.count, args.rate);
+    let wait = Duration::from_secs(args.wait_secs);
 
     let node = Node::builder(&domain).open_or_create()?;
     // The generated module knows the topic's name, type and options.
@@ -61,10 +83,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // Tell the network the topic exists; off unless asked. Kept alive for
     // the whole run: dropping it says goodbye.
-    let _announcer = if announce.is_empty() {
-        None
-    } else {
-        let mut config = DiscoveryConfig::on_port(announce_port);
+    let _announcer = if let Some(announce) = &args.announce {
+        let mut config = DiscoveryConfig::on_port(args.announce_port);
         if announce == "lo" {
             config = config.loopback();
         } else if announce != "default" {
@@ -73,10 +93,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let topic = AnnouncedTopic::of::<JointState>(robot_joint_states::NAME, Role::Publisher);
         let announcer = Announcer::start(config, vec![topic])?;
         println!(
-            "producer: announcing `{}` on port {announce_port} via {announce}",
-            robot_joint_states::NAME
+            "producer: announcing `{}` on port {} via {announce}",
+            robot_joint_states::NAME,
+            args.announce_port
         );
         Some(announcer)
+    } else {
+        None
     };
 
     let deadline = Instant::now() + wait;
