@@ -45,7 +45,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let (domain, count) = (&args.domain, args.count);
     let idle = Duration::from_secs(args.idle_secs);
 
-    let node = Node::builder(&domain).open_or_create()?;
+    let node = Node::builder(domain).open_or_create()?;
     let mut subscriber = robot_joint_states::subscriber(&node)?;
     println!(
         "consumer {}: subscribed to `{}` in domain `{domain}`",

@@ -72,7 +72,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let (domain, count, rate) = (&args.domain, args.count, args.rate);
     let wait = Duration::from_secs(args.wait_secs);
 
-    let node = Node::builder(&domain).open_or_create()?;
+    let node = Node::builder(domain).open_or_create()?;
     // The generated module knows the topic's name, type and options.
     let mut publisher = robot_joint_states::publisher(&node)?;
     println!(
