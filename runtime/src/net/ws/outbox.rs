@@ -545,11 +545,15 @@ pub(super) fn recycle(slices: &mut Vec<Bytes>) -> Option<BytesMut> {
     buffer.filter(|b| b.capacity() <= 4 * TAIL_CHUNK)
 }
 
-/// The frames and connections of one publisher, and the condition senders
-/// wait on for room and `drain` for empty queues.
+/// The frames and connections of one publisher, and the conditions
+/// senders wait on for room and `drain` for empty queues.
 pub(super) struct Outbox {
     frames: Mutex<Frames>,
+    /// Senders wait here for room ([`Outbox::wait_for_room`]).
     pub(super) space: Condvar,
+    /// `drain` waits here for every queue to empty ([`Outbox::wait_idle`]),
+    /// apart from senders, so that neither is woken for the other.
+    pub(super) idle: Condvar,
 }
 
 impl Outbox {
@@ -557,6 +561,7 @@ impl Outbox {
         Outbox {
             frames: Mutex::new(Frames::new()),
             space: Condvar::new(),
+            idle: Condvar::new(),
         }
     }
 
@@ -577,6 +582,7 @@ impl Outbox {
         self.lock().remove(client.slot, &mut released);
         drop(released);
         self.space.notify_all();
+        self.idle.notify_all();
     }
 
     /// Waits on `space` until the queue of `client`'s connection holds
@@ -611,7 +617,7 @@ impl Outbox {
         }
     }
 
-    /// Waits on `space` until every open connection has written all that
+    /// Waits on `idle` until every open connection has written all that
     /// was queued for it ([`Frames::idle`]) or `deadline` passes; whether
     /// it has.
     pub(super) fn wait_idle(&self, deadline: std::time::Instant) -> bool {
@@ -623,7 +629,7 @@ impl Outbox {
             }
             frames.idle_waiters += 1;
             frames = self
-                .space
+                .idle
                 .wait_timeout(frames, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
@@ -961,6 +967,35 @@ mod tests {
         outbox.remove(&a);
         let later = now + std::time::Duration::from_secs(20);
         assert!(outbox.wait_for_room(outbox.lock(), &a, 1, later).1);
+    }
+
+    #[test]
+    fn drain_waits_apart_and_is_woken_by_the_write_that_empties_the_queues() {
+        let outbox = Outbox::new();
+        let a = outbox.connect(peer());
+        send(&mut outbox.lock(), 1, 10);
+        let (mut slices, mut done, mut released) = (Vec::new(), Vec::new(), Vec::new());
+        outbox
+            .lock()
+            .take(a.slot, 8, &mut slices, &mut done, &mut released);
+        std::thread::scope(|s| {
+            let drain = s.spawn(|| {
+                outbox.wait_idle(std::time::Instant::now() + std::time::Duration::from_secs(20))
+            });
+            let start = std::time::Instant::now();
+            while outbox.lock().idle_waiters == 0 {
+                assert!(start.elapsed().as_secs() < 20, "drain never waited");
+                std::thread::yield_now();
+            }
+            // Not a wait for room: a take would not wake it.
+            assert!(!outbox.lock().conn(a.slot).is_some_and(|c| c.room_wanted));
+            // The frame taken is written: the writer is told to wake it.
+            let (wait, wake_drain) = outbox.lock().written_and_ready(a.slot, &mut None);
+            assert_eq!((wait, wake_drain), (true, true));
+            outbox.idle.notify_all();
+            assert!(drain.join().unwrap());
+        });
+        assert_eq!(outbox.lock().idle_waiters, 0);
     }
 
     #[test]

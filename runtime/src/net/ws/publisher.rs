@@ -591,6 +591,7 @@ impl NetPublisher {
         drop(released);
         if closed {
             shared.outbox.space.notify_all();
+            shared.outbox.idle.notify_all();
         }
         for client in &wake {
             client.ready.notify_one();
@@ -888,7 +889,7 @@ async fn run_connection(
             // One the outbox did not keep goes outside its lock.
             recycled = None;
             if waiters {
-                shared.outbox.space.notify_all();
+                shared.outbox.idle.notify_all();
             }
             if wait {
                 client.ready.notified().await;
