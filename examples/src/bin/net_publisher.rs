@@ -90,6 +90,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let period = (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
     let start = Instant::now();
     let mut seq = 0;
+    // Ticks no subscriber was connected for (pub/sub: they are gone).
+    let mut unheard = 0u64;
     while count == 0 || seq < count {
         let mut tick = Tick {
             seq,
@@ -99,7 +101,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             check: 0,
         };
         tick.check = tick_checksum(&tick);
-        publisher.send(&tick)?;
+        if publisher.send(&tick)? == 0 {
+            unheard += 1;
+        }
         seq += 1;
         if let Some(period) = period {
             let next = start + period * u32::try_from(seq).unwrap_or(u32::MAX);
@@ -109,12 +113,16 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     publisher.drain(Duration::from_secs(10));
     let stats = publisher.stats();
     println!(
-        "net_publisher: sent {seq} ticks to {} connection(s) in {:.2} s ({} batches, {} dropped)",
+        "net_publisher: sent {seq} ticks to {} connection(s) in {:.2} s ({} batches, {} dropped, \
+         {unheard} before any subscriber was connected)",
         stats.connections,
         start.elapsed().as_secs_f64(),
         stats.batches,
         stats.dropped_oldest + stats.dropped_timeout
     );
+    if unheard > 0 && subscribers == 0 {
+        println!("net_publisher: --subscribers N waits for N subscribers before the first tick");
+    }
     publisher.close(Duration::from_secs(5));
     Ok(())
 }

@@ -66,7 +66,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let received = Arc::new(AtomicU64::new(0));
     let corrupt = Arc::new(AtomicU64::new(0));
-    let (r, c) = (Arc::clone(&received), Arc::clone(&corrupt));
+    // The lowest and highest sequence numbers received.
+    let seqs = Arc::new((AtomicU64::new(u64::MAX), AtomicU64::new(0)));
+    let (r, c, q) = (
+        Arc::clone(&received),
+        Arc::clone(&corrupt),
+        Arc::clone(&seqs),
+    );
     // Through discovery with the generated function, or straight to an
     // endpoint without discovery.
     let builder = match &args.endpoint {
@@ -76,9 +82,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = builder
         .on_connect(|e| println!("connected to {}", e.url))
         .on_disconnect(|e, why| println!("disconnected from {}: {why:?}", e.url))
+        .on_error(|e, what| eprintln!("net_subscriber: {}: {what}", e.url))
         .on_message(move |d| {
             let tick: &Tick = d.message;
             let n = r.fetch_add(1, Ordering::Relaxed) + 1;
+            q.0.fetch_min(tick.seq, Ordering::Relaxed);
+            q.1.fetch_max(tick.seq, Ordering::Relaxed);
             if tick.check != tick_checksum(tick) {
                 c.fetch_add(1, Ordering::Relaxed);
             }
@@ -104,9 +113,18 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let stats = subscriber.stats();
+    let n = received.load(Ordering::Relaxed);
+    let range = if n == 0 {
+        String::new()
+    } else {
+        format!(
+            " (seq {}–{})",
+            seqs.0.load(Ordering::Relaxed),
+            seqs.1.load(Ordering::Relaxed)
+        )
+    };
     println!(
-        "net_subscriber: {} ticks in {:.2} s, {} corrupt, {} missed, {} bad frames",
-        received.load(Ordering::Relaxed),
+        "net_subscriber: {n} ticks{range} in {:.2} s, {} corrupt, {} missed after the first, {} bad frames",
         start.elapsed().as_secs_f64(),
         corrupt.load(Ordering::Relaxed),
         stats.missed,
@@ -114,6 +132,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     if corrupt.load(Ordering::Relaxed) > 0 {
         return Err("corrupt ticks".into());
+    }
+    if n == 0 {
+        return Err("no tick arrived".into());
+    }
+    if count > 0 && n < count {
+        return Err(format!("{n} ticks of the {count} asked for").into());
     }
     Ok(())
 }
