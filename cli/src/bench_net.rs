@@ -141,7 +141,7 @@ fn print(rows: &[Row], json: bool) {
         "receivers",
         "messages",
         "websocket",
-        "raw TCP",
+        "queued TCP",
         "ratio",
         "direct TCP",
         "ratio",
@@ -174,10 +174,16 @@ fn print(rows: &[Row], json: bool) {
         );
     }
     let runs = rows.first().map_or(1, |r| r.runs);
+    let medians = if runs == 1 {
+        "one run".to_owned()
+    } else {
+        format!("medians of {runs} runs")
+    };
     println!(
-        "(per receiver: every receiver gets every message; medians of {runs} runs; ratio = \
-         websocket / raw TCP with queue and writer thread, then websocket / direct raw TCP, \
-         and the range of that ratio over the runs)"
+        "(per receiver: every receiver gets every message; {medians}; ratio = websocket / \
+         queued raw TCP (a writer thread per connection, the transport's shape), then \
+         websocket / direct raw TCP (the sending thread writes), and the range of that ratio \
+         over the runs)"
     );
 }
 
