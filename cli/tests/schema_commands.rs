@@ -104,3 +104,29 @@ fn fmt_needs_only_the_file_and_check_reports_a_diff() {
     assert!(o.stdout.is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The schemas this repository ships are in canonical formatting (what a
+/// user who copies one and runs `shmidl fmt --check` expects).
+#[test]
+fn the_shipped_schemas_are_canonical() {
+    let mut checked = 0;
+    for dir in ["examples/schema"] {
+        let Ok(entries) = std::fs::read_dir(repo(dir)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "shmidl") {
+                let o = run(&["fmt", "--check", path.to_str().unwrap()]);
+                assert!(
+                    o.status.success(),
+                    "{} is not canonical:\n{}",
+                    path.display(),
+                    String::from_utf8_lossy(&o.stdout)
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 2, "no schema found");
+}
