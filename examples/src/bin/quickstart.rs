@@ -73,6 +73,14 @@ fn main() -> ExitCode {
             _ => Err("--publisher needs a domain name and a discovery port".into()),
         },
         None => subscriber(),
+        Some("--help" | "-h") => {
+            println!(
+                "quickstart: a subscriber (this process) and a publisher process on a topic \
+                 generated from examples/schema/quickstart.shmidl, over shared memory and then \
+                 a loopback websocket, with figures.\n\nUsage: quickstart (no arguments)"
+            );
+            Ok(())
+        }
         Some(other) => Err(format!("unknown argument {other:?}; run without arguments")),
     };
     match result {
