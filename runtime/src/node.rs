@@ -322,6 +322,15 @@ impl fmt::Debug for Node {
 /// Joining a domain failed.
 #[derive(Debug, Error)]
 pub enum NodeOpenError {
+    /// The domain name is not valid (it names the domain's segment, a file
+    /// in `/dev/shm`).
+    #[error("invalid domain name `{domain}`: {source}")]
+    InvalidDomain {
+        /// The name given.
+        domain: String,
+        /// Why it is refused.
+        source: crate::NameError,
+    },
     /// The domain's segment could not be opened or created.
     #[error(transparent)]
     Segment(#[from] SegmentCreateError),
@@ -399,6 +408,13 @@ impl NodeBuilder {
         // A node reclaims what dead participants held in every kind of
         // object, whether or not this process opened one yet.
         crate::recovery::install();
+        let domain = self.segment.name();
+        if let Err(source) = crate::SegmentName::new(domain) {
+            return Err(NodeOpenError::InvalidDomain {
+                domain: domain.to_owned(),
+                source,
+            });
+        }
         let deadline = std::time::Instant::now() + crate::segment::DEFAULT_TIMEOUT;
         let segment = loop {
             if std::time::Instant::now() >= deadline {
@@ -913,6 +929,18 @@ mod tests {
         assert!(validate_topic(&"x".repeat(128)).is_ok());
         for bad in ["", "/a", "a/", "a//b", "a.b", "a b", &"x".repeat(129)] {
             assert!(validate_topic(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_bad_domain_name_is_refused_as_a_domain_name_before_anything_is_touched() {
+        for bad in ["a/b", "", "../etc", &"d".repeat(300)] {
+            let err = Node::builder(bad).open_or_create().unwrap_err();
+            assert!(
+                matches!(&err, NodeOpenError::InvalidDomain { domain, .. } if domain == bad),
+                "{bad:?}: {err:?}"
+            );
+            assert!(err.to_string().starts_with("invalid domain name"), "{err}");
         }
     }
 }
