@@ -32,8 +32,8 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// starts) to this one, without a copy, and checks every frame.
 #[derive(Parser, Debug)]
 struct Args {
-    /// Frames to send.
-    #[arg(long, default_value_t = 200)]
+    /// Frames to send (at least 1).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     frames: u64,
     /// Be the camera process of the viewer on this domain (what the viewer
     /// starts).
