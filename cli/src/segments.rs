@@ -116,6 +116,10 @@ pub fn ls(json: bool, interval: Duration) -> ExitCode {
             (name, r)
         })
         .collect();
+    if reports.is_empty() && !json {
+        println!("no shmidl segments in /dev/shm");
+        return ExitCode::SUCCESS;
+    }
     let rates = rates(&reports, interval);
     // Domains and their topics; topic segments are shown under them.
     let topics: Vec<(String, Vec<TopicInfo>)> = reports
@@ -332,6 +336,7 @@ pub fn clean(dry_run: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut said = !names.is_empty();
     for name in names {
         match Segment::remove_if_abandoned(&name, dry_run) {
             Ok(CleanOutcome::Removed { dead_participants }) => {
@@ -356,6 +361,7 @@ pub fn clean(dry_run: bool) -> ExitCode {
     }
     match Segment::clean_stale_temporaries(dry_run) {
         Ok(files) => {
+            said |= !files.is_empty();
             for f in files {
                 let verb = if dry_run { "would remove" } else { "removed" };
                 println!("{verb} {f} (temporary file of a creator that died)");
@@ -365,6 +371,9 @@ pub fn clean(dry_run: bool) -> ExitCode {
             eprintln!("shmidl clean: temporary files: {e}");
             failed = true;
         }
+    }
+    if !said {
+        println!("nothing to clean: no shmidl segments in /dev/shm");
     }
     if failed {
         ExitCode::FAILURE
