@@ -69,6 +69,12 @@ enum Command {
     /// Watch topic announcements on the network: a table refreshed each
     /// second on a terminal; JSON lines (one object per topic per refresh)
     /// with --json or when stdout is not a terminal.
+    ///
+    /// RATE (`rate_hz`) is the announcing process's announcement rounds per
+    /// second, not its message rate. ENDPOINT is where its websocket serves
+    /// the topic (none for a topic it only has in shared memory);
+    /// `connectable` is false when the fingerprint is not the one expected
+    /// for that name.
     Spy {
         /// Stop after this long (e.g. 3s, 500ms, 2m); default: until
         /// interrupted.
