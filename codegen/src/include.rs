@@ -76,15 +76,24 @@ fn try_expand(input: TokenStream) -> syn::Result<TokenStream> {
             error(format!("package `{package}` is named twice"));
             continue;
         }
-        if package == "_" {
-            tree.files.push(package);
-            continue;
-        }
-        if !package.split('.').all(is_segment) {
+        if package != "_" && !package.split('.').all(is_segment) {
             error(format!(
                 "`{package}` is not a package path: expected identifiers joined by `.` \
                  (as in the schema's `package robot.v1;`), or `_` for the root package"
             ));
+            continue;
+        }
+        // The including crate's OUT_DIR, when it has a build script: a
+        // package build.rs did not generate is named here, with those it
+        // did, rather than as a file `include!` cannot read.
+        if let Some(dir) = std::env::var_os("OUT_DIR") {
+            if let Err(message) = generated(std::path::Path::new(&dir), &package) {
+                error(message);
+                continue;
+            }
+        }
+        if package == "_" {
+            tree.files.push(package);
             continue;
         }
         let mut node = &mut tree;
@@ -97,6 +106,39 @@ fn try_expand(input: TokenStream) -> syn::Result<TokenStream> {
         Some(e) => Err(e),
         None => Ok(emit(&tree, "")),
     }
+}
+
+/// Whether `out_dir` holds the code generated for `package`; if not, the
+/// error names the packages it holds.
+fn generated(out_dir: &std::path::Path, package: &str) -> Result<(), String> {
+    if out_dir.join(format!("{package}.rs")).is_file() {
+        return Ok(());
+    }
+    let mut there: Vec<String> = std::fs::read_dir(out_dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().into_string().ok()?;
+                    name.strip_suffix(".rs").map(str::to_owned)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    there.sort();
+    let found = if there.is_empty() {
+        "none".to_owned()
+    } else {
+        there
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(format!(
+        "build.rs generated no code for package `{package}` (it generated: {found}); \
+         check the schema's `package` line, and that build.rs compiles that schema"
+    ))
 }
 
 fn emit(tree: &Tree, prefix: &str) -> TokenStream {
@@ -160,6 +202,21 @@ mod tests {
         assert!(sut.contains("pub mod r#type"), "{sut}");
         assert!(sut.contains("pub mod self_"), "{sut}");
         assert!(sut.contains("pub mod _private"), "{sut}");
+    }
+
+    #[test]
+    fn a_package_build_rs_did_not_generate_is_named_with_those_it_did() {
+        let dir = std::env::temp_dir().join(format!("shmidl-include-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("robot.v1.rs"), "").unwrap();
+        std::fs::write(dir.join("quickstart.rs"), "").unwrap();
+        assert_eq!(generated(&dir, "robot.v1"), Ok(()));
+        let e = generated(&dir, "robot.v2").unwrap_err();
+        assert!(
+            e.contains("`robot.v2`") && e.contains("`quickstart`, `robot.v1`"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
