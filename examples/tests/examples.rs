@@ -185,6 +185,7 @@ fn every_example_answers_help_and_refuses_an_unknown_flag() {
         (env!("CARGO_BIN_EXE_net_publisher"), "--discovery-port"),
         (env!("CARGO_BIN_EXE_net_subscriber"), "--print-every"),
         (env!("CARGO_BIN_EXE_quickstart"), "no arguments"),
+        (env!("CARGO_BIN_EXE_derive_only"), "Takes no arguments"),
     ] {
         let help = finish(spawn(exe, &["--help"]), exe);
         let text = String::from_utf8_lossy(&help.stdout);

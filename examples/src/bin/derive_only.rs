@@ -30,7 +30,13 @@ struct LogLine {
     codes: FixedSizeVec<u16, 4>,
 }
 
+/// No schema: a `#[derive(ShmMessage)]` struct published through shared
+/// memory and put on the wire. Takes no arguments.
+#[derive(clap::Parser, Debug)]
+struct Args {}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    <Args as clap::Parser>::parse();
     let domain = format!("derive-only-{}", std::process::id());
     let node = Node::builder(&domain).size(1 << 20).open_or_create()?;
     let config = TopicConfig {
