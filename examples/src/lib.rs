@@ -37,12 +37,18 @@ pub struct DiscoveryArgs {
 impl DiscoveryArgs {
     /// The discovery configuration these flags describe.
     pub fn config(&self) -> shmidl::net::DiscoveryConfig {
-        let config = shmidl::net::DiscoveryConfig::on_port(self.discovery_port);
-        match self.interface.as_str() {
-            "lo" => config.loopback(),
-            "default" => config,
-            name => config.with_interface(shmidl::net::Interface::Name(name.to_owned())),
-        }
+        discovery_config(&self.interface, self.discovery_port)
+    }
+}
+
+/// Discovery on UDP `port` through `interface`: `lo` (loopback), `default`
+/// (the default route's interface) or an interface name.
+pub fn discovery_config(interface: &str, port: u16) -> shmidl::net::DiscoveryConfig {
+    let config = shmidl::net::DiscoveryConfig::on_port(port);
+    match interface {
+        "lo" => config.loopback(),
+        "default" => config,
+        name => config.with_interface(shmidl::net::Interface::Name(name.to_owned())),
     }
 }
 

@@ -26,11 +26,11 @@ use std::{
 
 use clap::Parser;
 use shmidl::{
-    net::{AnnouncedTopic, Announcer, DiscoveryConfig, Interface, Role},
+    net::{AnnouncedTopic, Announcer, Role},
     Node,
 };
 use shmidl_examples::{
-    now_ns,
+    discovery_config, now_ns,
     robot::v1::{topics::robot_joint_states, JointState, Mode, Vec3, MAX_JOINTS},
 };
 
@@ -84,12 +84,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // Tell the network the topic exists; off unless asked. Kept alive for
     // the whole run: dropping it says goodbye.
     let _announcer = if let Some(announce) = &args.announce {
-        let mut config = DiscoveryConfig::on_port(args.announce_port);
-        if announce == "lo" {
-            config = config.loopback();
-        } else if announce != "default" {
-            config = config.with_interface(Interface::Name(announce.clone()));
-        }
+        let config = discovery_config(announce, args.announce_port);
         let topic = AnnouncedTopic::of::<JointState>(robot_joint_states::NAME, Role::Publisher);
         let announcer = Announcer::start(config, vec![topic])?;
         println!(
