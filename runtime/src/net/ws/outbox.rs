@@ -667,6 +667,20 @@ mod tests {
         (taken.frames, bytes)
     }
 
+    /// Waits up to 10 s for `thread` to end; a thread woken as it should
+    /// be ends at once, where one left sleeping would wait out its own
+    /// deadline (60 s), so this tells a wake-up from a timeout.
+    fn woken<T>(thread: &std::thread::ScopedJoinHandle<'_, T>) -> bool {
+        let start = std::time::Instant::now();
+        while !thread.is_finished() {
+            if start.elapsed().as_secs() >= 10 {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        true
+    }
+
     fn bytes(frames: &[(u8, usize)]) -> Vec<u8> {
         frames
             .iter()
@@ -933,7 +947,7 @@ mod tests {
             |outbox: &Outbox| outbox.lock().conn(a.slot).is_some_and(|c| c.room_wanted);
         std::thread::scope(|s| {
             let sender = s.spawn(|| {
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
                 outbox.wait_for_room(outbox.lock(), &a, 2, deadline).1
             });
             let start = std::time::Instant::now();
@@ -953,6 +967,7 @@ mod tests {
                 .take(a.slot, 1, &mut slices, &mut done, &mut released);
             assert_eq!((taken.frames, taken.room_made), (1, true));
             outbox.space.notify_all();
+            assert!(woken(&sender), "the sender slept on");
             assert!(sender.join().unwrap(), "room in a's queue");
             let taken = outbox
                 .lock()
@@ -980,7 +995,7 @@ mod tests {
             .take(a.slot, 8, &mut slices, &mut done, &mut released);
         std::thread::scope(|s| {
             let drain = s.spawn(|| {
-                outbox.wait_idle(std::time::Instant::now() + std::time::Duration::from_secs(20))
+                outbox.wait_idle(std::time::Instant::now() + std::time::Duration::from_secs(60))
             });
             let start = std::time::Instant::now();
             while outbox.lock().idle_waiters == 0 {
@@ -993,6 +1008,7 @@ mod tests {
             let (wait, wake_drain) = outbox.lock().written_and_ready(a.slot, &mut None);
             assert_eq!((wait, wake_drain), (true, true));
             outbox.idle.notify_all();
+            assert!(woken(&drain), "drain slept on");
             assert!(drain.join().unwrap());
         });
         assert_eq!(outbox.lock().idle_waiters, 0);
