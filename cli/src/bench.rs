@@ -19,14 +19,17 @@
 //!   scheduler's placement swung the figure from 2 to 11 M msg/s between
 //!   runs); timed from the first loan to the receipt of the last message on
 //!   the monotonic clock both processes share (the fan-out streams too);
-//! - `shmidl-block-1to<n>/64`: blocking ping-pong from one publisher to `n`
-//!   subscriber processes (1 and 4), each answering; the one-way figure is
-//!   the latency to the last of them;
+//! - `shmidl-block-1to<n>/64`: blocking latency from one publisher to `n`
+//!   subscriber processes (1 and 4), the latest receipt among them minus
+//!   the send; placed by the scheduler, and `@spread`: the publisher on
+//!   CPU 0, subscriber `k` on CPU `(k + 1) % 2`;
 //! - `shmidl-throughput-1to<n>/64`: one publisher streams to `n` subscriber
 //!   processes (1 and 4) that each receive every message, busy-polling;
 //!   `shmidl-throughput-block-1to<n>/64` the same with receivers that sleep
 //!   when their queue is empty (five busy-polling processes on two cores
-//!   measure the scheduler);
+//!   measure the scheduler). Each also reports the CPU time all its
+//!   processes spent in their send or receive loops per message: on `c`
+//!   CPUs no placement streams faster than `c` over that figure;
 //! - `shmidl-poll-slice/<n>`: the busy-poll ping-pong over topics of `[u8]`
 //!   (runtime-sized samples, `Node::publisher::<[u8]>`) whose slots hold a
 //!   1920×1080×3 frame, with samples of 64 bytes and of the full frame:
@@ -139,6 +142,9 @@ struct Stats {
     /// With `extra`, when it is the median of several runs: the smallest
     /// and the largest, and how many runs.
     range: Option<(f64, f64, u32)>,
+    /// For a stream: the CPU time every process of the run spent in its
+    /// loop (sending or receiving), per message.
+    cpu_ns_per_message: Option<f64>,
 }
 
 fn summarize(name: String, payload: usize, mut rtt: Vec<u64>) -> Stats {
@@ -156,6 +162,7 @@ fn summarize(name: String, payload: usize, mut rtt: Vec<u64>) -> Stats {
         ],
         extra: None,
         range: None,
+        cpu_ns_per_message: None,
     }
 }
 
@@ -222,9 +229,12 @@ fn run_all(opts: &Options) -> Result<Vec<Stats>, String> {
     if opts.runs("fanout") {
         // One publisher to one and to four subscriber processes, blocking
         // (five busy-polling processes on a two-core machine would measure
-        // the scheduler), in the same run so they compare.
-        for subscribers in [1, 4] {
-            out.push(fanout_pingpong(opts, subscribers)?);
+        // the scheduler), in the same run so they compare: placed by the
+        // scheduler, then spread over two CPUs.
+        for spread in [false, true] {
+            for subscribers in [1, 4] {
+                out.push(fanout_pingpong(opts, subscribers, spread)?);
+            }
         }
         for wait in [Wait::Poll, Wait::Block] {
             for subscribers in [1, 4] {
@@ -278,6 +288,7 @@ fn iceoryx2(exe: &std::path::Path, opts: &Options) -> Result<Vec<Stats>, String>
             one_way: [ns("min"), ns("p50"), ns("p90"), ns("p99"), ns("max")],
             extra: None,
             range: None,
+            cpu_ns_per_message: None,
         });
     }
     Ok(out)
@@ -328,6 +339,9 @@ fn print(results: &[Stats], json: bool) {
                         v["runs"] = serde_json::json!(runs);
                     }
                 }
+                if let Some(cpu) = s.cpu_ns_per_message {
+                    v["cpu_ns_per_message"] = serde_json::json!(cpu);
+                }
                 v
             })
             .collect();
@@ -342,13 +356,16 @@ fn print(results: &[Stats], json: bool) {
         let [min, p50, _, p99, max] = s.one_way;
         let r = ratio(s).map_or(String::new(), |r| format!("{r:.2}x"));
         let i = vs_iceoryx2(s).map_or(String::new(), |r| format!("{r:.2}x"));
+        let cpu = s.cpu_ns_per_message.map_or(String::new(), |c| {
+            format!(", CPU {c:.0} ns per message over all processes")
+        });
         match s.extra {
             Some((k, x)) => match s.range {
                 Some((lo, hi, runs)) => println!(
-                    "{:<30} {:>9} {k}: {x:.2} (median of {runs}: {lo:.2}–{hi:.2})",
+                    "{:<30} {:>9} {k}: {x:.2} (median of {runs}: {lo:.2}–{hi:.2}){cpu}",
                     s.name, s.payload
                 ),
-                None => println!("{:<30} {:>9} {k}: {x:.2}", s.name, s.payload),
+                None => println!("{:<30} {:>9} {k}: {x:.2}{cpu}", s.name, s.payload),
             },
             None => println!(
                 "{:<30} {:>9} {:>9} {:>9} {:>9} {:>11}  {r:>9}  {i:>12}",
@@ -357,7 +374,7 @@ fn print(results: &[Stats], json: bool) {
         }
     }
     println!(
-        "one-way latency = round trip / 2 (block-1toN: the last receipt minus the send, on the shared monotonic clock); floors: cacheline (busy), futex at the same placement (blocking)"
+        "one-way latency = round trip / 2 (block-1toN: the last receipt minus the send, on the shared monotonic clock; @spread: publisher on CPU 0, subscriber k on CPU (k + 1) mod 2); floors: cacheline (busy), futex at the same placement (blocking)"
     );
 }
 
@@ -759,7 +776,16 @@ fn elapsed_since(start: u64, done: &AtomicU64) -> Result<u64, String> {
 /// Nanoseconds on the monotonic clock, the same in every process of the
 /// host (what a peer reports its last receipt on).
 pub(crate) fn monotonic_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    clock_ns(rustix::time::ClockId::Monotonic)
+}
+
+/// CPU time this thread has used.
+fn thread_cpu_ns() -> u64 {
+    clock_ns(rustix::time::ClockId::ThreadCPUTime)
+}
+
+fn clock_ns(clock: rustix::time::ClockId) -> u64 {
+    let t = rustix::time::clock_gettime(clock);
     (t.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(t.tv_nsec as u64)
@@ -886,8 +912,11 @@ fn fanout_topics(
 /// monotonic clock all processes share) and counts itself in; the last one
 /// answers on the pong topic, which ends the round trip. The one-way figure
 /// is the latest receipt minus the send, so the way back (one message, as
-/// with one subscriber) is not in it.
-fn fanout_pingpong(opts: &Options, subscribers: u32) -> Result<Stats, String> {
+/// with one subscriber) is not in it. With `spread`, the publisher runs on
+/// CPU 0 and subscriber `k` on CPU `(k + 1) % 2` (with four, two share the
+/// publisher's CPU, which it leaves while it waits for the answer).
+fn fanout_pingpong(opts: &Options, subscribers: u32, spread: bool) -> Result<Stats, String> {
+    let _pinned = spread.then(|| pin(0));
     let name = domain("fo");
     let (seg, ping_router, pong_router) =
         fanout_topics(&name, true, subscribers, (4 * subscribers + 8, 4))?;
@@ -902,7 +931,7 @@ fn fanout_pingpong(opts: &Options, subscribers: u32) -> Result<Stats, String> {
     let mut ping = ping_router.publisher().map_err(|e| e.to_string())?;
     let total = opts.warmup + opts.iterations;
     let children = (0..subscribers)
-        .map(|_| {
+        .map(|k| {
             spawn_peer(
                 &[
                     "fanout",
@@ -910,7 +939,7 @@ fn fanout_pingpong(opts: &Options, subscribers: u32) -> Result<Stats, String> {
                     &subscribers.to_string(),
                     &total.to_string(),
                 ],
-                None,
+                spread.then_some((k as usize + 1) % 2),
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -940,8 +969,9 @@ fn fanout_pingpong(opts: &Options, subscribers: u32) -> Result<Stats, String> {
     for child in children {
         finish(child)?;
     }
+    let suffix = if spread { "@spread" } else { "" };
     Ok(summarize(
-        format!("shmidl-block-1to{subscribers}/64"),
+        format!("shmidl-block-1to{subscribers}/64{suffix}"),
         64,
         to_last,
     ))
@@ -981,9 +1011,13 @@ fn fanout_throughput(opts: &Options, subscribers: u32, wait: Wait) -> Result<Sta
     };
     let name = domain("ft");
     let (seg, ping_router, _pong) = fanout_topics(&name, true, subscribers, STREAM)?;
-    // The latest receipt of a last message among the subscribers.
+    // The latest receipt of a last message among the subscribers, and the
+    // CPU time they spent receiving.
     let done = seg
         .find_or_create("done_ns", || AtomicU64::new(0))
+        .map_err(|e| e.to_string())?;
+    let receivers_cpu = seg
+        .find_or_create("cpu_ns", || AtomicU64::new(0))
         .map_err(|e| e.to_string())?;
     let mut ping = ping_router.publisher().map_err(|e| e.to_string())?;
     let total = opts.stream / 4;
@@ -1003,11 +1037,13 @@ fn fanout_throughput(opts: &Options, subscribers: u32, wait: Wait) -> Result<Sta
         .collect::<Result<Vec<_>, _>>()?;
     spin_until(|| ping.subscriber_count() == subscribers)?;
     let start = monotonic_ns();
+    let cpu_start = thread_cpu_ns();
     for i in 0..total {
         let mut s = ping.loan_recycled().map_err(|e| e.to_string())?;
         s[..8].copy_from_slice(&i.to_le_bytes());
         ping.publish(s).map_err(|e| e.to_string())?;
     }
+    let sender_cpu = thread_cpu_ns().saturating_sub(cpu_start);
     for child in children {
         finish(child)?;
     }
@@ -1024,6 +1060,8 @@ fn fanout_throughput(opts: &Options, subscribers: u32, wait: Wait) -> Result<Sta
         "million_messages_per_s",
         total as f64 / took.as_secs_f64() / 1e6,
     ));
+    let cpu = sender_cpu.saturating_add(receivers_cpu.load(Ordering::Acquire));
+    s.cpu_ns_per_message = Some(cpu as f64 / total.max(1) as f64);
     Ok(s)
 }
 
@@ -1032,7 +1070,9 @@ fn fanout_stream_peer(name: &str, wait: Wait, subscribers: u32, total: u64) -> R
     let done = seg
         .find::<AtomicU64>("done_ns")
         .map_err(|e| e.to_string())?;
+    let cpu = seg.find::<AtomicU64>("cpu_ns").map_err(|e| e.to_string())?;
     let mut sub = ping_router.subscriber().map_err(|e| e.to_string())?;
+    let cpu_start = thread_cpu_ns();
     for i in 0..total {
         // Busy-poll (yielding now and then), or spin a little and sleep on
         // the futex: a sleeping receiver is woken once per sleep.
@@ -1042,6 +1082,7 @@ fn fanout_stream_peer(name: &str, wait: Wait, subscribers: u32, total: u64) -> R
         }
     }
     done.fetch_max(monotonic_ns(), Ordering::AcqRel);
+    cpu.fetch_add(thread_cpu_ns().saturating_sub(cpu_start), Ordering::AcqRel);
     Ok(())
 }
 
