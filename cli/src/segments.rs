@@ -150,9 +150,16 @@ pub fn ls(json: bool, interval: Duration) -> ExitCode {
             .iter()
             .find_map(|(n, r)| r.as_ref().ok().filter(|r| r.id == id).map(|_| n.clone()))
     };
+    // A topic's pool chunks are counted with the topic, not listed apart.
+    let chunk_of_topic = |r: &SegmentReport| {
+        r.owner_id
+            .and_then(owner_of)
+            .is_some_and(|owner| topic_segment(&owner))
+    };
+    let pool_of = |r: &SegmentReport| topic_pool(r, &reports);
     let mut rows = Vec::new();
     for (name, report) in &reports {
-        if topic_segment(name) {
+        if topic_segment(name) || report.as_ref().is_ok_and(chunk_of_topic) {
             continue;
         }
         let domain_topics = topics
@@ -186,7 +193,10 @@ pub fn ls(json: bool, interval: Duration) -> ExitCode {
                             "row": p.row, "pid": p.pid, "id": format!("{:#018x}", p.id),
                             "alive": p.alive, "reclaiming": p.reclaiming,
                         })).collect::<Vec<_>>(),
-                        "topics": domain_topics.iter().map(|t| topic_json(t, report_of(&t.segment), &rates)).collect::<Vec<_>>(),
+                        "topics": domain_topics.iter().map(|t| {
+                            let r = report_of(&t.segment);
+                            topic_json(t, r, r.and_then(pool_of), &rates)
+                        }).collect::<Vec<_>>(),
                     }));
                     continue;
                 }
@@ -236,7 +246,8 @@ pub fn ls(json: bool, interval: Duration) -> ExitCode {
                     );
                 }
                 for t in domain_topics {
-                    print_topic(t, report_of(&t.segment), &rates);
+                    let r = report_of(&t.segment);
+                    print_topic(t, r, r.and_then(pool_of), &rates);
                 }
             }
             Err(e) => {
@@ -254,8 +265,47 @@ pub fn ls(json: bool, interval: Duration) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Slots of a topic's pool over every live chunk: free, capacity, chunks.
+#[derive(Debug, Clone, Copy)]
+struct PoolUse {
+    free: u64,
+    capacity: u64,
+    chunks: usize,
+}
+
+/// The pool use of the topic segment `r`: its own pool plus the pools of
+/// the chunk segments it owns (a growable topic's later chunks).
+fn topic_pool(
+    r: &SegmentReport,
+    reports: &[(String, Result<SegmentReport, shmidl::SegmentOpenError>)],
+) -> Option<PoolUse> {
+    let first = r.objects.iter().find_map(|o| o.pool)?;
+    let mut total = PoolUse {
+        free: u64::from(first.free),
+        capacity: u64::from(first.capacity),
+        chunks: 1,
+    };
+    let chunks = reports
+        .iter()
+        .filter_map(|(_, c)| c.as_ref().ok())
+        .filter(|c| c.owner_id == Some(r.id));
+    for chunk in chunks {
+        if let Some(p) = chunk.objects.iter().find_map(|o| o.pool) {
+            total.free += u64::from(p.free);
+            total.capacity += u64::from(p.capacity);
+            total.chunks += 1;
+        }
+    }
+    Some(total)
+}
+
 /// A topic under its domain: type, configuration, and its segment's state.
-fn print_topic(t: &TopicInfo, segment: Option<&SegmentReport>, rates: &Rates) {
+fn print_topic(
+    t: &TopicInfo,
+    segment: Option<&SegmentReport>,
+    pool: Option<PoolUse>,
+    rates: &Rates,
+) {
     let elements = match t.config.elements {
         0 => String::new(),
         n => format!(", up to {n} elements per sample"),
@@ -273,11 +323,14 @@ fn print_topic(t: &TopicInfo, segment: Option<&SegmentReport>, rates: &Rates) {
     match segment {
         None => println!("    no segment (no process uses the topic now)"),
         Some(r) => {
-            let pool = r.objects.iter().find_map(|o| o.pool);
             let live = r.live_participants();
             let dead = r.participants.len() - live;
+            let chunks = match pool.map_or(1, |p| p.chunks) {
+                1 => String::new(),
+                n => format!(" in {n} chunks"),
+            };
             println!(
-                "    segment {}  {} KiB, {} of {} slots free, processes: {live} alive, {dead} dead",
+                "    segment {}  {} KiB, {} of {} slots free{chunks}, processes: {live} alive, {dead} dead",
                 r.name,
                 r.size / 1024,
                 pool.map_or(0, |p| p.free),
@@ -288,7 +341,12 @@ fn print_topic(t: &TopicInfo, segment: Option<&SegmentReport>, rates: &Rates) {
     }
 }
 
-fn topic_json(t: &TopicInfo, segment: Option<&SegmentReport>, rates: &Rates) -> serde_json::Value {
+fn topic_json(
+    t: &TopicInfo,
+    segment: Option<&SegmentReport>,
+    pool: Option<PoolUse>,
+    rates: &Rates,
+) -> serde_json::Value {
     serde_json::json!({
         "name": t.name,
         "type": t.type_name,
@@ -305,7 +363,7 @@ fn topic_json(t: &TopicInfo, segment: Option<&SegmentReport>, rates: &Rates) -> 
         "segment": t.segment,
         "live": segment.map(|r| serde_json::json!({
             "size": r.size,
-            "pool": r.objects.iter().find_map(|o| o.pool).map(|p| serde_json::json!({"capacity": p.capacity, "free": p.free})),
+            "pool": pool.map(|p| serde_json::json!({"capacity": p.capacity, "free": p.free, "chunks": p.chunks})),
             "processes_alive": r.live_participants(),
             "processes_dead": r.participants.len() - r.live_participants(),
             "ports": ports_json(r, rates),

@@ -23,6 +23,18 @@ fn main() {
             .publisher::<u64>("cli/topic", shmidl::TopicConfig::default())
             .unwrap();
         let _held: Vec<_> = (0..3).map(|_| publisher.loan().unwrap()).collect();
+        // A growable topic holding five samples: three chunks of two.
+        let grown = node
+            .publisher::<u64>(
+                "cli/grow",
+                shmidl::TopicConfig {
+                    pool: 2,
+                    pool_chunks: 4,
+                    ..shmidl::TopicConfig::default()
+                },
+            )
+            .unwrap();
+        let _grown: Vec<_> = (0..5).map(|_| grown.loan().unwrap()).collect();
         // A second topic with traffic, for the rates of its ports.
         let mut tx = node
             .publisher::<u64>("cli/rate", shmidl::TopicConfig::default())
@@ -99,7 +111,22 @@ fn ls_shows_topics_under_their_domain_and_clean_removes_their_segments() {
         assert!(port["messages_per_s"].as_f64().unwrap() > 0.0, "{port}");
         assert!(port["messages"].as_u64().unwrap() > 0, "{port}");
     }
+    // A growable topic's use counts every chunk, and its chunk segments are
+    // not listed beside the domain.
+    let grow = topics.iter().find(|t| t["name"] == "cli/grow").unwrap();
+    let pool = &grow["live"]["pool"];
+    assert_eq!(
+        (&pool["capacity"], &pool["free"], &pool["chunks"]),
+        (&6.into(), &1.into(), &3.into()),
+        "{grow}"
+    );
+    let grow_segment = grow["segment"].as_str().unwrap();
+    assert!(
+        !rows.iter().any(|r| r["chunk_of"]["name"] == grow_segment),
+        "a topic's chunk segments are counted under it"
+    );
     let text = shmidl(&["ls"]);
+    assert!(text.contains("1 of 6 slots free in 3 chunks"), "{text}");
     assert!(text.contains("publisher 0 (pid"), "{text}");
     assert!(text.contains("msg/s"), "{text}");
     let segment = topic["segment"].as_str().unwrap().to_owned();
@@ -115,7 +142,8 @@ fn ls_shows_topics_under_their_domain_and_clean_removes_their_segments() {
     assert!(text.contains("processes: 0 alive, 1 dead"), "{text}");
     shmidl(&["clean"]);
     let busy_segment = busy["segment"].as_str().unwrap().to_owned();
-    for name in [&domain, &segment, &busy_segment] {
+    let grow_segment = grow_segment.to_owned();
+    for name in [&domain, &segment, &busy_segment, &grow_segment] {
         assert!(
             !std::path::Path::new(&format!("/dev/shm/shmidl.{name}")).exists(),
             "{name} was not cleaned"
