@@ -212,8 +212,8 @@ pub enum TopicError {
     /// The topic exists with another configuration than the one required
     /// exactly.
     #[error(
-        "topic `{topic}` exists with {existing}, not {requested}; join it with \
-         `shmidl::Join` to accept its settings, or use the same configuration"
+        "topic `{topic}` exists with {existing}, not {requested}; {}",
+        mismatch_hint(*.created_by_join)
     )]
     ConfigMismatch {
         /// The topic.
@@ -222,6 +222,10 @@ pub enum TopicError {
         existing: Box<TopicConfig>,
         /// The one asked for.
         requested: Box<TopicConfig>,
+        /// The existing configuration is what a process that joined with
+        /// [`Join`] created the topic with (the defaults raised to its
+        /// minimums), before any process defined it.
+        created_by_join: bool,
     },
     /// The topic exists, and a [`Join`] minimum is not met.
     #[error("topic `{topic}` has {what} {existing}; this process requires at least {required}")]
@@ -265,12 +269,31 @@ pub enum TopicError {
         /// Why.
         source: SegmentCreateError,
     },
-    /// The topic's pool could not be opened or created.
-    #[error(transparent)]
-    Pool(#[from] PoolOpenError),
-    /// The topic's router could not be opened or created.
-    #[error(transparent)]
-    Router(#[from] RouterOpenError),
+    /// The topic's pool could not be opened or created (or its
+    /// configuration cannot make one).
+    #[error("topic `{topic}`: {source}")]
+    Pool {
+        /// The topic.
+        topic: String,
+        /// Why.
+        source: Box<PoolOpenError>,
+    },
+    /// The topic's router could not be opened or created (or its
+    /// configuration cannot make one).
+    #[error("topic `{topic}`: {source}")]
+    Router {
+        /// The topic.
+        topic: String,
+        /// Why.
+        source: Box<RouterOpenError>,
+    },
+    /// Other processes redefined the (unused) topic eight times while this
+    /// one opened it; try again.
+    #[error("topic `{topic}` was redefined by other processes while this one opened it")]
+    Contended {
+        /// The topic.
+        topic: String,
+    },
     /// No free publisher or subscriber slot.
     #[error("topic `{topic}`: {source}")]
     Ports {
@@ -279,6 +302,16 @@ pub enum TopicError {
         /// The router's error, naming the setting that raises the limit.
         source: PortsExhausted,
     },
+}
+
+fn mismatch_hint(created_by_join: bool) -> &'static str {
+    if created_by_join {
+        "a process that joins it (`shmidl::Join`) created it with the defaults before any \
+         process defined it: start the defining process first, or give the joiners the same \
+         configuration"
+    } else {
+        "join it with `shmidl::Join` to accept its settings, or use the same configuration"
+    }
 }
 
 /// One process's presence in a domain: the domain's registry segment, the
@@ -666,33 +699,83 @@ impl Node {
             type_name,
             fingerprint,
             config,
+            joined: matches!(request, TopicRequest::Join(_)),
         };
-        let record = self.resolve(topic, &wanted, &request)?;
-        let c = record.config;
-        if V::SLICE && c.elements == 0 {
-            return Err(elements_error(
-                "a topic of `[T]` is created with the elements per sample: set \
-                 `TopicConfig::elements` (or `Join::min_elements`)",
-            ));
-        }
-        let router_config = RouterConfig {
+        let pool_error = |source| TopicError::Pool {
+            topic: topic.to_owned(),
+            source: Box::new(source),
+        };
+        let router_error = |source| TopicError::Router {
+            topic: topic.to_owned(),
+            source: Box::new(source),
+        };
+        let router_config = |c: &TopicConfig| RouterConfig {
             max_publishers: c.max_publishers,
             max_subscribers: c.max_subscribers,
             depth: c.depth,
             default_mode: c.overflow,
         };
-        let segment = self.topic_segment(topic, &record, || {
-            let (pool_bytes, pool_align) = V::Pool::object_bytes(payload, c.pool, c.elements)?;
-            let router_bytes = router_object_bytes(&router_config)?;
+        // Bytes of the topic's objects, and the check that `c` can be
+        // created at all: made before a configuration goes into the
+        // registry, so a bad one is refused without leaving an entry.
+        let object_bytes = |c: &TopicConfig| -> Result<u64, TopicError> {
+            if V::SLICE && c.elements == 0 {
+                return Err(elements_error(
+                    "a topic of `[T]` is created with the elements per sample: set \
+                     `TopicConfig::elements` (or `Join::min_elements`)",
+                ));
+            }
+            const _: () = assert!(crate::MAX_POOL_CHUNKS == 32, "the message below names 32");
+            if c.pool_chunks == 0 || c.pool_chunks > crate::MAX_POOL_CHUNKS {
+                return Err(pool_error(PoolOpenError::InvalidGeometry(
+                    "`TopicConfig::pool_chunks` must be 1 ..= 32 (`shmidl::MAX_POOL_CHUNKS`)",
+                )));
+            }
+            if u64::from(c.pool) * u64::from(c.pool_chunks) > u64::from(crate::MAX_POOL_CAPACITY) {
+                return Err(pool_error(PoolOpenError::InvalidGeometry(
+                    "`TopicConfig::pool` × `pool_chunks` must not exceed 2^30 slots",
+                )));
+            }
+            let (pool_bytes, pool_align) =
+                V::Pool::object_bytes(payload, c.pool, c.elements).map_err(pool_error)?;
+            let router_bytes = router_object_bytes(&router_config(c)).map_err(router_error)?;
             Ok(pool_bytes + pool_align + router_bytes + 64)
-        })?;
-        let pool = V::Pool::open_in(payload, &segment, "pool", c.pool, c.elements, c.pool_chunks)?;
-        Ok(Router::builder(&pool, "router")
-            .max_publishers(c.max_publishers)
-            .max_subscribers(c.max_subscribers)
-            .depth(c.depth)
-            .default_mode(c.overflow)
-            .open_or_create()?)
+        };
+        // Another process may redefine the topic (if it was unused) between
+        // our reading its record and our opening its segment: then we
+        // opened a segment of the old generation that nobody else will
+        // use. Checking the record again once the segment is open (and so
+        // visible to any redefiner, which then refuses) catches that.
+        for _ in 0..8 {
+            let record = self.resolve(topic, &wanted, &request, object_bytes)?;
+            let c = record.config;
+            let bytes = object_bytes(&c)?;
+            let segment = self.topic_segment(topic, &record, bytes)?;
+            let now = self.inner.registry.lookup(topic)?;
+            if now.is_some_and(|n| (n.index, n.generation) == (record.index, record.generation)) {
+                let pool = V::Pool::open_in(
+                    payload,
+                    &segment,
+                    "pool",
+                    c.pool,
+                    c.elements,
+                    c.pool_chunks,
+                    Some(topic),
+                )
+                .map_err(pool_error)?;
+                return Router::builder(&pool, "router")
+                    .max_publishers(c.max_publishers)
+                    .max_subscribers(c.max_subscribers)
+                    .depth(c.depth)
+                    .default_mode(c.overflow)
+                    .open_or_create()
+                    .map_err(router_error);
+            }
+            tracing::debug!(topic, "topic redefined while opening it; opening it again");
+        }
+        Err(TopicError::Contended {
+            topic: topic.to_owned(),
+        })
     }
 
     /// A publisher on `topic` (see [`router`](Self::router)).
@@ -726,16 +809,19 @@ impl Node {
     /// The registry record `topic` is opened with: the existing one if it
     /// fits the request, a new one if the topic is new, or a redefinition
     /// if it does not fit but no segment of it exists (nobody uses it).
+    /// `creatable` checks a configuration before it goes into the registry.
     fn resolve(
         &self,
         topic: &str,
         wanted: &TopicRecord,
         request: &TopicRequest,
+        creatable: impl Fn(&TopicConfig) -> Result<u64, TopicError>,
     ) -> Result<TopicRecord, TopicError> {
         let registry = &self.inner.registry;
         // Two rounds: define or redefine, then check what is in force.
         for _ in 0..3 {
-            let Some(current) = registry.lookup(topic) else {
+            let Some(current) = registry.lookup(topic)? else {
+                creatable(&wanted.config)?;
                 match registry.define(topic, wanted, |_| false)? {
                     Some(_) => continue,
                     None => {
@@ -757,6 +843,7 @@ impl Node {
             if !unused {
                 return Err(conflict);
             }
+            creatable(&wanted.config)?;
             // Nobody uses the topic: it takes the new definition.
             registry.define(topic, wanted, |now| {
                 *now == current
@@ -768,7 +855,7 @@ impl Node {
             })?;
         }
         // Still no fit after redefining: report what is there now.
-        let current = registry.lookup(topic).ok_or(TopicError::RegistryFull {
+        let current = registry.lookup(topic)?.ok_or(TopicError::RegistryFull {
             domain: self.inner.segment.name().to_owned(),
             capacity: registry.capacity(),
         })?;
@@ -776,19 +863,19 @@ impl Node {
     }
 
     /// The segment of `topic` for `record`: already open in this process,
-    /// or opened, or created with room for `payload()` bytes of objects.
+    /// or opened, or created with room for `payload` bytes of objects.
     fn topic_segment(
         &self,
         topic: &str,
         record: &TopicRecord,
-        payload: impl FnOnce() -> Result<u64, TopicError>,
+        payload: u64,
     ) -> Result<Segment, TopicError> {
         let name = topic_segment_name(self.inner.segment.name(), self.inner.segment.id(), record);
         let mut open = self.inner.topics.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(segment) = open.get(&name).and_then(WeakSegment::upgrade) {
             return Ok(segment);
         }
-        let size = crate::segment::layout::DATA_OFFSET + payload()?;
+        let size = crate::segment::layout::DATA_OFFSET + payload;
         let segment = self
             .inner
             .segment
@@ -853,6 +940,7 @@ fn fits(
             topic: topic.to_owned(),
             existing: Box::new(current.config),
             requested: Box::new(*c),
+            created_by_join: current.joined,
         }),
         TopicRequest::Join(j) => {
             let unmet = |what, existing, required| TopicError::Unmet {

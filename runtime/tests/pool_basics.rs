@@ -202,6 +202,27 @@ fn array_pool_slots_hold_n_elements() {
     assert_eq!(pool.free_count(), 3);
 }
 
+/// `try_loan_copy` takes a slice of any length up to the slot's elements,
+/// as `loan_copy` does, and refuses a longer one with an error (it used to
+/// panic unless the length was exactly the slot's).
+#[test]
+fn copies_into_array_slots_take_any_length_up_to_the_slot() {
+    let seg = segment("arraycopy");
+    let pool = ArrayPool::<u8>::builder(&seg, "img")
+        .capacity(2)
+        .elements(16)
+        .open_or_create()
+        .unwrap();
+    let short = pool.try_loan_copy(&[1, 2, 3]).unwrap().freeze();
+    assert_eq!(&short[..], &[1, 2, 3]);
+    let full = pool.loan_copy(&[9; 16]).unwrap().freeze();
+    assert_eq!(full.len(), 16);
+    let err = pool.try_loan_copy(&[0; 17]).unwrap_err();
+    assert!(matches!(err, shmidl::LoanError::TooLong(_)), "{err}");
+    drop((short, full));
+    assert_eq!(pool.free_count(), 2);
+}
+
 #[test]
 fn local_pool_behaves_like_a_shared_one() {
     let pool = LocalPool::<u64>::new(2).unwrap();

@@ -261,3 +261,195 @@ fn a_full_topic_names_the_limit_and_the_setting_that_raises_it() {
         "{text}"
     );
 }
+
+/// A subscriber that joins (`Join`) before any process defined the topic
+/// creates it with the defaults; the defining process, started second, is
+/// then refused, and the error says why and what to do. Once the joiner
+/// left, the definition takes over.
+#[test]
+fn a_joiner_that_came_first_is_named_when_the_defining_process_is_refused() {
+    let domain = unique_name("first");
+    let mut holder = child(&["topic-hold", &domain, "f/x"]);
+    let stdin = holder.stdin.take().unwrap();
+    assert_eq!(
+        read_field(&mut holder, "ready", Duration::from_secs(30)).as_deref(),
+        Some("1")
+    );
+    let node = Node::builder(&domain).open_or_create().unwrap();
+    let config = TopicConfig {
+        depth: 32,
+        overflow: SendMode::OverwriteOldest,
+        ..TopicConfig::default()
+    };
+    let err = node.publisher::<u64>("f/x", config).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TopicError::ConfigMismatch {
+                created_by_join: true,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("depth 8, overflow WaitIfFull(1s)")
+            && text.contains("depth 32, overflow OverwriteOldest")
+            && text.contains("start the defining process first"),
+        "{text}"
+    );
+    drop(stdin); // the joiner leaves
+    let out = wait_with_deadline(holder, Instant::now() + Duration::from_secs(30));
+    assert!(out.status.success(), "{out:?}");
+    let publisher = node.publisher::<u64>("f/x", config).unwrap();
+    assert_eq!(node.topics()[0].config, config);
+    drop(publisher);
+}
+
+/// A configuration no topic can be made with is refused before it is
+/// written to the domain's registry, with the topic's name in the error.
+#[test]
+fn a_configuration_that_cannot_be_created_names_the_topic_and_leaves_no_entry() {
+    let domain = unique_name("badcfg");
+    let node = Node::builder(&domain).open_or_create().unwrap();
+    let with = |f: fn(&mut TopicConfig)| {
+        let mut c = TopicConfig::default();
+        f(&mut c);
+        c
+    };
+    for (topic, config, says) in [
+        ("bad/pool", with(|c| c.pool = 0), "invalid pool geometry"),
+        ("bad/chunks", with(|c| c.pool_chunks = 33), "1 ..= 32"),
+        (
+            "bad/depth",
+            with(|c| c.depth = 0),
+            "invalid router configuration",
+        ),
+    ] {
+        let text = node
+            .publisher::<u64>(topic, config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.starts_with(&format!("topic `{topic}`: ")) && text.contains(says),
+            "{text}"
+        );
+    }
+    let err = node
+        .subscriber::<[u8]>("bad/slice", Join::new())
+        .unwrap_err();
+    assert!(matches!(err, TopicError::Elements { .. }), "{err}");
+    assert!(node.topics().is_empty(), "{:?}", node.topics());
+}
+
+#[test]
+fn an_exhausted_topic_pool_names_the_topic_and_the_setting_that_raises_it() {
+    let domain = unique_name("exh");
+    let node = Node::builder(&domain).open_or_create().unwrap();
+    let config = TopicConfig {
+        pool: 2,
+        ..TopicConfig::default()
+    };
+    let publisher = node.publisher::<u64>("e/x", config).unwrap();
+    let _held = [publisher.loan().unwrap(), publisher.loan().unwrap()];
+    let err = publisher.loan().unwrap_err();
+    assert_eq!(err.topic(), Some("e/x"));
+    let text = err.to_string();
+    assert!(
+        text.contains("topic `e/x`")
+            && text.contains("2 slots in use")
+            && text.contains("TopicConfig::pool"),
+        "{text}"
+    );
+}
+
+/// Two openers of one unused topic with different configurations, at the
+/// same moment, many times: never do both succeed. (Before, one could
+/// redefine the topic between the other's reading its record and creating
+/// its segment, and the two ended up in segments of different generations,
+/// each believing it had the topic.) Each thread has a `Node` of its own:
+/// its own mapping of the domain, participant row and topic segments.
+#[test]
+fn two_openers_racing_to_define_a_topic_never_both_get_it() {
+    let domain = unique_name("race");
+    let nodes = [
+        Node::builder(&domain).open_or_create().unwrap(),
+        Node::builder(&domain).open_or_create().unwrap(),
+    ];
+    let configs = [
+        TopicConfig::default(),
+        TopicConfig {
+            depth: 4,
+            ..TopicConfig::default()
+        },
+    ];
+    let barrier = std::sync::Barrier::new(2);
+    let mut both = 0;
+    let mut neither = 0;
+    for round in 0..300 {
+        let topic = format!("race/t{}", round % 20);
+        let got: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|k| {
+                    let (node, config, barrier, topic) = (&nodes[k], configs[k], &barrier, &topic);
+                    s.spawn(move || {
+                        barrier.wait();
+                        let opened = node.publisher::<u64>(topic, config);
+                        // Both hold what they got until both have tried.
+                        barrier.wait();
+                        match opened {
+                            Ok(_) => true,
+                            Err(
+                                TopicError::ConfigMismatch { .. } | TopicError::Contended { .. },
+                            ) => false,
+                            Err(e) => panic!("{e}"),
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        both += usize::from(got.iter().all(|&g| g));
+        neither += usize::from(got.iter().all(|&g| !g));
+    }
+    assert_eq!(
+        both, 0,
+        "both openers got the topic with different configurations"
+    );
+    assert!(neither < 300, "no opener ever got the topic");
+}
+
+/// Out of file descriptors (each open topic keeps one), opening a topic
+/// fails with an error that names the limit to raise, and leaves no
+/// segment behind in /dev/shm once the process is gone.
+#[test]
+fn running_out_of_descriptors_names_the_limit_and_leaves_no_segment() {
+    let domain = unique_name("fdlim");
+    let proc = child(&["fd-limit", &domain, "48"]);
+    let out = wait_with_deadline(proc, Instant::now() + Duration::from_secs(30));
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let field = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {key} in {stdout}"))
+    };
+    let opened: u32 = field("opened").parse().unwrap();
+    let error = field("error");
+    assert!(
+        (20..48).contains(&opened),
+        "{opened} topics under a limit of 48"
+    );
+    assert!(
+        error.starts_with("topic `fd/t") && error.contains("ulimit -n"),
+        "{error}"
+    );
+    let left: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains(&domain))
+        .collect();
+    assert!(left.is_empty(), "left in /dev/shm: {left:?}");
+}

@@ -59,6 +59,18 @@ impl DynPool {
         capacity: u32,
         max_chunks: u32,
     ) -> Result<DynPool, PoolOpenError> {
+        Self::open_for(segment, name, ty, capacity, max_chunks, None)
+    }
+
+    /// [`open_or_create`](Self::open_or_create) for `topic`'s pool.
+    fn open_for(
+        segment: &Segment,
+        name: &str,
+        ty: &DynType,
+        capacity: u32,
+        max_chunks: u32,
+        topic: Option<&str>,
+    ) -> Result<DynPool, PoolOpenError> {
         let builder = PoolBuilder::<()> {
             segment,
             name: name.to_owned(),
@@ -66,6 +78,7 @@ impl DynPool {
             elements: 1,
             max_chunks,
             timeout: Duration::from_secs(1),
+            topic: topic.map(str::to_owned),
             _t: PhantomData,
         };
         Ok(DynPool {
@@ -176,8 +189,9 @@ impl RouterPool for DynPool {
         capacity: u32,
         _elements: u32,
         max_chunks: u32,
+        topic: Option<&str>,
     ) -> Result<Self, PoolOpenError> {
-        DynPool::open_or_create(segment, name, payload, capacity, max_chunks)
+        DynPool::open_for(segment, name, payload, capacity, max_chunks, topic)
     }
 
     fn object_bytes(

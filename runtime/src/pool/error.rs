@@ -7,22 +7,44 @@ use thiserror::Error;
 use crate::segment::ObjectError;
 
 /// No free slot (within the timeout, for waiting forms). Hands back the value
-/// that was to be stored, if any.
+/// that was to be stored, if any. The message names the setting that raises
+/// the limit.
 #[derive(Error)]
-#[error("pool `{pool}` is exhausted ({capacity} slots in use)")]
+#[error("{}", exhausted_message(.pool, .topic.as_deref(), *.capacity))]
 pub struct PoolExhausted<V = ()> {
     pool: String,
+    topic: Option<String>,
     capacity: u32,
     value: V,
 }
 
+fn exhausted_message(pool: &str, topic: Option<&str>, capacity: u32) -> String {
+    match topic {
+        Some(topic) => format!(
+            "the pool of topic `{topic}` is exhausted ({capacity} slots in use): raise \
+             `TopicConfig::pool` (or let it grow with `pool_chunks`), or hold fewer samples \
+             (queued ones count)"
+        ),
+        None => format!(
+            "pool `{pool}` is exhausted ({capacity} slots in use): raise its capacity (or let \
+             it grow with `growable`), or hold fewer samples"
+        ),
+    }
+}
+
 impl<V> PoolExhausted<V> {
-    pub(crate) fn new(pool: &str, capacity: u32, value: V) -> Self {
+    pub(crate) fn new(pool: &str, topic: Option<&str>, capacity: u32, value: V) -> Self {
         Self {
             pool: pool.to_owned(),
+            topic: topic.map(str::to_owned),
             capacity,
             value,
         }
+    }
+
+    /// The topic whose pool it is, if a [`Node`](crate::Node) opened it.
+    pub fn topic(&self) -> Option<&str> {
+        self.topic.as_deref()
     }
 
     /// The value that could not be stored.

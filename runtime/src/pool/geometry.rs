@@ -84,8 +84,9 @@ impl Geometry {
     /// [`MAX_POOL_CAPACITY`].
     pub(super) fn growth(mut self, max_chunks: u32, chunk: u32) -> Result<Self, PoolOpenError> {
         if max_chunks == 0 || max_chunks > MAX_POOL_CHUNKS {
+            const _: () = assert!(MAX_POOL_CHUNKS == 32, "the message below names 32");
             return Err(PoolOpenError::InvalidGeometry(
-                "a pool grows to 1 ..= MAX_POOL_CHUNKS chunks",
+                "a pool grows to 1 ..= 32 chunks (`MAX_POOL_CHUNKS`)",
             ));
         }
         if chunk >= max_chunks {

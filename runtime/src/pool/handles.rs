@@ -108,7 +108,12 @@ impl<V: ?Sized + SlotView> PoolCore<V> {
 
     pub(super) fn exhausted<X>(&self, value: X) -> PoolExhausted<X> {
         let capacity = self.inner.geom.capacity * growth::live_chunks(&self.inner);
-        PoolExhausted::new(&self.inner.name, capacity, value)
+        PoolExhausted::new(
+            &self.inner.name,
+            self.inner.topic.as_deref(),
+            capacity,
+            value,
+        )
     }
 
     pub(super) fn upgrade(&self, raw: RawSample) -> Result<Sample<V>, HandleError> {
@@ -241,6 +246,8 @@ pub struct PoolBuilder<'s, T> {
     pub(super) elements: u32,
     pub(super) max_chunks: u32,
     pub(super) timeout: Duration,
+    /// The topic whose pool this is (see `PoolInner::topic`).
+    pub(super) topic: Option<String>,
     pub(super) _t: PhantomData<fn() -> T>,
 }
 
@@ -253,6 +260,7 @@ impl<'s, T: ShmSafe> PoolBuilder<'s, T> {
             elements: 1,
             max_chunks: 1,
             timeout: Duration::from_secs(1),
+            topic: None,
             _t: PhantomData,
         }
     }
@@ -414,6 +422,7 @@ impl<T> PoolBuilder<'_, T> {
                 Backing::Segment(self.segment.clone()),
             );
             inner.drop_slot = elem.drop_slot;
+            inner.topic = self.topic.clone();
             inner.identity = Some((self.segment.id(), placed.offset));
             inner.row = Some(self.segment.participant_row());
             inner.stash_row = inner.row;
@@ -697,6 +706,7 @@ pub trait RouterPool: sealed::Sealed + Clone + Send + Sync + 'static {
         capacity: u32,
         elements: u32,
         max_chunks: u32,
+        topic: Option<&str>,
     ) -> Result<Self, PoolOpenError>;
 
     /// Bytes and alignment of one chunk of such a pool.
@@ -739,11 +749,13 @@ impl<T: ShmSafe> RouterPool for Pool<T> {
         capacity: u32,
         _elements: u32,
         max_chunks: u32,
+        topic: Option<&str>,
     ) -> Result<Self, PoolOpenError> {
-        Pool::builder(segment, name)
+        let mut builder = Pool::builder(segment, name)
             .capacity(capacity)
-            .growable(max_chunks)
-            .open_or_create()
+            .growable(max_chunks);
+        builder.topic = topic.map(str::to_owned);
+        builder.open_or_create()
     }
 
     fn object_bytes(_: &(), capacity: u32, _elements: u32) -> Result<(u64, u64), PoolOpenError> {
@@ -782,12 +794,14 @@ impl<T: ShmSafe> RouterPool for ArrayPool<T> {
         capacity: u32,
         elements: u32,
         max_chunks: u32,
+        topic: Option<&str>,
     ) -> Result<Self, PoolOpenError> {
-        ArrayPool::builder(segment, name)
+        let mut builder = ArrayPool::builder(segment, name)
             .capacity(capacity)
             .elements(elements)
-            .growable(max_chunks)
-            .open_or_create()
+            .growable(max_chunks);
+        builder.0.topic = topic.map(str::to_owned);
+        builder.open_or_create()
     }
 
     fn object_bytes(_: &(), capacity: u32, elements: u32) -> Result<(u64, u64), PoolOpenError> {
@@ -874,19 +888,15 @@ impl<T: ShmSafe> ArrayPool<T> {
         Ok(s.fill_with(|_| value.clone()))
     }
 
-    /// A slot with a copy of `items` (which must have exactly
-    /// [`elements`](Self::elements) items), without waiting.
-    pub fn try_loan_copy(&self, items: &[T]) -> Result<SampleMut<[T]>, PoolExhausted>
+    /// Like [`loan_copy`](Self::loan_copy), without waiting: a sample
+    /// holding a copy of `items` (at most [`elements`](Self::elements)).
+    pub fn try_loan_copy(&self, items: &[T]) -> Result<SampleMut<[T]>, LoanError>
     where
         T: Copy,
     {
-        assert_eq!(
-            items.len(),
-            self.elements() as usize,
-            "slice length differs from the pool's element count"
-        );
-        let s = self.try_loan_uninit()?;
-        Ok(s.fill_with(|i| items[i]))
+        let mut sample = self.try_loan_slice(items.len())?;
+        sample.copy_from_slice(items);
+        Ok(sample)
     }
 
     /// A slot whose element `i` is `f(i)`, waiting up to the pool's timeout.

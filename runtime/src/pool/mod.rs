@@ -123,6 +123,9 @@ pub(crate) struct PoolInner {
     /// one ever waits for it.
     stash_busy: atomic::AtomicBool,
     name: String,
+    /// The topic whose pool this is, when a `Node` opened it (its object
+    /// is then named `pool`, so errors name the topic instead).
+    topic: Option<String>,
     timeout: Duration,
     _backing: Backing,
 }
@@ -572,6 +575,7 @@ fn make_inner<T>(
         identity: None,
         row: None,
         name,
+        topic: None,
         timeout,
         _backing: backing,
     }

@@ -127,7 +127,7 @@ pub enum SegmentOpenError {
         capacity: u32,
     },
     /// An operating-system call failed.
-    #[error("segment `{name}`: {op} failed: {source}")]
+    #[error("segment `{name}`: {op} failed: {source}{}", descriptor_hint(.source))]
     Io {
         /// The segment name.
         name: String,
@@ -136,6 +136,19 @@ pub enum SegmentOpenError {
         /// The OS error.
         source: io::Error,
     },
+}
+
+/// What to do when a call failed for want of file descriptors: every open
+/// segment (the domain of a `Node`, and each topic it has open) keeps one.
+fn descriptor_hint(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::EMFILE) => {
+            "; each open segment (a domain, each topic of a `Node`, each pool chunk) keeps a \
+             file descriptor: raise this process's limit (`ulimit -n`, RLIMIT_NOFILE)"
+        }
+        Some(libc::ENFILE) => "; the system's table of open files is full (`fs.file-max`)",
+        _ => "",
+    }
 }
 
 /// Creating a segment failed.
@@ -174,7 +187,7 @@ pub enum SegmentCreateError {
     #[error(transparent)]
     Open(#[from] SegmentOpenError),
     /// An operating-system call failed.
-    #[error("segment `{name}`: {op} failed: {source}")]
+    #[error("segment `{name}`: {op} failed: {source}{}", descriptor_hint(.source))]
     Io {
         /// The segment name.
         name: String,

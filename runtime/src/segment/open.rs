@@ -294,6 +294,15 @@ pub(super) fn create_published(
         control.alloc_next.store(DATA_OFFSET, Ordering::Relaxed);
         control.state.store(STATE_READY, Ordering::Release);
         map.flush().ok();
+        // Attaching needs a second open file description (to probe
+        // participants). Fail now, while the file is ours alone, rather than
+        // after publishing it: a published file nobody could attach to
+        // would stay in /dev/shm (nobody would know it is unused).
+        super::membership::reopen(&file).map_err(|source| SegmentCreateError::Io {
+            name: name.to_string(),
+            op: "reopen for probing",
+            source,
+        })?;
         Ok(())
     })();
     if let Err(e) = result {

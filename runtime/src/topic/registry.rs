@@ -27,6 +27,11 @@ const MAX_TYPE_NAME_LEN: usize = 256;
 const ENTRY_EMPTY: u32 = 0;
 const ENTRY_READY: u32 = 1;
 
+/// `Entry::flags`: the configuration is the defaults a joiner
+/// ([`Join`](crate::Join)) created the topic with, not one a process asked
+/// for exactly.
+const FLAG_JOINED: u32 = 1;
+
 #[repr(C, align(64))]
 struct Header {
     capacity: AtomicU32,
@@ -55,7 +60,9 @@ struct Entry {
     /// Bumped each time the topic is redefined (while no segment of it
     /// existed); part of the topic segment's name.
     generation: AtomicU32,
-    _pad: AtomicU32,
+    /// [`FLAG_JOINED`] or 0 (a zero word in a registry written before the
+    /// flag existed).
+    flags: AtomicU32,
     name: [AtomicU64; MAX_TOPIC_NAME_LEN / 8],
     type_name: [AtomicU64; MAX_TYPE_NAME_LEN / 8],
 }
@@ -74,6 +81,9 @@ pub(crate) struct TopicRecord {
     pub fingerprint: u64,
     /// Includes the elements per sample of a `[T]` topic (0 for `T`).
     pub config: TopicConfig,
+    /// `config` is what a joiner created the topic with (the defaults
+    /// raised to its minimums), not a configuration asked for exactly.
+    pub joined: bool,
 }
 
 /// Decodes a copy of a registry object (see `Segment::read_object`):
@@ -115,6 +125,7 @@ pub(crate) fn decode_records(bytes: &[u8]) -> Vec<(String, TopicRecord)> {
                     max_subscribers: u32_at(base + 48)?,
                     overflow: SendMode::decode(u32_at(base + 52)?, u64_at(base + 56)?)?,
                 },
+                joined: u32_at(base + 68)? & FLAG_JOINED != 0,
             };
             Some((name, record))
         })();
@@ -138,6 +149,7 @@ const _: () = {
     assert!(std::mem::offset_of!(Entry, overflow_mode) == 52);
     assert!(std::mem::offset_of!(Entry, overflow_timeout_ns) == 56);
     assert!(std::mem::offset_of!(Entry, generation) == 64);
+    assert!(std::mem::offset_of!(Entry, flags) == 68);
     assert!(std::mem::offset_of!(Entry, name) == 72);
     assert!(std::mem::offset_of!(Entry, type_name) == 200);
 };
@@ -276,8 +288,11 @@ impl Registry {
     }
 
     /// The record of `name`, if the topic was ever defined in this domain.
-    pub(crate) fn lookup(&self, name: &str) -> Option<TopicRecord> {
-        self.probe(name).0.map(|i| self.record(i))
+    /// Read under the directory lock, so never a mix of a redefinition's
+    /// fields and the ones before it.
+    pub(crate) fn lookup(&self, name: &str) -> Result<Option<TopicRecord>, ObjectError> {
+        self.segment
+            .with_directory_lock(|| self.probe(name).0.map(|i| self.record(i)))
     }
 
     fn record(&self, i: u32) -> TopicRecord {
@@ -303,6 +318,7 @@ impl Registry {
                 max_publishers: load(&e.max_publishers),
                 max_subscribers: load(&e.max_subscribers),
             },
+            joined: load(&e.flags) & FLAG_JOINED != 0,
         }
     }
 
@@ -366,6 +382,7 @@ impl Registry {
             let (mode, timeout) = c.overflow.encode();
             store(&e.overflow_mode, mode);
             e.overflow_timeout_ns.store(timeout, Ordering::Relaxed);
+            store(&e.flags, if new.joined { FLAG_JOINED } else { 0 });
             if fresh {
                 // SYNC POINT: pairs with the Acquire loads of `state` in
                 // `probe` and `records`: whoever sees READY sees the fields.
@@ -374,8 +391,11 @@ impl Registry {
             } else {
                 // A redefinition changes fields of a READY entry that no
                 // process uses (no segment of the topic exists); the new
-                // generation names a new segment, so a reader that saw a mix
-                // of old and new fields fails to match and retries.
+                // generation names a new segment. Readers of a record
+                // (`lookup`) hold the directory lock, so none sees a mix of
+                // old and new fields; one that opened the old generation's
+                // segment meanwhile sees the new generation when it checks
+                // again (`Node::router_of`) and starts over.
                 e.generation.fetch_add(1, Ordering::Release);
             }
             Some(self.record(i))

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         ["agree-publish", domain, count] => agree_publish(domain, count),
         ["agree-wrong", domain] => agree_wrong(domain),
         ["topic-hold", domain, topic] => topic_hold(domain, topic),
+        ["fd-limit", domain, limit] => fd_limit(domain, limit),
         ["slice-sub", domain, topic, count, then] => slice_subscriber(domain, topic, count, then),
         ["soak-pub", domain, id] => soak_publisher(domain, id),
         ["soak-sub", domain] => soak_subscriber(domain),
@@ -533,6 +534,34 @@ fn topic_hold(domain: &str, topic: &str) -> Result<(), String> {
         > 0
     {}
     Ok(())
+}
+
+/// Lowers this process's descriptor limit to `limit`, then opens topics of
+/// `domain` until one fails; prints `opened=<n>` and `error=<message>`.
+fn fd_limit(domain: &str, limit: &str) -> Result<(), String> {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let limit: u64 = limit.parse().map_err(|_| "bad limit")?;
+    let mut l = getrlimit(Resource::Nofile);
+    l.current = Some(limit);
+    setrlimit(Resource::Nofile, l).map_err(|e| e.to_string())?;
+    let node = Node::builder(domain)
+        .open_or_create()
+        .map_err(|e| e.to_string())?;
+    let mut open = Vec::new();
+    for i in 0..limit * 2 {
+        match node.subscriber::<u64>(&format!("fd/t{i}"), Join::new()) {
+            Ok(s) => open.push(s),
+            Err(e) => {
+                println!("opened={}", open.len());
+                println!("error={e}");
+                return Ok(());
+            }
+        }
+    }
+    Err(format!(
+        "{} topics opened under a limit of {limit}",
+        open.len()
+    ))
 }
 
 /// Joins the `[u8]` topic `topic`, says `ready=1`, and checks `count`
