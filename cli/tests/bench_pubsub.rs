@@ -38,3 +38,52 @@ fn bench_pubsub_throughput_runs_at_both_placements() {
         assert_eq!(row["runs"], 2);
     }
 }
+
+/// The fan-out rows (one publisher to one and to four subscriber
+/// processes, placed by the scheduler and spread) and the runtime-sized
+/// frame rows are there, with their figures, in one run.
+#[test]
+fn bench_pubsub_fanout_and_slice_rows_are_reported() {
+    let rows = common::shmidl_json(&[
+        "bench",
+        "pubsub",
+        "--only",
+        "fanout,slice",
+        "--stream",
+        "8000",
+        "--iterations",
+        "200",
+        "--warmup",
+        "20",
+        "--json",
+    ]);
+    let rows = rows.as_array().unwrap();
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["bench"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {rows:?}"))
+    };
+    for name in [
+        "shmidl-block-1to1/64",
+        "shmidl-block-1to4/64",
+        "shmidl-block-1to1/64@spread",
+        "shmidl-block-1to4/64@spread",
+        "shmidl-poll-slice/64",
+        "shmidl-poll-slice/6220800",
+    ] {
+        let p50 = row(name)["one_way_ns"]["p50"].as_u64().unwrap();
+        assert!(p50 > 0, "{}", row(name));
+    }
+    for name in [
+        "shmidl-throughput-1to1/64",
+        "shmidl-throughput-1to4/64",
+        "shmidl-throughput-block-1to1/64",
+        "shmidl-throughput-block-1to4/64",
+    ] {
+        let r = row(name);
+        let rate = r["million_messages_per_s"].as_f64().unwrap();
+        let cpu = r["cpu_ns_per_message"].as_f64().unwrap();
+        assert!(rate > 0.0 && rate < 1000.0, "{r}");
+        assert!(cpu > 0.0, "{r}");
+    }
+}

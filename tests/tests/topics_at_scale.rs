@@ -453,3 +453,21 @@ fn running_out_of_descriptors_names_the_limit_and_leaves_no_segment() {
         .collect();
     assert!(left.is_empty(), "left in /dev/shm: {left:?}");
 }
+
+/// The schema language and `Node` agree on the longest topic name: a name
+/// the checker accepts opens, one byte more is refused by both.
+#[test]
+fn the_schema_and_the_runtime_agree_on_the_longest_topic_name() {
+    assert_eq!(shmidl::MAX_TOPIC_LEN, shmidl_idl::MAX_TOPIC_NAME_LEN);
+    let domain = unique_name("namelen");
+    let node = Node::builder(&domain).open_or_create().unwrap();
+    let longest = format!("a/{}", "b".repeat(shmidl::MAX_TOPIC_LEN - 2));
+    drop(
+        node.publisher::<u64>(&longest, TopicConfig::default())
+            .unwrap(),
+    );
+    let err = node
+        .publisher::<u64>(&format!("{longest}c"), TopicConfig::default())
+        .unwrap_err();
+    assert!(matches!(err, TopicError::InvalidTopic { .. }), "{err}");
+}
