@@ -27,9 +27,11 @@
 //!   processes (1 and 4) that each receive every message, busy-polling;
 //!   `shmidl-throughput-block-1to<n>/64` the same with receivers that sleep
 //!   when their queue is empty (five busy-polling processes on two cores
-//!   measure the scheduler). Each also reports the CPU time all its
-//!   processes spent in their send or receive loops per message: on `c`
-//!   CPUs no placement streams faster than `c` over that figure;
+//!   measure the scheduler), and `…-1to4/64@batch` with blocking receivers
+//!   under `SCHED_BATCH` (woken, they do not preempt the publisher). Each
+//!   also reports the CPU time all its processes spent in their send or
+//!   receive loops per message: on `c` CPUs no placement streams faster
+//!   than `c` over that figure;
 //! - `shmidl-poll-slice/<n>`: the busy-poll ping-pong over topics of `[u8]`
 //!   (runtime-sized samples, `Node::publisher::<[u8]>`) whose slots hold a
 //!   1920×1080×3 frame, with samples of 64 bytes and of the full frame:
@@ -189,6 +191,12 @@ fn run_all(opts: &Options) -> Result<Vec<Stats>, String> {
     }
     if opts.runs("poll") {
         sizes!(64, 4096, 65536, 1048576, 4194304);
+        // iceoryx2 right after: the VM's placement drifts over minutes
+        // (the cache-line floor between 65 and 245 ns in one day), so
+        // rows compared with each other are measured close together.
+        if let Some(peers) = &opts.peers {
+            out.extend(iceoryx2(peers, opts, &ICEORYX2_POLL)?);
+        }
     }
     if opts.runs("slice") {
         if !opts.runs("poll") {
@@ -208,6 +216,13 @@ fn run_all(opts: &Options) -> Result<Vec<Stats>, String> {
                 Some(placement),
             )?);
             out.push(async_pingpong(opts, placement)?);
+        }
+        if let Some(peers) = &opts.peers {
+            let runs = match placement {
+                Placement::Same => &ICEORYX2_BLOCK_SAME,
+                Placement::Split => &ICEORYX2_BLOCK_SPLIT,
+            };
+            out.extend(iceoryx2(peers, opts, runs)?);
         }
     }
     if opts.runs("throughput") {
@@ -238,32 +253,35 @@ fn run_all(opts: &Options) -> Result<Vec<Stats>, String> {
         }
         for wait in [Wait::Poll, Wait::Block] {
             for subscribers in [1, 4] {
-                out.push(fanout_throughput(opts, subscribers, wait)?);
+                out.push(fanout_throughput(opts, subscribers, wait, false)?);
             }
         }
-    }
-    if let Some(peers) = &opts.peers {
-        out.extend(iceoryx2(peers, opts)?);
+        // Receivers that do not preempt the publisher when woken.
+        out.push(fanout_throughput(opts, 4, Wait::Block, true)?);
     }
     Ok(out)
 }
 
+/// An iceoryx2 row: its name and the harness's arguments.
+type PeerRun = (&'static str, &'static [&'static str]);
+
+const ICEORYX2_POLL: [PeerRun; 2] = [
+    ("iceoryx2-poll/64", &["--payload", "64"]),
+    ("iceoryx2-poll/4194304", &["--payload", "4194304"]),
+];
+const ICEORYX2_BLOCK_SAME: [PeerRun; 1] = [(
+    "iceoryx2-block/64@same-cpu",
+    &["--payload", "64", "--blocking", "--placement", "same"],
+)];
+const ICEORYX2_BLOCK_SPLIT: [PeerRun; 1] = [(
+    "iceoryx2-block/64@two-cpus",
+    &["--payload", "64", "--blocking", "--placement", "split"],
+)];
+
 /// Runs the iceoryx2 peer harness (`bench/peers`) in this same run.
-fn iceoryx2(exe: &std::path::Path, opts: &Options) -> Result<Vec<Stats>, String> {
-    let runs: [(&str, &[&str]); 4] = [
-        ("iceoryx2-poll/64", &["--payload", "64"]),
-        ("iceoryx2-poll/4194304", &["--payload", "4194304"]),
-        (
-            "iceoryx2-block/64@same-cpu",
-            &["--payload", "64", "--blocking", "--placement", "same"],
-        ),
-        (
-            "iceoryx2-block/64@two-cpus",
-            &["--payload", "64", "--blocking", "--placement", "split"],
-        ),
-    ];
+fn iceoryx2(exe: &std::path::Path, opts: &Options, runs: &[PeerRun]) -> Result<Vec<Stats>, String> {
     let mut out = Vec::new();
-    for (name, args) in runs {
+    for &(name, args) in runs {
         let output = Command::new(exe)
             .arg("iceoryx2")
             .args(args)
@@ -349,7 +367,7 @@ fn print(results: &[Stats], json: bool) {
         return;
     }
     println!(
-        "{:<30} {:>9} {:>9} {:>9} {:>9} {:>11}  p50/floor  p50/iceoryx2",
+        "{:<38} {:>9} {:>9} {:>9} {:>9} {:>11}  p50/floor  p50/iceoryx2",
         "bench", "payload", "min ns", "p50 ns", "p99 ns", "max ns"
     );
     for s in results {
@@ -362,13 +380,13 @@ fn print(results: &[Stats], json: bool) {
         match s.extra {
             Some((k, x)) => match s.range {
                 Some((lo, hi, runs)) => println!(
-                    "{:<30} {:>9} {k}: {x:.2} (median of {runs}: {lo:.2}–{hi:.2}){cpu}",
+                    "{:<38} {:>9} {k}: {x:.2} (median of {runs}: {lo:.2}–{hi:.2}){cpu}",
                     s.name, s.payload
                 ),
-                None => println!("{:<30} {:>9} {k}: {x:.2}{cpu}", s.name, s.payload),
+                None => println!("{:<38} {:>9} {k}: {x:.2}{cpu}", s.name, s.payload),
             },
             None => println!(
-                "{:<30} {:>9} {:>9} {:>9} {:>9} {:>11}  {r:>9}  {i:>12}",
+                "{:<38} {:>9} {:>9} {:>9} {:>9} {:>11}  {r:>9}  {i:>12}",
                 s.name, s.payload, min, p50, p99, max
             ),
         }
@@ -779,6 +797,20 @@ pub(crate) fn monotonic_ns() -> u64 {
     clock_ns(rustix::time::ClockId::Monotonic)
 }
 
+/// Puts this thread under `SCHED_BATCH` (no privilege needed): when a
+/// wake-up makes it runnable, it does not preempt the running thread.
+fn sched_batch() -> Result<(), String> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `sched_setscheduler` reads `param`, a valid `sched_param`,
+    // and changes only this thread's scheduling policy.
+    let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(format!("SCHED_BATCH: {}", std::io::Error::last_os_error()))
+    }
+}
+
 /// CPU time this thread has used.
 fn thread_cpu_ns() -> u64 {
     clock_ns(rustix::time::ClockId::ThreadCPUTime)
@@ -1003,11 +1035,19 @@ fn fanout_peer(name: &str, subscribers: u32, total: u32) -> Result<(), String> {
 
 /// Streams 64-byte messages to `subscribers` processes that each receive
 /// every one (busy-polling, yielding when idle): messages published per
-/// second, counted when the slowest subscriber has them all.
-fn fanout_throughput(opts: &Options, subscribers: u32, wait: Wait) -> Result<Stats, String> {
-    let mode = match wait {
-        Wait::Poll => "poll",
-        Wait::Block => "block",
+/// second, counted when the slowest subscriber has them all. With `batch`,
+/// the subscribers run under `SCHED_BATCH`: woken, they wait for their turn
+/// instead of preempting the publisher.
+fn fanout_throughput(
+    opts: &Options,
+    subscribers: u32,
+    wait: Wait,
+    batch: bool,
+) -> Result<Stats, String> {
+    let mode = match (wait, batch) {
+        (Wait::Poll, _) => "poll",
+        (Wait::Block, false) => "block",
+        (Wait::Block, true) => "block-batch",
     };
     let name = domain("ft");
     let (seg, ping_router, _pong) = fanout_topics(&name, true, subscribers, STREAM)?;
@@ -1049,9 +1089,10 @@ fn fanout_throughput(opts: &Options, subscribers: u32, wait: Wait) -> Result<Sta
     }
     let took = Duration::from_nanos(elapsed_since(start, &done)?);
     let mut s = summarize(
-        match wait {
-            Wait::Poll => format!("shmidl-throughput-1to{subscribers}/64"),
-            Wait::Block => format!("shmidl-throughput-block-1to{subscribers}/64"),
+        match (wait, batch) {
+            (Wait::Poll, _) => format!("shmidl-throughput-1to{subscribers}/64"),
+            (Wait::Block, false) => format!("shmidl-throughput-block-1to{subscribers}/64"),
+            (Wait::Block, true) => format!("shmidl-throughput-block-1to{subscribers}/64@batch"),
         },
         64,
         vec![0],
@@ -1120,10 +1161,13 @@ pub fn peer(args: &[String]) -> ExitCode {
         ["ws-sink", url, iterations, total] => crate::bench_bridge::ws_sink(url, iterations, total),
         ["fanout", name, subs, total] => fanout_peer(name, num(subs)? as u32, num(total)? as u32),
         ["fanout-stream", name, mode, subs, total] => {
-            let wait = if *mode == "block" {
-                Wait::Block
-            } else {
-                Wait::Poll
+            let wait = match *mode {
+                "block" => Wait::Block,
+                "block-batch" => {
+                    sched_batch()?;
+                    Wait::Block
+                }
+                _ => Wait::Poll,
             };
             fanout_stream_peer(name, wait, num(subs)? as u32, num(total)?)
         }

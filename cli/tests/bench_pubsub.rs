@@ -79,6 +79,7 @@ fn bench_pubsub_fanout_and_slice_rows_are_reported() {
         "shmidl-throughput-1to4/64",
         "shmidl-throughput-block-1to1/64",
         "shmidl-throughput-block-1to4/64",
+        "shmidl-throughput-block-1to4/64@batch",
     ] {
         let r = row(name);
         let rate = r["million_messages_per_s"].as_f64().unwrap();
