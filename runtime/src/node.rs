@@ -247,9 +247,10 @@ pub enum TopicError {
         /// What is wrong.
         why: &'static str,
     },
-    /// Every entry of the domain's topic registry is taken.
+    /// Every entry of the domain's topic registry is taken by a topic in
+    /// use (the entries of unused topics are reused).
     #[error(
-        "domain `{domain}` holds {capacity} topics already; create the domain with a larger \
+        "domain `{domain}` has {capacity} topics in use; create the domain with a larger \
          `NodeBuilder::max_topics`"
     )]
     RegistryFull {
@@ -401,8 +402,9 @@ impl NodeBuilder {
         self
     }
 
-    /// Topics the domain can hold when this node creates it (default
-    /// [`DEFAULT_MAX_TOPICS`]; 512 bytes of registry each).
+    /// Topics the domain can hold in use at once when this node creates it
+    /// (default [`DEFAULT_MAX_TOPICS`]; 512 bytes of registry each). When
+    /// all are taken, the entries of topics no process uses are reused.
     #[must_use]
     pub fn max_topics(mut self, topics: u32) -> Self {
         self.max_topics = topics.max(1);
@@ -818,11 +820,14 @@ impl Node {
         creatable: impl Fn(&TopicConfig) -> Result<u64, TopicError>,
     ) -> Result<TopicRecord, TopicError> {
         let registry = &self.inner.registry;
+        let (domain, id) = (self.inner.segment.name(), self.inner.segment.id());
+        // No segment of the topic exists: no process uses it.
+        let unused = |r: &TopicRecord| !Segment::exists(&topic_segment_name(domain, id, r));
         // Two rounds: define or redefine, then check what is in force.
         for _ in 0..3 {
             let Some(current) = registry.lookup(topic)? else {
                 creatable(&wanted.config)?;
-                match registry.define(topic, wanted, |_| false)? {
+                match registry.define(topic, wanted, |_| false, unused)? {
                     Some(_) => continue,
                     None => {
                         return Err(TopicError::RegistryFull {
@@ -835,24 +840,12 @@ impl Node {
             let Err(conflict) = fits(topic, &current, wanted, request) else {
                 return Ok(current);
             };
-            let unused = !Segment::exists(&topic_segment_name(
-                self.inner.segment.name(),
-                self.inner.segment.id(),
-                &current,
-            ));
-            if !unused {
+            if !unused(&current) {
                 return Err(conflict);
             }
             creatable(&wanted.config)?;
             // Nobody uses the topic: it takes the new definition.
-            registry.define(topic, wanted, |now| {
-                *now == current
-                    && !Segment::exists(&topic_segment_name(
-                        self.inner.segment.name(),
-                        self.inner.segment.id(),
-                        now,
-                    ))
-            })?;
+            registry.define(topic, wanted, |now| *now == current && unused(now), unused)?;
         }
         // Still no fit after redefining: report what is there now.
         let current = registry.lookup(topic)?.ok_or(TopicError::RegistryFull {

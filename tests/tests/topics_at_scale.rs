@@ -471,3 +471,52 @@ fn the_schema_and_the_runtime_agree_on_the_longest_topic_name() {
         .unwrap_err();
     assert!(matches!(err, TopicError::InvalidTopic { .. }), "{err}");
 }
+
+/// A domain whose topic names change over its life does not fill up with
+/// topics of the past: when every registry entry is taken, those of topics
+/// no process uses are reused; those in use never are.
+#[test]
+fn the_entries_of_unused_topics_are_reused_when_the_registry_is_full() {
+    let domain = unique_name("reuse");
+    let node = Node::builder(&domain)
+        .max_topics(4)
+        .open_or_create()
+        .unwrap();
+    let held = node
+        .publisher::<u64>("reuse/kept", TopicConfig::default())
+        .unwrap();
+    // Thirty topics opened and left, one after another, in four entries.
+    for i in 0..30 {
+        let topic = format!("reuse/t{i}");
+        let mut p = node
+            .publisher::<u64>(&topic, TopicConfig::default())
+            .unwrap();
+        let mut s = node.subscriber::<u64>(&topic, Join::new()).unwrap();
+        let mut m = p.loan().unwrap();
+        *m = i;
+        p.publish(m).unwrap();
+        assert_eq!(*s.try_recv().unwrap().unwrap(), i);
+    }
+    let names: Vec<String> = node.topics().into_iter().map(|t| t.name).collect();
+    assert!(names.contains(&"reuse/kept".to_owned()), "{names:?}");
+    assert!(names.len() <= 4, "{names:?}");
+    // Four topics in use: a fifth finds no entry, and the error says so.
+    let in_use: Vec<_> = (0..3)
+        .map(|i| {
+            node.publisher::<u64>(&format!("reuse/busy{i}"), TopicConfig::default())
+                .unwrap()
+        })
+        .collect();
+    let err = node
+        .publisher::<u64>("reuse/fifth", TopicConfig::default())
+        .unwrap_err();
+    assert!(
+        matches!(err, TopicError::RegistryFull { capacity: 4, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("4 topics in use"), "{err}");
+    drop((held, in_use));
+    assert!(node
+        .publisher::<u64>("reuse/fifth", TopicConfig::default())
+        .is_ok());
+}

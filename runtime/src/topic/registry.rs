@@ -5,10 +5,13 @@
 //! Layout (`docs/segment-format.md`, "Topic registry"): a 64-byte header
 //! (`capacity`, `entry_size`, `count`), then `capacity` entries of 512 bytes.
 //! Entries are found by open addressing on the FNV-1a hash of the topic
-//! name, probing linearly; an entry is never removed, so a lookup stops at
-//! the first empty entry. Entries are written only under the domain's
-//! directory lock (the kernel releases it if the writer dies), and published
-//! by a Release store of `state`; readers take no lock.
+//! name, probing linearly; a lookup stops at the first empty entry. When
+//! every entry is taken, the entries of topics no process uses (no segment
+//! of theirs exists) become *free* (a tombstone: lookups probe past it,
+//! a new topic may take it), so a long-lived domain whose topic names
+//! change never fills up with topics of the past. Entries are written only
+//! under the domain's directory lock (the kernel releases it if the writer
+//! dies), and published by a Release store of `state`.
 
 use crate::{
     fingerprint::Hasher,
@@ -26,6 +29,9 @@ const MAX_TYPE_NAME_LEN: usize = 256;
 
 const ENTRY_EMPTY: u32 = 0;
 const ENTRY_READY: u32 = 1;
+/// A tombstone: the entry of a topic nobody used any more, free for a new
+/// topic; lookups probe past it.
+const ENTRY_FREE: u32 = 2;
 
 /// `Entry::flags`: the configuration is the defaults a joiner
 /// ([`Join`](crate::Join)) created the topic with, not one a process asked
@@ -260,11 +266,13 @@ impl Registry {
         unsafe { self.segment.ptr_at(at).cast::<Entry>().as_ref() }
     }
 
-    /// The probe sequence of `name`: where it is, or the empty entry where
-    /// it would go. `None` if every entry is taken by other names.
+    /// The probe sequence of `name`: where it is, or the entry where it
+    /// would go (the first free entry on its way, else the empty one that
+    /// ends it). `None` if every entry is taken by other names.
     fn probe(&self, name: &str) -> (Option<u32>, Option<u32>) {
         let hash = hash_of(name);
         let start = (hash % u64::from(self.capacity)) as u32;
+        let mut free = None;
         for k in 0..self.capacity {
             let i = (start + k) % self.capacity;
             let e = self.entry(i);
@@ -279,12 +287,33 @@ impl Registry {
                     return (Some(i), None);
                 }
                 ENTRY_READY => {}
-                ENTRY_EMPTY => return (None, Some(i)),
+                ENTRY_EMPTY => return (None, free.or(Some(i))),
+                ENTRY_FREE => {
+                    free.get_or_insert(i);
+                }
                 // A corrupt state: never reuse the entry, keep probing.
                 _ => {}
             }
         }
-        (None, None)
+        (None, free)
+    }
+
+    /// Frees (under the directory lock) the entry of every topic for which
+    /// `unused` holds: no process uses it. Returns how many.
+    fn free_unused(&self, unused: &impl Fn(&TopicRecord) -> bool) -> u32 {
+        let mut freed = 0;
+        for i in 0..self.capacity {
+            let e = self.entry(i);
+            if e.state.load(Ordering::Acquire) == ENTRY_READY && unused(&self.record(i)) {
+                // A new topic in this entry gets the next generation, so its
+                // segment is never named like one of the topic freed here.
+                e.generation.fetch_add(1, Ordering::Relaxed);
+                e.state.store(ENTRY_FREE, Ordering::Release);
+                self.header().count.fetch_sub(1, Ordering::Relaxed);
+                freed += 1;
+            }
+        }
+        freed
     }
 
     /// The record of `name`, if the topic was ever defined in this domain.
@@ -338,17 +367,23 @@ impl Registry {
 
     /// Defines `name` (under the directory lock): a new entry, or, with
     /// `redefine`, new type and configuration for an existing one (the
-    /// caller checked that no segment of the topic exists). Returns the
-    /// record now in force, or `None` if the registry is full.
+    /// caller checked that no segment of the topic exists). When every
+    /// entry is taken, first frees those of topics for which `unused`
+    /// holds. Returns the record now in force, or `None` if the registry is
+    /// full of topics in use.
     pub(crate) fn define(
         &self,
         name: &str,
         new: &TopicRecord,
         redefine: impl FnOnce(&TopicRecord) -> bool,
+        unused: impl Fn(&TopicRecord) -> bool,
     ) -> Result<Option<TopicRecord>, ObjectError> {
         self.segment.with_directory_lock(|| {
-            let (found, empty) = self.probe(name);
-            let (i, fresh) = match (found, empty) {
+            let (mut found, mut slot) = self.probe(name);
+            if found.is_none() && slot.is_none() && self.free_unused(&unused) > 0 {
+                (found, slot) = self.probe(name);
+            }
+            let (i, fresh) = match (found, slot) {
                 (Some(i), _) => {
                     let current = self.record(i);
                     if !redefine(&current) {
