@@ -1,4 +1,7 @@
-//! Topics of a domain: the registry in the domain segment. The typed API is
-//! [`Node`](crate::Node).
+//! Topics of a domain: their configuration and the registry in the domain
+//! segment. The typed API is [`Node`](crate::Node).
 
+mod config;
 pub(crate) mod registry;
+
+pub use config::TopicConfig;

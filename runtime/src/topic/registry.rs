@@ -18,7 +18,7 @@ use crate::{
     router::SendMode,
     segment::{ObjectError, ObjectKind, ObjectSpec, ObjectType, Segment},
     sync::{AtomicU32, AtomicU64, Ordering},
-    TopicConfig,
+    topic::TopicConfig,
 };
 
 /// Longest topic name (bytes), as in the schema language.
