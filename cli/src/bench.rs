@@ -1159,6 +1159,7 @@ pub fn peer(args: &[String]) -> ExitCode {
         ["slice", name, total] => slice_peer(name, num(total)? as u32),
         ["bridge", domain, port] => crate::bench_bridge::peer(domain, port),
         ["ws-sink", url, iterations, total] => crate::bench_bridge::ws_sink(url, iterations, total),
+        ["topics-join", domain, n] => crate::bench_topics::join_peer(domain, n),
         ["fanout", name, subs, total] => fanout_peer(name, num(subs)? as u32, num(total)? as u32),
         ["fanout-stream", name, mode, subs, total] => {
             let wait = match *mode {

@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_bridge;
 mod bench_net;
+mod bench_topics;
 mod bridge;
 mod gen;
 mod schema;
@@ -202,6 +203,17 @@ enum BenchKind {
         #[arg(long)]
         json: bool,
     },
+    /// What opening a topic costs as a domain fills up: one process creates
+    /// --topics topics, another joins each; the first ten against the last
+    /// ten.
+    Topics {
+        /// Topics to create and join.
+        #[arg(long, default_value_t = 1000)]
+        topics: u32,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Publish-subscribe between two processes: busy-poll and blocking
     /// latency from 64 B to 4 MiB, throughput, and the cache-line and futex
     /// floors.
@@ -302,6 +314,12 @@ fn main() -> ExitCode {
             small: small.max(1),
             large: large.max(1),
             runs: runs.max(1),
+            json,
+        }),
+        Command::Bench {
+            which: BenchKind::Topics { topics, json },
+        } => bench_topics::run(&bench_topics::Options {
+            topics: topics.max(1),
             json,
         }),
         Command::BenchPeer { args } => bench::peer(&args),
