@@ -234,9 +234,13 @@ pub enum TopicError {
         /// Why.
         source: Box<RouterOpenError>,
     },
-    /// Other processes redefined the (unused) topic eight times while this
-    /// one opened it; try again.
-    #[error("topic `{topic}` was redefined by other processes while this one opened it")]
+    /// Other processes redefined the (unused) topic, or gave its registry
+    /// entry to another topic, eight times while this one opened it; try
+    /// again.
+    #[error(
+        "topic `{topic}` was redefined, or its registry entry reused, by other processes eight \
+         times while this one opened it; try again"
+    )]
     Contended {
         /// The topic.
         topic: String,
@@ -687,20 +691,30 @@ impl Node {
             let (pool_bytes, pool_align) =
                 V::Pool::object_bytes(payload, c.pool, c.elements).map_err(pool_error)?;
             let router_bytes = router_object_bytes(&router_config(c)).map_err(router_error)?;
-            Ok(pool_bytes + pool_align + router_bytes + 64)
+            let bytes = pool_bytes + pool_align + router_bytes + 64;
+            use crate::segment::layout;
+            const _: () = assert!(crate::segment::layout::MAX_SEGMENT_SIZE == 1 << 40);
+            if layout::DATA_OFFSET.saturating_add(bytes) > layout::MAX_SEGMENT_SIZE {
+                return Err(pool_error(PoolOpenError::InvalidGeometry(
+                    "the topic's pool and router need more than a segment holds (1 TiB): \
+                     lower `TopicConfig::pool` or the payload size",
+                )));
+            }
+            Ok(bytes)
         };
-        // Another process may redefine the topic (if it was unused) between
-        // our reading its record and our opening its segment: then we
-        // opened a segment of the old generation that nobody else will
-        // use. Checking the record again once the segment is open (and so
-        // visible to any redefiner, which then refuses) catches that.
+        // Another process may redefine the topic, or free its entry for
+        // another topic (if it was unused), between our reading its record
+        // and our opening its segment: then we opened a segment of the old
+        // generation that nobody else will use. Confirming the record once
+        // the segment is open (and so visible to any redefiner, which then
+        // refuses) catches that.
+        let exact = matches!(request, TopicRequest::Exact(_));
         for _ in 0..8 {
             let record = self.resolve(topic, &wanted, &request, object_bytes)?;
             let c = record.config;
             let bytes = object_bytes(&c)?;
             let segment = self.topic_segment(topic, &record, bytes)?;
-            let now = self.inner.registry.lookup(topic)?;
-            if now.is_some_and(|n| (n.index, n.generation) == (record.index, record.generation)) {
+            if self.inner.registry.confirm(topic, &record, exact)? {
                 let pool = V::Pool::open_in(
                     payload,
                     &segment,
@@ -719,7 +733,10 @@ impl Node {
                     .open_or_create()
                     .map_err(router_error);
             }
-            tracing::debug!(topic, "topic redefined while opening it; opening it again");
+            tracing::debug!(
+                topic,
+                "topic redefined or freed while opening it; opening it again"
+            );
         }
         Err(TopicError::Contended {
             topic: topic.to_owned(),
@@ -825,6 +842,9 @@ impl Node {
                 topic: topic.to_owned(),
                 source,
             })?;
+        // Forget the segments of topics this process no longer uses, so that
+        // the map stays as small as what is open.
+        open.retain(|_, weak| weak.upgrade().is_some());
         open.insert(name, segment.downgrade());
         Ok(segment)
     }

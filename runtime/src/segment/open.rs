@@ -115,9 +115,10 @@ impl SegmentBuilder {
         let name = SegmentName::new(&self.name)?;
         let size = self.checked_size()?;
         match create_published(&name, size, self.mode, self.owner)? {
-            Some(file) => Ok(Segment::attach_file(
+            Some((file, probe)) => Ok(Segment::attach_file(
                 name,
                 file,
+                Some(probe),
                 None,
                 self.timeout,
                 &self.trust,
@@ -144,10 +145,11 @@ impl SegmentBuilder {
                 }
                 Err(e) => return Err(e.into()),
             }
-            if let Some(file) = create_published(&name, size, self.mode, self.owner)? {
+            if let Some((file, probe)) = create_published(&name, size, self.mode, self.owner)? {
                 return Ok(Segment::attach_file(
                     name,
                     file,
+                    Some(probe),
                     None,
                     self.timeout,
                     &self.trust,
@@ -219,13 +221,15 @@ pub(crate) fn random_u64() -> u64 {
 }
 
 /// Creates a fully initialised segment under a temporary name and publishes
-/// it under `name`. `Ok(None)`: a segment of that name already exists.
+/// it under `name`; returns its file and a second open file description of
+/// it (the probe `attach_file` needs, made before publishing). `Ok(None)`:
+/// a segment of that name already exists.
 pub(super) fn create_published(
     name: &SegmentName,
     size: u64,
     mode: u32,
     owner: u64,
-) -> Result<Option<File>, SegmentCreateError> {
+) -> Result<Option<(File, File)>, SegmentCreateError> {
     let io_err = |op: &'static str| {
         let n = name.to_string();
         move |e: Errno| SegmentCreateError::Io {
@@ -295,27 +299,29 @@ pub(super) fn create_published(
         control.state.store(STATE_READY, Ordering::Release);
         map.flush().ok();
         // Attaching needs a second open file description (to probe
-        // participants). Fail now, while the file is ours alone, rather than
-        // after publishing it: a published file nobody could attach to
-        // would stay in /dev/shm (nobody would know it is unused).
+        // participants). Make it now, while the file is ours alone, and
+        // keep it until the attach: a published file nobody could attach
+        // to would stay in /dev/shm (nobody would know it is unused).
         super::membership::reopen(&file).map_err(|source| SegmentCreateError::Io {
             name: name.to_string(),
             op: "reopen for probing",
             source,
-        })?;
-        Ok(())
+        })
     })();
-    if let Err(e) = result {
-        remove_tmp();
-        return Err(e);
-    }
+    let probe = match result {
+        Ok(probe) => probe,
+        Err(e) => {
+            remove_tmp();
+            return Err(e);
+        }
+    };
     crate::crash::crash_point!("segment.create.before_publish");
     let from = format!("{SHM_DIR}/{tmp}");
     let to = format!("{SHM_DIR}/{}", name.file_name());
     match rustix::fs::renameat_with(CWD, from.as_str(), CWD, to.as_str(), RenameFlags::NOREPLACE) {
         Ok(()) => {
             tracing::debug!(segment = %name, size, "created segment");
-            Ok(Some(file))
+            Ok(Some((file, probe)))
         }
         Err(Errno::EXIST) => {
             remove_tmp();
@@ -422,13 +428,23 @@ impl Segment {
         timeout: Duration,
         trust: &Trust,
     ) -> Result<Self, SegmentOpenError> {
-        Self::attach_file(name.clone(), open_file(name, trust)?, size, timeout, trust)
+        Self::attach_file(
+            name.clone(),
+            open_file(name, trust)?,
+            None,
+            size,
+            timeout,
+            trust,
+        )
     }
 
     /// Maps an open segment file, validates its header and attaches.
+    /// `probe` is a second open file description of it that the creator
+    /// made before publishing it (see `create_published`).
     pub(super) fn attach_file(
         name: SegmentName,
         file: File,
+        probe: Option<File>,
         expect_size: Option<u64>,
         timeout: Duration,
         trust: &Trust,
@@ -450,8 +466,13 @@ impl Segment {
         }
         let control = control_of(&map);
         // Probing needs a second open file description; fail early if it
-        // cannot be made (no /proc), rather than on the first probe.
-        reopen(&file).map_err(|e| io("reopen for probing", e))?;
+        // cannot be made (no /proc), rather than on the first probe. A
+        // creator made one before publishing the file and held it until
+        // now, so its attach cannot fail for want of a descriptor.
+        match probe {
+            Some(probe) => drop(probe),
+            None => drop(reopen(&file).map_err(|e| io("reopen for probing", e))?),
+        }
         let id = random_u64() | 1;
         // A full table stays full only while its participants live: every
         // attach, and every wait that times out, frees dead rows.

@@ -6,12 +6,13 @@
 //! (`capacity`, `entry_size`, `count`), then `capacity` entries of 512 bytes.
 //! Entries are found by open addressing on the FNV-1a hash of the topic
 //! name, probing linearly; a lookup stops at the first empty entry. When
-//! every entry is taken, the entries of topics no process uses (no segment
-//! of theirs exists) become *free* (a tombstone: lookups probe past it,
-//! a new topic may take it), so a long-lived domain whose topic names
-//! change never fills up with topics of the past. Entries are written only
-//! under the domain's directory lock (the kernel releases it if the writer
-//! dies), and published by a Release store of `state`.
+//! every entry is taken, a new topic takes the entry of a topic no process
+//! uses (one that was opened since it was defined, and has no segment now),
+//! which becomes *free* first (a tombstone: lookups probe past it). So a
+//! long-lived domain whose topic names change never fills up with topics of
+//! the past. Entries are written only under the domain's directory lock
+//! (the kernel releases it if the writer dies), and published by a Release
+//! store of `state`.
 
 use crate::{
     fingerprint::Hasher,
@@ -37,12 +38,18 @@ const ENTRY_FREE: u32 = 2;
 /// ([`Join`](crate::Join)) created the topic with, not one a process asked
 /// for exactly.
 const FLAG_JOINED: u32 = 1;
+/// `Entry::flags`: a process opened the topic's segment since this
+/// definition. Only such an entry is ever freed for another topic: one
+/// defined a moment ago, whose definer is still creating its segment, is
+/// not.
+const FLAG_OPENED: u32 = 2;
 
 #[repr(C, align(64))]
 struct Header {
     capacity: AtomicU32,
     entry_size: AtomicU32,
-    /// Entries in use (for `shmidl ls` and the full check).
+    /// Entries ready (informational: nothing depends on it; a writer
+    /// killed at the wrong moment leaves it off by one).
     count: AtomicU32,
     _reserved: [AtomicU32; 13],
 }
@@ -298,22 +305,54 @@ impl Registry {
         (None, free)
     }
 
-    /// Frees (under the directory lock) the entry of every topic for which
-    /// `unused` holds: no process uses it. Returns how many.
-    fn free_unused(&self, unused: &impl Fn(&TopicRecord) -> bool) -> u32 {
-        let mut freed = 0;
-        for i in 0..self.capacity {
+    /// Frees (under the directory lock) one entry of a topic that was
+    /// opened since its definition and for which `unused` holds (no process
+    /// uses it now), looking from `start`. Returns whether it freed one.
+    fn free_one_unused(&self, start: u32, unused: &impl Fn(&TopicRecord) -> bool) -> bool {
+        for k in 0..self.capacity {
+            let i = (start + k) % self.capacity;
             let e = self.entry(i);
-            if e.state.load(Ordering::Acquire) == ENTRY_READY && unused(&self.record(i)) {
+            let reusable = e.state.load(Ordering::Acquire) == ENTRY_READY
+                && e.flags.load(Ordering::Relaxed) & FLAG_OPENED != 0
+                && unused(&self.record(i));
+            if reusable {
                 // A new topic in this entry gets the next generation, so its
                 // segment is never named like one of the topic freed here.
                 e.generation.fetch_add(1, Ordering::Relaxed);
                 e.state.store(ENTRY_FREE, Ordering::Release);
                 self.header().count.fetch_sub(1, Ordering::Relaxed);
-                freed += 1;
+                return true;
             }
         }
-        freed
+        false
+    }
+
+    /// Confirms (under the directory lock) that `name` is still the topic
+    /// of `record` (same entry and generation) once the caller's segment of
+    /// it exists, and marks the entry opened (see [`FLAG_OPENED`]); an
+    /// `exact` opener also clears [`FLAG_JOINED`] (its configuration is
+    /// the one asked for now). `false` if the topic was redefined or freed
+    /// meanwhile: the caller starts over.
+    pub(crate) fn confirm(
+        &self,
+        name: &str,
+        record: &TopicRecord,
+        exact: bool,
+    ) -> Result<bool, ObjectError> {
+        self.segment.with_directory_lock(|| {
+            let Some(i) = self.probe(name).0 else {
+                return false;
+            };
+            let e = self.entry(i);
+            if i != record.index || e.generation.load(Ordering::Relaxed) != record.generation {
+                return false;
+            }
+            let flags = e.flags.load(Ordering::Relaxed);
+            let clear = if exact { FLAG_JOINED } else { 0 };
+            e.flags
+                .store((flags | FLAG_OPENED) & !clear, Ordering::Relaxed);
+            true
+        })
     }
 
     /// The record of `name`, if the topic was ever defined in this domain.
@@ -380,8 +419,11 @@ impl Registry {
     ) -> Result<Option<TopicRecord>, ObjectError> {
         self.segment.with_directory_lock(|| {
             let (mut found, mut slot) = self.probe(name);
-            if found.is_none() && slot.is_none() && self.free_unused(&unused) > 0 {
-                (found, slot) = self.probe(name);
+            if found.is_none() && slot.is_none() {
+                let start = (hash_of(name) % u64::from(self.capacity)) as u32;
+                if self.free_one_unused(start, &unused) {
+                    (found, slot) = self.probe(name);
+                }
             }
             let (i, fresh) = match (found, slot) {
                 (Some(i), _) => {
@@ -395,6 +437,14 @@ impl Registry {
                 (None, None) => return None,
             };
             let e = self.entry(i);
+            if !fresh {
+                // A redefinition bumps the generation before it writes
+                // anything: a process that read the old record and opens its
+                // segment meanwhile (or after a redefiner died half way)
+                // sees the generation move when it confirms, and starts
+                // over, never sharing a segment named for the old record.
+                e.generation.fetch_add(1, Ordering::Release);
+            }
             let store = |a: &AtomicU32, v: u32| a.store(v, Ordering::Relaxed);
             store(&e.name_len, name.len() as u32);
             e.name_hash.store(hash_of(name), Ordering::Relaxed);
@@ -423,17 +473,86 @@ impl Registry {
                 // `probe` and `records`: whoever sees READY sees the fields.
                 e.state.store(ENTRY_READY, Ordering::Release);
                 self.header().count.fetch_add(1, Ordering::Relaxed);
-            } else {
-                // A redefinition changes fields of a READY entry that no
-                // process uses (no segment of the topic exists); the new
-                // generation names a new segment. Readers of a record
-                // (`lookup`) hold the directory lock, so none sees a mix of
-                // old and new fields; one that opened the old generation's
-                // segment meanwhile sees the new generation when it checks
-                // again (`Node::router_of`) and starts over.
-                e.generation.fetch_add(1, Ordering::Release);
             }
+            // (A redefinition changes fields of a READY entry that no
+            // process uses: no segment of the topic exists. Readers of a
+            // record, `lookup`, hold the directory lock, so none sees a mix
+            // of old and new fields unless a redefiner died half way; then
+            // every reader sees the same mix, under the new generation.)
             Some(self.record(i))
         })
+    }
+}
+
+#[cfg(all(test, not(shmidl_loom)))]
+mod tests {
+    use super::*;
+
+    fn record(fingerprint: u64) -> TopicRecord {
+        TopicRecord {
+            index: 0,
+            generation: 0,
+            type_name: "u64".into(),
+            fingerprint,
+            config: TopicConfig::default(),
+            joined: false,
+        }
+    }
+
+    /// `n` names whose probe sequences start at the same entry of a
+    /// registry of 4.
+    fn colliding(n: usize) -> Vec<String> {
+        let target = hash_of("a0") % 4;
+        (0..)
+            .map(|i| format!("a{i}"))
+            .filter(|s| hash_of(s) % 4 == target)
+            .take(n)
+            .collect()
+    }
+
+    /// A freed entry (a tombstone) does not hide the topics probed past it,
+    /// a topic behind it is never defined twice, only an entry opened since
+    /// its definition is freed, and a new topic takes the tombstone under
+    /// the next generation.
+    #[test]
+    fn freed_entries_keep_what_lies_behind_them_and_are_reused() {
+        let name = format!("reg-unit-{}", std::process::id());
+        let segment = Segment::builder(&name)
+            .size(1 << 20)
+            .create_exclusive()
+            .unwrap();
+        let reg = Registry::open(&segment, 4).unwrap();
+        let names = colliding(5);
+        let never = |_: &TopicRecord| false;
+        let define = |n: &str, fp: u64, unused: &dyn Fn(&TopicRecord) -> bool| {
+            reg.define(n, &record(fp), |_| false, unused).unwrap()
+        };
+        let a = define(&names[0], 1, &never).unwrap();
+        let b = define(&names[1], 2, &never).unwrap();
+        assert_eq!(b.index, (a.index + 1) % 4, "b lies behind a");
+        define(&names[2], 3, &never).unwrap();
+        define(&names[3], 4, &never).unwrap();
+
+        // Full. `a` is unused but was never opened: not freed.
+        let a_unused = |r: &TopicRecord| r.fingerprint == 1;
+        assert!(define(&names[4], 5, &a_unused).is_none());
+        assert!(reg.confirm(&names[0], &a, true).unwrap());
+
+        // Freed, not yet reused: a tombstone.
+        assert!(reg.free_one_unused(0, &a_unused));
+        assert!(reg.lookup(&names[0]).unwrap().is_none());
+        assert!(!reg.confirm(&names[0], &a, true).unwrap(), "a's old record");
+        assert_eq!(reg.lookup(&names[1]).unwrap().unwrap().index, b.index);
+        let again = define(&names[1], 2, &never).unwrap();
+        assert_eq!(
+            again.index, b.index,
+            "b found behind the tombstone, not defined twice"
+        );
+        assert_eq!(reg.records().len(), 3);
+
+        // The next new topic takes the tombstone, one generation on.
+        let e = define(&names[4], 5, &never).unwrap();
+        assert_eq!((e.index, e.generation), (a.index, a.generation + 1));
+        assert_eq!(reg.records().len(), 4);
     }
 }
