@@ -486,7 +486,75 @@ impl Registry {
 
 #[cfg(all(test, not(shmidl_loom)))]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// The bytes of a registry of `capacity` entries holding `topics`
+    /// topics, as `shmidl ls` copies them out of a domain.
+    fn registry_copy(capacity: u32, topics: u32) -> Vec<u8> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("reg-copy-{}-{k}", std::process::id());
+        let segment = Segment::builder(&name)
+            .size(1 << 20)
+            .create_exclusive()
+            .unwrap();
+        let reg = Registry::open(&segment, capacity).unwrap();
+        for t in 0..topics {
+            let mut r = record(u64::from(t));
+            r.type_name = format!("pkg.v1.Type{t}");
+            reg.define(&format!("topic/{t}"), &r, |_| false, |_| false)
+                .unwrap()
+                .unwrap();
+        }
+        let size = registry_bytes(capacity) as usize;
+        // SAFETY: the registry object is `size` bytes at `reg.offset`,
+        // mapped while `segment` lives; only this thread writes it now.
+        unsafe { std::slice::from_raw_parts(segment.ptr_at(reg.offset).as_ptr(), size) }.to_vec()
+    }
+
+    proptest! {
+        /// Whatever bytes a registry copy holds (another process wrote the
+        /// segment), decoding it never panics, never returns more entries
+        /// than fit in the copy, and never a name or type name longer than
+        /// an entry holds.
+        #[test]
+        fn decoding_any_registry_bytes_never_panics(
+            flips in proptest::collection::vec((0usize..64 + 512 * 8, any::<u8>()), 0..64),
+            capacity in prop_oneof![Just(None), any::<u32>().prop_map(Some)],
+            cut in 0usize..64 + 512 * 8,
+        ) {
+            let mut bytes = registry_copy(8, 5);
+            for (at, b) in flips {
+                bytes[at] = b;
+            }
+            if let Some(c) = capacity {
+                bytes[..4].copy_from_slice(&c.to_le_bytes());
+            }
+            let decoded = decode_records(&bytes[..cut.min(bytes.len())]);
+            prop_assert!(decoded.len() <= 8);
+            for (name, r) in &decoded {
+                prop_assert!(name.len() <= MAX_TOPIC_NAME_LEN * 3, "{name:?}");
+                prop_assert!(r.type_name.len() <= MAX_TYPE_NAME_LEN * 3);
+            }
+        }
+    }
+
+    #[test]
+    fn an_intact_copy_decodes_to_its_topics() {
+        let decoded = decode_records(&registry_copy(8, 5));
+        let mut names: Vec<_> = decoded.iter().map(|(n, _)| n.clone()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            (0..5).map(|t| format!("topic/{t}")).collect::<Vec<_>>()
+        );
+        for (name, r) in decoded {
+            let t: u64 = name.trim_start_matches("topic/").parse().unwrap();
+            assert_eq!((r.fingerprint, r.type_name), (t, format!("pkg.v1.Type{t}")));
+        }
+    }
 
     fn record(fingerprint: u64) -> TopicRecord {
         TopicRecord {
