@@ -126,9 +126,19 @@ impl Ring<'_> {
         self.cells.len() as u64
     }
 
+    /// The cell of position `pos`, and its lap. For a power-of-two depth
+    /// (the defaults and most configurations) a mask and a shift: a 64-bit
+    /// division costs tens of cycles, and a message takes several of these
+    /// on each side.
+    #[inline]
     fn cell(&self, pos: u64) -> (&Cell, u64) {
         let depth = self.depth();
-        (&self.cells[(pos % depth) as usize], pos / depth)
+        let (index, lap) = if depth.is_power_of_two() {
+            (pos & (depth - 1), pos >> depth.trailing_zeros())
+        } else {
+            (pos % depth, pos / depth)
+        };
+        (&self.cells[index as usize], lap)
     }
 
     /// Values in the ring now (exact when quiescent).
@@ -419,5 +429,75 @@ mod loom_tests {
             assert_eq!(all, vec![1, 2]);
             assert!(m.ring().push(3), "cells were handed back");
         });
+    }
+}
+
+#[cfg(all(test, not(shmidl_loom)))]
+mod tests {
+    use super::*;
+
+    /// The mask-and-shift path for power-of-two depths finds the cell and
+    /// lap the division does, at every depth and position, the largest
+    /// included.
+    #[test]
+    fn cells_and_laps_match_the_division_at_every_depth() {
+        let head = RingHead::new();
+        for depth in [1usize, 2, 3, 5, 8, 100, 128, 4096, 65535, 65536] {
+            let cells: Vec<Cell> = (0..depth)
+                .map(|_| Cell {
+                    stamp: AtomicU64::new(0),
+                    value: AtomicU64::new(0),
+                })
+                .collect();
+            let ring = Ring {
+                words: &head,
+                cells: &cells,
+            };
+            let d = depth as u64;
+            let positions =
+                (0..3 * d.min(300)).chain([d - 1, d, d + 1, u64::MAX / 2, u64::MAX - 1, u64::MAX]);
+            for pos in positions {
+                let (cell, lap) = ring.cell(pos);
+                let index = (cell as *const Cell as usize - cells.as_ptr() as usize)
+                    / std::mem::size_of::<Cell>();
+                assert_eq!(
+                    (index as u64, lap),
+                    (pos % d, pos / d),
+                    "depth {depth}, pos {pos}"
+                );
+            }
+        }
+    }
+
+    /// A ring of a depth that is not a power of two fills, refuses one
+    /// more, and hands its values back in order over many laps.
+    #[test]
+    fn a_ring_of_any_depth_keeps_order_over_many_laps() {
+        for depth in [1usize, 3, 5, 8] {
+            let head = RingHead::new();
+            let cells: Vec<Cell> = (0..depth)
+                .map(|_| Cell {
+                    stamp: AtomicU64::new(0),
+                    value: AtomicU64::new(0),
+                })
+                .collect();
+            let ring = Ring {
+                words: &head,
+                cells: &cells,
+            };
+            let mut next_out = 0u64;
+            for round in 0..50u64 {
+                for k in 0..depth as u64 {
+                    assert!(ring.push(round * 100 + k), "depth {depth}");
+                }
+                assert!(!ring.push(u64::MAX), "full at depth {depth}");
+                for k in 0..depth as u64 {
+                    assert!(matches!(ring.pop(), Pop::Entry(v) if v == round * 100 + k));
+                    next_out += 1;
+                }
+                assert!(matches!(ring.pop(), Pop::Empty));
+            }
+            assert_eq!(next_out, 50 * depth as u64);
+        }
     }
 }

@@ -31,8 +31,9 @@ impl<V: ?Sized + SlotView> Subscriber<V> {
     pub fn try_recv(&mut self) -> Result<Option<Sample<V>>, RecvError> {
         let inner = &*self.router.inner;
         let n = inner.config.max_publishers;
-        for k in 0..n {
-            let p = (self.next + k) % n;
+        // Round robin from `next` without a division per poll.
+        let mut p = self.next.min(n.saturating_sub(1));
+        for _ in 0..n {
             let ring = inner.ring(p, self.index);
             match ring.pop() {
                 Pop::Empty => {}
@@ -47,7 +48,7 @@ impl<V: ?Sized + SlotView> Subscriber<V> {
                         inner.pool.core().prefetch(RawSample::from_u64(next));
                     }
                     wake_producer(&ring);
-                    self.next = (p + 1) % n;
+                    self.next = if p + 1 == n { 0 } else { p + 1 };
                     self.last = Some(p);
                     // SAFETY: a queue entry owns one reference, and our
                     // successful pop made us its only redeemer.
@@ -55,6 +56,7 @@ impl<V: ?Sized + SlotView> Subscriber<V> {
                     return Ok(Some(sample));
                 }
             }
+            p = if p + 1 == n { 0 } else { p + 1 };
         }
         Ok(None)
     }
