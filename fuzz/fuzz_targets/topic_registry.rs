@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    shmidl::fuzzing::check_registry_input(data);
+    shmidl::registry_fuzzing::check_registry_input(data);
 });

@@ -1,8 +1,8 @@
 //! The wire-decoder fuzz harness, shared by the cargo-fuzz target
 //! (`fuzz/fuzz_targets/wire_decode.rs`, nightly, by hand) and the proptest
-//! that runs it in CI (`runtime/tests/wire_codec.rs`); and the topic
-//! registry decoder's (`fuzz_targets/topic_registry.rs`, proptest in
-//! `topic/registry.rs`). Not public API.
+//! that runs it in CI (`runtime/tests/wire_codec.rs`). Not public API.
+//! (The topic registry decoder's harness is `topic/fuzzing.rs`, a layer
+//! up.)
 
 use crate::{Bool, Enum, FixedSizeBytes, FixedSizeString, FixedSizeVec, ShmMessage};
 
@@ -71,18 +71,6 @@ fn round_trip<T: crate::ShmSafe>(data: &[u8]) {
             let again = crate::wire::encode_to_vec(&value).expect("no atomics");
             assert_eq!(again, input, "decoded bytes must re-encode identically");
         }
-    }
-}
-
-/// Decodes `data` as a copy of a domain's topic registry (what `shmidl ls`
-/// reads out of a segment another process wrote): panics only if the
-/// decoder does, or returns more entries than fit in `data`, or a name
-/// longer than an entry holds (`fuzz/fuzz_targets/topic_registry.rs`).
-pub fn check_registry_input(data: &[u8]) {
-    let records = crate::topic::registry::decode_records(data);
-    assert!(records.len() <= data.len().saturating_sub(64) / 512);
-    for (name, _) in records {
-        assert!(name.len() <= 3 * crate::MAX_TOPIC_LEN, "{name:?}");
     }
 }
 

@@ -52,6 +52,10 @@ mod futex;
 #[doc(hidden)]
 #[cfg(not(shmidl_loom))]
 pub mod fuzzing;
+/// The topic registry decoder's fuzz harness (`topic/fuzzing.rs`).
+#[doc(hidden)]
+#[cfg(not(shmidl_loom))]
+pub use topic::fuzzing as registry_fuzzing;
 pub mod layout;
 #[cfg(not(shmidl_loom))]
 mod message;

@@ -2,6 +2,8 @@
 //! segment. The typed API is [`Node`](crate::Node).
 
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod registry;
 
 pub use config::TopicConfig;

@@ -534,7 +534,7 @@ mod tests {
             }
             let copy = &bytes[..cut.min(bytes.len())];
             // The fuzz target's checks (`fuzz/fuzz_targets/topic_registry.rs`).
-            crate::fuzzing::check_registry_input(copy);
+            crate::topic::fuzzing::check_registry_input(copy);
             for (_, r) in decode_records(copy) {
                 prop_assert!(r.type_name.len() <= MAX_TYPE_NAME_LEN * 3);
             }
