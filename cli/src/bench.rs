@@ -397,7 +397,8 @@ fn print(results: &[Stats], json: bool) {
         }
     }
     println!(
-        "one-way latency = round trip / 2 (block-1toN: the last receipt minus the send, on the shared monotonic clock; @spread: publisher on CPU 0, subscriber k on CPU (k + 1) mod 2); floors: cacheline (busy), futex at the same placement (blocking)"
+        "one-way latency = round trip / 2 (block-1toN: the last receipt minus the send, on the shared monotonic clock; @spread: publisher on CPU 0, subscriber k on CPU (k + 1) mod 2); floors: cacheline (busy), futex at the same placement (blocking)\n\
+         throughput-1toN: busy-polling receivers, throughput-block-1toN: sleeping ones, @batch: sleeping under SCHED_BATCH (no wake-up preemption); CPU: all processes' time in their send or receive loops, per message; fan-out streams send --stream / 4 messages"
     );
 }
 

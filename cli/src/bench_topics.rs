@@ -86,6 +86,7 @@ fn measure(opts: &Options) -> Result<(), String> {
     }
     let domain = format!("bench-topics-{}", std::process::id());
     let node = Node::builder(&domain)
+        .max_topics(n.max(shmidl::DEFAULT_MAX_TOPICS))
         .open_or_create()
         .map_err(|e| e.to_string())?;
     let mut held = Vec::with_capacity(n as usize);

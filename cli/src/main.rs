@@ -204,19 +204,24 @@ enum BenchKind {
         json: bool,
     },
     /// What opening a topic costs as a domain fills up: one process creates
-    /// --topics topics, another joins each; the first ten against the last
-    /// ten.
+    /// --topics topics in a new domain, another joins each. Prints, in µs,
+    /// the mean of the first ten and of the last ten, the median and the
+    /// 99th percentile, and last/first.
     Topics {
-        /// Topics to create and join.
-        #[arg(long, default_value_t = 1000)]
+        /// Topics to create and join (the domain is made to hold them; each
+        /// open topic keeps a file descriptor, and the limit is raised as
+        /// far as the hard limit allows).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
         topics: u32,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// Publish-subscribe between two processes: busy-poll and blocking
-    /// latency from 64 B to 4 MiB, throughput, and the cache-line and futex
-    /// floors.
+    /// Publish-subscribe between processes: busy-poll and blocking latency
+    /// from 64 B to 4 MiB, one-to-one throughput, one publisher to one and
+    /// to four subscribers (latency to the last, streams with the CPU time
+    /// per message), runtime-sized frames, and the cache-line and futex
+    /// floors. docs/performance.md explains the rows.
     Pubsub {
         /// Measured round trips per benchmark.
         #[arg(long, default_value_t = 20_000)]

@@ -197,7 +197,8 @@ pub enum TopicError {
     /// use (the entries of unused topics are reused).
     #[error(
         "domain `{domain}` has {capacity} topics in use; create the domain with a larger \
-         `NodeBuilder::max_topics`"
+         `NodeBuilder::max_topics` (its registry is sized when the domain is created: every \
+         process must leave it first)"
     )]
     RegistryFull {
         /// The domain.

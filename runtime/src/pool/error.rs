@@ -62,6 +62,7 @@ impl<V> fmt::Debug for PoolExhausted<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolExhausted")
             .field("pool", &self.pool)
+            .field("topic", &self.topic)
             .field("capacity", &self.capacity)
             .finish_non_exhaustive()
     }
