@@ -436,6 +436,15 @@ mod loom_tests {
 mod tests {
     use super::*;
 
+    fn empty_cells(depth: usize) -> Vec<Cell> {
+        (0..depth)
+            .map(|_| Cell {
+                stamp: AtomicU64::new(0),
+                value: AtomicU64::new(0),
+            })
+            .collect()
+    }
+
     /// The mask-and-shift path for power-of-two depths finds the cell and
     /// lap the division does, at every depth and position, the largest
     /// included.
@@ -443,12 +452,7 @@ mod tests {
     fn cells_and_laps_match_the_division_at_every_depth() {
         let head = RingHead::new();
         for depth in [1usize, 2, 3, 5, 8, 100, 128, 4096, 65535, 65536] {
-            let cells: Vec<Cell> = (0..depth)
-                .map(|_| Cell {
-                    stamp: AtomicU64::new(0),
-                    value: AtomicU64::new(0),
-                })
-                .collect();
+            let cells = empty_cells(depth);
             let ring = Ring {
                 words: &head,
                 cells: &cells,
@@ -475,12 +479,7 @@ mod tests {
     fn a_ring_of_any_depth_keeps_order_over_many_laps() {
         for depth in [1usize, 3, 5, 8] {
             let head = RingHead::new();
-            let cells: Vec<Cell> = (0..depth)
-                .map(|_| Cell {
-                    stamp: AtomicU64::new(0),
-                    value: AtomicU64::new(0),
-                })
-                .collect();
+            let cells = empty_cells(depth);
             let ring = Ring {
                 words: &head,
                 cells: &cells,
